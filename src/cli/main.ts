@@ -1,0 +1,57 @@
+/**
+ * The `drip` CLI edge: the only place that reads process.env, the wall clock and argv.
+ * Exit codes: 0 ok, 1 the work failed (validation, delivery), 2 usage error.
+ */
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../config.ts";
+import { listCommand } from "./commands/list.ts";
+import { previewCommand } from "./commands/preview.ts";
+import { simulateCommand } from "./commands/simulate.ts";
+import { validateCommand } from "./commands/validate.ts";
+import { type CliIO, EXIT, UsageError, WorkError, processIO } from "./io.ts";
+
+export function buildProgram(io: CliIO): Command {
+  const program = new Command("drip")
+    .description("drip: email courses and newsletters from typed sequences, delivered through Resend")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  for (const add of [listCommand, validateCommand, previewCommand, simulateCommand]) add(program, io);
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  return program;
+}
+
+/** Run the CLI with argv (without node and script); returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version arrive here too, as "errors" with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof UsageError) {
+      io.err(`drip: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof WorkError) {
+      if (err.message) io.err(`drip: ${err.message}\n`);
+      return EXIT.failed;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`drip: ${err.message}\n`);
+      return EXIT.failed;
+    }
+    io.err(`drip: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.failed;
+  }
+}
+
+const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,135 @@
+/**
+ * Configuration: every environment variable of the contract (DESIGN.md), read once,
+ * validated with zod, one sentence per problem. A `.env` file is honoured when present.
+ * Nothing below the CLI edge reads process.env.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { parse as parseDotenv } from "dotenv";
+import { z } from "zod";
+
+const isLocalHost = (u: URL) => ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
+
+const url = (name: string, opts: { allowLocalHttp: boolean }) =>
+  z
+    .string()
+    .trim()
+    .refine((s) => URL.canParse(s), { error: `${name} must be an absolute URL such as https://example.com` })
+    .refine(
+      (s) => {
+        if (!URL.canParse(s)) return true;
+        const u = new URL(s);
+        return u.protocol === "https:" || (opts.allowLocalHttp && u.protocol === "http:" && isLocalHost(u));
+      },
+      { error: `${name} must use https (plain http is accepted only for localhost and 127.0.0.1)` },
+    );
+
+const positiveInt = (name: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: `${name} must be a whole number` })
+    .transform(Number)
+    .refine((n) => n > 0, { error: `${name} must be greater than 0` });
+
+const EXAMPLE = {
+  DRIP_FROM: "hello@bodyhealtherapy.example",
+  DRIP_POSTAL_ADDRESS: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
+  DRIP_BOOKING_URL: "https://bodyhealtherapy.example/book",
+  DRIP_SITE_URL: "https://bodyhealtherapy.example",
+};
+
+const schema = z.object({
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .default("file:./data/drip.db")
+    .refine((s) => s.startsWith("file:") || s.startsWith("postgres://") || s.startsWith("postgresql://") || s === ":memory:", {
+      error: "DATABASE_URL must be file:PATH (SQLite) or postgres://… (PostgreSQL)",
+    }),
+  RESEND_API_KEY: z.string().trim().min(1).optional(),
+  RESEND_BASE_URL: url("RESEND_BASE_URL", { allowLocalHttp: true }).optional(),
+  OUTBOX_DIR: z.string().trim().min(1).default("./outbox"),
+  PORT: positiveInt("PORT")
+    .refine((n) => n < 65536, { error: "PORT must be below 65536" })
+    .default(3000),
+  DRIP_PUBLIC_URL: url("DRIP_PUBLIC_URL", { allowLocalHttp: true }).optional(),
+  DRIP_SECRET: z.string().min(32, { error: "DRIP_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)" }).optional(),
+  DRIP_FROM: z.email({ error: "DRIP_FROM must be an email address such as hello@yourclinic.com" }).default(EXAMPLE.DRIP_FROM),
+  DRIP_POSTAL_ADDRESS: z.string().trim().min(5, { error: "DRIP_POSTAL_ADDRESS must be the clinic's postal address" }).default(EXAMPLE.DRIP_POSTAL_ADDRESS),
+  DRIP_BOOKING_URL: url("DRIP_BOOKING_URL", { allowLocalHttp: false }).default(EXAMPLE.DRIP_BOOKING_URL),
+  DRIP_SITE_URL: url("DRIP_SITE_URL", { allowLocalHttp: false }).default(EXAMPLE.DRIP_SITE_URL),
+  RESEND_WEBHOOK_SECRET: z.string().trim().min(1).optional(),
+  DRIP_API_KEY: z.string().min(16, { error: "DRIP_API_KEY must be at least 16 characters" }).optional(),
+  DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
+  DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
+});
+
+export interface Config {
+  databaseUrl: string;
+  resendApiKey: string | undefined;
+  resendBaseUrl: string | undefined;
+  transport: "outbox" | "resend";
+  outboxDir: string;
+  port: number;
+  publicUrl: string;
+  secret: string | undefined;
+  from: string;
+  postalAddress: string;
+  bookingUrl: string;
+  siteUrl: string;
+  webhookSecret: string | undefined;
+  apiKey: string | undefined;
+  rateLimit: number;
+  latenessMs: number;
+  /** Sentences worth showing at start (placeholders in use, http on localhost). */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}\nFix these in your environment or .env (see .env.example).`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Read `.env` (if present) under the real environment: real variables win. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env, dotenvPath = ".env"): Record<string, string | undefined> {
+  const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
+  const merged: Record<string, string | undefined> = { ...fromFile, ...env };
+  // An empty variable means "unset", as in most tools (FOO= in .env).
+  for (const [k, v] of Object.entries(merged)) if (v === "") merged[k] = undefined;
+  return merged;
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => (i.message.includes(String(i.path[0])) ? i.message : `${String(i.path[0])}: ${i.message}`)));
+  }
+  const e = parsed.data;
+  const port = e.PORT;
+  const publicUrl = (e.DRIP_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, "");
+  const warnings: string[] = [];
+  if (new URL(publicUrl).protocol === "http:") warnings.push(`DRIP_PUBLIC_URL is ${publicUrl} (plain http, for local development only): set an https URL before sending to real subscribers.`);
+  const placeholders = (Object.keys(EXAMPLE) as (keyof typeof EXAMPLE)[]).filter((k) => env[k] === undefined);
+  if (placeholders.length > 0) warnings.push(`Using example values for ${placeholders.join(", ")}: set them to the clinic's real details before launch.`);
+  return {
+    databaseUrl: e.DATABASE_URL,
+    resendApiKey: e.RESEND_API_KEY,
+    resendBaseUrl: e.RESEND_BASE_URL,
+    transport: e.RESEND_API_KEY ? "resend" : "outbox",
+    outboxDir: e.OUTBOX_DIR,
+    port,
+    publicUrl,
+    secret: e.DRIP_SECRET,
+    from: e.DRIP_FROM,
+    postalAddress: e.DRIP_POSTAL_ADDRESS,
+    bookingUrl: e.DRIP_BOOKING_URL,
+    siteUrl: e.DRIP_SITE_URL,
+    webhookSecret: e.RESEND_WEBHOOK_SECRET,
+    apiKey: e.DRIP_API_KEY,
+    rateLimit: e.DRIP_RATE_LIMIT,
+    latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
+    warnings,
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * Link tokens: HMAC-SHA256 over (purpose, subscriber id[, expiry]) with DRIP_SECRET.
+ * Scoped to one subscriber and one purpose, so guessing or altering a token reaches nobody,
+ * and an unsubscribe token cannot confirm a subscription. Compared in constant time.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+export type TokenPurpose = "manage" | "confirm";
+
+const b64 = (buf: Buffer) => buf.toString("base64url");
+
+function mac(secret: string, payload: string): string {
+  return b64(createHmac("sha256", secret).update(payload).digest()).slice(0, 32);
+}
+
+/** A token for links in emails: `<subscriberId>.<mac>` (no expiry: unsubscribe links must keep working). */
+export function signToken(secret: string, purpose: TokenPurpose, subscriberId: string, expiresAt?: Date): string {
+  const exp = expiresAt ? `.${Math.floor(expiresAt.getTime() / 1000).toString(36)}` : "";
+  return `${subscriberId}${exp}.${mac(secret, `${purpose}:${subscriberId}${exp}`)}`;
+}
+
+export type TokenCheck = { ok: true; subscriberId: string } | { ok: false; reason: "malformed" | "forged" | "expired" };
+
+export function verifyToken(secret: string, purpose: TokenPurpose, token: string, now: Date): TokenCheck {
+  const parts = token.split(".");
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) return { ok: false, reason: "malformed" };
+  const id = parts[0]!;
+  const exp = parts.length === 3 ? `.${parts[1]}` : "";
+  const given = Buffer.from(parts[parts.length - 1]!);
+  const want = Buffer.from(mac(secret, `${purpose}:${id}${exp}`));
+  if (given.length !== want.length || !timingSafeEqual(given, want)) return { ok: false, reason: "forged" };
+  if (exp && Number.parseInt(exp.slice(1), 36) * 1000 < now.getTime()) return { ok: false, reason: "expired" };
+  return { ok: true, subscriberId: id };
+}
