@@ -1,0 +1,78 @@
+/**
+ * The frame every React email shares: preview text, dark-mode hints, the clinic's name on
+ * top and the footer the law and the reader both need (why you get this, who sends it,
+ * where they are, and how to stop or change it).
+ */
+import type { CSSProperties, ReactNode } from "react";
+import { Body, Container, Head, Hr, Html, Link, Preview, Section, Text } from "react-email";
+import type { EmailProps } from "../../src/sequences/types.ts";
+import { colors, darkModeCss, fontStack, linkStyle } from "./theme.ts";
+
+export type LayoutProps = EmailProps & { children: ReactNode };
+
+const page: CSSProperties = {
+  backgroundColor: colors.page,
+  fontFamily: fontStack,
+  margin: 0,
+  padding: "24px 0",
+};
+
+// Fluid: full width on a phone, never wider than 600px elsewhere.
+const card: CSSProperties = {
+  backgroundColor: colors.card,
+  maxWidth: "600px",
+  width: "100%",
+  borderRadius: "8px",
+};
+
+const header: CSSProperties = { padding: "24px 24px 0" };
+const brand: CSSProperties = { color: colors.text, fontSize: "18px", lineHeight: "24px", fontWeight: 700, margin: 0 };
+const content: CSSProperties = { padding: "8px 24px 8px" };
+const rule: CSSProperties = { borderColor: colors.rule, borderStyle: "solid", borderWidth: "1px 0 0", margin: "8px 0 0" };
+const footer: CSSProperties = { padding: "16px 24px 24px" };
+const small: CSSProperties = { color: colors.muted, fontSize: "14px", lineHeight: "22px", margin: "0 0 12px" };
+const footerLink: CSSProperties = { ...linkStyle, fontWeight: 600 };
+
+export function Layout({ preview, sender, links, reason, children }: LayoutProps) {
+  return (
+    <Html lang="en" dir="ltr">
+      <Head>
+        <meta name="color-scheme" content="light dark" />
+        <meta name="supported-color-schemes" content="light dark" />
+        {/* Raw CSS: React would otherwise escape the text of a <style> child. */}
+        <style dangerouslySetInnerHTML={{ __html: darkModeCss }} />
+      </Head>
+      <Body style={page} className="bht-page">
+        <Preview>{preview}</Preview>
+        <Container style={card} className="bht-card">
+          <Section style={header}>
+            <Text style={brand} className="bht-brand">
+              {sender.organization}
+            </Text>
+          </Section>
+          <Section style={content}>{children}</Section>
+          <Section style={footer}>
+            <Hr style={rule} className="bht-rule" />
+            <Text style={{ ...small, marginTop: "16px" }} className="bht-muted">
+              {reason}
+            </Text>
+            <Text style={small} className="bht-muted">
+              {sender.organization}
+              <br />
+              {sender.postalAddress}
+            </Text>
+            <Text style={{ ...small, margin: 0 }} className="bht-muted">
+              <Link href={links.unsubscribe} style={footerLink} className="bht-link">
+                Unsubscribe
+              </Link>
+              {" · "}
+              <Link href={links.preferences} style={footerLink} className="bht-link">
+                Manage preferences
+              </Link>
+            </Text>
+          </Section>
+        </Container>
+      </Body>
+    </Html>
+  );
+}
