@@ -4,7 +4,14 @@
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config.ts";
+import { demoCommand } from "./commands/demo.ts";
+import { exportCommand } from "./commands/export.ts";
+import { importCommand } from "./commands/import.ts";
 import { listCommand } from "./commands/list.ts";
+import { startCommand } from "./commands/start.ts";
+import { statusCommand } from "./commands/status.ts";
+import { subscriberCommands } from "./commands/subscribers.ts";
+import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { validateCommand } from "./commands/validate.ts";
@@ -16,7 +23,20 @@ export function buildProgram(io: CliIO): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
-  for (const add of [listCommand, validateCommand, previewCommand, simulateCommand]) add(program, io);
+  for (const add of [
+    listCommand,
+    validateCommand,
+    previewCommand,
+    simulateCommand,
+    startCommand,
+    tickCommand,
+    subscriberCommands,
+    statusCommand,
+    importCommand,
+    exportCommand,
+    demoCommand,
+  ])
+    add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

@@ -1,0 +1,60 @@
+/**
+ * Wiring, in one place: config → store, transport, sequences → engine. The engine only
+ * sees interfaces; this file is the one that picks the drivers.
+ */
+import { randomBytes } from "node:crypto";
+import type { Config } from "./config.ts";
+import { OutboxTransport } from "./delivery/outbox.ts";
+import { ResendTransport } from "./delivery/resend.ts";
+import type { Transport } from "./delivery/transport.ts";
+import { Engine } from "./engine/engine.ts";
+import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
+import { formatIssue } from "./sequences/errors.ts";
+import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
+import { SqliteStore } from "./store/sqlite/sqlite-store.ts";
+import type { Store } from "./store/types.ts";
+
+export interface App {
+  config: Config;
+  store: Store;
+  engine: Engine;
+  transport: Transport;
+  secret: string;
+  close(): Promise<void>;
+}
+
+export function openStore(config: Config): Store {
+  if (config.databaseUrl.startsWith("postgres")) {
+    throw new Error("DATABASE_URL points at PostgreSQL, which this version does not support yet: use file:./data/drip.db");
+  }
+  return new SqliteStore(config.databaseUrl);
+}
+
+export function makeTransport(config: Config): Transport {
+  return config.transport === "resend" && config.resendApiKey
+    ? new ResendTransport(config.resendApiKey, config.resendBaseUrl)
+    : new OutboxTransport(config.outboxDir);
+}
+
+export async function createApp(config: Config, log: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+  const store = openStore(config);
+  await store.migrate();
+  // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
+  const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
+  const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
+  for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
+  const transport = opts.transport ?? makeTransport(config);
+  const engine = new Engine({
+    store,
+    sequences: loaded.sequences.map((s) => s.sequence),
+    transport,
+    links: config,
+    secret,
+    from: config.from,
+    postalAddress: config.postalAddress,
+    emailsDir: EMAILS_DIR,
+    latenessMs: config.latenessMs,
+    log,
+  });
+  return { config, store, engine, transport, secret, close: () => store.close() };
+}

@@ -1,0 +1,58 @@
+/**
+ * `drip start`: the scheduler and the HTTP server. node-cron says "look now" every minute in
+ * UTC with noOverlap; it does not catch up missed runs and has DST quirks in local zones,
+ * which is why due times live in the database and every tick simply asks what is due.
+ */
+import { serve } from "@hono/node-server";
+import type { Command } from "commander";
+import cron from "node-cron";
+import { loadConfig, readEnv } from "../../config.ts";
+import { createApp } from "../../app.ts";
+import { createHttpApp } from "../../http/app.ts";
+import type { CliIO } from "../io.ts";
+
+export function startCommand(program: Command, io: CliIO) {
+  program
+    .command("start")
+    .description("Run the scheduler (a tick every minute) and the HTTP server on PORT")
+    .option("--no-scheduler", "serve HTTP only (another process runs the ticks)")
+    .action(async (opts: { scheduler: boolean }) => {
+      const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
+      const log = (line: string) => io.err(`${new Date().toISOString()} ${line}\n`);
+      for (const w of config.warnings) log(`note: ${w}`);
+      const app = await createApp(config, log);
+      let lastTick: Date | null = null;
+      const stopping = new AbortController();
+      const runTick = async () => {
+        const now = io.now();
+        try {
+          const s = await app.engine.tick(now, { signal: stopping.signal });
+          lastTick = now;
+          if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
+        } catch (err) {
+          log(`tick failed: ${(err as Error).message}`);
+        }
+      };
+      const task = opts.scheduler ? cron.schedule("* * * * *", runTick, { timezone: "UTC", noOverlap: true, name: "drip-tick" }) : null;
+      const server = serve({ fetch: createHttpApp({ store: app.store, lastTick: () => lastTick }).fetch, port: config.port });
+      log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
+      if (task) void runTick(); // do not wait a minute for the first look
+
+      await new Promise<void>((resolve) => {
+        const shutdown = async (signal: string) => {
+          log(`${signal}: stopping (finishing the send in hand, releasing the rest)`);
+          stopping.abort();
+          await task?.stop();
+          server.close();
+          // Whatever is still claimed keeps its lease and comes due again after restart.
+          setTimeout(() => process.exit(0), 9_000).unref();
+          // Wait for an in-flight tick to notice the abort, then close the database.
+          for (let i = 0; i < 80 && task?.getStatus?.() === "running"; i++) await new Promise((r) => setTimeout(r, 100));
+          await app.close();
+          resolve();
+        };
+        process.once("SIGTERM", () => void shutdown("SIGTERM"));
+        process.once("SIGINT", () => void shutdown("SIGINT"));
+      });
+    });
+}

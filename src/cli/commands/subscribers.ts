@@ -1,0 +1,68 @@
+import type { Command } from "commander";
+import { z } from "zod";
+import { subscribe, subscriberInputSchema, unsubscribe } from "../../engine/subscribers.ts";
+import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
+import { instant, withApp } from "./app-context.ts";
+
+function parseInput(fields: unknown) {
+  const parsed = subscriberInputSchema.safeParse(fields);
+  if (!parsed.success) throw new UsageError(z.prettifyError(parsed.error).replace(/\n/g, " "));
+  return parsed.data;
+}
+
+export function subscriberCommands(program: Command, io: CliIO) {
+  program
+    .command("subscribe")
+    .description("Add a subscriber; with --confirmed they are active at once and enrolled in the sequence")
+    .argument("<email>", "email address")
+    .option("--name <name>", "first name")
+    .option("--tz <zone>", "IANA time zone, e.g. Europe/London (default: the sequence's)")
+    .option("--sequence <id>", "sequence to enroll in (default: the first one)")
+    .option("--at <instant>", "when they subscribed/confirmed (ISO 8601, default: now)")
+    .option("--confirmed", "consent already confirmed (skip double opt-in)")
+    .option("--json", "print the result as JSON")
+    .action(async (email: string, opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; json?: boolean }) => {
+      const input = parseInput({ email, name: opts.name, timezone: opts.tz });
+      const now = instant(opts.at, io, "--at");
+      await withApp(io, async (app) => {
+        const res = await subscribe(app.store, app.engine, input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
+        if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
+        if (opts.json) return printJson(io, { id: res.subscriber.id, email: res.subscriber.email, status: res.subscriber.status, created: res.created, enrolled: res.enrolled });
+        io.out(`${res.created ? "added" : "already known"}: ${res.subscriber.email} (${res.subscriber.status}); enrollment: ${res.enrolled}\n`);
+      });
+    });
+
+  program
+    .command("unsubscribe")
+    .description("Unsubscribe an address from everything, at once")
+    .argument("<email>", "email address")
+    .action(async (email: string) => {
+      await withApp(io, async (app) => {
+        const sub = await app.store.findSubscriberByEmail(email);
+        if (!sub) throw new WorkError(`no subscriber ${email}`);
+        await unsubscribe(app.store, sub, io.now());
+        io.out(`unsubscribed: ${sub.email}\n`);
+      });
+    });
+
+  for (const [name, verb] of [
+    ["tag", "Add a tag to"],
+    ["untag", "Remove a tag from"],
+  ] as const) {
+    program
+      .command(name)
+      .description(`${verb} a subscriber (e.g. "booked" makes booking steps skip)`)
+      .argument("<email>", "email address")
+      .argument("<tag>", "tag")
+      .action(async (email: string, tag: string) => {
+        if (!/^[\w:.-]{1,64}$/.test(tag)) throw new UsageError(`tag "${tag}" must be 1–64 letters, digits, _ : . or -`);
+        await withApp(io, async (app) => {
+          const sub = await app.store.findSubscriberByEmail(email);
+          if (!sub) throw new WorkError(`no subscriber ${email}`);
+          if (name === "tag") await app.store.addTag(sub.id, tag);
+          else await app.store.removeTag(sub.id, tag);
+          io.out(`${name === "tag" ? "tagged" : "untagged"}: ${sub.email} ${tag}\n`);
+        });
+      });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The outbox transport: each message becomes a real RFC 5322 .eml file (built by
+ * nodemailer's MailComposer, with both parts and every header). The file is named after the
+ * send id and written through a temp file + rename, so a retried send overwrites rather than
+ * duplicates, and a crash never leaves a half-written message behind.
+ */
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type { DeliveryResult, OutgoingMessage, Transport } from "./transport.ts";
+
+/** Send ids are "<enrollment>.<round>.<step>": safe as file names, but check anyway. */
+const fileName = (sendId: string) => `${sendId.replace(/[^A-Za-z0-9._-]/g, "_")}.eml`;
+
+export async function composeEml(msg: OutgoingMessage): Promise<Buffer> {
+  const mail = new MailComposer({
+    from: msg.from,
+    to: msg.to,
+    subject: msg.subject,
+    html: msg.html,
+    text: msg.text,
+    // Stable Message-ID: a retried send produces the same message, not a new one.
+    messageId: `<${msg.sendId}@drip.local>`,
+    date: new Date(0),
+    headers: {
+      ...msg.headers,
+      // Provider tags, as X-headers so they survive in the file for staff and tests.
+      ...Object.fromEntries(msg.tags.map((t) => [`X-Drip-${t.name[0]!.toUpperCase()}${t.name.slice(1)}`, t.value])),
+    },
+  });
+  return mail.compile().build();
+}
+
+export class OutboxTransport implements Transport {
+  readonly name = "outbox" as const;
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  async send(msg: OutgoingMessage): Promise<DeliveryResult> {
+    const eml = await composeEml(msg);
+    const target = join(this.dir, fileName(msg.sendId));
+    const tmp = `${target}.${process.pid}.tmp`;
+    writeFileSync(tmp, eml);
+    renameSync(tmp, target);
+    return { ok: true, providerMessageId: null };
+  }
+
+  pathFor(sendId: string): string {
+    return join(this.dir, fileName(sendId));
+  }
+}

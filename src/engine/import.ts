@@ -1,0 +1,110 @@
+/** CSV import as a pure pipeline over parsed records: validate, page, insert, enroll. */
+import { z } from "zod";
+import type { App } from "../app.ts";
+import { subscriberInputSchema } from "./subscribers.ts";
+
+export interface ImportResult {
+  imported: number;
+  existing: number;
+  suppressed: number;
+  enrolled: number;
+  bad: { line: number; reason: string }[];
+}
+
+export interface ImportOptions {
+  confirmed: boolean;
+  sequenceId?: string;
+  now: Date;
+  pageSize?: number;
+  onBadRow?: (bad: { line: number; reason: string }) => void;
+  onProgress?: (rows: number) => void;
+}
+
+const rowSchema = z.object({
+  email: z.string({ error: "the email column is missing" }),
+  name: z.string().optional(),
+  timezone: z.string().optional(),
+  tags: z.string().optional(),
+  subscribed_at: z.string().optional(),
+});
+
+/** Records are objects keyed by the header row; line numbers count the header as line 1. */
+export async function importCsv(app: App, records: AsyncIterable<Record<string, string>>, opts: ImportOptions): Promise<ImportResult> {
+  const pageSize = opts.pageSize ?? 500;
+  const result: ImportResult = { imported: 0, existing: 0, suppressed: 0, enrolled: 0, bad: [] };
+  const sequenceId = opts.sequenceId ?? app.engine.defaultSequence?.id;
+  if (opts.confirmed && (!sequenceId || !app.engine.getSequence(sequenceId))) throw new Error(`no sequence "${sequenceId ?? ""}" to enroll in (see drip list)`);
+  let page: { line: number; input: z.infer<typeof subscriberInputSchema>; at: Date }[] = [];
+  let line = 1;
+  const bad = (reason: string) => {
+    const b = { line, reason };
+    result.bad.push(b);
+    opts.onBadRow?.(b);
+  };
+
+  const flush = async () => {
+    if (page.length === 0) return;
+    const fresh = [];
+    for (const row of page) {
+      if (await app.store.isSuppressed(row.input.email)) result.suppressed++;
+      else fresh.push(row);
+    }
+    const { created, existing } = await app.store.importSubscribers(
+      fresh.map((r) => ({ ...r.input, status: opts.confirmed ? "active" : "pending", consentSource: "import", consentAt: r.at })),
+      opts.now,
+    );
+    result.imported += created.length;
+    result.existing += existing;
+    if (opts.confirmed && sequenceId) {
+      const startOf = new Map(fresh.map((r) => [r.input.email.trim().toLowerCase(), r.at]));
+      for (const sub of created) {
+        // The course starts when they subscribed (or now), planned in their own zone.
+        const start = startOf.get(sub.email.toLowerCase()) ?? opts.now;
+        if ((await app.engine.enroll(sub, sequenceId, start > opts.now ? opts.now : start)) !== "exists") result.enrolled++;
+      }
+    }
+    page = [];
+  };
+
+  const seen = new Set<string>();
+  for await (const record of records) {
+    line++;
+    const shape = rowSchema.safeParse(record);
+    if (!shape.success) {
+      bad(shape.error.issues[0]?.message ?? "row is malformed");
+      continue;
+    }
+    const r = shape.data;
+    const parsed = subscriberInputSchema.safeParse({
+      email: r.email,
+      name: r.name ?? "",
+      timezone: r.timezone ?? "",
+      tags: (r.tags ?? "").split(/[;|]/).map((t) => t.trim()).filter(Boolean),
+    });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      bad(issue.path[0] === "email" ? `email ${JSON.stringify(r.email)} ${issue.message}` : issue.message);
+      continue;
+    }
+    let at = opts.now;
+    if (r.subscribed_at) {
+      const t = Date.parse(r.subscribed_at);
+      if (Number.isNaN(t)) {
+        bad(`subscribed_at ${JSON.stringify(r.subscribed_at)} is not a date: use ISO 8601 such as 2026-03-06T15:00:00Z`);
+        continue;
+      }
+      at = new Date(t);
+    }
+    const key = parsed.data.email.toLowerCase();
+    if (seen.has(key)) {
+      bad(`email ${parsed.data.email} appears earlier in the file`);
+      continue;
+    }
+    seen.add(key);
+    page.push({ line, input: parsed.data, at });
+    if (page.length >= pageSize) await flush();
+    opts.onProgress?.(line - 1);
+  }
+  await flush();
+  return result;
+}

@@ -1,0 +1,91 @@
+/**
+ * Subscriber lifecycle operations shared by the CLI, CSV import and (later) HTTP routes:
+ * one validation of input, one place that decides what subscribing or leaving means.
+ */
+import { z } from "zod";
+import { isValidTimeZone } from "../schedule/index.ts";
+import type { Store, Subscriber } from "../store/types.ts";
+import type { Engine } from "./engine.ts";
+
+/** Control characters and line breaks would let a name inject headers: refuse them. */
+const NO_CONTROL = /^[^\p{Cc}\u2028\u2029]*$/u;
+
+export const subscriberInputSchema = z.object({
+  email: z.email({ error: "is not a valid email address" }).max(254, { error: "is longer than 254 characters" }),
+  name: z
+    .string()
+    .trim()
+    .max(100, { error: "name is longer than 100 characters" })
+    .regex(NO_CONTROL, { error: "name contains line breaks or control characters" })
+    .default(""),
+  timezone: z
+    .string()
+    .trim()
+    .refine((tz) => tz === "" || isValidTimeZone(tz), { error: (i) => `time zone ${JSON.stringify(i.input)} is not an IANA zone such as Europe/London` })
+    .default(""),
+  tags: z.array(z.string().trim().min(1).max(64).regex(/^[\w:.-]+$/, { error: "tags use letters, digits, _ : . and -" })).default([]),
+});
+export type SubscriberInputFields = z.infer<typeof subscriberInputSchema>;
+
+export class LifecycleError extends Error {
+  override name = "LifecycleError";
+}
+
+export interface SubscribeOptions {
+  sequenceId?: string;
+  /** Confirmed (double opt-in done, or consent recorded elsewhere): active at once and enrolled. */
+  confirmed: boolean;
+  source: string;
+  ip?: string | null;
+}
+
+export type SubscribeOutcome =
+  | { kind: "suppressed" }
+  | { kind: "ok"; subscriber: Subscriber; created: boolean; enrolled: "created" | "exists" | "reentered" | "not-confirmed" | "not-active" };
+
+export async function subscribe(
+  store: Store,
+  engine: Engine,
+  input: SubscriberInputFields,
+  opts: SubscribeOptions,
+  now: Date,
+): Promise<SubscribeOutcome> {
+  if (await store.isSuppressed(input.email)) return { kind: "suppressed" };
+  const { subscriber, created } = await store.upsertSubscriber(
+    {
+      ...input,
+      status: opts.confirmed ? "active" : "pending",
+      consentSource: opts.source,
+      consentAt: now,
+      consentIp: opts.ip ?? null,
+    },
+    now,
+  );
+  let current = subscriber;
+  if (opts.confirmed && subscriber.status === "pending") {
+    await store.setSubscriberStatus(subscriber.id, "active", now);
+    current = { ...subscriber, status: "active" };
+  }
+  if (current.status !== "active") return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
+  const sequenceId = opts.sequenceId ?? engine.defaultSequence?.id;
+  if (!sequenceId) throw new LifecycleError("no sequence is loaded: add one under sequences/");
+  if (!engine.getSequence(sequenceId)) throw new LifecycleError(`no sequence "${sequenceId}" (see drip list)`);
+  const enrolled = await engine.enroll(current, sequenceId, now);
+  return { kind: "ok", subscriber: current, created, enrolled };
+}
+
+/** Leave everything: nothing is sent after this moment (claimed sends are re-checked). */
+export async function unsubscribe(store: Store, subscriber: Subscriber, now: Date, reason = "unsubscribed"): Promise<void> {
+  await store.setSubscriberStatus(subscriber.id, "unsubscribed", now);
+  await store.exitEnrollments(subscriber.id, reason);
+}
+
+/** Never mail this address again (hard bounce, complaint, forget). */
+export async function suppress(store: Store, email: string, reason: string, now: Date): Promise<void> {
+  await store.suppress(email, reason, now);
+  const subscriber = await store.findSubscriberByEmail(email);
+  if (subscriber) {
+    await store.setSubscriberStatus(subscriber.id, "suppressed", now);
+    await store.exitEnrollments(subscriber.id, reason);
+  }
+}

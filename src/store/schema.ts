@@ -1,0 +1,92 @@
+/** Table shapes shared by the SQL adapters (Kysely's typed view of the schema). */
+import type { Generated } from "kysely";
+
+export interface SubscribersTable {
+  id: string;
+  email: string;
+  /** Lower-cased email: the unique key, so Ana@X.com and ana@x.com are one subscriber. */
+  email_key: string;
+  name: string;
+  timezone: string;
+  status: string;
+  consent_source: string | null;
+  consent_at: number | null;
+  consent_ip: string | null;
+  created_at: number;
+  updated_at: number;
+  unsubscribed_at: number | null;
+}
+
+export interface TagsTable {
+  subscriber_id: string;
+  tag: string;
+}
+
+export interface EnrollmentsTable {
+  id: Generated<number>;
+  subscriber_id: string;
+  sequence_id: string;
+  /** Re-entry after completion starts a new round; sends are unique per round and step. */
+  round: number;
+  started_at: number;
+  cursor: string | null;
+  next_step_id: string | null;
+  /** UTC ms. A claim pushes it forward by the lease, so a crashed claim comes due again. */
+  next_due_at: number | null;
+  status: string;
+  reason: string | null;
+  updated_at: number;
+}
+
+export interface SendsTable {
+  id: string;
+  enrollment_id: number;
+  subscriber_id: string;
+  sequence_id: string;
+  step_id: string;
+  status: string;
+  attempts: number;
+  due_at: number;
+  claimed_at: number | null;
+  sent_at: number | null;
+  provider_message_id: string | null;
+  reason: string | null;
+  updated_at: number;
+}
+
+export interface SuppressionsTable {
+  email_hash: string;
+  reason: string;
+  created_at: number;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  subscriber_id: string | null;
+  send_id: string | null;
+  type: string;
+  at: number;
+  data: string | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface MigrationsTable {
+  id: number;
+  name: string;
+  applied_at: number;
+}
+
+export interface DB {
+  subscribers: SubscribersTable;
+  tags: TagsTable;
+  enrollments: EnrollmentsTable;
+  sends: SendsTable;
+  suppressions: SuppressionsTable;
+  events: EventsTable;
+  meta: MetaTable;
+  drip_migrations: MigrationsTable;
+}

@@ -1,0 +1,87 @@
+/**
+ * Numbered, forward-only migrations, applied at start inside one transaction each.
+ * Never edit a migration that has shipped: add the next number.
+ */
+export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
+  {
+    id: 1,
+    name: "initial schema",
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE subscribers (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  email_key TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL DEFAULT '',
+  timezone TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN ('pending','active','unsubscribed','suppressed')),
+  consent_source TEXT,
+  consent_at INTEGER,
+  consent_ip TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  unsubscribed_at INTEGER
+);
+
+CREATE TABLE tags (
+  subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (subscriber_id, tag)
+) WITHOUT ROWID;
+
+CREATE TABLE enrollments (
+  id INTEGER PRIMARY KEY,
+  subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  sequence_id TEXT NOT NULL,
+  round INTEGER NOT NULL DEFAULT 1,
+  started_at INTEGER NOT NULL,
+  cursor TEXT,
+  next_step_id TEXT,
+  next_due_at INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('active','completed','exited','paused')),
+  reason TEXT,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (subscriber_id, sequence_id)
+);
+-- The tick's only scan: a partial index over active enrollments by due time, so an idle
+-- tick costs one index probe however many subscribers there are.
+CREATE INDEX enrollments_due ON enrollments (next_due_at) WHERE status = 'active';
+
+CREATE TABLE sends (
+  id TEXT PRIMARY KEY,
+  enrollment_id INTEGER NOT NULL REFERENCES enrollments(id) ON DELETE CASCADE,
+  subscriber_id TEXT NOT NULL,
+  sequence_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('claimed','sent','skipped','failed','in_doubt')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  due_at INTEGER NOT NULL,
+  claimed_at INTEGER,
+  sent_at INTEGER,
+  provider_message_id TEXT,
+  reason TEXT,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX sends_subscriber ON sends (subscriber_id);
+CREATE INDEX sends_status ON sends (status);
+CREATE INDEX sends_sequence_step ON sends (sequence_id, step_id);
+
+CREATE TABLE suppressions (
+  email_hash TEXT PRIMARY KEY,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  subscriber_id TEXT,
+  send_id TEXT,
+  type TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  data TEXT
+);
+CREATE INDEX events_send ON events (send_id);
+`,
+  },
+];

@@ -1,0 +1,435 @@
+/**
+ * The embedded store: Kysely over better-sqlite3, one file (or :memory: in tests).
+ * WAL lets readers (status, HTTP pages) run beside the writer; busy_timeout makes a second
+ * process wait instead of failing; claims run in BEGIN IMMEDIATE so two workers can never
+ * read the same due rows before either writes (SQLite's answer to FOR UPDATE SKIP LOCKED).
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { Kysely, type Transaction, SqliteDialect, sql } from "kysely";
+import type { DB, SubscribersTable } from "../schema.ts";
+import { emailHash, emailKey, newSubscriberId, sendId, toEnrollment, toSend, toSubscriber, zeroCounts } from "../shared.ts";
+import type {
+  Advance,
+  ClaimedSend,
+  EnrollResult,
+  Enrollment,
+  EnrollmentStatus,
+  Outcome,
+  SendRecord,
+  Store,
+  StatusCounts,
+  Subscriber,
+  SubscriberInput,
+  SubscriberStatus,
+} from "../types.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+type Q = Kysely<DB> | Transaction<DB>;
+
+/** `file:./data/drip.db` → ./data/drip.db; `:memory:` stays. */
+export function sqlitePath(url: string): string {
+  if (url === ":memory:" || url === "file::memory:") return ":memory:";
+  return url.replace(/^file:(\/\/)?/, "");
+}
+
+export class SqliteStore implements Store {
+  readonly db: Kysely<DB>;
+  private readonly raw: Database.Database;
+
+  constructor(url: string) {
+    const path = sqlitePath(url);
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.raw = new Database(path);
+    this.raw.pragma("journal_mode = WAL");
+    this.raw.pragma("busy_timeout = 5000");
+    this.raw.pragma("foreign_keys = ON");
+    // NORMAL is durable across process crashes in WAL mode (only power loss can drop the last commit).
+    this.raw.pragma("synchronous = NORMAL");
+    this.db = new Kysely<DB>({ dialect: new SqliteDialect({ database: this.raw }) });
+  }
+
+  /** Run `fn` in BEGIN IMMEDIATE: takes the write lock up front, so read-then-write cannot race. */
+  private async immediate<T>(fn: (q: Kysely<DB>) => Promise<T>): Promise<T> {
+    return this.db.connection().execute(async (conn) => {
+      await sql`BEGIN IMMEDIATE`.execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql`COMMIT`.execute(conn);
+        return result;
+      } catch (err) {
+        await sql`ROLLBACK`.execute(conn);
+        throw err;
+      }
+    });
+  }
+
+  async migrate(): Promise<void> {
+    this.raw.exec("CREATE TABLE IF NOT EXISTS drip_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    const done = new Set(this.raw.prepare("SELECT id FROM drip_migrations").pluck().all() as number[]);
+    for (const m of MIGRATIONS) {
+      if (done.has(m.id)) continue;
+      this.raw.transaction(() => {
+        this.raw.exec(m.sql);
+        this.raw.prepare("INSERT INTO drip_migrations (id, name, applied_at) VALUES (?, ?, ?)").run(m.id, m.name, Date.now());
+      }).immediate();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    const row = await this.db.selectFrom("meta").select("value").where("key", "=", key).executeTakeFirst();
+    return row?.value ?? null;
+  }
+
+  async initMeta(key: string, value: string): Promise<string> {
+    await this.db.insertInto("meta").values({ key, value }).onConflict((oc) => oc.column("key").doNothing()).execute();
+    return (await this.getMeta(key)) ?? value;
+  }
+
+  private async tagsOf(q: Q, ids: readonly string[]): Promise<Map<string, string[]>> {
+    const map = new Map<string, string[]>(ids.map((id) => [id, []]));
+    if (ids.length === 0) return map;
+    const rows = await q.selectFrom("tags").select(["subscriber_id", "tag"]).where("subscriber_id", "in", ids).orderBy("tag").execute();
+    for (const r of rows) map.get(r.subscriber_id)?.push(r.tag);
+    return map;
+  }
+
+  private async hydrate(q: Q, rows: SubscribersTable[]): Promise<Subscriber[]> {
+    const tags = await this.tagsOf(
+      q,
+      rows.map((r) => r.id),
+    );
+    return rows.map((r) => toSubscriber(r, tags.get(r.id) ?? []));
+  }
+
+  private row(input: SubscriberInput, now: Date): SubscribersTable {
+    const t = now.getTime();
+    return {
+      id: newSubscriberId(),
+      email: input.email.trim(),
+      email_key: emailKey(input.email),
+      name: input.name?.trim() ?? "",
+      timezone: input.timezone?.trim() ?? "",
+      status: input.status,
+      consent_source: input.consentSource ?? null,
+      consent_at: input.consentAt?.getTime() ?? null,
+      consent_ip: input.consentIp ?? null,
+      created_at: t,
+      updated_at: t,
+      unsubscribed_at: null,
+    };
+  }
+
+  async upsertSubscriber(input: SubscriberInput, now: Date): Promise<{ subscriber: Subscriber; created: boolean }> {
+    const { created } = await this.importSubscribers([input], now);
+    const subscriber = created[0] ?? (await this.findSubscriberByEmail(input.email));
+    if (!subscriber) throw new Error(`subscriber ${input.email} vanished during upsert`);
+    return { subscriber, created: created.length > 0 };
+  }
+
+  async importSubscribers(rows: readonly SubscriberInput[], now: Date): Promise<{ created: Subscriber[]; existing: number }> {
+    if (rows.length === 0) return { created: [], existing: 0 };
+    return this.immediate(async (q) => {
+      const created: Subscriber[] = [];
+      // One statement per row inside one transaction: SQLite's fastest safe bulk path,
+      // and the unique email_key makes a second import of the same file a no-op.
+      for (const input of rows) {
+        const row = this.row(input, now);
+        const res = await q.insertInto("subscribers").values(row).onConflict((oc) => oc.column("email_key").doNothing()).executeTakeFirst();
+        if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) continue;
+        const tags = [...new Set(input.tags ?? [])];
+        if (tags.length) await q.insertInto("tags").values(tags.map((tag) => ({ subscriber_id: row.id, tag }))).execute();
+        created.push(toSubscriber(row, tags.sort()));
+      }
+      return { created, existing: rows.length - created.length };
+    });
+  }
+
+  async getSubscriber(id: string): Promise<Subscriber | null> {
+    const row = await this.db.selectFrom("subscribers").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? ((await this.hydrate(this.db, [row]))[0] ?? null) : null;
+  }
+
+  async findSubscriberByEmail(email: string): Promise<Subscriber | null> {
+    const row = await this.db.selectFrom("subscribers").selectAll().where("email_key", "=", emailKey(email)).executeTakeFirst();
+    return row ? ((await this.hydrate(this.db, [row]))[0] ?? null) : null;
+  }
+
+  async listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]> {
+    let q = this.db.selectFrom("subscribers").selectAll().orderBy("id").limit(limit);
+    if (afterId !== null) q = q.where("id", ">", afterId);
+    return this.hydrate(this.db, await q.execute());
+  }
+
+  async setSubscriberStatus(id: string, status: SubscriberStatus, now: Date): Promise<void> {
+    const leaving = status === "unsubscribed" || status === "suppressed";
+    await this.db
+      .updateTable("subscribers")
+      .set({ status, updated_at: now.getTime(), ...(leaving ? { unsubscribed_at: now.getTime() } : {}) })
+      .where("id", "=", id)
+      .execute();
+  }
+
+  async updateSubscriber(id: string, fields: { name?: string; timezone?: string }): Promise<void> {
+    const set: Partial<SubscribersTable> = {};
+    if (fields.name !== undefined) set.name = fields.name;
+    if (fields.timezone !== undefined) set.timezone = fields.timezone;
+    if (Object.keys(set).length) await this.db.updateTable("subscribers").set(set).where("id", "=", id).execute();
+  }
+
+  async addTag(id: string, tag: string): Promise<void> {
+    await this.db.insertInto("tags").values({ subscriber_id: id, tag }).onConflict((oc) => oc.doNothing()).execute();
+  }
+
+  async removeTag(id: string, tag: string): Promise<void> {
+    await this.db.deleteFrom("tags").where("subscriber_id", "=", id).where("tag", "=", tag).execute();
+  }
+
+  async isSuppressed(email: string): Promise<boolean> {
+    const row = await this.db.selectFrom("suppressions").select("email_hash").where("email_hash", "=", emailHash(email)).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async suppress(email: string, reason: string, now: Date): Promise<void> {
+    await this.db
+      .insertInto("suppressions")
+      .values({ email_hash: emailHash(email), reason, created_at: now.getTime() })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  async enroll(input: {
+    subscriberId: string;
+    sequenceId: string;
+    startedAt: Date;
+    firstStepId: string;
+    firstDueAt: Date;
+    allowReentry: boolean;
+  }): Promise<EnrollResult> {
+    return this.immediate(async (q) => {
+      const existing = await q
+        .selectFrom("enrollments")
+        .select(["id", "status", "round"])
+        .where("subscriber_id", "=", input.subscriberId)
+        .where("sequence_id", "=", input.sequenceId)
+        .executeTakeFirst();
+      const fresh = {
+        started_at: input.startedAt.getTime(),
+        cursor: null,
+        next_step_id: input.firstStepId,
+        next_due_at: input.firstDueAt.getTime(),
+        status: "active",
+        reason: null,
+        updated_at: input.startedAt.getTime(),
+      };
+      if (!existing) {
+        await q
+          .insertInto("enrollments")
+          .values({ subscriber_id: input.subscriberId, sequence_id: input.sequenceId, round: 1, ...fresh })
+          .execute();
+        return "created";
+      }
+      // Enrolling again never restarts a course in progress; only a finished one may start over.
+      if (existing.status === "completed" && input.allowReentry) {
+        await q.updateTable("enrollments").set({ ...fresh, round: existing.round + 1 }).where("id", "=", existing.id).execute();
+        return "reentered";
+      }
+      return "exists";
+    });
+  }
+
+  async getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null> {
+    const row = await this.db
+      .selectFrom("enrollments")
+      .selectAll()
+      .where("subscriber_id", "=", subscriberId)
+      .where("sequence_id", "=", sequenceId)
+      .executeTakeFirst();
+    return row ? toEnrollment(row) : null;
+  }
+
+  async listEnrollments(subscriberId: string): Promise<Enrollment[]> {
+    const rows = await this.db.selectFrom("enrollments").selectAll().where("subscriber_id", "=", subscriberId).orderBy("id").execute();
+    return rows.map(toEnrollment);
+  }
+
+  async setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null, nextDueAt?: Date | null): Promise<void> {
+    await this.db
+      .updateTable("enrollments")
+      .set({ status, reason, ...(nextDueAt !== undefined ? { next_due_at: nextDueAt?.getTime() ?? null } : {}) })
+      .where("id", "=", id)
+      .execute();
+  }
+
+  async exitEnrollments(subscriberId: string, reason: string): Promise<void> {
+    await this.db
+      .updateTable("enrollments")
+      .set({ status: "exited", reason, next_due_at: null })
+      .where("subscriber_id", "=", subscriberId)
+      .where("status", "in", ["active", "paused"])
+      .execute();
+  }
+
+  async claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]> {
+    const t = now.getTime();
+    return this.immediate(async (q) => {
+      // Uses the partial index enrollments_due: cost grows with what is due, not with subscribers.
+      const due = await q
+        .selectFrom("enrollments")
+        .select(["id", "subscriber_id", "sequence_id", "round", "next_step_id", "next_due_at", "started_at"])
+        .where("status", "=", "active")
+        .where("next_due_at", "<=", t)
+        .orderBy("next_due_at")
+        .limit(limit)
+        .execute();
+      if (due.length === 0) return [];
+      // The lease: push next_due_at past the lease, so a crashed worker's claim comes due again.
+      await q
+        .updateTable("enrollments")
+        .set({ next_due_at: t + leaseMs })
+        .where(
+          "id",
+          "in",
+          due.map((d) => d.id),
+        )
+        .execute();
+      const claims: ClaimedSend[] = [];
+      const subs = await q
+        .selectFrom("subscribers")
+        .selectAll()
+        .where(
+          "id",
+          "in",
+          due.map((d) => d.subscriber_id),
+        )
+        .execute();
+      const byId = new Map((await this.hydrate(q, subs)).map((s) => [s.id, s]));
+      for (const d of due) {
+        const subscriber = byId.get(d.subscriber_id);
+        if (!subscriber || d.next_step_id === null || d.next_due_at === null) continue;
+        const id = sendId(d.id, d.round, d.next_step_id);
+        // The send row is born on first claim; a re-claim after a crash finds it and counts an attempt.
+        const existing = await q.selectFrom("sends").select(["attempts", "due_at", "status"]).where("id", "=", id).executeTakeFirst();
+        if (existing && existing.status !== "claimed") {
+          // Already recorded but the enrollment did not advance: cannot happen (same transaction),
+          // but never send twice if it ever does. Leave it for staff to see.
+          continue;
+        }
+        if (!existing) {
+          await q
+            .insertInto("sends")
+            .values({
+              id,
+              enrollment_id: d.id,
+              subscriber_id: d.subscriber_id,
+              sequence_id: d.sequence_id,
+              step_id: d.next_step_id,
+              status: "claimed",
+              attempts: 1,
+              due_at: d.next_due_at,
+              claimed_at: t,
+              sent_at: null,
+              provider_message_id: null,
+              reason: null,
+              updated_at: t,
+            })
+            .execute();
+        } else {
+          await q.updateTable("sends").set({ attempts: existing.attempts + 1, claimed_at: t, updated_at: t }).where("id", "=", id).execute();
+        }
+        claims.push({
+          sendId: id,
+          enrollmentId: d.id,
+          sequenceId: d.sequence_id,
+          stepId: d.next_step_id,
+          dueAt: new Date(existing?.due_at ?? d.next_due_at),
+          startedAt: new Date(d.started_at),
+          attempts: (existing?.attempts ?? 0) + 1,
+          subscriber,
+        });
+      }
+      return claims;
+    });
+  }
+
+  async recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<void> {
+    const t = outcome.at.getTime();
+    await this.immediate(async (q) => {
+      await q
+        .updateTable("sends")
+        .set({
+          status: outcome.status,
+          sent_at: outcome.status === "sent" ? t : null,
+          provider_message_id: outcome.providerMessageId ?? null,
+          reason: outcome.reason ?? null,
+          updated_at: t,
+        })
+        .where("id", "=", claim.sendId)
+        .execute();
+      const set =
+        advance.kind === "next"
+          ? { cursor: claim.stepId, next_step_id: advance.stepId, next_due_at: advance.dueAt.getTime(), updated_at: t }
+          : advance.kind === "completed"
+            ? { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "completed", updated_at: t }
+            : { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason, updated_at: t };
+      await q.updateTable("enrollments").set(set).where("id", "=", claim.enrollmentId).execute();
+    });
+  }
+
+  async defer(claim: ClaimedSend, dueAt: Date): Promise<void> {
+    await this.immediate(async (q) => {
+      // The new due time becomes the step's due time, so lateness is measured from it.
+      await q.updateTable("sends").set({ due_at: dueAt.getTime(), reason: "deferred to the next send window" }).where("id", "=", claim.sendId).execute();
+      await q.updateTable("enrollments").set({ next_due_at: dueAt.getTime() }).where("id", "=", claim.enrollmentId).execute();
+    });
+  }
+
+  async retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<void> {
+    await this.immediate(async (q) => {
+      await q.updateTable("sends").set({ reason }).where("id", "=", claim.sendId).execute();
+      await q.updateTable("enrollments").set({ next_due_at: at.getTime() }).where("id", "=", claim.enrollmentId).execute();
+    });
+  }
+
+  async getSend(id: string): Promise<SendRecord | null> {
+    const row = await this.db.selectFrom("sends").selectAll().where("id", "=", id).executeTakeFirst();
+    return row ? toSend(row) : null;
+  }
+
+  async listSends(filter: { subscriberId?: string; sequenceId?: string }): Promise<SendRecord[]> {
+    let q = this.db.selectFrom("sends").selectAll().orderBy("due_at").orderBy("id");
+    if (filter.subscriberId) q = q.where("subscriber_id", "=", filter.subscriberId);
+    if (filter.sequenceId) q = q.where("sequence_id", "=", filter.sequenceId);
+    return (await q.execute()).map(toSend);
+  }
+
+  async status(): Promise<StatusCounts> {
+    const count = async (table: "subscribers" | "enrollments" | "sends") =>
+      this.db
+        .selectFrom(table)
+        .select(["status", sql<number>`count(*)`.as("n")])
+        .groupBy("status")
+        .execute();
+    const fill = <K extends string>(keys: readonly K[], rows: { status: string; n: number }[]) => {
+      const out = zeroCounts(keys);
+      for (const r of rows) if (r.status in out) out[r.status as K] = Number(r.n);
+      return out;
+    };
+    const next = await this.db
+      .selectFrom("enrollments")
+      .select(sql<number | null>`min(next_due_at)`.as("at"))
+      .where("status", "=", "active")
+      .executeTakeFirst();
+    return {
+      subscribers: fill(["pending", "active", "unsubscribed", "suppressed"] as const, await count("subscribers")),
+      enrollments: fill(["active", "completed", "exited", "paused"] as const, await count("enrollments")),
+      sends: fill(["claimed", "sent", "skipped", "failed", "in_doubt"] as const, await count("sends")),
+      nextDueAt: next?.at != null ? new Date(Number(next.at)) : null,
+    };
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The Store interface the engine depends on. The engine never imports a driver: the
+ * SQLite adapter (src/store/sqlite/) implements this today; a Postgres adapter can follow
+ * without touching the engine (claims there use FOR UPDATE SKIP LOCKED).
+ * All instants are JS Dates in UTC; stored as integer epoch milliseconds.
+ */
+
+export type SubscriberStatus = "pending" | "active" | "unsubscribed" | "suppressed";
+export type EnrollmentStatus = "active" | "completed" | "exited" | "paused";
+export type SendStatus = "claimed" | "sent" | "skipped" | "failed" | "in_doubt";
+
+export interface Subscriber {
+  id: string;
+  email: string;
+  name: string;
+  timezone: string;
+  status: SubscriberStatus;
+  tags: string[];
+  consentSource: string | null;
+  consentAt: Date | null;
+  consentIp: string | null;
+  createdAt: Date;
+  unsubscribedAt: Date | null;
+}
+
+export interface SubscriberInput {
+  email: string;
+  name?: string;
+  timezone?: string;
+  status: SubscriberStatus;
+  tags?: readonly string[];
+  consentSource?: string;
+  consentAt?: Date;
+  consentIp?: string | null;
+}
+
+export interface Enrollment {
+  id: number;
+  subscriberId: string;
+  sequenceId: string;
+  startedAt: Date;
+  /** Last step done (sent or skipped), null before the first. */
+  cursor: string | null;
+  /** The step that comes next, null when completed/exited. */
+  nextStepId: string | null;
+  nextDueAt: Date | null;
+  status: EnrollmentStatus;
+  reason: string | null;
+}
+
+/** One due step, claimed under a lease by one worker. */
+export interface ClaimedSend {
+  sendId: string;
+  enrollmentId: number;
+  sequenceId: string;
+  stepId: string;
+  dueAt: Date;
+  startedAt: Date;
+  attempts: number;
+  subscriber: Subscriber;
+}
+
+export interface SendRecord {
+  id: string;
+  enrollmentId: number;
+  subscriberId: string;
+  sequenceId: string;
+  stepId: string;
+  status: SendStatus;
+  attempts: number;
+  dueAt: Date;
+  sentAt: Date | null;
+  providerMessageId: string | null;
+  reason: string | null;
+}
+
+/** What happens to the enrollment once a send is recorded. */
+export type Advance =
+  | { kind: "next"; stepId: string; dueAt: Date }
+  | { kind: "completed" }
+  | { kind: "exited"; reason: string };
+
+export interface Outcome {
+  status: "sent" | "skipped" | "failed";
+  at: Date;
+  reason?: string | null;
+  providerMessageId?: string | null;
+}
+
+export type EnrollResult = "created" | "exists" | "reentered";
+
+export interface StatusCounts {
+  subscribers: Record<SubscriberStatus, number>;
+  enrollments: Record<EnrollmentStatus, number>;
+  sends: Record<SendStatus, number>;
+  nextDueAt: Date | null;
+}
+
+export interface ImportRow {
+  line: number;
+  subscriber: SubscriberInput;
+}
+
+export interface Store {
+  /** Apply pending migrations (numbered, forward-only). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | null>;
+  /** Set a key only if absent; returns the value now stored (first writer wins). */
+  initMeta(key: string, value: string): Promise<string>;
+
+  /** Insert a subscriber, or return the existing one (email matched case-insensitively). */
+  upsertSubscriber(input: SubscriberInput, now: Date): Promise<{ subscriber: Subscriber; created: boolean }>;
+  /** Insert many in one transaction; existing emails are left as they are. Returns how many were new. */
+  importSubscribers(rows: readonly SubscriberInput[], now: Date): Promise<{ created: Subscriber[]; existing: number }>;
+  getSubscriber(id: string): Promise<Subscriber | null>;
+  findSubscriberByEmail(email: string): Promise<Subscriber | null>;
+  listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]>;
+  setSubscriberStatus(id: string, status: SubscriberStatus, now: Date): Promise<void>;
+  updateSubscriber(id: string, fields: { name?: string; timezone?: string }): Promise<void>;
+  addTag(id: string, tag: string): Promise<void>;
+  removeTag(id: string, tag: string): Promise<void>;
+
+  /** Is this address on the suppression list (hashed, survives `forget`)? */
+  isSuppressed(email: string): Promise<boolean>;
+  suppress(email: string, reason: string, now: Date): Promise<void>;
+
+  /** Create the enrollment, or leave the existing one alone (re-entry after completion when allowed). */
+  enroll(
+    input: { subscriberId: string; sequenceId: string; startedAt: Date; firstStepId: string; firstDueAt: Date; allowReentry: boolean },
+  ): Promise<EnrollResult>;
+  getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null>;
+  listEnrollments(subscriberId: string): Promise<Enrollment[]>;
+  setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null, nextDueAt?: Date | null): Promise<void>;
+  /** End every open enrollment of a subscriber (unsubscribe, suppression). */
+  exitEnrollments(subscriberId: string, reason: string): Promise<void>;
+
+  /**
+   * Claim up to `limit` due steps (next_due_at <= now, active, not under a live lease) for
+   * `leaseMs`. Creates each step's send row on first claim (unique per enrollment and step),
+   * so a crashed worker's claim is picked up again once its lease runs out.
+   */
+  claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]>;
+  /** Record a send's outcome and advance its enrollment, atomically; releases the lease. */
+  recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<void>;
+  /** Move a late step to a new due time (its next send window), releasing the lease. */
+  defer(claim: ClaimedSend, dueAt: Date): Promise<void>;
+  /** A transient failure: try the same send again at `at`, keeping its attempts and due time. */
+  retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<void>;
+
+  getSend(id: string): Promise<SendRecord | null>;
+  listSends(filter: { subscriberId?: string; sequenceId?: string }): Promise<SendRecord[]>;
+  status(): Promise<StatusCounts>;
+}
