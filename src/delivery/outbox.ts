@@ -21,7 +21,7 @@ export async function composeEml(msg: OutgoingMessage): Promise<Buffer> {
     text: msg.text,
     // Stable Message-ID: a retried send produces the same message, not a new one.
     messageId: `<${msg.sendId}@drip.local>`,
-    date: new Date(0),
+    date: msg.date,
     headers: {
       ...msg.headers,
       // Provider tags, as X-headers so they survive in the file for staff and tests.

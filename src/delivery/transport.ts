@@ -10,6 +10,8 @@ export interface OutgoingMessage {
   text: string;
   headers: Record<string, string>;
   tags: { name: string; value: string }[];
+  /** When the engine handed it over (the Date header of outbox files). */
+  date: Date;
 }
 
 export type DeliveryResult =

@@ -178,6 +178,7 @@ export class Engine {
       text: email.text,
       headers: email.headers,
       tags: email.tags,
+      date: now,
     });
     if (result.ok) {
       await store.recordOutcome(claim, { status: "sent", at: now, providerMessageId: result.providerMessageId }, this.advanceAfter(sequence, index, claim));
