@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
+import { RateLimiter } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
@@ -32,7 +33,7 @@ export function openStore(config: Config): Store {
 
 export function makeTransport(config: Config): Transport {
   return config.transport === "resend" && config.resendApiKey
-    ? new ResendTransport(config.resendApiKey, config.resendBaseUrl)
+    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl })
     : new OutboxTransport(config.outboxDir);
 }
 
@@ -54,6 +55,8 @@ export async function createApp(config: Config, log: (line: string) => void = ()
     postalAddress: config.postalAddress,
     emailsDir: EMAILS_DIR,
     latenessMs: config.latenessMs,
+    // One limiter for everything in this process that calls the provider.
+    limiter: new RateLimiter(config.rateLimit),
     log,
   });
   return { config, store, engine, transport, secret, close: () => store.close() };

@@ -33,6 +33,7 @@ export async function composeEml(msg: OutgoingMessage): Promise<Buffer> {
 
 export class OutboxTransport implements Transport {
   readonly name = "outbox" as const;
+  readonly idempotent = false;
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }

@@ -1,40 +1,85 @@
 /**
- * The Resend transport (simple path): one `emails.send` per message through the official
- * SDK, with the send id as idempotency key so a retry after a lost answer is deduplicated by
- * the provider. Batching, rate limits and crash-safe batches build on this (delivery issue).
+ * The Resend transport, through the official SDK (which makes one HTTP request per call and
+ * never retries). Batches go out in permissive validation mode so one bad address cannot
+ * hold back the other 99; every request carries an idempotency key rooted in drip's own ids.
+ * Errors are classified here once, into what the engine should do next.
  */
 import { Resend } from "resend";
-import type { DeliveryResult, OutgoingMessage, Transport } from "./transport.ts";
+import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail, Transport } from "./transport.ts";
 
 /** Provider error names that no retry can fix. */
-const PERMANENT = new Set(["validation_error", "missing_required_field", "invalid_from_address", "invalid_to_address"]);
+const PERMANENT = new Set(["validation_error", "missing_required_field", "invalid_from_address", "invalid_to_address", "invalid_parameter", "invalid_attachment"]);
+const QUOTA = new Set(["daily_quota_exceeded", "monthly_quota_exceeded"]);
 
 export const idempotencyKey = (sendId: string) => `drip-send-${sendId}`;
 
+/** The provider's JSON for one message: what is stored with a batch and sent byte for byte. */
+export function toProviderEmail(msg: OutgoingMessage): ProviderEmail {
+  return { from: msg.from, to: [msg.to], subject: msg.subject, html: msg.html, text: msg.text, headers: msg.headers, tags: msg.tags };
+}
+
+export interface ResendTransportOptions {
+  baseUrl?: string;
+  /** Abort a request that has not answered after this long (its outcome is then unknown). */
+  timeoutMs?: number;
+}
+
+interface SdkError {
+  name?: string;
+  message?: string;
+  statusCode?: number | null;
+}
+
+export function classify(error: SdkError | null, headers: Record<string, string> | null): Exclude<BatchOutcome, { kind: "accepted" }> {
+  const name = error?.name ?? "unknown_error";
+  const reason = `${name}: ${error?.message ?? "no message"}`;
+  const status = error?.statusCode ?? null;
+  const retryAfter = Number(headers?.["retry-after"]);
+  const afterMs = Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined;
+  if (QUOTA.has(name)) return { kind: "paused", reason, afterMs, status };
+  // Same key, different bytes: the provider accepted this batch's first attempt.
+  if (name === "invalid_idempotent_request") return { kind: "already-accepted", reason, status };
+  if (status === null) return { kind: "unknown", reason, status };
+  if (status === 429 || name === "concurrent_idempotent_requests" || status >= 500) return { kind: "retry", reason, afterMs, status };
+  if (PERMANENT.has(name) || (status >= 400 && status < 500)) return { kind: "rejected", reason, status };
+  return { kind: "retry", reason, afterMs, status };
+}
+
 export class ResendTransport implements Transport {
   readonly name = "resend" as const;
+  readonly idempotent = true;
   private readonly client: Resend;
-  constructor(apiKey: string, baseUrl?: string) {
-    this.client = new Resend(apiKey, baseUrl ? { baseUrl } : undefined);
+  private readonly timeoutMs: number;
+
+  constructor(apiKey: string, opts: ResendTransportOptions = {}) {
+    this.client = new Resend(apiKey, opts.baseUrl ? { baseUrl: opts.baseUrl } : undefined);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
   async send(msg: OutgoingMessage): Promise<DeliveryResult> {
-    const { data, error } = await this.client.emails.send(
-      {
-        from: msg.from,
-        to: [msg.to],
-        subject: msg.subject,
-        html: msg.html,
-        text: msg.text,
-        headers: msg.headers,
-        tags: msg.tags,
-      },
-      { idempotencyKey: idempotencyKey(msg.sendId) },
-    );
+    const { data, error, headers } = await this.client.emails.send(toProviderEmail(msg), { idempotencyKey: idempotencyKey(msg.sendId) });
     if (data) return { ok: true, providerMessageId: data.id };
-    const name = error?.name ?? "unknown_error";
-    // Same key, different bytes: the provider already accepted this send's first attempt.
-    if (name === "invalid_idempotent_request") return { ok: true, providerMessageId: null };
-    return { ok: false, permanent: PERMANENT.has(name), reason: `${name}: ${error?.message ?? "no message"}` };
+    const c = classify(error, headers);
+    if (c.kind === "already-accepted") return { ok: true, providerMessageId: null };
+    return { ok: false, permanent: c.kind === "rejected", reason: c.reason };
+  }
+
+  async sendBatch(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome> {
+    const { data, error, headers } = await this.client.batch.send(emails as ProviderEmail[], {
+      idempotencyKey: key,
+      batchValidation: "permissive",
+      signal: AbortSignal.timeout(this.timeoutMs),
+    } as Parameters<Resend["batch"]["send"]>[1]);
+    if (!data) return { ...classify(error, headers), headers };
+    // Permissive mode: `data` lists the accepted emails in order; `errors` names the rest by index.
+    const failed = new Map(((data as { errors?: { index: number; message: string }[] }).errors ?? []).map((e) => [e.index, e.message]));
+    const ids = data.data.map((d) => d.id);
+    let next = 0;
+    const results: DeliveryResult[] = emails.map((_e, i) => {
+      const message = failed.get(i);
+      if (message !== undefined) return { ok: false, permanent: true, reason: `rejected by the provider: ${message}` };
+      return { ok: true, providerMessageId: ids[next++] ?? null };
+    });
+    return { kind: "accepted", results, headers };
   }
 }

@@ -9,8 +9,13 @@ import { decide } from "../sequences/conditions.ts";
 import type { Sequence, StepDefinition } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { renderStep } from "../render/render.ts";
-import type { Transport } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EnrollResult, Store, Subscriber } from "../store/types.ts";
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { type Clock, RateLimiter, realClock } from "../delivery/rate-limiter.ts";
+import { toProviderEmail } from "../delivery/resend.ts";
+import type { OutgoingMessage, Transport } from "../delivery/transport.ts";
+import type { Advance, ClaimedSend, EnrollResult, PendingBatch, Store, Subscriber } from "../store/types.ts";
+import { BatchDelivery, type BatchPayload, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
 
 export interface EngineOptions {
@@ -31,6 +36,12 @@ export interface EngineOptions {
   pageSize?: number;
   /** Attempts before a transiently failing send is recorded as failed (default 8). */
   maxAttempts?: number;
+  /** Provider requests per second shared by everything in this process (DRIP_RATE_LIMIT). */
+  limiter?: RateLimiter;
+  /** Wall clock for waits between provider requests (tests pass a fake). */
+  clock?: Clock;
+  /** Provider batches in flight at once (default 4). */
+  concurrency?: number;
   log?: (line: string) => void;
 }
 
@@ -41,21 +52,48 @@ export interface TickSummary {
   deferred: number;
 }
 
+type SendEventStatus = "sent" | "skipped" | "failed" | "deferred" | "in_doubt";
+interface SendEvent {
+  status: SendEventStatus;
+  reason?: string;
+  subject?: string;
+}
+
+/** A claim that passed its checks and is rendered, waiting for the transport. */
+interface Ready {
+  claim: ClaimedSend;
+  message: OutgoingMessage;
+  advance: Advance;
+}
+
 export interface TickOptions {
   /** Stop claiming new pages once aborted (graceful shutdown). */
   signal?: AbortSignal;
-  /** Called after each recorded send (progress, demo output). */
-  onSend?: (event: { claim: ClaimedSend; status: "sent" | "skipped" | "failed" | "deferred"; reason?: string; subject?: string }) => void;
+  /** Called after each send the outbox path records (progress, demo output). */
+  onSend?: (event: { claim: ClaimedSend } & SendEvent) => void;
 }
 
 const MINUTE = 60_000;
+/** Resend takes at most 100 emails per batch request. */
+const MAX_BATCH = 100;
 
 export class Engine {
   private sequences = new Map<string, Sequence>();
+  private batches: BatchDelivery | null = null;
   private readonly o: Required<Omit<EngineOptions, "sequences">>;
 
   constructor(opts: EngineOptions) {
-    this.o = { latenessMs: 12 * 60 * MINUTE, leaseMs: 5 * MINUTE, pageSize: 100, maxAttempts: 8, log: () => {}, ...opts };
+    this.o = {
+      latenessMs: 12 * 60 * MINUTE,
+      leaseMs: 5 * MINUTE,
+      pageSize: 100,
+      maxAttempts: 8,
+      limiter: new RateLimiter(5),
+      clock: realClock,
+      concurrency: 4,
+      log: () => {},
+      ...opts,
+    };
     this.setSequences(opts.sequences);
   }
 
@@ -97,19 +135,119 @@ export class Engine {
   /** Process everything due as of `now`. */
   async tick(now: Date, opts: TickOptions = {}): Promise<TickSummary> {
     const summary: TickSummary = { sent: 0, skipped: 0, failed: 0, deferred: 0 };
+    const count = (status: SendEventStatus, n = 1) => {
+      summary[status === "deferred" ? "deferred" : status === "in_doubt" ? "failed" : status] += n;
+    };
+    const batches = this.batchDelivery();
+    if (batches && (await this.pausedUntil(now))) return summary;
+    // First, batches a crashed or failed attempt left behind: same key, same bytes.
+    if (batches) {
+      for (;;) {
+        if (opts.signal?.aborted) return summary;
+        const stale = await this.o.store.claimStaleBatches(now, this.o.concurrency, this.o.leaseMs);
+        const results = await Promise.all(stale.map((b) => batches.deliver(b, now, opts.signal)));
+        for (const r of results) this.addBatch(summary, r);
+        if (results.some((r) => r.pausedUntil)) return summary;
+        if (stale.length < this.o.concurrency) break;
+      }
+    }
     for (;;) {
       if (opts.signal?.aborted) break;
-      const claims = await this.o.store.claimDue(now, this.o.pageSize, this.o.leaseMs);
+      const claims = await this.o.store.claimDue(now, batches ? this.o.pageSize * 5 : this.o.pageSize, this.o.leaseMs);
+      const ready: Ready[] = [];
       for (const claim of claims) {
         // Once aborted, the claims left in this page keep their lease and come due again later.
         if (opts.signal?.aborted) break;
-        const result = await this.process(claim, now);
-        summary[result.status === "deferred" ? "deferred" : result.status]++;
-        opts.onSend?.({ claim, ...result });
+        const prepared = await this.prepare(claim, now);
+        if ("message" in prepared) {
+          if (batches) {
+            ready.push(prepared);
+            continue;
+          }
+          const r = await this.deliverOne(prepared, now);
+          count(r.status);
+          opts.onSend?.({ claim, ...r });
+        } else {
+          count(prepared.status);
+          opts.onSend?.({ claim, ...prepared });
+        }
       }
-      if (claims.length < this.o.pageSize) break;
+      if (batches && ready.length > 0) {
+        const paused = await this.deliverBatches(batches, ready, now, summary, opts.signal);
+        if (paused) break;
+      }
+      if (claims.length < (batches ? this.o.pageSize * 5 : this.o.pageSize)) break;
     }
     return summary;
+  }
+
+  private addBatch(summary: TickSummary, r: BatchResult) {
+    summary.sent += r.sent;
+    summary.failed += r.failed;
+    summary.skipped += r.skipped;
+    summary.deferred += r.deferred;
+  }
+
+  /** Is delivery paused (quota) at `now`? A pause that has run out is lifted here. */
+  async pausedUntil(now: Date): Promise<DeliveryPause | null> {
+    const raw = await this.o.store.getMeta(PAUSE_KEY);
+    if (!raw) return null;
+    const pause = JSON.parse(raw) as DeliveryPause;
+    if (Date.parse(pause.until) > now.getTime()) return pause;
+    await this.o.store.setMeta(PAUSE_KEY, null);
+    this.o.log(`delivery resumed (the pause until ${pause.until} is over)`);
+    return null;
+  }
+
+  private batchDelivery(): BatchDelivery | null {
+    const { transport } = this.o;
+    if (!transport.idempotent || !transport.sendBatch) return null;
+    this.batches ??= new BatchDelivery({
+      store: this.o.store,
+      transport: { sendBatch: transport.sendBatch.bind(transport) },
+      limiter: this.o.limiter,
+      clock: this.o.clock,
+      maxAttempts: this.o.maxAttempts,
+      triesPerTick: 4,
+      log: this.o.log,
+      advanceFor: (claim) => this.advanceFor(claim),
+    });
+    return this.batches;
+  }
+
+  /** Write batches of up to 100, then send them with at most `concurrency` in flight. */
+  private async deliverBatches(batches: BatchDelivery, ready: Ready[], now: Date, summary: TickSummary, signal?: AbortSignal): Promise<boolean> {
+    const pending: PendingBatch[] = [];
+    for (let i = 0; i < ready.length; i += MAX_BATCH) {
+      const chunk = ready.slice(i, i + MAX_BATCH);
+      const payload: BatchPayload = { sendIds: chunk.map((r) => r.claim.sendId), emails: chunk.map((r) => toProviderEmail(r.message)) };
+      const id = `drip-batch-${randomUUID()}`;
+      const text = JSON.stringify(payload);
+      // Written before the request: after a crash, recovery re-sends exactly this.
+      await this.o.store.createBatch({ id, payload: text, claims: chunk.map((r) => r.claim), leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
+      pending.push({ id, payload: text, attempts: 0, createdAt: now, claims: chunk.map((r) => r.claim) });
+    }
+    let paused = false;
+    let next = 0;
+    const worker = async () => {
+      while (next < pending.length && !paused) {
+        const batch = pending[next++]!;
+        const r = await batches.deliver(batch, now, signal);
+        this.addBatch(summary, r);
+        if (r.pausedUntil) paused = true;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, pending.length) }, worker));
+    // Batches not started because of a pause stay pending; recovery sends them after it.
+    return paused;
+  }
+
+  /** The advance after a claimed step, from the current definition. */
+  private advanceFor(claim: ClaimedSend): Advance {
+    const sequence = this.sequences.get(claim.sequenceId);
+    if (!sequence) return { kind: "exited", reason: `sequence "${claim.sequenceId}" is not loaded` };
+    const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
+    return index < 0 ? this.advanceAfterRemoved(sequence, claim) : this.advanceAfter(sequence, index, claim);
   }
 
   /** The advance after a step: the next step's due time in the subscriber's zone, or completed. */
@@ -120,10 +258,27 @@ export class Engine {
     return { kind: "next", stepId: next.id, dueAt: plan.at };
   }
 
-  private async process(
-    claim: ClaimedSend,
-    now: Date,
-  ): Promise<{ status: "sent" | "skipped" | "failed" | "deferred"; reason?: string; subject?: string }> {
+  private async deliverOne(ready: Ready, now: Date): Promise<SendEvent> {
+    const { store } = this.o;
+    const { claim } = ready;
+    const result = await this.o.transport.send(ready.message);
+    if (result.ok) {
+      await store.recordOutcome(claim, { status: "sent", at: now, providerMessageId: result.providerMessageId }, ready.advance);
+      return { status: "sent", subject: ready.message.subject };
+    }
+    if (result.permanent || claim.attempts >= this.o.maxAttempts) {
+      const reason = result.permanent ? result.reason : `gave up after ${claim.attempts} attempts: ${result.reason}`;
+      await store.recordOutcome(claim, { status: "failed", at: now, reason }, ready.advance);
+      return { status: "failed", reason };
+    }
+    // Exponential backoff from one minute, capped at an hour.
+    const wait = Math.min(60 * MINUTE, MINUTE * 2 ** (claim.attempts - 1));
+    await store.retryLater(claim, new Date(now.getTime() + wait), result.reason);
+    return { status: "deferred", reason: result.reason };
+  }
+
+  /** Re-check a claim at send time and render it; anything that ends here is recorded here. */
+  private async prepare(claim: ClaimedSend, now: Date): Promise<Ready | SendEvent> {
     const { store } = this.o;
     const sequence = this.sequences.get(claim.sequenceId);
     if (!sequence) {
@@ -166,33 +321,30 @@ export class Engine {
         return { status: "deferred", reason: `late; re-planned to ${at.toISOString()}` };
       }
     }
-
-    const links = buildLinks(this.o.links, signToken(this.o.secret, "manage", sub.id), sequence.id, step.id);
-    const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, emailsDir: this.o.emailsDir });
-    const result = await this.o.transport.send({
-      sendId: claim.sendId,
-      from: `${sequence.sender.name} <${this.o.from}>`,
-      to: sub.email,
-      subject: email.subject,
-      html: email.html,
-      text: email.text,
-      headers: email.headers,
-      tags: email.tags,
-      date: now,
-    });
-    if (result.ok) {
-      await store.recordOutcome(claim, { status: "sent", at: now, providerMessageId: result.providerMessageId }, this.advanceAfter(sequence, index, claim));
-      return { status: "sent", subject: email.subject };
-    }
-    if (result.permanent || claim.attempts >= this.o.maxAttempts) {
-      const reason = result.permanent ? result.reason : `gave up after ${claim.attempts} attempts: ${result.reason}`;
+    // Checked up front so one bad address never holds back a provider batch.
+    if (!z.email().safeParse(sub.email).success) {
+      const reason = `${JSON.stringify(sub.email)} is not a deliverable address`;
       await store.recordOutcome(claim, { status: "failed", at: now, reason }, this.advanceAfter(sequence, index, claim));
       return { status: "failed", reason };
     }
-    // Exponential backoff from one minute, capped at an hour.
-    const wait = Math.min(60 * MINUTE, MINUTE * 2 ** (claim.attempts - 1));
-    await store.retryLater(claim, new Date(now.getTime() + wait), result.reason);
-    return { status: "deferred", reason: result.reason };
+
+    const links = buildLinks(this.o.links, signToken(this.o.secret, "manage", sub.id), sequence.id, step.id);
+    const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, emailsDir: this.o.emailsDir });
+    return {
+      claim,
+      advance: this.advanceAfter(sequence, index, claim),
+      message: {
+        sendId: claim.sendId,
+        from: `${sequence.sender.name} <${this.o.from}>`,
+        to: sub.email,
+        subject: email.subject,
+        html: email.html,
+        text: email.text,
+        headers: email.headers,
+        tags: email.tags,
+        date: now,
+      },
+    };
   }
 
   /** A removed step: continue with the first step planned after the removed one was due. */

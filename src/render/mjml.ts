@@ -70,6 +70,9 @@ export async function compileMjml(path: string): Promise<string> {
     const detail = errors?.length ? errors.map((e) => e.formattedMessage ?? e.message).join("; ") : (err as Error).message;
     throw new TemplateError(path, `invalid MJML: ${detail}`);
   }
+  // MJML's <mj-preview> renders a hidden div; mark it the way React Email's <Preview> is
+  // marked, so the text part does not start with the preview text a second time.
+  html = html.replace(/<div style="display:none;font-size:1px;/g, '<div data-skip-in-text="true" style="display:none;font-size:1px;');
   cache.set(path, { mtimeMs, html });
   return html;
 }

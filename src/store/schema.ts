@@ -52,6 +52,17 @@ export interface SendsTable {
   provider_message_id: string | null;
   reason: string | null;
   updated_at: number;
+  batch_id: string | null;
+}
+
+export interface BatchesTable {
+  id: string;
+  payload: string | null;
+  status: string;
+  attempts: number;
+  created_at: number;
+  lease_until: number;
+  reason: string | null;
 }
 
 export interface SuppressionsTable {
@@ -85,6 +96,7 @@ export interface DB {
   tags: TagsTable;
   enrollments: EnrollmentsTable;
   sends: SendsTable;
+  batches: BatchesTable;
   suppressions: SuppressionsTable;
   events: EventsTable;
   meta: MetaTable;

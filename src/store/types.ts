@@ -81,10 +81,28 @@ export type Advance =
   | { kind: "exited"; reason: string };
 
 export interface Outcome {
-  status: "sent" | "skipped" | "failed";
+  status: "sent" | "skipped" | "failed" | "in_doubt";
   at: Date;
   reason?: string | null;
   providerMessageId?: string | null;
+}
+
+/** A provider batch written before its request (crash-safe idempotency). */
+export interface PendingBatch {
+  /** Also the provider idempotency key. */
+  id: string;
+  /** `{"sendIds": [...], "emails": [...]}`: the emails are the exact request body, so a retry repeats the same bytes. */
+  payload: string;
+  attempts: number;
+  createdAt: Date;
+  /** Its sends, in payload order. */
+  claims: ClaimedSend[];
+}
+
+export interface OutcomeRecord {
+  claim: ClaimedSend;
+  outcome: Outcome;
+  advance: Advance;
 }
 
 export type EnrollResult = "created" | "exists" | "reentered";
@@ -107,6 +125,8 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | null>;
+  /** Set (or with null, delete) a key. */
+  setMeta(key: string, value: string | null): Promise<void>;
   /** Set a key only if absent; returns the value now stored (first writer wins). */
   initMeta(key: string, value: string): Promise<string>;
 
@@ -148,6 +168,15 @@ export interface Store {
   defer(claim: ClaimedSend, dueAt: Date): Promise<void>;
   /** A transient failure: try the same send again at `at`, keeping its attempts and due time. */
   retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<void>;
+
+  /** Write a batch (composition, payload, key) before its request; its sends are bound to it. */
+  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<void>;
+  /** Pending batches whose lease ran out (a crashed or failed attempt), leased again to this caller. */
+  claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]>;
+  /** Record every send of a batch and close it, atomically. */
+  completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void>;
+  /** Try a pending batch again at `at` (same key, same bytes). */
+  retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void>;
 
   getSend(id: string): Promise<SendRecord | null>;
   listSends(filter: { subscriberId?: string; sequenceId?: string }): Promise<SendRecord[]>;

@@ -1,7 +1,7 @@
 import { loadConfig, readEnv } from "../../config.ts";
 import { type App, createApp } from "../../app.ts";
 import type { Transport } from "../../delivery/transport.ts";
-import { type CliIO, UsageError } from "../io.ts";
+import { type CliIO, UsageError, parseInstant } from "../io.ts";
 
 /** Open the app for one command and always close it (the SQLite file stays consistent). */
 export async function withApp<T>(io: CliIO, fn: (app: App) => Promise<T>, opts: { transport?: Transport; quiet?: boolean } = {}): Promise<T> {
@@ -18,8 +18,7 @@ export async function withApp<T>(io: CliIO, fn: (app: App) => Promise<T>, opts: 
 /** Parse an --at/--now ISO instant, or fall back to the CLI's clock. */
 export function instant(value: string | undefined, io: CliIO, flag: string): Date {
   if (value === undefined) return io.now();
-  if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(value) || Number.isNaN(Date.parse(value))) {
-    throw new UsageError(`${flag} "${value}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
-  }
-  return new Date(value);
+  const at = parseInstant(value);
+  if (!at) throw new UsageError(`${flag} "${value}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
+  return at;
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { isValidTimeZone } from "../../schedule/index.ts";
 import { simulate } from "../../sequences/simulate.ts";
-import { type CliIO, UsageError, printJson } from "../io.ts";
+import { type CliIO, UsageError, parseInstant, printJson } from "../io.ts";
 import { findSequence } from "./sequences.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -18,10 +18,10 @@ export function simulateCommand(program: Command, io: CliIO) {
     .option("--json", "print [{step, at, local, subject, skipped}] in step order")
     .action(async (sequenceId: string, opts: { start: string; tz: string; tag: string[]; name: string; json?: boolean }) => {
       // An instant must say its offset: a bare local time would silently mean the machine's zone.
-      if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(opts.start) || Number.isNaN(Date.parse(opts.start)))
-        throw new UsageError(`--start "${opts.start}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
+      // Temporal parses strictly (Date.parse would roll 2026-02-30 over to 2 March).
+      const start = parseInstant(opts.start);
+      if (!start) throw new UsageError(`--start "${opts.start}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
       const sequence = await findSequence(io, sequenceId);
-      const start = new Date(opts.start);
       const timeline = simulate(sequence, { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag }, start);
       for (const w of timeline.warnings) io.err(`warning: ${w}\n`);
       if (opts.json) return printJson(io, timeline.entries);

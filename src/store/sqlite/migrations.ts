@@ -84,4 +84,25 @@ CREATE TABLE events (
 CREATE INDEX events_send ON events (send_id);
 `,
   },
+  {
+    id: 2,
+    name: "persisted provider batches",
+    sql: `
+-- A batch's composition, exact payload and idempotency key are written before the request,
+-- so a restart after a crash re-sends the same bytes under the same key and the provider
+-- deduplicates it. The payload is dropped once the batch is resolved.
+CREATE TABLE batches (
+  id TEXT PRIMARY KEY,
+  payload TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending','done')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL,
+  reason TEXT
+);
+CREATE INDEX batches_pending ON batches (lease_until) WHERE status = 'pending';
+ALTER TABLE sends ADD COLUMN batch_id TEXT;
+CREATE INDEX sends_batch ON sends (batch_id) WHERE batch_id IS NOT NULL;
+`,
+  },
 ];

@@ -17,6 +17,8 @@ import type {
   Enrollment,
   EnrollmentStatus,
   Outcome,
+  OutcomeRecord,
+  PendingBatch,
   SendRecord,
   Store,
   StatusCounts,
@@ -84,6 +86,11 @@ export class SqliteStore implements Store {
   async getMeta(key: string): Promise<string | null> {
     const row = await this.db.selectFrom("meta").select("value").where("key", "=", key).executeTakeFirst();
     return row?.value ?? null;
+  }
+
+  async setMeta(key: string, value: string | null): Promise<void> {
+    if (value === null) await this.db.deleteFrom("meta").where("key", "=", key).execute();
+    else await this.db.insertInto("meta").values({ key, value }).onConflict((oc) => oc.column("key").doUpdateSet({ value })).execute();
   }
 
   async initMeta(key: string, value: string): Promise<string> {
@@ -314,7 +321,9 @@ export class SqliteStore implements Store {
         if (!subscriber || d.next_step_id === null || d.next_due_at === null) continue;
         const id = sendId(d.id, d.round, d.next_step_id);
         // The send row is born on first claim; a re-claim after a crash finds it and counts an attempt.
-        const existing = await q.selectFrom("sends").select(["attempts", "due_at", "status"]).where("id", "=", id).executeTakeFirst();
+        const existing = await q.selectFrom("sends").select(["attempts", "due_at", "status", "batch_id"]).where("id", "=", id).executeTakeFirst();
+        // Bound to a batch already written: only batch recovery may re-send it (same key, same bytes).
+        if (existing?.batch_id) continue;
         if (existing && existing.status !== "claimed") {
           // Already recorded but the enrollment did not advance: cannot happen (same transaction),
           // but never send twice if it ever does. Leave it for staff to see.
@@ -358,27 +367,127 @@ export class SqliteStore implements Store {
   }
 
   async recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<void> {
+    await this.immediate((q) => this.record(q, { claim, outcome, advance }));
+  }
+
+  /** One send's outcome and its enrollment's advance; callers wrap it in a transaction. */
+  private async record(q: Kysely<DB>, { claim, outcome, advance }: OutcomeRecord): Promise<void> {
     const t = outcome.at.getTime();
+    await q
+      .updateTable("sends")
+      .set({
+        status: outcome.status,
+        sent_at: outcome.status === "sent" ? t : null,
+        provider_message_id: outcome.providerMessageId ?? null,
+        reason: outcome.reason ?? null,
+        updated_at: t,
+      })
+      .where("id", "=", claim.sendId)
+      .execute();
+    const set =
+      advance.kind === "next"
+        ? { cursor: claim.stepId, next_step_id: advance.stepId, next_due_at: advance.dueAt.getTime(), updated_at: t }
+        : advance.kind === "completed"
+          ? { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "completed", updated_at: t }
+          : { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason, updated_at: t };
+    // An enrollment ended meanwhile (unsubscribe) stays ended: only its cursor moves.
+    await q
+      .updateTable("enrollments")
+      .set(set)
+      .where("id", "=", claim.enrollmentId)
+      .where("status", "in", ["active", "paused"])
+      .execute();
+    await q.updateTable("enrollments").set({ cursor: claim.stepId }).where("id", "=", claim.enrollmentId).execute();
+  }
+
+  async createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<void> {
     await this.immediate(async (q) => {
       await q
-        .updateTable("sends")
-        .set({
-          status: outcome.status,
-          sent_at: outcome.status === "sent" ? t : null,
-          provider_message_id: outcome.providerMessageId ?? null,
-          reason: outcome.reason ?? null,
-          updated_at: t,
-        })
-        .where("id", "=", claim.sendId)
+        .insertInto("batches")
+        .values({ id: batch.id, payload: batch.payload, status: "pending", attempts: 0, created_at: batch.now.getTime(), lease_until: batch.leaseUntil.getTime(), reason: null })
         .execute();
-      const set =
-        advance.kind === "next"
-          ? { cursor: claim.stepId, next_step_id: advance.stepId, next_due_at: advance.dueAt.getTime(), updated_at: t }
-          : advance.kind === "completed"
-            ? { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "completed", updated_at: t }
-            : { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason, updated_at: t };
-      await q.updateTable("enrollments").set(set).where("id", "=", claim.enrollmentId).execute();
+      await q
+        .updateTable("sends")
+        .set({ batch_id: batch.id })
+        .where(
+          "id",
+          "in",
+          batch.claims.map((c) => c.sendId),
+        )
+        .execute();
     });
+  }
+
+  async claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+    const t = now.getTime();
+    return this.immediate(async (q) => {
+      const rows = await q
+        .selectFrom("batches")
+        .select(["id", "payload", "attempts", "created_at"])
+        .where("status", "=", "pending")
+        .where("lease_until", "<=", t)
+        .orderBy("lease_until")
+        .limit(limit)
+        .execute();
+      if (rows.length === 0) return [];
+      await q
+        .updateTable("batches")
+        .set({ lease_until: t + leaseMs })
+        .where(
+          "id",
+          "in",
+          rows.map((r) => r.id),
+        )
+        .execute();
+      const sends = await q
+        .selectFrom("sends")
+        .innerJoin("enrollments", "enrollments.id", "sends.enrollment_id")
+        .select(["sends.id", "sends.batch_id", "sends.enrollment_id", "sends.sequence_id", "sends.step_id", "sends.due_at", "sends.attempts", "sends.subscriber_id", "enrollments.started_at"])
+        .where(
+          "sends.batch_id",
+          "in",
+          rows.map((r) => r.id),
+        )
+        .execute();
+      const subs = await q
+        .selectFrom("subscribers")
+        .selectAll()
+        .where("id", "in", [...new Set(sends.map((s) => s.subscriber_id))])
+        .execute();
+      const byId = new Map((await this.hydrate(q, subs)).map((s) => [s.id, s]));
+      return rows.map((r) => {
+        const payload = r.payload ?? '{"sendIds":[],"emails":[]}';
+        // Keep the payload's order: the provider answers per index.
+        const order = (JSON.parse(payload) as { sendIds: string[] }).sendIds;
+        const claims = sends
+          .filter((s) => s.batch_id === r.id)
+          .sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
+          .map(
+            (s): ClaimedSend => ({
+              sendId: s.id,
+              enrollmentId: s.enrollment_id,
+              sequenceId: s.sequence_id,
+              stepId: s.step_id,
+              dueAt: new Date(s.due_at),
+              startedAt: new Date(s.started_at),
+              attempts: s.attempts,
+              subscriber: byId.get(s.subscriber_id)!,
+            }),
+          );
+        return { id: r.id, payload, attempts: r.attempts, createdAt: new Date(r.created_at), claims };
+      });
+    });
+  }
+
+  async completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
+    await this.immediate(async (q) => {
+      for (const r of records) await this.record(q, r);
+      await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+    });
+  }
+
+  async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void> {
+    await this.db.updateTable("batches").set({ lease_until: at.getTime(), reason, attempts }).where("id", "=", batchId).execute();
   }
 
   async defer(claim: ClaimedSend, dueAt: Date): Promise<void> {
