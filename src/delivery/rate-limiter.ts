@@ -21,9 +21,12 @@ export const realClock: Clock = {
 const MARGIN = 1.02;
 
 export class RateLimiter {
-  private next = 0;
   private blockedUntil = 0;
-  private readonly interval: number;
+  /** When the last `perSecond` requests started, oldest first. */
+  private starts: number[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  private interval: number;
+  private window = 1000 * MARGIN;
 
   constructor(
     readonly perSecond: number,
@@ -32,18 +35,39 @@ export class RateLimiter {
     this.interval = (1000 / perSecond) * MARGIN;
   }
 
-  /** Wait for this request's slot. Slots are handed out in call order. */
-  async acquire(): Promise<void> {
-    const t = this.clock.now();
-    const slot = Math.max(t, this.next, this.blockedUntil);
-    this.next = slot + this.interval;
-    if (slot > t) await this.clock.sleep(slot - t);
+  /**
+   * Wait for this request's slot. Callers are served one at a time in call order. Two rules,
+   * measured from when earlier requests really started: even spacing, and never more than
+   * `perSecond` starts in any window of a second (plus margin), so a busy event loop that
+   * wakes a waiter late cannot turn into a burst the provider counts against us.
+   */
+  acquire(): Promise<void> {
+    const turn = this.queue.then(async () => {
+      for (;;) {
+        const t = this.clock.now();
+        const last = this.starts[this.starts.length - 1] ?? -Infinity;
+        const windowOpen = this.starts.length < this.perSecond ? -Infinity : this.starts[0]! + this.window;
+        const at = Math.max(last + this.interval, windowOpen, this.blockedUntil);
+        if (at <= t) break;
+        await this.clock.sleep(Math.ceil(at - t));
+      }
+      this.starts.push(this.clock.now());
+      if (this.starts.length > this.perSecond) this.starts.shift();
+    });
+    this.queue = turn;
+    return turn;
+  }
+
+  /** After a 429 the provider's clock and ours disagree: widen the margin (up to 25%). */
+  private slowDown(): void {
+    const margin = Math.min(1.25, this.window / 1000 + 0.05);
+    this.window = 1000 * margin;
+    this.interval = (1000 / this.perSecond) * margin;
   }
 
   /** Hold every request until `until` (epoch ms). */
   block(until: number): void {
     if (until > this.blockedUntil) this.blockedUntil = until;
-    if (this.next < until) this.next = until;
   }
 
   /** Read the provider's rate-limit headers after any response. */
@@ -51,7 +75,10 @@ export class RateLimiter {
     if (!headers) return;
     const now = this.clock.now();
     const retryAfter = Number(headers["retry-after"]);
-    if (status === 429 && Number.isFinite(retryAfter)) return this.block(now + retryAfter * 1000);
+    if (status === 429) {
+      this.slowDown();
+      if (Number.isFinite(retryAfter)) return this.block(now + retryAfter * 1000);
+    }
     const remaining = Number(headers["ratelimit-remaining"]);
     const reset = Number(headers["ratelimit-reset"]);
     if (headers["ratelimit-remaining"] !== undefined && remaining <= 0 && Number.isFinite(reset)) this.block(now + reset * 1000);

@@ -151,13 +151,21 @@ export class Engine {
         if (stale.length < this.o.concurrency) break;
       }
     }
+    // Pages overlap: while one page's batches wait on the provider's rate limit, the next
+    // page is claimed and rendered. At most two pages are in flight.
+    const inFlight: Promise<boolean>[] = [];
+    let paused = false;
+    const page = batches ? this.o.pageSize * 5 : this.o.pageSize;
     for (;;) {
-      if (opts.signal?.aborted) break;
-      const claims = await this.o.store.claimDue(now, batches ? this.o.pageSize * 5 : this.o.pageSize, this.o.leaseMs);
+      if (opts.signal?.aborted || paused) break;
+      const claims = await this.o.store.claimDue(now, page, this.o.leaseMs);
       const ready: Ready[] = [];
-      for (const claim of claims) {
+      for (const [i, claim] of claims.entries()) {
         // Once aborted, the claims left in this page keep their lease and come due again later.
         if (opts.signal?.aborted) break;
+        // Rendering is synchronous: yield now and then so requests waiting on the rate
+        // limiter leave on time instead of bunching up behind a page of renders.
+        if (batches && i % 25 === 24) await new Promise((resolve) => setImmediate(resolve));
         const prepared = await this.prepare(claim, now);
         if ("message" in prepared) {
           if (batches) {
@@ -173,11 +181,12 @@ export class Engine {
         }
       }
       if (batches && ready.length > 0) {
-        const paused = await this.deliverBatches(batches, ready, now, summary, opts.signal);
-        if (paused) break;
+        inFlight.push(this.deliverBatches(batches, ready, now, summary, opts.signal));
+        if (inFlight.length >= 2) paused = (await inFlight.shift()!) || paused;
       }
-      if (claims.length < (batches ? this.o.pageSize * 5 : this.o.pageSize)) break;
+      if (claims.length < page) break;
     }
+    for (const p of inFlight) paused = (await p) || paused;
     return summary;
   }
 

@@ -1,6 +1,7 @@
 /** CSV import as a pure pipeline over parsed records: validate, page, insert, enroll. */
 import { z } from "zod";
 import type { App } from "../app.ts";
+import type { SubscriberStatus } from "../store/types.ts";
 import { subscriberInputSchema } from "./subscribers.ts";
 
 export interface ImportResult {
@@ -26,7 +27,11 @@ const rowSchema = z.object({
   timezone: z.string().optional(),
   tags: z.string().optional(),
   subscribed_at: z.string().optional(),
+  /** Written by `drip export`: a row that says unsubscribed, suppressed or pending keeps that status. */
+  status: z.string().optional(),
 });
+
+const STATUSES: readonly SubscriberStatus[] = ["pending", "active", "unsubscribed", "suppressed"];
 
 /** Records are objects keyed by the header row; line numbers count the header as line 1. */
 export async function importCsv(app: App, records: AsyncIterable<Record<string, string>>, opts: ImportOptions): Promise<ImportResult> {
@@ -34,7 +39,7 @@ export async function importCsv(app: App, records: AsyncIterable<Record<string, 
   const result: ImportResult = { imported: 0, existing: 0, suppressed: 0, enrolled: 0, bad: [] };
   const sequenceId = opts.sequenceId ?? app.engine.defaultSequence?.id;
   if (opts.confirmed && (!sequenceId || !app.engine.getSequence(sequenceId))) throw new Error(`no sequence "${sequenceId ?? ""}" to enroll in (see drip list)`);
-  let page: { line: number; input: z.infer<typeof subscriberInputSchema>; at: Date }[] = [];
+  let page: { line: number; input: z.infer<typeof subscriberInputSchema>; at: Date; status: SubscriberStatus | undefined }[] = [];
   let line = 1;
   const bad = (reason: string) => {
     const b = { line, reason };
@@ -50,7 +55,13 @@ export async function importCsv(app: App, records: AsyncIterable<Record<string, 
       else fresh.push(row);
     }
     const { created, existing } = await app.store.importSubscribers(
-      fresh.map((r) => ({ ...r.input, status: opts.confirmed ? "active" : "pending", consentSource: "import", consentAt: r.at })),
+      // --confirmed vouches for consent, but never overrides a row that says the person left or never confirmed.
+      fresh.map((r) => ({
+        ...r.input,
+        status: r.status && r.status !== "active" ? r.status : opts.confirmed ? "active" : "pending",
+        consentSource: "import",
+        consentAt: r.at,
+      })),
       opts.now,
     );
     result.imported += created.length;
@@ -58,6 +69,7 @@ export async function importCsv(app: App, records: AsyncIterable<Record<string, 
     if (opts.confirmed && sequenceId) {
       const startOf = new Map(fresh.map((r) => [r.input.email.trim().toLowerCase(), r.at]));
       for (const sub of created) {
+        if (sub.status !== "active") continue;
         // The course starts when they subscribed (or now), planned in their own zone.
         const start = startOf.get(sub.email.toLowerCase()) ?? opts.now;
         if ((await app.engine.enroll(sub, sequenceId, start > opts.now ? opts.now : start)) !== "exists") result.enrolled++;
@@ -95,13 +107,18 @@ export async function importCsv(app: App, records: AsyncIterable<Record<string, 
       }
       at = new Date(t);
     }
+    const status = r.status ? (r.status.toLowerCase() as SubscriberStatus) : undefined;
+    if (status !== undefined && !STATUSES.includes(status)) {
+      bad(`status ${JSON.stringify(r.status)} is not one of ${STATUSES.join(", ")}`);
+      continue;
+    }
     const key = parsed.data.email.toLowerCase();
     if (seen.has(key)) {
       bad(`email ${parsed.data.email} appears earlier in the file`);
       continue;
     }
     seen.add(key);
-    page.push({ line, input: parsed.data, at });
+    page.push({ line, input: parsed.data, at, status });
     if (page.length >= pageSize) await flush();
     opts.onProgress?.(line - 1);
   }

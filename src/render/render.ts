@@ -5,10 +5,9 @@
  * idempotency check compares payloads (a re-sent batch must match the first one exactly).
  */
 import { join } from "node:path";
-import { createElement } from "react";
-import { render as renderReact } from "react-email";
 import type { EmailProps, EmailLinks, Sequence, StepDefinition, SubscriberFields, Template, TextOrFn } from "../sequences/types.ts";
 import { compileMjml, fillMjml } from "./mjml.ts";
+import { renderReactEmail } from "./react.ts";
 import { htmlToText } from "./text.ts";
 
 export interface RenderInput {
@@ -66,7 +65,7 @@ export async function renderStep(input: RenderInput): Promise<RenderedEmail> {
     const compiled = await compileMjml(join(input.emailsDir, step.template.file));
     html = fillMjml(compiled, props);
   } else {
-    html = await renderReact(createElement(step.template, props));
+    html = renderReactEmail(step.template, props);
   }
   return {
     subject,
