@@ -83,6 +83,9 @@ export class BatchDelivery {
     // Re-check at send time: whoever left since the batch was written is taken out of it.
     // If an earlier attempt was accepted, the changed payload draws 409 invalid_idempotent_request
     // and the whole batch (sent before they left) is recorded as sent; otherwise they get nothing.
+    // Statuses are read fresh, right before the request: a claim's snapshot may be minutes old.
+    const fresh = await store.subscriberStatuses(batch.claims.map((c) => c.subscriber.id));
+    for (const c of batch.claims) c.subscriber.status = fresh.get(c.subscriber.id) ?? "unsubscribed";
     const left = new Set(batch.claims.filter((c) => c.subscriber.status !== "active").map((c) => c.sendId));
     const members = batch.claims.filter((c) => !left.has(c.sendId));
     const emails = payload.emails.filter((_e, i) => !left.has(payload.sendIds[i]!));

@@ -270,6 +270,13 @@ export class Engine {
   private async deliverOne(ready: Ready, now: Date): Promise<SendEvent> {
     const { store } = this.o;
     const { claim } = ready;
+    // Re-read right before dispatch: an unsubscribe since the claim must win.
+    const status = (await store.subscriberStatuses([claim.subscriber.id])).get(claim.subscriber.id) ?? "unsubscribed";
+    if (status !== "active") {
+      const reason = `subscriber is ${status}`;
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason }, { kind: "exited", reason });
+      return { status: "skipped", reason };
+    }
     const result = await this.o.transport.send(ready.message);
     if (result.ok) {
       await store.recordOutcome(claim, { status: "sent", at: now, providerMessageId: result.providerMessageId }, ready.advance);

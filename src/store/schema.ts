@@ -78,6 +78,17 @@ export interface EventsTable {
   type: string;
   at: number;
   data: string | null;
+  svix_id: string | null;
+}
+
+export interface ConfirmationsTable {
+  id: Generated<number>;
+  subscriber_id: string;
+  status: string;
+  created_at: number;
+  lease_until: number;
+  sent_at: number | null;
+  reason: string | null;
 }
 
 export interface MetaTable {
@@ -99,6 +110,7 @@ export interface DB {
   batches: BatchesTable;
   suppressions: SuppressionsTable;
   events: EventsTable;
+  confirmations: ConfirmationsTable;
   meta: MetaTable;
   drip_migrations: MigrationsTable;
 }

@@ -105,6 +105,37 @@ export interface OutcomeRecord {
   advance: Advance;
 }
 
+export type EventType = "delivered" | "opened" | "clicked" | "bounced" | "complained" | "unsubscribed" | "booked";
+
+export interface EventInput {
+  subscriberId: string | null;
+  sendId: string | null;
+  type: EventType | string;
+  at: Date;
+  data?: unknown;
+  /** The webhook delivery id: an event with a seen id is not stored again. */
+  svixId?: string | null;
+}
+
+export interface StepStats {
+  sequenceId: string;
+  stepId: string;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  complained: number;
+  unsubscribed: number;
+  booked: number;
+}
+
+export interface PendingConfirmation {
+  id: number;
+  subscriber: Subscriber;
+  createdAt: Date;
+}
+
 export type EnrollResult = "created" | "exists" | "reentered";
 
 export interface StatusCounts {
@@ -177,6 +208,26 @@ export interface Store {
   completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void>;
   /** Try a pending batch again at `at` (same key, same bytes). */
   retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void>;
+
+  /** Store an event; false when its svixId was seen before (a replayed webhook). */
+  recordEvent(event: EventInput): Promise<boolean>;
+  findSendByProviderId(providerMessageId: string): Promise<SendRecord | null>;
+  /** The send a subscriber last engaged with (clicked, else opened), for booking attribution. */
+  lastEngagedSend(subscriberId: string): Promise<string | null>;
+  /** The send a subscriber got most recently (an unsubscribe is attributed to it). */
+  lastSentSend(subscriberId: string): Promise<string | null>;
+  stepStats(sequenceId?: string): Promise<StepStats[]>;
+  /** Fresh statuses, read right before dispatch (a claim's snapshot may be stale). */
+  subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>>;
+
+  /** Queue a confirmation email unless `max` were queued for this subscriber since `since`. */
+  queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean>;
+  claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]>;
+  finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void>;
+  retryConfirmationLater(id: number, at: Date, reason: string): Promise<void>;
+
+  /** Erase a subscriber's personal data: the row, tags, enrollments, sends, events, confirmations. */
+  forgetSubscriber(id: string): Promise<void>;
 
   getSend(id: string): Promise<SendRecord | null>;
   listSends(filter: { subscriberId?: string; sequenceId?: string }): Promise<SendRecord[]>;

@@ -105,4 +105,29 @@ ALTER TABLE sends ADD COLUMN batch_id TEXT;
 CREATE INDEX sends_batch ON sends (batch_id) WHERE batch_id IS NOT NULL;
 `,
   },
+  {
+    id: 3,
+    name: "subscriber lifecycle: confirmations, webhook events, per-step statistics",
+    sql: `
+-- Confirmation emails wait here for the next delivery pass; counting them per subscriber
+-- per 24 h is how subscription bombing is capped.
+CREATE TABLE confirmations (
+  id INTEGER PRIMARY KEY,
+  subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  status TEXT NOT NULL CHECK (status IN ('pending','sent','failed')),
+  created_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  sent_at INTEGER,
+  reason TEXT
+);
+CREATE INDEX confirmations_subscriber ON confirmations (subscriber_id, created_at);
+CREATE INDEX confirmations_pending ON confirmations (lease_until) WHERE status = 'pending';
+
+-- A webhook delivery is processed once: its svix-id is unique.
+ALTER TABLE events ADD COLUMN svix_id TEXT;
+CREATE UNIQUE INDEX events_svix ON events (svix_id) WHERE svix_id IS NOT NULL;
+CREATE INDEX events_subscriber ON events (subscriber_id, type, at);
+CREATE INDEX sends_provider ON sends (provider_message_id) WHERE provider_message_id IS NOT NULL;
+`,
+  },
 ];

@@ -17,8 +17,11 @@ import type {
   Enrollment,
   EnrollmentStatus,
   Outcome,
+  EventInput,
   OutcomeRecord,
   PendingBatch,
+  PendingConfirmation,
+  StepStats,
   SendRecord,
   Store,
   StatusCounts,
@@ -26,6 +29,7 @@ import type {
   SubscriberInput,
   SubscriberStatus,
 } from "../types.ts";
+import * as lq from "./lifecycle-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 type Q = Kysely<DB> | Transaction<DB>;
@@ -502,6 +506,103 @@ export class SqliteStore implements Store {
     await this.immediate(async (q) => {
       await q.updateTable("sends").set({ reason }).where("id", "=", claim.sendId).execute();
       await q.updateTable("enrollments").set({ next_due_at: at.getTime() }).where("id", "=", claim.enrollmentId).execute();
+    });
+  }
+
+  recordEvent(event: EventInput): Promise<boolean> {
+    return lq.recordEvent(this.db, event);
+  }
+
+  findSendByProviderId(id: string): Promise<SendRecord | null> {
+    return lq.findSendByProviderId(this.db, id);
+  }
+
+  lastEngagedSend(subscriberId: string): Promise<string | null> {
+    return lq.lastEngagedSend(this.db, subscriberId);
+  }
+
+  lastSentSend(subscriberId: string): Promise<string | null> {
+    return lq.lastSentSend(this.db, subscriberId);
+  }
+
+  stepStats(sequenceId?: string): Promise<StepStats[]> {
+    return lq.stepStats(this.db, sequenceId);
+  }
+
+  subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>> {
+    return lq.subscriberStatuses(this.db, ids);
+  }
+
+  async queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
+    return this.immediate(async (q) => {
+      // Counted and inserted under the write lock: concurrent signups cannot both slip under the cap.
+      const row = await q
+        .selectFrom("confirmations")
+        .select(sql<number>`count(*)`.as("n"))
+        .where("subscriber_id", "=", subscriberId)
+        .where("created_at", ">", since.getTime())
+        .executeTakeFirst();
+      if (Number(row?.n ?? 0) >= max) return false;
+      await q.insertInto("confirmations").values({ subscriber_id: subscriberId, status: "pending", created_at: now.getTime(), lease_until: 0 }).execute();
+      return true;
+    });
+  }
+
+  async claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+    const t = now.getTime();
+    return this.immediate(async (q) => {
+      const rows = await q
+        .selectFrom("confirmations")
+        .select(["id", "subscriber_id", "created_at"])
+        .where("status", "=", "pending")
+        .where("lease_until", "<=", t)
+        .orderBy("lease_until")
+        .limit(limit)
+        .execute();
+      if (rows.length === 0) return [];
+      await q
+        .updateTable("confirmations")
+        .set({ lease_until: t + leaseMs })
+        .where(
+          "id",
+          "in",
+          rows.map((r) => r.id),
+        )
+        .execute();
+      const subs = await q
+        .selectFrom("subscribers")
+        .selectAll()
+        .where(
+          "id",
+          "in",
+          rows.map((r) => r.subscriber_id),
+        )
+        .execute();
+      const byId = new Map((await this.hydrate(q, subs)).map((s) => [s.id, s]));
+      return rows.flatMap((r) => {
+        const subscriber = byId.get(r.subscriber_id);
+        return subscriber ? [{ id: r.id, subscriber, createdAt: new Date(r.created_at) }] : [];
+      });
+    });
+  }
+
+  async finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void> {
+    await this.db
+      .updateTable("confirmations")
+      .set({ status, sent_at: status === "sent" ? now.getTime() : null, reason: reason ?? null })
+      .where("id", "=", id)
+      .execute();
+  }
+
+  async retryConfirmationLater(id: number, at: Date, reason: string): Promise<void> {
+    await this.db.updateTable("confirmations").set({ lease_until: at.getTime(), reason }).where("id", "=", id).execute();
+  }
+
+  async forgetSubscriber(id: string): Promise<void> {
+    await this.immediate(async (q) => {
+      await q.deleteFrom("events").where("subscriber_id", "=", id).execute();
+      // Cascades to tags, enrollments, their sends and confirmations: nothing keyed to the person stays.
+      await q.deleteFrom("subscribers").where("id", "=", id).execute();
     });
   }
 
