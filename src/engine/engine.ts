@@ -15,6 +15,7 @@ import { type Clock, RateLimiter, realClock } from "../delivery/rate-limiter.ts"
 import { toProviderEmail } from "../delivery/resend.ts";
 import type { OutgoingMessage, Transport } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, EnrollResult, PendingBatch, Store, Subscriber } from "../store/types.ts";
+import { deliverConfirmations } from "./confirmations.ts";
 import { BatchDelivery, type BatchPayload, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
 
@@ -140,6 +141,7 @@ export class Engine {
     };
     const batches = this.batchDelivery();
     if (batches && (await this.pausedUntil(now))) return summary;
+    await this.deliverConfirmations(now);
     // First, batches a crashed or failed attempt left behind: same key, same bytes.
     if (batches) {
       for (;;) {
@@ -188,6 +190,11 @@ export class Engine {
     }
     for (const p of inFlight) paused = (await p) || paused;
     return summary;
+  }
+
+  /** Send queued double opt-in emails (also called right after a signup). */
+  async deliverConfirmations(now: Date): Promise<{ sent: number; failed: number }> {
+    return deliverConfirmations({ ...this.o, sequence: () => this.defaultSequence }, now);
   }
 
   private addBatch(summary: TickSummary, r: BatchResult) {

@@ -34,7 +34,35 @@ export function startCommand(program: Command, io: CliIO) {
         }
       };
       const task = opts.scheduler ? cron.schedule("* * * * *", runTick, { timezone: "UTC", noOverlap: true, name: "drip-tick" }) : null;
-      const server = serve({ fetch: createHttpApp({ store: app.store, lastTick: () => lastTick }).fetch, port: config.port });
+      // A signup's confirmation email goes out at once, not on the next minute's tick.
+      let flushing = false;
+      let again = false;
+      const afterSignup = () => {
+        if (flushing) {
+          again = true; // picked up by the loop below, so no signup waits for the next tick
+          return;
+        }
+        flushing = true;
+        void (async () => {
+          do {
+            again = false;
+            await app.engine.deliverConfirmations(io.now()).catch((err) => log(`confirmation delivery failed: ${(err as Error).message}`));
+          } while (again);
+          flushing = false;
+        })();
+      };
+      const http = createHttpApp({
+        store: app.store,
+        engine: app.engine,
+        secret: app.secret,
+        publicUrl: config.publicUrl,
+        webhookSecret: config.webhookSecret,
+        apiKey: config.apiKey,
+        now: io.now,
+        lastTick: () => lastTick,
+        afterSignup,
+      });
+      const server = serve({ fetch: http.fetch, port: config.port });
       log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
       if (task) void runTick(); // do not wait a minute for the first look
 

@@ -1,0 +1,49 @@
+/** What the HTTP routes need, passed in once (no globals, no clock reads below this). */
+import { getConnInfo } from "@hono/node-server/conninfo";
+import type { Context } from "hono";
+import type { Engine } from "../engine/engine.ts";
+import type { Store } from "../store/types.ts";
+import { type Html, page } from "./html.ts";
+
+export interface HttpDeps {
+  store: Store;
+  engine: Engine;
+  /** Signs link, confirmation and CSRF tokens. */
+  secret: string;
+  /** DRIP_PUBLIC_URL: where links in emails point (its origin is the allowed form origin). */
+  publicUrl: string;
+  webhookSecret?: string;
+  apiKey?: string;
+  /** The clock, read at the HTTP edge. */
+  now: () => Date;
+  /** When the scheduler last finished a tick (for /healthz). */
+  lastTick?: () => Date | null;
+  /** Called after a signup queued a confirmation (start sends it at once, not on the next tick). */
+  afterSignup?: () => void;
+  /** Signups per IP per 10 minutes (default 30; Infinity turns it off, e.g. for benchmarks). */
+  signupsPerIp?: number;
+}
+
+export type Env = { Variables: { deps: HttpDeps } };
+
+export function organization(deps: HttpDeps): string {
+  return deps.engine.defaultSequence?.sender.organization ?? "drip";
+}
+
+/** An HTML page with a status. */
+export function respondPage(c: Context<Env>, status: number, title: string, body: Html, script?: string) {
+  return c.html(page({ title, organization: organization(c.get("deps")), body, script }), status as 200);
+}
+
+/** The client's address: the socket's, never a header a client can set. */
+export function clientIp(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown"; // app.request() in tests has no socket
+  }
+}
+
+export function wantsJson(c: Context): boolean {
+  return (c.req.header("content-type") ?? "").includes("application/json") || (c.req.header("accept") ?? "").startsWith("application/json");
+}

@@ -1,0 +1,136 @@
+/**
+ * The links in every email: one-click unsubscribe (RFC 8058) and the preferences page.
+ * Both are reached through an HMAC token scoped to one subscriber: guessing or altering a
+ * token reaches nobody.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { leaveCourse, pauseCourse, resumeCourse, unsubscribeAll, updateProfile } from "../engine/lifecycle.ts";
+import { subscriberInputSchema } from "../engine/subscribers.ts";
+import type { Subscriber } from "../store/types.ts";
+import { verifyToken } from "../tokens.ts";
+import { type Env, type HttpDeps, respondPage } from "./context.ts";
+import { type Html, html } from "./html.ts";
+import { checkCsrf, csrfToken, sameOrigin } from "./security.ts";
+
+const ZONES: readonly string[] = Intl.supportedValuesOf("timeZone");
+
+async function subscriberFor(deps: HttpDeps, token: string): Promise<Subscriber | null> {
+  const check = verifyToken(deps.secret, "manage", token, deps.now());
+  return check.ok ? deps.store.getSubscriber(check.subscriberId) : null;
+}
+
+const invalidLink = html`<h1>This link is not valid</h1><p>It may have been cut short when it was copied. Use the link at the bottom of any of our emails, or write to us and we'll sort it out.</p>`;
+const unsubscribedPage = html`<h1>You're unsubscribed</h1><p>We won't send you any more emails. If this was a mistake, you can <a href="/">sign up again</a> at any time.</p>`;
+
+export function manageRoutes(): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.get("/unsubscribe/:token", async (c) => {
+    const deps = c.get("deps");
+    const token = c.req.param("token");
+    const subscriber = await subscriberFor(deps, token);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (subscriber.status === "unsubscribed") return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
+    // GET never unsubscribes: mail scanners open links. The button POSTs what RFC 8058 asks for.
+    return respondPage(
+      c,
+      200,
+      "Unsubscribe",
+      html`<h1>Unsubscribe?</h1><p>Stop all emails to <strong>${subscriber.email}</strong>.</p>
+<form method="post" action="/unsubscribe/${token}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>
+<p class="hint">Only want a break? <a href="/preferences/${token}">Pause the course instead</a>.</p>`,
+    );
+  });
+
+  // RFC 8058 §3.1: mailbox providers POST "List-Unsubscribe=One-Click" (urlencoded or multipart)
+  // with no cookies and no auth; the answer is 200 and no redirect. It takes effect at once.
+  app.post("/unsubscribe/:token", async (c) => {
+    const deps = c.get("deps");
+    const body = await c.req.parseBody().catch(() => null);
+    if (!body || body["List-Unsubscribe"] !== "One-Click") {
+      return respondPage(c, 400, "Unsubscribe", html`<h1>Unsubscribe</h1><p>The request did not say <code>List-Unsubscribe=One-Click</code>. Use the button on <a href="/unsubscribe/${c.req.param("token")}">this page</a>.</p>`);
+    }
+    const subscriber = await subscriberFor(deps, c.req.param("token"));
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    await unsubscribeAll(deps.store, subscriber, deps.now(), "one-click");
+    return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
+  });
+
+  app.get("/preferences/:token", async (c) => {
+    const deps = c.get("deps");
+    const subscriber = await subscriberFor(deps, c.req.param("token"));
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    return respondPage(c, 200, "Your preferences", await preferencesPage(deps, c.req.param("token"), subscriber, c.req.query("done")));
+  });
+
+  app.post("/preferences/:token", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const token = c.req.param("token");
+    const subscriber = await subscriberFor(deps, token);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const origins = [new URL(deps.publicUrl).origin, new URL(c.req.url).origin];
+    if (!checkCsrf(deps.secret, `prefs:${token}`, body.csrf, now) || !sameOrigin(c.req.header("origin"), origins)) {
+      return respondPage(c, 403, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, "This form has expired. Please try again."));
+    }
+    const action = String(body.action ?? "");
+    switch (action) {
+      case "pause":
+        await pauseCourse(deps.store, subscriber);
+        break;
+      case "resume":
+        await resumeCourse(deps.store, deps.engine, subscriber);
+        break;
+      case "leave":
+        await leaveCourse(deps.store, subscriber);
+        break;
+      case "unsubscribe":
+        await unsubscribeAll(deps.store, subscriber, now, "preferences");
+        return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
+      case "profile": {
+        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).extend({ timezone: z.enum(ZONES as [string, ...string[]], { error: "choose a time zone from the list" }) }).safeParse(body);
+        if (!parsed.success) {
+          const msg = parsed.error.issues[0]?.message ?? "the details are not valid";
+          return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
+        }
+        await updateProfile(deps.store, deps.engine, subscriber, parsed.data);
+        break;
+      }
+      default:
+        return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, "Unknown action."));
+    }
+    // Post/redirect/get: a reload does not repeat the action.
+    return c.redirect(`/preferences/${token}?done=${action}`, 303);
+  });
+
+  return app;
+}
+
+const DONE: Record<string, string> = {
+  pause: "The course is paused. Resume it whenever you like.",
+  resume: "Welcome back: the course continues.",
+  leave: "You've left the course. You're still subscribed to our occasional newsletter.",
+  profile: "Saved. Upcoming emails are planned in your time zone.",
+};
+
+async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, done?: string, error?: string): Promise<Html> {
+  const enrollments = await deps.store.listEnrollments(s.id);
+  const paused = enrollments.some((e) => e.status === "paused");
+  const active = enrollments.some((e) => e.status === "active");
+  const csrf = csrfToken(deps.secret, `prefs:${token}`, deps.now());
+  const button = (action: string, label: string, secondary = false) =>
+    html`<form method="post" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="${action}"><button type="submit"${secondary ? html` class="secondary"` : ""}>${label}</button></form>`;
+  const state = s.status === "unsubscribed" ? "You're unsubscribed." : paused ? "Your course is paused." : active ? "Your course is running." : "You're not in a course right now.";
+  return html`<h1>Your preferences</h1>
+${done && DONE[done] ? html`<p role="status">${DONE[done]}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+<p>${s.email}: ${state}</p>
+${active ? button("pause", "Pause the course") : ""}${paused ? button("resume", "Resume the course") : ""}
+${active || paused ? button("leave", "Leave the course, keep the newsletter", true) : ""}
+${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everything", true) : ""}
+<hr><form method="post"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="profile">
+<label for="name">First name</label><input id="name" name="name" type="text" maxlength="100" autocomplete="given-name" value="${s.name}">
+<label for="timezone">Time zone</label><select id="timezone" name="timezone">${ZONES.map((z) => html`<option value="${z}"${z === s.timezone ? html` selected` : ""}>${z}</option>`)}</select>
+<button type="submit">Save details</button></form>`;
+}

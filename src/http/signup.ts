@@ -1,0 +1,150 @@
+/**
+ * Signup with double opt-in. POST /subscribe answers the same way whether or not the
+ * address is known (no enumeration). Bots meet a honeypot field and a per-IP limit;
+ * subscription bombing meets the cap of three confirmation emails per address per day.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { CONFIRM_TTL_MS } from "../engine/confirmations.ts";
+import { confirm, requestConfirmation } from "../engine/lifecycle.ts";
+import { subscriberInputSchema } from "../engine/subscribers.ts";
+import { verifyToken } from "../tokens.ts";
+import { type Env, type HttpDeps, clientIp, respondPage, wantsJson } from "./context.ts";
+import { Html, TZ_SCRIPT, html } from "./html.ts";
+import { WindowLimiter, checkCsrf, csrfToken, sameOrigin } from "./security.ts";
+
+const ZONES: readonly string[] = Intl.supportedValuesOf("timeZone");
+const CHECK_INBOX = "Check your inbox: if this address can join the course, a confirmation email is on its way. Tap the link in it to start.";
+
+const signupBody = subscriberInputSchema.pick({ email: true, name: true, timezone: true }).extend({
+  website: z.string().optional(), // the honeypot
+  csrf: z.string().optional(),
+});
+
+function signupForm(deps: HttpDeps, now: Date, values: { email?: string; name?: string; timezone?: string } = {}, error?: string): Html {
+  const seq = deps.engine.defaultSequence;
+  const zone = values.timezone || seq?.defaultTimezone || "UTC";
+  return html`<h1>${seq?.name ?? "Sign up"}</h1>
+<p>A free email course in ${seq?.steps.length ?? ""} short emails. We'll send them in your own time zone, and you can pause or leave with one click.</p>
+${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
+<form method="post" action="/subscribe" novalidate${error ? html` aria-describedby="form-error"` : ""}>
+<input type="hidden" name="csrf" value="${csrfToken(deps.secret, "signup", now)}">
+<label for="email">Email address</label>
+<input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ""}">
+<label for="name">First name <span class="hint">(optional)</span></label>
+<input id="name" name="name" type="text" autocomplete="given-name" maxlength="100" value="${values.name ?? ""}">
+<label for="timezone">Time zone</label>
+<select id="timezone" name="timezone">${ZONES.map((z) => html`<option value="${z}"${z === zone ? html` selected` : ""}>${z}</option>`)}</select>
+<div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
+<button type="submit">Send me the course</button>
+</form>
+<p class="hint">We use your address only for this course. Every email has an unsubscribe link.</p>`;
+}
+
+export function signupRoutes(): Hono<Env> {
+  const app = new Hono<Env>();
+  let perIp: WindowLimiter | null = null;
+  let perIpMax = Number.NaN;
+
+  app.get("/", (c) => {
+    const deps = c.get("deps");
+    return respondPage(c, 200, "Sign up", signupForm(deps, deps.now()), TZ_SCRIPT);
+  });
+
+  app.post("/subscribe", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const json = wantsJson(c);
+    const max = deps.signupsPerIp ?? 30;
+    if (max !== perIpMax) [perIp, perIpMax] = [new WindowLimiter(max, 10 * 60_000), max];
+    if (!perIp!.hit(clientIp(c), now.getTime())) {
+      return json
+        ? c.json({ error: "too many signups from this address: try again in a few minutes" }, 429)
+        : respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
+    }
+    let raw: unknown;
+    try {
+      raw = json ? await c.req.json() : await c.req.parseBody();
+    } catch {
+      return json ? c.json({ error: "the body is not valid JSON" }, 400) : respondPage(c, 400, "Sign up", signupForm(deps, now, {}, "The form could not be read. Please try again."));
+    }
+    const parsed = signupBody.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = String(issue.path[0] ?? "body");
+      const message = field === "email" ? "Please enter a valid email address." : `${field}: ${issue.message}`;
+      if (json) return c.json({ error: message, field }, 400);
+      const r = (raw ?? {}) as Record<string, string>;
+      return respondPage(c, 400, "Sign up", signupForm(deps, now, { email: String(r.email ?? ""), name: String(r.name ?? "") }, message), TZ_SCRIPT);
+    }
+    const form = parsed.data;
+    if (!json) {
+      const origins = [new URL(deps.publicUrl).origin, new URL(c.req.url).origin];
+      if (!checkCsrf(deps.secret, "signup", form.csrf, now) || !sameOrigin(c.req.header("origin"), origins)) {
+        return respondPage(c, 403, "Sign up", signupForm(deps, now, form, "This form has expired. Please submit it again."), TZ_SCRIPT);
+      }
+    }
+    // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
+    if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now);
+    return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", html`<h1>Almost there</h1><p>${CHECK_INBOX}</p>`);
+  });
+
+  app.get("/confirm/:token", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const check = verifyToken(deps.secret, "confirm", c.req.param("token"), now);
+    const subscriber = check.ok ? await deps.store.getSubscriber(check.subscriberId) : null;
+    if (!check.ok || !subscriber) {
+      const why = check.ok ? "This link no longer works." : check.reason === "expired" ? "This confirmation link has expired." : "This confirmation link is not valid.";
+      return respondPage(c, 400, "Link not valid", resendForm(deps, now, why));
+    }
+    const issuedAt = new Date(expiry(c.req.param("token")) - CONFIRM_TTL_MS);
+    const result = await confirm(deps.store, deps.engine, subscriber, issuedAt, now);
+    if (result === "gone") return respondPage(c, 410, "Not subscribed", html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`);
+    return respondPage(
+      c,
+      200,
+      "You're in",
+      html`<h1>${result === "already" ? "You're already in" : "You're in!"}</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
+    );
+  });
+
+  app.post("/confirm/resend", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    const email = subscriberInputSchema.shape.email.safeParse(body.email);
+    if (!checkCsrf(deps.secret, "resend", body.csrf, now)) return respondPage(c, 403, "Link not valid", resendForm(deps, now, "This form has expired. Please try again."));
+    if (!email.success) return respondPage(c, 400, "Link not valid", resendForm(deps, now, "Please enter a valid email address."));
+    await signUp(deps, { email: email.data, name: "", timezone: "" }, clientIp(c), now);
+    return respondPage(c, 200, "Check your inbox", html`<h1>Check your inbox</h1><p>${CHECK_INBOX}</p>`);
+  });
+
+  return app;
+}
+
+function resendForm(deps: HttpDeps, now: Date, why: string): Html {
+  return html`<h1>Let's get you a new link</h1><p>${why} Enter your email address and we'll send a fresh confirmation link.</p>
+<form method="post" action="/confirm/resend"><input type="hidden" name="csrf" value="${csrfToken(deps.secret, "resend", now)}">
+<label for="email">Email address</label><input id="email" name="email" type="email" autocomplete="email" required>
+<button type="submit">Send a new link</button></form>`;
+}
+
+const expiry = (token: string) => {
+  const parts = token.split(".");
+  return parts.length === 3 ? Number.parseInt(parts[1]!, 36) * 1000 : 0;
+};
+
+/** Record consent and queue a confirmation; suppressed addresses and confirmed readers get none. */
+async function signUp(deps: HttpDeps, input: { email: string; name: string; timezone: string }, ip: string, now: Date): Promise<void> {
+  if (await deps.store.isSuppressed(input.email)) return;
+  const { subscriber, created } = await deps.store.upsertSubscriber(
+    { email: input.email, name: input.name, timezone: input.timezone, status: "pending", consentSource: "signup form", consentAt: now, consentIp: ip },
+    now,
+  );
+  if (subscriber.status === "active" || subscriber.status === "suppressed") return;
+  // Signing up again after leaving is new consent: pending until the new link is confirmed.
+  if (subscriber.status === "unsubscribed") await deps.store.setSubscriberStatus(subscriber.id, "pending", now);
+  if (!created && (input.name || input.timezone)) await deps.store.updateSubscriber(subscriber.id, { ...(input.name ? { name: input.name } : {}), ...(input.timezone ? { timezone: input.timezone } : {}) });
+  if (await requestConfirmation(deps.store, subscriber, now)) deps.afterSignup?.();
+}
