@@ -7,6 +7,7 @@ import { ConfigError } from "../config.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { importCommand } from "./commands/import.ts";
+import { failuresCommand, lifecycleCommands } from "./commands/lifecycle.ts";
 import { listCommand } from "./commands/list.ts";
 import { startCommand } from "./commands/start.ts";
 import { statusCommand } from "./commands/status.ts";
@@ -35,6 +36,8 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    lifecycleCommands,
+    failuresCommand,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -230,6 +230,6 @@ export interface Store {
   forgetSubscriber(id: string): Promise<void>;
 
   getSend(id: string): Promise<SendRecord | null>;
-  listSends(filter: { subscriberId?: string; sequenceId?: string }): Promise<SendRecord[]>;
+  listSends(filter: { subscriberId?: string; sequenceId?: string; statuses?: readonly SendStatus[]; limit?: number }): Promise<SendRecord[]>;
   status(): Promise<StatusCounts>;
 }

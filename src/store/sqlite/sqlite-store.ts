@@ -23,6 +23,7 @@ import type {
   PendingConfirmation,
   StepStats,
   SendRecord,
+  SendStatus,
   Store,
   StatusCounts,
   Subscriber,
@@ -611,10 +612,12 @@ export class SqliteStore implements Store {
     return row ? toSend(row) : null;
   }
 
-  async listSends(filter: { subscriberId?: string; sequenceId?: string }): Promise<SendRecord[]> {
+  async listSends(filter: { subscriberId?: string; sequenceId?: string; statuses?: readonly SendStatus[]; limit?: number }): Promise<SendRecord[]> {
     let q = this.db.selectFrom("sends").selectAll().orderBy("due_at").orderBy("id");
     if (filter.subscriberId) q = q.where("subscriber_id", "=", filter.subscriberId);
     if (filter.sequenceId) q = q.where("sequence_id", "=", filter.sequenceId);
+    if (filter.statuses?.length) q = q.where("status", "in", filter.statuses);
+    if (filter.limit) q = q.limit(filter.limit);
     return (await q.execute()).map(toSend);
   }
 

@@ -1,0 +1,92 @@
+import type { Command } from "commander";
+import { recordBooking } from "../../engine/lifecycle.ts";
+import { suppress } from "../../engine/subscribers.ts";
+import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
+import { instant, withApp } from "./app-context.ts";
+
+const STAT_COLUMNS = ["sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "booked"] as const;
+
+export function lifecycleCommands(program: Command, io: CliIO) {
+  program
+    .command("event")
+    .description('Record an event from the booking system: "booked" tags the subscriber, skips booking steps and credits the last email they engaged with')
+    .argument("<email>", "email address")
+    .argument("<name>", 'the event: "booked"')
+    .option("--at <instant>", "when it happened (ISO 8601, default: now)")
+    .action(async (email: string, name: string, opts: { at?: string }) => {
+      if (name !== "booked") throw new UsageError(`unknown event "${name}": the only event is "booked"`);
+      const at = instant(opts.at, io, "--at");
+      await withApp(io, async (app) => {
+        const sub = await app.store.findSubscriberByEmail(email);
+        if (!sub) throw new WorkError(`no subscriber ${email}`);
+        const { creditedSend } = await recordBooking(app.store, sub, at);
+        io.out(`booked: ${sub.email}${creditedSend ? ` (credited to send ${creditedSend})` : " (no email engagement to credit)"}\n`);
+      });
+    });
+
+  program
+    .command("stats")
+    .description("Per-step results: sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked")
+    .option("--sequence <id>", "only this sequence")
+    .option("--json", "print [{sequenceId, stepId, sent, delivered, …}] in step order")
+    .action(async (opts: { sequence?: string; json?: boolean }) => {
+      await withApp(
+        io,
+        async (app) => {
+          const rows = await app.store.stepStats(opts.sequence);
+          // Step order as the sequence defines it; steps no longer defined go last.
+          const order = (seq: string, step: string) => app.engine.getSequence(seq)?.steps.findIndex((s) => s.id === step) ?? -1;
+          rows.sort((a, b) => a.sequenceId.localeCompare(b.sequenceId) || (order(a.sequenceId, a.stepId) >>> 0) - (order(b.sequenceId, b.stepId) >>> 0));
+          if (opts.json) return printJson(io, rows);
+          if (rows.length === 0) return io.out("no sends yet\n");
+          const w = Math.max(4, ...rows.map((r) => `${r.sequenceId}/${r.stepId}`.length));
+          io.out(`${"step".padEnd(w)}  ${STAT_COLUMNS.map((c) => c.padStart(12)).join("")}\n`);
+          for (const r of rows) io.out(`${`${r.sequenceId}/${r.stepId}`.padEnd(w)}  ${STAT_COLUMNS.map((c) => String(r[c]).padStart(12)).join("")}\n`);
+        },
+        { quiet: true },
+      );
+    });
+
+  program
+    .command("forget")
+    .description("Erase a subscriber's personal data; a hashed suppression entry keeps them from being re-added by an import")
+    .argument("<email>", "email address")
+    .action(async (email: string) => {
+      await withApp(io, async (app) => {
+        const sub = await app.store.findSubscriberByEmail(email);
+        await suppress(app.store, email, "forgotten on request", io.now());
+        if (sub) await app.store.forgetSubscriber(sub.id);
+        io.out(`${sub ? "erased" : "no subscriber, suppressed anyway"}: ${email}\n`);
+      });
+    });
+}
+
+export function failuresCommand(program: Command, io: CliIO) {
+  program
+    .command("failures")
+    .description("Sends that failed or are in doubt, with the reason, for staff to act on")
+    .option("--limit <n>", "show at most this many", "100")
+    .option("--json", "print [{id, sequenceId, stepId, status, attempts, reason, dueAt}]")
+    .action(async (opts: { limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${opts.limit}"`);
+      await withApp(
+        io,
+        async (app) => {
+          const rows = (await app.store.listSends({ statuses: ["failed", "in_doubt"], limit })).map((s) => ({
+            id: s.id,
+            sequenceId: s.sequenceId,
+            stepId: s.stepId,
+            status: s.status,
+            attempts: s.attempts,
+            reason: s.reason,
+            dueAt: s.dueAt.toISOString(),
+          }));
+          if (opts.json) return printJson(io, rows);
+          if (rows.length === 0) return io.out("no failed or doubtful sends\n");
+          for (const r of rows) io.out(`${r.status.padEnd(9)} ${r.sequenceId}/${r.stepId}  send ${r.id}  (${r.attempts} attempts)  ${r.reason ?? ""}\n`);
+        },
+        { quiet: true },
+      );
+    });
+}
