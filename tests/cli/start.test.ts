@@ -1,0 +1,107 @@
+/**
+ * `drip start` as users run it: `node bin/drip.js start` in a child process with its own
+ * env and cwd. It must create/open the database, answer /healthz, tick at once (the
+ * confirmed subscriber's first step lands in the outbox), and stop cleanly on SIGTERM.
+ * Polling here only waits for a real server to come up or a file to appear (bounded).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { addressOf, cleanupTempDirs, rawHeader, readOutbox, runDrip, tempDir } from "../support/engine-helpers.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+let child: ChildProcess | undefined;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Poll `check` every 100 ms until it returns a value, or fail after `ms`. */
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const health = async (port: number) => {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  } catch {
+    return undefined;
+  }
+};
+
+afterAll(() => {
+  // If the server outlived the test (e.g. a wrapper that does not pass SIGTERM on), end its process group.
+  if (child?.pid) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+  cleanupTempDirs();
+});
+
+describe("drip start", () => {
+  it("opens the database, serves /healthz, ticks at once into the outbox, and exits 0 on SIGTERM", async () => {
+    const dir = tempDir("drip-start-");
+    const port = await freePort();
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      PORT: String(port),
+      DATABASE_URL: `file:${join(dir, "data", "drip.db")}`,
+      OUTBOX_DIR: join(dir, "outbox"),
+      NODE_ENV: "production",
+      RESEND_API_KEY: undefined,
+      DRIP_SECRET: undefined,
+    };
+    // Confirmed just now on the real clock, so the first tick at start finds the article due.
+    const sub = await runDrip(["subscribe", "early@example.com", "--confirmed", "--tz", "Europe/London"], { env, cwd: dir, now: () => new Date() });
+    expect(sub.code, sub.err).toBe(0);
+
+    let stderr = "";
+    child = spawn(process.execPath, [join(ROOT, "bin", "drip.js"), "start"], { cwd: dir, env: env as NodeJS.ProcessEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.resume();
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once("exit", (code, signal) => resolve({ code, signal })));
+
+    const up = await until("GET /healthz to answer 200", 20_000, async () => {
+      const h = await health(port);
+      return h?.status === 200 ? h : undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}\nserver stderr:\n${stderr}`);
+    });
+    expect(up.body).toMatchObject({ ok: true });
+    expect(existsSync(join(dir, "data", "drip.db"))).toBe(true);
+
+    const outbox = join(dir, "outbox");
+    await until("the article in the outbox", 15_000, () => (existsSync(outbox) && readdirSync(outbox).some((f) => f.endsWith(".eml")) ? true : undefined));
+    const [mail] = await readOutbox(outbox);
+    expect(addressOf(mail!.mail.to)?.address).toBe("early@example.com");
+    expect(rawHeader(mail!.mail, "X-Drip-Step")).toBe("article");
+    expect((await health(port))?.body.lastTick).toEqual(expect.any(String));
+
+    child.kill("SIGTERM");
+    const result = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 10_000))]);
+    expect(result, `server stderr:\n${stderr}`).toEqual({ code: 0, signal: null });
+    // And the server really stopped (not just a wrapper process).
+    await until("the port to close", 5_000, async () => ((await health(port)) === undefined ? true : undefined));
+    expect(stderr).toMatch(/SIGTERM: stopping/);
+  }, 60_000);
+});
