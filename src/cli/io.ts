@@ -12,14 +12,25 @@ export interface CliIO {
   isTTY: boolean;
 }
 
-export const processIO = (): CliIO => ({
+/** `drip list | head` closes the pipe early: that is the reader's choice, not an error. */
+function quietOnEpipe(stream: NodeJS.WriteStream) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
+export const processIO = (): CliIO => {
+  quietOnEpipe(process.stdout);
+  return {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
   env: process.env,
   cwd: process.cwd(),
   now: () => new Date(),
   isTTY: Boolean(process.stderr.isTTY),
-});
+  };
+};
 
 /** Exit codes of the contract: 0 ok, 1 the work failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;

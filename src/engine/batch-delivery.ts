@@ -44,7 +44,7 @@ export interface BatchDeliveryOptions {
   triesPerTick: number;
   log: (line: string) => void;
   /** The enrollment's next move once a send is done (computed by the engine). */
-  advanceFor: (claim: ClaimedSend) => Advance;
+  advanceFor: (claim: ClaimedSend, now: Date) => Advance;
 }
 
 export interface DeliveryPause {
@@ -62,7 +62,7 @@ export class BatchDelivery {
     const record = (claim: ClaimedSend, outcome: Omit<Outcome, "at">): OutcomeRecord => ({
       claim,
       outcome: { ...outcome, at: now },
-      advance: outcome.status === "skipped" && claim.subscriber.status !== "active" ? { kind: "exited", reason: outcome.reason ?? "left" } : this.o.advanceFor(claim),
+      advance: outcome.status === "skipped" && claim.subscriber.status !== "active" ? { kind: "exited", reason: outcome.reason ?? "left" } : this.o.advanceFor(claim, now),
     });
     const finish = async (records: OutcomeRecord[]) => {
       await store.completeBatch(batch.id, records);

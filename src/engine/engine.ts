@@ -226,7 +226,7 @@ export class Engine {
       maxAttempts: this.o.maxAttempts,
       triesPerTick: 4,
       log: this.o.log,
-      advanceFor: (claim) => this.advanceFor(claim),
+      advanceFor: (claim, now) => this.advanceFor(claim, now),
     });
     return this.batches;
   }
@@ -259,19 +259,28 @@ export class Engine {
   }
 
   /** The advance after a claimed step, from the current definition. */
-  private advanceFor(claim: ClaimedSend): Advance {
+  private advanceFor(claim: ClaimedSend, now: Date): Advance {
     const sequence = this.sequences.get(claim.sequenceId);
     if (!sequence) return { kind: "exited", reason: `sequence "${claim.sequenceId}" is not loaded` };
     const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
-    return index < 0 ? this.advanceAfterRemoved(sequence, claim) : this.advanceAfter(sequence, index, claim);
+    return index < 0 ? this.advanceAfterRemoved(sequence, claim) : this.advanceAfter(sequence, index, claim, now);
   }
 
-  /** The advance after a step: the next step's due time in the subscriber's zone, or completed. */
-  private advanceAfter(sequence: Sequence, index: number, claim: ClaimedSend): Advance {
+  /**
+   * The advance after a step: the next step's due time in the subscriber's zone, or completed.
+   * A step handled more than the lateness late (downtime, a back-dated import) slides the rest
+   * of the course by its delay, so the remaining steps keep their spacing instead of all
+   * coming due at once.
+   */
+  private advanceAfter(sequence: Sequence, index: number, claim: ClaimedSend, now: Date): Advance {
     const next = sequence.steps[index + 1];
     if (!next) return { kind: "completed" };
-    const plan = this.plan(sequence, next, claim.startedAt, claim.subscriber.timezone);
-    return { kind: "next", stepId: next.id, dueAt: plan.at };
+    const tz = claim.subscriber.timezone;
+    const planned = this.plan(sequence, sequence.steps[index]!, claim.startedAt, tz).at;
+    const delay = now.getTime() - planned.getTime();
+    const start = delay > this.o.latenessMs ? new Date(claim.startedAt.getTime() + delay) : claim.startedAt;
+    const plan = this.plan(sequence, next, start, tz);
+    return { kind: "next", stepId: next.id, dueAt: plan.at, ...(start !== claim.startedAt ? { startedAt: start } : {}) };
   }
 
   private async deliverOne(ready: Ready, now: Date): Promise<SendEvent> {
@@ -331,7 +340,7 @@ export class Engine {
       return { status: "skipped", reason: decision.reason };
     }
     if (decision.action === "skip") {
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason: decision.reason }, this.advanceAfter(sequence, index, claim));
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason: decision.reason }, this.advanceAfter(sequence, index, claim, now));
       return { status: "skipped", reason: decision.reason };
     }
 
@@ -347,7 +356,7 @@ export class Engine {
     // Checked up front so one bad address never holds back a provider batch.
     if (!z.email().safeParse(sub.email).success) {
       const reason = `${JSON.stringify(sub.email)} is not a deliverable address`;
-      await store.recordOutcome(claim, { status: "failed", at: now, reason }, this.advanceAfter(sequence, index, claim));
+      await store.recordOutcome(claim, { status: "failed", at: now, reason }, this.advanceAfter(sequence, index, claim, now));
       return { status: "failed", reason };
     }
 
@@ -355,7 +364,7 @@ export class Engine {
     const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, emailsDir: this.o.emailsDir });
     return {
       claim,
-      advance: this.advanceAfter(sequence, index, claim),
+      advance: this.advanceAfter(sequence, index, claim, now),
       message: {
         sendId: claim.sendId,
         from: `${sequence.sender.name} <${this.o.from}>`,

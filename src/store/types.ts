@@ -76,7 +76,8 @@ export interface SendRecord {
 
 /** What happens to the enrollment once a send is recorded. */
 export type Advance =
-  | { kind: "next"; stepId: string; dueAt: Date }
+  /** `startedAt`: the course slid later by a late step's delay (kept so later steps slide too). */
+  | { kind: "next"; stepId: string; dueAt: Date; startedAt?: Date }
   | { kind: "completed" }
   | { kind: "exited"; reason: string };
 

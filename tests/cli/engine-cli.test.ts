@@ -43,6 +43,7 @@ describe("subscribe, tick, status, tag, unsubscribe", () => {
       sends: { claimed: 0, sent: 1, skipped: 0, failed: 0, in_doubt: 0 },
       nextDueAt: "2026-10-30T13:00:00.000Z", // day 2, 09:00 EDT
       transport: "outbox",
+      deliveryPaused: null,
     });
 
     expect(await drip(["tag", "ana@example.com", "booked"])).toMatchObject({ code: 0, out: "tagged: ana@example.com booked\n" });

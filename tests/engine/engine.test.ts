@@ -110,6 +110,25 @@ describe("tick", () => {
     expect(transport.stepsTo("eli@example.com")).toEqual(["welcome", "tips"]);
   });
 
+  it("a back-dated start slides the course: late steps keep their spacing instead of all going out at once", async () => {
+    const transport = new ScriptedTransport();
+    const { store, engine } = await memoryEngine({ transport });
+    const fay = await active(store, "fay@example.com", "Europe/London");
+    // Enrolled (e.g. imported with subscribed_at) 30 days before the scheduler first looks.
+    await engine.enroll(fay, "tiny", at("2026-12-06T10:00:00Z"));
+    const now = at("2027-01-05T10:00:00Z");
+    expect(await engine.tick(now)).toEqual({ ...ZERO, sent: 1 });
+    // tips (day 1, 09:00) is planned from the slid start: the next morning, not straight away.
+    expect((await store.getEnrollment(fay.id, "tiny"))?.nextDueAt).toEqual(at("2027-01-06T09:00:00Z"));
+    for (let t = now.getTime() + 15 * MINUTE; t < at("2027-01-06T09:00:00Z").getTime(); t += 3 * HOUR) {
+      expect(await engine.tick(new Date(t))).toEqual(ZERO);
+    }
+    expect(await engine.tick(at("2027-01-06T09:00:00Z"))).toEqual({ ...ZERO, sent: 1 });
+    // bye (day 3) keeps its two-day gap after tips.
+    expect((await store.getEnrollment(fay.id, "tiny"))?.nextDueAt).toEqual(at("2027-01-08T09:00:00Z"));
+    expect(transport.stepsTo("fay@example.com")).toEqual(["welcome", "tips"]);
+  });
+
   it("re-checks a claimed send at send time: someone unsubscribed while the page is in flight is skipped", async () => {
     let second: Subscriber | undefined;
     // While the first message is being handed over, the second subscriber (same page) clicks unsubscribe.

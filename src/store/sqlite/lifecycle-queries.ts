@@ -4,7 +4,7 @@
  */
 import { type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
-import { toSend } from "../shared.ts";
+import { emailHash, toSend } from "../shared.ts";
 import type { EventInput, SendRecord, StepStats, SubscriberStatus } from "../types.ts";
 
 export async function recordEvent(db: Kysely<DB>, e: EventInput): Promise<boolean> {
@@ -89,8 +89,13 @@ export async function stepStats(db: Kysely<DB>, sequenceId?: string): Promise<St
   return [...out.values()];
 }
 
+/** Statuses as they are now; an address on the suppression list counts as suppressed whatever its row says. */
 export async function subscriberStatuses(db: Kysely<DB>, ids: readonly string[]): Promise<Map<string, SubscriberStatus>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom("subscribers").select(["id", "status"]).where("id", "in", ids).execute();
-  return new Map(rows.map((r) => [r.id, r.status as SubscriberStatus]));
+  const rows = await db.selectFrom("subscribers").select(["id", "status", "email"]).where("id", "in", ids).execute();
+  const hashes = new Map(rows.map((r) => [emailHash(r.email), r.id]));
+  const suppressed = await db.selectFrom("suppressions").select("email_hash").where("email_hash", "in", [...hashes.keys()]).execute();
+  const out = new Map(rows.map((r) => [r.id, r.status as SubscriberStatus]));
+  for (const s of suppressed) out.set(hashes.get(s.email_hash)!, "suppressed");
+  return out;
 }

@@ -5,7 +5,7 @@
  * read the same due rows before either writes (SQLite's answer to FOR UPDATE SKIP LOCKED).
  */
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, type Transaction, SqliteDialect, sql } from "kysely";
 import type { DB, SubscribersTable } from "../schema.ts";
@@ -41,20 +41,54 @@ export function sqlitePath(url: string): string {
   return url.replace(/^file:(\/\/)?/, "");
 }
 
+interface Shared {
+  raw: Database.Database;
+  db: Kysely<DB>;
+  refs: number;
+}
+
+/**
+ * One connection per database file per process. better-sqlite3 is synchronous: a second
+ * connection in the same process waiting on the write lock (busy_timeout) would block the
+ * only thread while the first holds BEGIN IMMEDIATE across an await, and neither could
+ * finish. Sharing one connection lets Kysely's driver queue the transactions instead.
+ * Separate processes still coordinate through SQLite's file locks.
+ */
+const shared = new Map<string, Shared>();
+
+function open(path: string): Shared {
+  const raw = new Database(path);
+  raw.pragma("journal_mode = WAL");
+  raw.pragma("busy_timeout = 5000");
+  raw.pragma("foreign_keys = ON");
+  // NORMAL is durable across process crashes in WAL mode (only power loss can drop the last commit).
+  raw.pragma("synchronous = NORMAL");
+  return { raw, db: new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) }), refs: 0 };
+}
+
 export class SqliteStore implements Store {
   readonly db: Kysely<DB>;
   private readonly raw: Database.Database;
+  private readonly key: string | null;
+  private closed = false;
 
   constructor(url: string) {
     const path = sqlitePath(url);
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.raw = new Database(path);
-    this.raw.pragma("journal_mode = WAL");
-    this.raw.pragma("busy_timeout = 5000");
-    this.raw.pragma("foreign_keys = ON");
-    // NORMAL is durable across process crashes in WAL mode (only power loss can drop the last commit).
-    this.raw.pragma("synchronous = NORMAL");
-    this.db = new Kysely<DB>({ dialect: new SqliteDialect({ database: this.raw }) });
+    if (path === ":memory:") {
+      // Every in-memory store is its own database.
+      this.key = null;
+      ({ raw: this.raw, db: this.db } = open(path));
+      return;
+    }
+    mkdirSync(dirname(path), { recursive: true });
+    this.key = resolve(path);
+    let entry = shared.get(this.key);
+    if (!entry) {
+      entry = open(path);
+      shared.set(this.key, entry);
+    }
+    entry.refs++;
+    ({ raw: this.raw, db: this.db } = entry);
   }
 
   /** Run `fn` in BEGIN IMMEDIATE: takes the write lock up front, so read-then-write cannot race. */
@@ -85,6 +119,11 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const entry = this.key ? shared.get(this.key) : undefined;
+    if (entry && --entry.refs > 0) return;
+    if (this.key) shared.delete(this.key);
     await this.db.destroy();
   }
 
@@ -391,7 +430,13 @@ export class SqliteStore implements Store {
       .execute();
     const set =
       advance.kind === "next"
-        ? { cursor: claim.stepId, next_step_id: advance.stepId, next_due_at: advance.dueAt.getTime(), updated_at: t }
+        ? {
+            cursor: claim.stepId,
+            next_step_id: advance.stepId,
+            next_due_at: advance.dueAt.getTime(),
+            updated_at: t,
+            ...(advance.startedAt ? { started_at: advance.startedAt.getTime() } : {}),
+          }
         : advance.kind === "completed"
           ? { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "completed", updated_at: t }
           : { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason, updated_at: t };
