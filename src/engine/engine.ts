@@ -14,7 +14,7 @@ import { z } from "zod";
 import { type Clock, RateLimiter, realClock } from "../delivery/rate-limiter.ts";
 import { toProviderEmail } from "../delivery/resend.ts";
 import type { OutgoingMessage, Transport } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EnrollResult, PendingBatch, Store, Subscriber } from "../store/types.ts";
+import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, PendingBatch, Store, Subscriber } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
 import { BatchDelivery, type BatchPayload, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
@@ -115,22 +115,23 @@ export class Engine {
     return planStep({ schedule: step.schedule, start, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow });
   }
 
+  /** Where a new enrollment starts: its first step and when it is due (pure). */
+  planEnrollment(subscriber: Subscriber, sequenceId: string, start: Date): EnrollmentPlan {
+    const sequence = this.sequences.get(sequenceId);
+    if (!sequence) throw new Error(`no sequence "${sequenceId}"`);
+    const first = sequence.steps[0]!;
+    const plan = this.plan(sequence, first, start, subscriber.timezone);
+    for (const w of plan.warnings) this.o.log(`warning: ${subscriber.email}: ${w}`);
+    return { sequenceId, startedAt: start, firstStepId: first.id, firstDueAt: plan.at };
+  }
+
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
   async enroll(subscriber: Subscriber, sequenceId: string, now: Date): Promise<EnrollResult> {
     const sequence = this.sequences.get(sequenceId);
     if (!sequence) throw new Error(`no sequence "${sequenceId}"`);
     if (subscriber.status !== "active") throw new Error(`${subscriber.email} is ${subscriber.status}, not active: only confirmed subscribers can be enrolled`);
-    const first = sequence.steps[0]!;
-    const plan = this.plan(sequence, first, now, subscriber.timezone);
-    for (const w of plan.warnings) this.o.log(`warning: ${subscriber.email}: ${w}`);
-    return this.o.store.enroll({
-      subscriberId: subscriber.id,
-      sequenceId,
-      startedAt: now,
-      firstStepId: first.id,
-      firstDueAt: plan.at,
-      allowReentry: sequence.allowReentry ?? false,
-    });
+    const plan = this.planEnrollment(subscriber, sequenceId, now);
+    return this.o.store.enroll({ subscriberId: subscriber.id, ...plan, allowReentry: sequence.allowReentry ?? false });
   }
 
   /** Process everything due as of `now`. */

@@ -49,12 +49,11 @@ export async function importCsv(app: App, records: AsyncIterable<Record<string, 
 
   const flush = async () => {
     if (page.length === 0) return;
-    const fresh = [];
-    for (const row of page) {
-      if (await app.store.isSuppressed(row.input.email)) result.suppressed++;
-      else fresh.push(row);
-    }
-    const { created, existing } = await app.store.importSubscribers(
+    const suppressed = await app.store.suppressedAmong(page.map((r) => r.input.email));
+    const fresh = page.filter((r) => !suppressed.has(r.input.email.trim().toLowerCase()));
+    result.suppressed += page.length - fresh.length;
+    const startOf = new Map(fresh.map((r) => [r.input.email.trim().toLowerCase(), r.at]));
+    const { created, existing, enrolled } = await app.store.importSubscribers(
       // --confirmed vouches for consent, but never overrides a row that says the person left or never confirmed.
       fresh.map((r) => ({
         ...r.input,
@@ -63,18 +62,18 @@ export async function importCsv(app: App, records: AsyncIterable<Record<string, 
         consentAt: r.at,
       })),
       opts.now,
+      // Enrollments are written in the same transaction as their subscribers: a crash loses
+      // the page whole, and running the import again brings it in whole.
+      (sub) => {
+        if (!opts.confirmed || !sequenceId || sub.status !== "active") return null;
+        // The course starts when they subscribed (never in the future), planned in their own zone.
+        const at = startOf.get(sub.email.toLowerCase()) ?? opts.now;
+        return app.engine.planEnrollment(sub, sequenceId, at > opts.now ? opts.now : at);
+      },
     );
     result.imported += created.length;
     result.existing += existing;
-    if (opts.confirmed && sequenceId) {
-      const startOf = new Map(fresh.map((r) => [r.input.email.trim().toLowerCase(), r.at]));
-      for (const sub of created) {
-        if (sub.status !== "active") continue;
-        // The course starts when they subscribed (or now), planned in their own zone.
-        const start = startOf.get(sub.email.toLowerCase()) ?? opts.now;
-        if ((await app.engine.enroll(sub, sequenceId, start > opts.now ? opts.now : start)) !== "exists") result.enrolled++;
-      }
-    }
+    result.enrolled += enrolled;
     page = [];
   };
 

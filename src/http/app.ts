@@ -34,7 +34,9 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
         frameAncestors: ["'none'"],
         baseUri: ["'none'"],
       },
-      referrerPolicy: "no-referrer",
+      // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts,
+      // which the origin check refuses; same-origin still keeps link tokens from other sites.
+      referrerPolicy: "same-origin",
     }),
   );
   // Forms and JSON bodies are small; webhook payloads can carry a little more.

@@ -46,7 +46,7 @@ export const TZ_SCRIPT_HASH = `sha256-${createHash("sha256").update(TZ_SCRIPT).d
 export function page(opts: { title: string; organization: string; body: Html; script?: string }): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="color-scheme" content="light dark"><meta name="referrer" content="no-referrer">
+<meta name="color-scheme" content="light dark"><meta name="referrer" content="same-origin">
 <title>${esc(opts.title)} · ${esc(opts.organization)}</title><style>${CSS}</style></head>
 <body><main><div class="card"><p class="brand">${esc(opts.organization)}</p>${opts.body.value}</div>
 <footer>${esc(opts.organization)}</footer></main>${opts.script ? `<script>${opts.script}</script>` : ""}</body></html>`;

@@ -137,6 +137,13 @@ export interface PendingConfirmation {
   createdAt: Date;
 }
 
+export interface EnrollmentPlan {
+  sequenceId: string;
+  startedAt: Date;
+  firstStepId: string;
+  firstDueAt: Date;
+}
+
 export type EnrollResult = "created" | "exists" | "reentered";
 
 export interface StatusCounts {
@@ -164,8 +171,18 @@ export interface Store {
 
   /** Insert a subscriber, or return the existing one (email matched case-insensitively). */
   upsertSubscriber(input: SubscriberInput, now: Date): Promise<{ subscriber: Subscriber; created: boolean }>;
-  /** Insert many in one transaction; existing emails are left as they are. Returns how many were new. */
-  importSubscribers(rows: readonly SubscriberInput[], now: Date): Promise<{ created: Subscriber[]; existing: number }>;
+  /**
+   * Insert many in one transaction; existing emails are left as they are. `enroll` may plan
+   * an enrollment for each new subscriber, written in the same transaction (a crash loses the
+   * page whole, and a re-run imports it whole).
+   */
+  importSubscribers(
+    rows: readonly SubscriberInput[],
+    now: Date,
+    enroll?: (subscriber: Subscriber) => EnrollmentPlan | null,
+  ): Promise<{ created: Subscriber[]; existing: number; enrolled: number }>;
+  /** Which of these addresses are on the suppression list (lower-cased). */
+  suppressedAmong(emails: readonly string[]): Promise<Set<string>>;
   getSubscriber(id: string): Promise<Subscriber | null>;
   findSubscriberByEmail(email: string): Promise<Subscriber | null>;
   listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]>;

@@ -53,10 +53,26 @@ describe("subscribers", () => {
     expect(one.created.map((s) => s.email)).toEqual(["a@example.com", "b@example.com"]);
     expect(one.existing).toBe(1);
     const two = await store.importSubscribers(rows, T0);
-    expect(two).toEqual({ created: [], existing: 3 });
+    expect(two).toEqual({ created: [], existing: 3, enrolled: 0 });
     const all = await store.listSubscribers(null, 10);
     expect(all.map((s) => s.email).sort()).toEqual(["a@example.com", "b@example.com"]);
     expect(all.find((s) => s.email === "a@example.com")?.tags).toEqual(["vip"]);
+  });
+
+  it("importSubscribers writes a page and its enrollments atomically: a failure mid-page leaves nothing, a re-run brings it all", async () => {
+    const rows = ["p@example.com", "q@example.com", "r@example.com", "s@example.com"].map((email) => ({ email, status: "active" as const }));
+    const plan = (sub: { id: string }) => ({ sequenceId: "course", startedAt: T0, firstStepId: "first", firstDueAt: T0, _id: sub.id });
+    let calls = 0;
+    await expect(
+      store.importSubscribers(rows, T0, (sub) => {
+        if (++calls === 3) throw new Error("crash while enrolling the third row");
+        return plan(sub);
+      }),
+    ).rejects.toThrow("crash while enrolling");
+    expect(await store.listSubscribers(null, 10)).toHaveLength(0);
+    const again = await store.importSubscribers(rows, T0, plan);
+    expect(again).toMatchObject({ existing: 0, enrolled: 4 });
+    for (const sub of again.created) expect((await store.getEnrollment(sub.id, "course"))?.nextStepId).toBe("first");
   });
 
   it("tags are a set: adding twice keeps one, removing takes it away, and they come back sorted", async () => {

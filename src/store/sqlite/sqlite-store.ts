@@ -15,6 +15,7 @@ import type {
   ClaimedSend,
   EnrollResult,
   Enrollment,
+  EnrollmentPlan,
   EnrollmentStatus,
   Outcome,
   EventInput,
@@ -183,10 +184,15 @@ export class SqliteStore implements Store {
     return { subscriber, created: created.length > 0 };
   }
 
-  async importSubscribers(rows: readonly SubscriberInput[], now: Date): Promise<{ created: Subscriber[]; existing: number }> {
-    if (rows.length === 0) return { created: [], existing: 0 };
+  async importSubscribers(
+    rows: readonly SubscriberInput[],
+    now: Date,
+    enroll?: (subscriber: Subscriber) => EnrollmentPlan | null,
+  ): Promise<{ created: Subscriber[]; existing: number; enrolled: number }> {
+    if (rows.length === 0) return { created: [], existing: 0, enrolled: 0 };
     return this.immediate(async (q) => {
       const created: Subscriber[] = [];
+      let enrolled = 0;
       // One statement per row inside one transaction: SQLite's fastest safe bulk path,
       // and the unique email_key makes a second import of the same file a no-op.
       for (const input of rows) {
@@ -195,10 +201,38 @@ export class SqliteStore implements Store {
         if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) continue;
         const tags = [...new Set(input.tags ?? [])];
         if (tags.length) await q.insertInto("tags").values(tags.map((tag) => ({ subscriber_id: row.id, tag }))).execute();
-        created.push(toSubscriber(row, tags.sort()));
+        const subscriber = toSubscriber(row, tags.sort());
+        created.push(subscriber);
+        const plan = enroll?.(subscriber);
+        if (plan) {
+          const t = plan.startedAt.getTime();
+          await q
+            .insertInto("enrollments")
+            .values({
+              subscriber_id: row.id,
+              sequence_id: plan.sequenceId,
+              round: 1,
+              started_at: t,
+              cursor: null,
+              next_step_id: plan.firstStepId,
+              next_due_at: plan.firstDueAt.getTime(),
+              status: "active",
+              reason: null,
+              updated_at: t,
+            })
+            .execute();
+          enrolled++;
+        }
       }
-      return { created, existing: rows.length - created.length };
+      return { created, existing: rows.length - created.length, enrolled };
     });
+  }
+
+  async suppressedAmong(emails: readonly string[]): Promise<Set<string>> {
+    if (emails.length === 0) return new Set();
+    const byHash = new Map(emails.map((e) => [emailHash(e), emailKey(e)]));
+    const rows = await this.db.selectFrom("suppressions").select("email_hash").where("email_hash", "in", [...byHash.keys()]).execute();
+    return new Set(rows.map((r) => byHash.get(r.email_hash)!));
   }
 
   async getSubscriber(id: string): Promise<Subscriber | null> {
