@@ -4,7 +4,7 @@
  * send id and written through a temp file + rename, so a retried send overwrites rather than
  * duplicates, and a crash never leaves a half-written message behind.
  */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { DeliveryResult, OutgoingMessage, Transport } from "./transport.ts";
@@ -36,6 +36,15 @@ export class OutboxTransport implements Transport {
   readonly idempotent = false;
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true });
+    this.sweep();
+  }
+
+  /** Remove temp files left by a process killed between write and rename (never a delivery). */
+  private sweep(): void {
+    for (const f of readdirSync(this.dir)) {
+      const m = /\.eml\.(\d+)\.tmp$/.exec(f);
+      if (m && !alive(Number(m[1]))) rmSync(join(this.dir, f), { force: true });
+    }
   }
 
   async send(msg: OutgoingMessage): Promise<DeliveryResult> {
@@ -49,5 +58,15 @@ export class OutboxTransport implements Transport {
 
   pathFor(sendId: string): string {
     return join(this.dir, fileName(sendId));
+  }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -4,7 +4,6 @@
  * placeholders survive compilation because MJML copies attribute and text values verbatim.
  */
 import { readFileSync, statSync } from "node:fs";
-import mjml2html from "mjml";
 import type { EmailProps } from "../sequences/types.ts";
 
 /** Every placeholder an MJML template may use, and where its value comes from. */
@@ -62,6 +61,8 @@ export async function compileMjml(path: string): Promise<string> {
   }
   let html: string;
   try {
+    // Loaded on first use: mjml costs ~1 s to import, which every CLI command would pay.
+    const { default: mjml2html } = await import("mjml");
     const result = await mjml2html(source, { validationLevel: "strict", filePath: path, minify: false });
     html = result.html;
   } catch (err) {
