@@ -3,7 +3,7 @@
  * address is known (no enumeration). Bots meet a honeypot field and a per-IP limit;
  * subscription bombing meets the cap of three confirmation emails per address per day.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { CONFIRM_TTL_MS } from "../engine/confirmations.ts";
 import { confirm, requestConfirmation } from "../engine/lifecycle.ts";
@@ -51,13 +51,18 @@ export function signupRoutes(): Hono<Env> {
     return respondPage(c, 200, "Sign up", signupForm(deps, deps.now()), TZ_SCRIPT);
   });
 
+  /** One budget per IP for everything that can send a confirmation email (signup and resend). */
+  const overIpLimit = (c: Context<Env>, now: Date) => {
+    const max = c.get("deps").signupsPerIp ?? 30;
+    if (max !== perIpMax) [perIp, perIpMax] = [new WindowLimiter(max, 10 * 60_000), max];
+    return !perIp!.hit(clientIp(c), now.getTime());
+  };
+
   app.post("/subscribe", async (c) => {
     const deps = c.get("deps");
     const now = deps.now();
     const json = wantsJson(c);
-    const max = deps.signupsPerIp ?? 30;
-    if (max !== perIpMax) [perIp, perIpMax] = [new WindowLimiter(max, 10 * 60_000), max];
-    if (!perIp!.hit(clientIp(c), now.getTime())) {
+    if (overIpLimit(c, now)) {
       return json
         ? c.json({ error: "too many signups from this address: try again in a few minutes" }, 429)
         : respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
@@ -115,6 +120,7 @@ export function signupRoutes(): Hono<Env> {
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const email = subscriberInputSchema.shape.email.safeParse(body.email);
     if (!checkCsrf(deps.secret, "resend", body.csrf, now)) return respondPage(c, 403, "Link not valid", resendForm(deps, now, "This form has expired. Please try again."));
+    if (overIpLimit(c, now)) return respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
     if (!email.success) return respondPage(c, 400, "Link not valid", resendForm(deps, now, "Please enter a valid email address."));
     await signUp(deps, { email: email.data, name: "", timezone: "" }, clientIp(c), now);
     return respondPage(c, 200, "Check your inbox", html`<h1>Check your inbox</h1><p>${CHECK_INBOX}</p>`);

@@ -5,7 +5,8 @@
 import { type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import { emailHash, toSend } from "../shared.ts";
-import type { EventInput, SendRecord, StepStats, SubscriberStatus } from "../types.ts";
+import type { EventInput, PendingConfirmation, SendRecord, StepStats, SubscriberStatus } from "../types.ts";
+import { hydrate } from "./hydrate.ts";
 
 export async function recordEvent(db: Kysely<DB>, e: EventInput): Promise<boolean> {
   // The unique index on svix_id turns a replayed webhook into a no-op.
@@ -76,7 +77,18 @@ export async function stepStats(db: Kysely<DB>, sequenceId?: string): Promise<St
     const key = `${seq}\u0000${step}`;
     let r = out.get(key);
     if (!r) {
-      r = { sequenceId: seq, stepId: step, sent: 0, delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0, booked: 0 };
+      r = {
+        sequenceId: seq,
+        stepId: step,
+        sent: 0,
+        delivered: 0,
+        opened: 0,
+        clicked: 0,
+        bounced: 0,
+        complained: 0,
+        unsubscribed: 0,
+        booked: 0,
+      };
       out.set(key, r);
     }
     return r;
@@ -84,7 +96,8 @@ export async function stepStats(db: Kysely<DB>, sequenceId?: string): Promise<St
   for (const s of await sends.execute()) row(s.sequence_id, s.step_id).sent = Number(s.sent);
   for (const e of await events.execute()) {
     const r = row(e.sequence_id, e.step_id);
-    if (e.type in r && e.type !== "sequenceId" && e.type !== "stepId" && e.type !== "sent") (r as unknown as Record<string, number>)[e.type] = Number(e.n);
+    if (e.type in r && e.type !== "sequenceId" && e.type !== "stepId" && e.type !== "sent")
+      (r as unknown as Record<string, number>)[e.type] = Number(e.n);
   }
   return [...out.values()];
 }
@@ -94,8 +107,64 @@ export async function subscriberStatuses(db: Kysely<DB>, ids: readonly string[])
   if (ids.length === 0) return new Map();
   const rows = await db.selectFrom("subscribers").select(["id", "status", "email"]).where("id", "in", ids).execute();
   const hashes = new Map(rows.map((r) => [emailHash(r.email), r.id]));
-  const suppressed = await db.selectFrom("suppressions").select("email_hash").where("email_hash", "in", [...hashes.keys()]).execute();
+  const suppressed = await db
+    .selectFrom("suppressions")
+    .select("email_hash")
+    .where("email_hash", "in", [...hashes.keys()])
+    .execute();
   const out = new Map(rows.map((r) => [r.id, r.status as SubscriberStatus]));
   for (const s of suppressed) out.set(hashes.get(s.email_hash)!, "suppressed");
   return out;
+}
+
+export async function queueConfirmation(q: Kysely<DB>, subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
+  // Counted and inserted under the write lock: concurrent signups cannot both slip under the cap.
+  const row = await q
+    .selectFrom("confirmations")
+    .select(sql<number>`count(*)`.as("n"))
+    .where("subscriber_id", "=", subscriberId)
+    .where("created_at", ">", since.getTime())
+    .executeTakeFirst();
+  if (Number(row?.n ?? 0) >= max) return false;
+  await q
+    .insertInto("confirmations")
+    .values({ subscriber_id: subscriberId, status: "pending", created_at: now.getTime(), lease_until: 0 })
+    .execute();
+  return true;
+}
+
+export async function claimConfirmations(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+  const t = now.getTime();
+  const rows = await q
+    .selectFrom("confirmations")
+    .select(["id", "subscriber_id", "created_at"])
+    .where("status", "=", "pending")
+    .where("lease_until", "<=", t)
+    .orderBy("lease_until")
+    .limit(limit)
+    .execute();
+  if (rows.length === 0) return [];
+  await q
+    .updateTable("confirmations")
+    .set({ lease_until: t + leaseMs })
+    .where(
+      "id",
+      "in",
+      rows.map((r) => r.id),
+    )
+    .execute();
+  const subs = await q
+    .selectFrom("subscribers")
+    .selectAll()
+    .where(
+      "id",
+      "in",
+      rows.map((r) => r.subscriber_id),
+    )
+    .execute();
+  const byId = new Map((await hydrate(q, subs)).map((s) => [s.id, s]));
+  return rows.flatMap((r) => {
+    const subscriber = byId.get(r.subscriber_id);
+    return subscriber ? [{ id: r.id, subscriber, createdAt: new Date(r.created_at) }] : [];
+  });
 }

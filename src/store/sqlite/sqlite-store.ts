@@ -7,9 +7,9 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, type Transaction, SqliteDialect, sql } from "kysely";
+import { Kysely, SqliteDialect, sql } from "kysely";
 import type { DB, SubscribersTable } from "../schema.ts";
-import { emailHash, emailKey, newSubscriberId, sendId, toEnrollment, toSend, toSubscriber, zeroCounts } from "../shared.ts";
+import { emailHash, emailKey, newSubscriberId, toEnrollment, toSend, toSubscriber, zeroCounts } from "../shared.ts";
 import type {
   Advance,
   ClaimedSend,
@@ -31,10 +31,11 @@ import type {
   SubscriberInput,
   SubscriberStatus,
 } from "../types.ts";
+import { hydrate } from "./hydrate.ts";
 import * as lq from "./lifecycle-queries.ts";
+import * as sq from "./send-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
-type Q = Kysely<DB> | Transaction<DB>;
 
 /** `file:./data/drip.db` → ./data/drip.db; `:memory:` stays. */
 export function sqlitePath(url: string): string {
@@ -143,22 +144,6 @@ export class SqliteStore implements Store {
     return (await this.getMeta(key)) ?? value;
   }
 
-  private async tagsOf(q: Q, ids: readonly string[]): Promise<Map<string, string[]>> {
-    const map = new Map<string, string[]>(ids.map((id) => [id, []]));
-    if (ids.length === 0) return map;
-    const rows = await q.selectFrom("tags").select(["subscriber_id", "tag"]).where("subscriber_id", "in", ids).orderBy("tag").execute();
-    for (const r of rows) map.get(r.subscriber_id)?.push(r.tag);
-    return map;
-  }
-
-  private async hydrate(q: Q, rows: SubscribersTable[]): Promise<Subscriber[]> {
-    const tags = await this.tagsOf(
-      q,
-      rows.map((r) => r.id),
-    );
-    return rows.map((r) => toSubscriber(r, tags.get(r.id) ?? []));
-  }
-
   private row(input: SubscriberInput, now: Date): SubscribersTable {
     const t = now.getTime();
     return {
@@ -237,18 +222,18 @@ export class SqliteStore implements Store {
 
   async getSubscriber(id: string): Promise<Subscriber | null> {
     const row = await this.db.selectFrom("subscribers").selectAll().where("id", "=", id).executeTakeFirst();
-    return row ? ((await this.hydrate(this.db, [row]))[0] ?? null) : null;
+    return row ? ((await hydrate(this.db, [row]))[0] ?? null) : null;
   }
 
   async findSubscriberByEmail(email: string): Promise<Subscriber | null> {
     const row = await this.db.selectFrom("subscribers").selectAll().where("email_key", "=", emailKey(email)).executeTakeFirst();
-    return row ? ((await this.hydrate(this.db, [row]))[0] ?? null) : null;
+    return row ? ((await hydrate(this.db, [row]))[0] ?? null) : null;
   }
 
   async listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]> {
     let q = this.db.selectFrom("subscribers").selectAll().orderBy("id").limit(limit);
     if (afterId !== null) q = q.where("id", ">", afterId);
-    return this.hydrate(this.db, await q.execute());
+    return hydrate(this.db, await q.execute());
   }
 
   async setSubscriberStatus(id: string, status: SubscriberStatus, now: Date): Promise<void> {
@@ -360,214 +345,24 @@ export class SqliteStore implements Store {
       .execute();
   }
 
-  async claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]> {
-    const t = now.getTime();
-    return this.immediate(async (q) => {
-      // Uses the partial index enrollments_due: cost grows with what is due, not with subscribers.
-      const due = await q
-        .selectFrom("enrollments")
-        .select(["id", "subscriber_id", "sequence_id", "round", "next_step_id", "next_due_at", "started_at"])
-        .where("status", "=", "active")
-        .where("next_due_at", "<=", t)
-        .orderBy("next_due_at")
-        .limit(limit)
-        .execute();
-      if (due.length === 0) return [];
-      // The lease: push next_due_at past the lease, so a crashed worker's claim comes due again.
-      await q
-        .updateTable("enrollments")
-        .set({ next_due_at: t + leaseMs })
-        .where(
-          "id",
-          "in",
-          due.map((d) => d.id),
-        )
-        .execute();
-      const claims: ClaimedSend[] = [];
-      const subs = await q
-        .selectFrom("subscribers")
-        .selectAll()
-        .where(
-          "id",
-          "in",
-          due.map((d) => d.subscriber_id),
-        )
-        .execute();
-      const byId = new Map((await this.hydrate(q, subs)).map((s) => [s.id, s]));
-      for (const d of due) {
-        const subscriber = byId.get(d.subscriber_id);
-        if (!subscriber || d.next_step_id === null || d.next_due_at === null) continue;
-        const id = sendId(d.id, d.round, d.next_step_id);
-        // The send row is born on first claim; a re-claim after a crash finds it and counts an attempt.
-        const existing = await q.selectFrom("sends").select(["attempts", "due_at", "status", "batch_id"]).where("id", "=", id).executeTakeFirst();
-        // Bound to a batch already written: only batch recovery may re-send it (same key, same bytes).
-        if (existing?.batch_id) continue;
-        if (existing && existing.status !== "claimed") {
-          // Already recorded but the enrollment did not advance: cannot happen (same transaction),
-          // but never send twice if it ever does. Leave it for staff to see.
-          continue;
-        }
-        if (!existing) {
-          await q
-            .insertInto("sends")
-            .values({
-              id,
-              enrollment_id: d.id,
-              subscriber_id: d.subscriber_id,
-              sequence_id: d.sequence_id,
-              step_id: d.next_step_id,
-              status: "claimed",
-              attempts: 1,
-              due_at: d.next_due_at,
-              claimed_at: t,
-              sent_at: null,
-              provider_message_id: null,
-              reason: null,
-              updated_at: t,
-            })
-            .execute();
-        } else {
-          await q.updateTable("sends").set({ attempts: existing.attempts + 1, claimed_at: t, updated_at: t }).where("id", "=", id).execute();
-        }
-        claims.push({
-          sendId: id,
-          enrollmentId: d.id,
-          sequenceId: d.sequence_id,
-          stepId: d.next_step_id,
-          dueAt: new Date(existing?.due_at ?? d.next_due_at),
-          startedAt: new Date(d.started_at),
-          attempts: (existing?.attempts ?? 0) + 1,
-          subscriber,
-        });
-      }
-      return claims;
-    });
+  claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]> {
+    return this.immediate((q) => sq.claimDue(q, now, limit, leaseMs));
   }
 
   async recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<void> {
-    await this.immediate((q) => this.record(q, { claim, outcome, advance }));
-  }
-
-  /** One send's outcome and its enrollment's advance; callers wrap it in a transaction. */
-  private async record(q: Kysely<DB>, { claim, outcome, advance }: OutcomeRecord): Promise<void> {
-    const t = outcome.at.getTime();
-    await q
-      .updateTable("sends")
-      .set({
-        status: outcome.status,
-        sent_at: outcome.status === "sent" ? t : null,
-        provider_message_id: outcome.providerMessageId ?? null,
-        reason: outcome.reason ?? null,
-        updated_at: t,
-      })
-      .where("id", "=", claim.sendId)
-      .execute();
-    const set =
-      advance.kind === "next"
-        ? {
-            cursor: claim.stepId,
-            next_step_id: advance.stepId,
-            next_due_at: advance.dueAt.getTime(),
-            updated_at: t,
-            ...(advance.startedAt ? { started_at: advance.startedAt.getTime() } : {}),
-          }
-        : advance.kind === "completed"
-          ? { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "completed", updated_at: t }
-          : { cursor: claim.stepId, next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason, updated_at: t };
-    // An enrollment ended meanwhile (unsubscribe) stays ended: only its cursor moves.
-    await q
-      .updateTable("enrollments")
-      .set(set)
-      .where("id", "=", claim.enrollmentId)
-      .where("status", "in", ["active", "paused"])
-      .execute();
-    await q.updateTable("enrollments").set({ cursor: claim.stepId }).where("id", "=", claim.enrollmentId).execute();
+    await this.immediate((q) => sq.record(q, { claim, outcome, advance }));
   }
 
   async createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<void> {
-    await this.immediate(async (q) => {
-      await q
-        .insertInto("batches")
-        .values({ id: batch.id, payload: batch.payload, status: "pending", attempts: 0, created_at: batch.now.getTime(), lease_until: batch.leaseUntil.getTime(), reason: null })
-        .execute();
-      await q
-        .updateTable("sends")
-        .set({ batch_id: batch.id })
-        .where(
-          "id",
-          "in",
-          batch.claims.map((c) => c.sendId),
-        )
-        .execute();
-    });
+    await this.immediate((q) => sq.createBatch(q, batch));
   }
 
-  async claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
-    const t = now.getTime();
-    return this.immediate(async (q) => {
-      const rows = await q
-        .selectFrom("batches")
-        .select(["id", "payload", "attempts", "created_at"])
-        .where("status", "=", "pending")
-        .where("lease_until", "<=", t)
-        .orderBy("lease_until")
-        .limit(limit)
-        .execute();
-      if (rows.length === 0) return [];
-      await q
-        .updateTable("batches")
-        .set({ lease_until: t + leaseMs })
-        .where(
-          "id",
-          "in",
-          rows.map((r) => r.id),
-        )
-        .execute();
-      const sends = await q
-        .selectFrom("sends")
-        .innerJoin("enrollments", "enrollments.id", "sends.enrollment_id")
-        .select(["sends.id", "sends.batch_id", "sends.enrollment_id", "sends.sequence_id", "sends.step_id", "sends.due_at", "sends.attempts", "sends.subscriber_id", "enrollments.started_at"])
-        .where(
-          "sends.batch_id",
-          "in",
-          rows.map((r) => r.id),
-        )
-        .execute();
-      const subs = await q
-        .selectFrom("subscribers")
-        .selectAll()
-        .where("id", "in", [...new Set(sends.map((s) => s.subscriber_id))])
-        .execute();
-      const byId = new Map((await this.hydrate(q, subs)).map((s) => [s.id, s]));
-      return rows.map((r) => {
-        const payload = r.payload ?? '{"sendIds":[],"emails":[]}';
-        // Keep the payload's order: the provider answers per index.
-        const order = (JSON.parse(payload) as { sendIds: string[] }).sendIds;
-        const claims = sends
-          .filter((s) => s.batch_id === r.id)
-          .sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
-          .map(
-            (s): ClaimedSend => ({
-              sendId: s.id,
-              enrollmentId: s.enrollment_id,
-              sequenceId: s.sequence_id,
-              stepId: s.step_id,
-              dueAt: new Date(s.due_at),
-              startedAt: new Date(s.started_at),
-              attempts: s.attempts,
-              subscriber: byId.get(s.subscriber_id)!,
-            }),
-          );
-        return { id: r.id, payload, attempts: r.attempts, createdAt: new Date(r.created_at), claims };
-      });
-    });
+  claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+    return this.immediate((q) => sq.claimStaleBatches(q, now, limit, leaseMs));
   }
 
   async completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-    await this.immediate(async (q) => {
-      for (const r of records) await this.record(q, r);
-      await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
-    });
+    await this.immediate((q) => sq.completeBatch(q, batchId, records));
   }
 
   async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void> {
@@ -613,57 +408,13 @@ export class SqliteStore implements Store {
     return lq.subscriberStatuses(this.db, ids);
   }
 
-  async queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
-    return this.immediate(async (q) => {
-      // Counted and inserted under the write lock: concurrent signups cannot both slip under the cap.
-      const row = await q
-        .selectFrom("confirmations")
-        .select(sql<number>`count(*)`.as("n"))
-        .where("subscriber_id", "=", subscriberId)
-        .where("created_at", ">", since.getTime())
-        .executeTakeFirst();
-      if (Number(row?.n ?? 0) >= max) return false;
-      await q.insertInto("confirmations").values({ subscriber_id: subscriberId, status: "pending", created_at: now.getTime(), lease_until: 0 }).execute();
-      return true;
-    });
+  queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
+    // Counted and inserted under the write lock: concurrent signups cannot both slip under the cap.
+    return this.immediate((q) => lq.queueConfirmation(q, subscriberId, now, since, max));
   }
 
-  async claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
-    const t = now.getTime();
-    return this.immediate(async (q) => {
-      const rows = await q
-        .selectFrom("confirmations")
-        .select(["id", "subscriber_id", "created_at"])
-        .where("status", "=", "pending")
-        .where("lease_until", "<=", t)
-        .orderBy("lease_until")
-        .limit(limit)
-        .execute();
-      if (rows.length === 0) return [];
-      await q
-        .updateTable("confirmations")
-        .set({ lease_until: t + leaseMs })
-        .where(
-          "id",
-          "in",
-          rows.map((r) => r.id),
-        )
-        .execute();
-      const subs = await q
-        .selectFrom("subscribers")
-        .selectAll()
-        .where(
-          "id",
-          "in",
-          rows.map((r) => r.subscriber_id),
-        )
-        .execute();
-      const byId = new Map((await this.hydrate(q, subs)).map((s) => [s.id, s]));
-      return rows.flatMap((r) => {
-        const subscriber = byId.get(r.subscriber_id);
-        return subscriber ? [{ id: r.id, subscriber, createdAt: new Date(r.created_at) }] : [];
-      });
-    });
+  claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+    return this.immediate((q) => lq.claimConfirmations(q, now, limit, leaseMs));
   }
 
   async finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void> {
