@@ -101,7 +101,7 @@ export class BatchDelivery {
       }
       await this.o.limiter.acquire();
       attempts++;
-      const res: BatchOutcome = await this.o.transport.sendBatch(emails, `${batch.id}.${process.pid}`);
+      const res: BatchOutcome = await this.o.transport.sendBatch(emails, batch.id);
       // A quota 429's retry-after (hours, until the quota resets) is the pause's business, not the
       // rate limiter's: observed, it would hold every request in the process (and this tick) that long.
       if (res.kind !== "paused") this.o.limiter.observe(res.headers, res.kind === "accepted" ? 200 : res.status);
