@@ -81,7 +81,13 @@ export class RateLimiter {
     }
     const remaining = Number(headers["ratelimit-remaining"]);
     const reset = Number(headers["ratelimit-reset"]);
-    if (headers["ratelimit-remaining"] !== undefined && remaining <= 0 && Number.isFinite(reset)) this.block(now + reset * 1000);
+    if (headers["ratelimit-remaining"] === undefined || remaining > 0 || !Number.isFinite(reset)) return;
+    // "Nothing left" right after our own requests filled the window is expected: the window rule
+    // already waits for the oldest of them to age out, which may be sooner than `reset` (whole
+    // seconds). Only when someone else shares the key is the provider's full reset the guide.
+    const ownWindowFull = this.starts.length >= this.perSecond;
+    const until = now + reset * 1000;
+    this.block(ownWindowFull ? Math.min(until, this.starts[0]! + this.window) : until);
   }
 }
 

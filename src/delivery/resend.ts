@@ -37,6 +37,10 @@ export function classify(error: SdkError | null, headers: Record<string, string>
   const retryAfter = Number(headers?.["retry-after"]);
   const afterMs = Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined;
   if (QUOTA.has(name)) return { kind: "paused", reason, afterMs, status };
+  // A missing, wrong or restricted API key fails every send alike: pause (15 min) and say so,
+  // rather than recording every due step as failed.
+  if (status === 401 || status === 403)
+    return { kind: "paused", reason: `${reason} (check RESEND_API_KEY and its permissions)`, afterMs: 15 * 60_000, status };
   // Same key, different bytes: the provider accepted this batch's first attempt.
   if (name === "invalid_idempotent_request") return { kind: "already-accepted", reason, status };
   if (status === null) return { kind: "unknown", reason, status };

@@ -141,7 +141,7 @@ export class Engine {
       summary[status === "deferred" ? "deferred" : status === "in_doubt" ? "failed" : status] += n;
     };
     const batches = this.batchDelivery();
-    if (batches && (await this.pausedUntil(now))) return summary;
+    if (batches && (await this.pausedUntil(now, { lift: true }))) return summary;
     await this.deliverConfirmations(now);
     // First, batches a crashed or failed attempt left behind: same key, same bytes.
     if (batches) {
@@ -205,12 +205,16 @@ export class Engine {
     summary.deferred += r.deferred;
   }
 
-  /** Is delivery paused (quota) at `now`? A pause that has run out is lifted here. */
-  async pausedUntil(now: Date): Promise<DeliveryPause | null> {
+  /**
+   * Is delivery paused (quota, API key) at `now`? With `lift` (the tick), a pause that has run
+   * out is cleared; without it (`drip status`) this only reads.
+   */
+  async pausedUntil(now: Date, opts: { lift?: boolean } = {}): Promise<DeliveryPause | null> {
     const raw = await this.o.store.getMeta(PAUSE_KEY);
     if (!raw) return null;
     const pause = JSON.parse(raw) as DeliveryPause;
     if (Date.parse(pause.until) > now.getTime()) return pause;
+    if (!opts.lift) return null;
     await this.o.store.setMeta(PAUSE_KEY, null);
     this.o.log(`delivery resumed (the pause until ${pause.until} is over)`);
     return null;

@@ -1,0 +1,238 @@
+/**
+ * Crash test for delivery through Resend (DESIGN.md: a step reaches a subscriber at most
+ * once, and every due step is delivered or recorded, across kill -9 at any point).
+ *
+ * The double of the provider runs here, in the parent; a worker child process
+ * (tests/support/delivery-worker.ts) opens the app from its environment with RESEND_API_KEY
+ * and RESEND_BASE_URL pointing at the double, and ticks a virtual clock through 5,000 due
+ * sends. The parent kills it with SIGKILL at least 20 times and restarts it:
+ * - most kills land 0–4 ms after the double has answered the worker's k-th request of the
+ *   run (k = 1–3): between the provider accepting a batch and the worker recording it,
+ *   which is exactly the case the stored batch and its idempotency key are for;
+ * - the others land at a random moment 0–1.5 s after the app is open: in claims, renders,
+ *   the write of a batch, a request in flight.
+ * After the last run settles, the double must hold 5,000 distinct deliveries and no
+ * duplicate, and every send must be recorded sent with the provider's id.
+ *
+ * The limit here is 50 requests per second (double and DRIP_RATE_LIMIT alike), not the
+ * default 5 nor the 2 of the fault test: this test is about crash safety, not pacing (the
+ * limiter has its own tests), and each of the 20+ restarts costs a process start; at 5 req/s
+ * the 50+ batch requests plus their replays would add ~10 s of pure waiting for nothing.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { MINUTE, T0, cleanupTempDirs, deliveryEnv, seedEnrolled, tally, tempDir } from "../support/delivery-helpers.ts";
+import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const WORKER = join(ROOT, "tests/support/delivery-worker.ts");
+const SEED = Number(process.env.CRASH_SEED ?? 20260303);
+const N = 5_000;
+const RATE = 50;
+const KILLS = 20;
+/**
+ * Each restart starts at its predecessor's last tick instant + 6 minutes: claims and batches
+ * hold a 5-minute lease, which in the real world runs out while the crashed process is down;
+ * on a virtual clock we move time past it ourselves. The worker steps by the same amount.
+ */
+const STEP_MS = 6 * MINUTE;
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Where a kill landed, from the worker's last line before it (see delivery-worker.ts). */
+const PHASE: Record<string, string> = {
+  R: "opened, before the first tick",
+  N: "claiming stale batches or due sends",
+  K: "rendering a claimed page",
+  B: "batch written, before its request",
+  T: "request in flight",
+  A: "answered, not yet recorded",
+  C: "recorded, before the next claim",
+  L: "after a log line",
+};
+
+type Kill = { kind: "after-request"; requests: number; delayMs: number } | { kind: "random"; afterReadyMs: number } | null;
+
+interface RunResult {
+  killed: boolean;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lastNow: Date | null;
+  done: boolean;
+  stderr: string;
+  logs: string[];
+  /** Requests the double answered during this run. */
+  requests: number;
+  /** The worker's last line before the kill. */
+  lastLine: string | null;
+}
+
+let dir: string;
+let env: Record<string, string>;
+let double: ResendDouble;
+
+function runWorker(start: Date, kill: Kill): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", WORKER, "--start", start.toISOString(), "--step-ms", String(STEP_MS)], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const result: RunResult = { killed: false, code: null, signal: null, lastNow: null, done: false, stderr: "", logs: [], requests: 0, lastLine: null };
+    const base = double.requests.length;
+    let watch: NodeJS.Timeout | null = null;
+    const killNow = () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        result.killed = true;
+      }
+    };
+    if (kill?.kind === "after-request") {
+      // Poll the double's log: an entry appears as it answers, so the kill lands while the
+      // worker reads the answer or records it (or just after).
+      watch = setInterval(() => {
+        if (double.requests.length - base >= kill.requests) {
+          clearInterval(watch!);
+          watch = null;
+          if (kill.delayMs === 0) killNow();
+          else setTimeout(killNow, kill.delayMs);
+        }
+      }, 1);
+    }
+    let pending = "";
+    const onLine = (text: string) => {
+      if (!text) return;
+      result.lastLine = text.slice(0, 40);
+      const kind = text[0];
+      const rest = text.slice(2);
+      if (kind === "R" && kill?.kind === "random") setTimeout(killNow, kill.afterReadyMs);
+      if (kind === "N") result.lastNow = new Date(rest);
+      if (kind === "L") result.logs.push(rest);
+      if (kind === "D") result.done = true;
+    };
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      pending += chunk;
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      for (const p of parts) onLine(p);
+    });
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      result.stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (watch) clearInterval(watch);
+      onLine(pending);
+      result.code = code;
+      result.signal = signal;
+      result.requests = double.requests.length - base;
+      resolve(result);
+    });
+  });
+}
+
+describe("crash test: SIGKILL at random points during a 5,000-send run through Resend", () => {
+  beforeAll(async () => {
+    double = await startResendDouble({ rateLimit: RATE, latencyMs: [5, 25], seed: SEED });
+    dir = tempDir("drip-delivery-crash-");
+    env = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? dir,
+      ...deliveryEnv(dir, double.url, RATE),
+      // React's production build, as `npm start` runs it: renders are 3–4× faster than in dev.
+      NODE_ENV: "production",
+    };
+    const app = await createApp(loadConfig(env));
+    try {
+      await seedEnrolled(app.store, app.engine, N, T0);
+    } finally {
+      await app.close();
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await double?.close();
+    cleanupTempDirs();
+  });
+
+  it(`after ≥ ${KILLS} kills and restarts: ${N} distinct deliveries, 0 duplicates, every send recorded`, { timeout: 240_000 }, async () => {
+    const random = rng(SEED);
+    const t0 = performance.now();
+    const landed: Record<string, number> = {};
+    let kills = 0;
+    let start = T0;
+    let final: RunResult | null = null;
+    for (let run = 0; run < KILLS + 30; run++) {
+      let kill: Kill = null;
+      if (kills < KILLS) {
+        kill =
+          random() < 0.7
+            ? { kind: "after-request", requests: 1 + Math.floor(random() * 3), delayMs: Math.floor(random() * 5) }
+            : { kind: "random", afterReadyMs: Math.floor(random() * 1500) };
+      }
+      const r = await runWorker(start, kill);
+      if (r.killed && r.signal === "SIGKILL") {
+        kills++;
+        const where = `${kill!.kind} → ${PHASE[r.lastLine?.[0] ?? ""] ?? "starting up"}`;
+        landed[where] = (landed[where] ?? 0) + 1;
+        if (r.lastNow) start = new Date(r.lastNow.getTime() + STEP_MS);
+        continue;
+      }
+      expect(r.stderr, `run ${run} failed (seed ${SEED})`).toBe("");
+      expect(r.code, `run ${run} exit code (seed ${SEED})`).toBe(0);
+      expect(r.done).toBe(true);
+      if (kills < KILLS) throw new Error(`the work finished after only ${kills} kills (seed ${SEED}): kill sooner`);
+      final = r;
+      break;
+    }
+    expect(final, "the last run settles").not.toBeNull();
+    expect(kills).toBeGreaterThanOrEqual(20);
+
+    // The provider's side: every subscriber exactly once.
+    const byTo = tally(double.delivered.map((e) => e.to.join(",")));
+    const duplicates = [...byTo.values()].reduce((n, c) => n + c - 1, 0);
+    // A batch answered 200 more than once was re-sent after its answer was lost to a kill:
+    // the provider replayed it (same key, same bytes) instead of sending again.
+    const answered = tally(double.requests.filter((r) => r.status === 200).map((r) => r.idempotencyKey ?? "?"));
+    const replayed = [...answered.values()].filter((n) => n > 1).length;
+    console.info(
+      `delivery crash test (seed ${SEED}): ${kills} kills in ${((performance.now() - t0) / 1000).toFixed(1)} s, landed ${JSON.stringify(landed)}; ` +
+        `${double.requests.length} requests (${double.requests.filter((r) => r.status === 429).length} × 429, ` +
+        `${double.requests.filter((r) => r.status === 409).length} × 409), ${answered.size} batches, ${replayed} replayed after a kill; ` +
+        `${double.delivered.length} delivered, ${duplicates} duplicates`,
+    );
+    expect(duplicates).toBe(0);
+    expect(byTo.size).toBe(N);
+    expect(double.delivered).toHaveLength(N);
+    expect(replayed, "at least one kill landed between an accepted request and its record").toBeGreaterThan(0);
+
+    // drip's side: all sent, each with the id the provider gave it, nothing pending.
+    const store = new SqliteStore(env.DATABASE_URL!);
+    try {
+      const status = await store.status();
+      expect(status.sends).toEqual({ claimed: 0, sent: N, skipped: 0, failed: 0, in_doubt: 0 });
+      const rows = await store.db.selectFrom("sends").select(["id", "provider_message_id"]).execute();
+      const ids = new Set(double.delivered.map((e) => e.id));
+      expect(rows.filter((r) => !ids.has(r.provider_message_id ?? ""))).toEqual([]);
+      expect(await store.db.selectFrom("batches").select("id").where("status", "=", "pending").execute()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
