@@ -6,7 +6,7 @@ import { type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import { emailHash, toSend } from "../shared.ts";
 import type { EventInput, PendingConfirmation, SendRecord, StepStats, SubscriberStatus } from "../types.ts";
-import { hydrate } from "./hydrate.ts";
+import { subscribersById } from "./hydrate.ts";
 
 export async function recordEvent(db: Kysely<DB>, e: EventInput): Promise<boolean> {
   // The unique index on svix_id turns a replayed webhook into a no-op.
@@ -153,16 +153,7 @@ export async function claimConfirmations(q: Kysely<DB>, now: Date, limit: number
       rows.map((r) => r.id),
     )
     .execute();
-  const subs = await q
-    .selectFrom("subscribers")
-    .selectAll()
-    .where(
-      "id",
-      "in",
-      rows.map((r) => r.subscriber_id),
-    )
-    .execute();
-  const byId = new Map((await hydrate(q, subs)).map((s) => [s.id, s]));
+  const byId = await subscribersById(q, rows.map((r) => r.subscriber_id));
   return rows.flatMap((r) => {
     const subscriber = byId.get(r.subscriber_id);
     return subscriber ? [{ id: r.id, subscriber, createdAt: new Date(r.created_at) }] : [];

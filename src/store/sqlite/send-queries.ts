@@ -6,7 +6,7 @@ import type { Kysely } from "kysely";
 import type { DB } from "../schema.ts";
 import { sendId } from "../shared.ts";
 import type { ClaimedSend, OutcomeRecord, PendingBatch } from "../types.ts";
-import { hydrate } from "./hydrate.ts";
+import { subscribersById } from "./hydrate.ts";
 
 export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]> {
   const t = now.getTime();
@@ -31,16 +31,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     )
     .execute();
   const claims: ClaimedSend[] = [];
-  const subs = await q
-    .selectFrom("subscribers")
-    .selectAll()
-    .where(
-      "id",
-      "in",
-      due.map((d) => d.subscriber_id),
-    )
-    .execute();
-  const byId = new Map((await hydrate(q, subs)).map((s) => [s.id, s]));
+  const byId = await subscribersById(q, due.map((d) => d.subscriber_id));
   for (const d of due) {
     const subscriber = byId.get(d.subscriber_id);
     if (!subscriber || d.next_step_id === null || d.next_due_at === null) continue;
@@ -195,12 +186,7 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
       rows.map((r) => r.id),
     )
     .execute();
-  const subs = await q
-    .selectFrom("subscribers")
-    .selectAll()
-    .where("id", "in", [...new Set(sends.map((s) => s.subscriber_id))])
-    .execute();
-  const byId = new Map((await hydrate(q, subs)).map((s) => [s.id, s]));
+  const byId = await subscribersById(q, [...new Set(sends.map((s) => s.subscriber_id))]);
   return rows.map((r) => {
     const payload = r.payload ?? '{"sendIds":[],"emails":[]}';
     // Keep the payload's order: the provider answers per index.
