@@ -33,8 +33,7 @@ export async function confirm(store: Store, engine: Engine, subscriber: Subscrib
 /** Unsubscribe from everything, and attribute it to the email that was last sent. */
 export async function unsubscribeAll(store: Store, subscriber: Subscriber, now: Date, via: string): Promise<void> {
   if (subscriber.status === "unsubscribed" || subscriber.status === "suppressed") return;
-  await unsubscribe(store, subscriber, now);
-  await store.recordEvent({ subscriberId: subscriber.id, sendId: await store.lastSentSend(subscriber.id), type: "unsubscribed", at: now, data: { via } });
+  await unsubscribe(store, subscriber, now, via);
 }
 
 const open = (e: Enrollment) => e.status === "active" || e.status === "paused";

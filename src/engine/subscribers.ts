@@ -75,17 +75,13 @@ export async function subscribe(
 }
 
 /** Leave everything: nothing is sent after this moment (claimed sends are re-checked). */
-export async function unsubscribe(store: Store, subscriber: Subscriber, now: Date, reason = "unsubscribed"): Promise<void> {
-  await store.setSubscriberStatus(subscriber.id, "unsubscribed", now);
-  await store.exitEnrollments(subscriber.id, reason);
+export async function unsubscribe(store: Store, subscriber: Subscriber, now: Date, via = "cli"): Promise<void> {
+  await store.leave(subscriber.id, "unsubscribed", "unsubscribed", now, { type: "unsubscribed", data: { via } });
 }
 
 /** Never mail this address again (hard bounce, complaint, forget). */
 export async function suppress(store: Store, email: string, reason: string, now: Date): Promise<void> {
   await store.suppress(email, reason, now);
   const subscriber = await store.findSubscriberByEmail(email);
-  if (subscriber) {
-    await store.setSubscriberStatus(subscriber.id, "suppressed", now);
-    await store.exitEnrollments(subscriber.id, reason);
-  }
+  if (subscriber) await store.leave(subscriber.id, "suppressed", reason, now);
 }

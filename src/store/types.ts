@@ -204,6 +204,11 @@ export interface Store {
   setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null, nextDueAt?: Date | null): Promise<void>;
   /** End every open enrollment of a subscriber (unsubscribe, suppression). */
   exitEnrollments(subscriberId: string, reason: string): Promise<void>;
+  /**
+   * A subscriber leaves: status, every open enrollment ended, and (optionally) the event
+   * credited to the last email sent, in one transaction: it takes effect at once, whole.
+   */
+  leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void>;
 
   /**
    * Claim up to `limit` due steps (next_due_at <= now, active, not under a live lease) for
@@ -232,8 +237,6 @@ export interface Store {
   findSendByProviderId(providerMessageId: string): Promise<SendRecord | null>;
   /** The send a subscriber last engaged with (clicked, else opened), for booking attribution. */
   lastEngagedSend(subscriberId: string): Promise<string | null>;
-  /** The send a subscriber got most recently (an unsubscribe is attributed to it). */
-  lastSentSend(subscriberId: string): Promise<string | null>;
   stepStats(sequenceId?: string): Promise<StepStats[]>;
   /** Fresh statuses, read right before dispatch (a claim's snapshot may be stale). */
   subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>>;

@@ -65,7 +65,34 @@ function open(path: string): Shared {
   raw.pragma("foreign_keys = ON");
   // NORMAL is durable across process crashes in WAL mode (only power loss can drop the last commit).
   raw.pragma("synchronous = NORMAL");
-  return { raw, db: new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) }), refs: 0 };
+  return { raw, db: new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) }), refs: 0 };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement afresh; preparing costs about as much as
+ * running a small one. Queries are built from a fixed set of shapes, so their SQL text repeats:
+ * keep the prepared statements (bounded). Safe because the driver runs one query at a time and
+ * never leaves an iterator open across queries (we do not stream).
+ */
+function withStatementCache(raw: Database.Database): Database.Database {
+  const cache = new Map<string, Database.Statement>();
+  return new Proxy(raw, {
+    get(target, prop, receiver) {
+      if (prop !== "prepare") {
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      }
+      return (sql: string) => {
+        let stmt = cache.get(sql);
+        if (!stmt) {
+          if (cache.size >= 1000) cache.clear();
+          stmt = target.prepare(sql);
+          cache.set(sql, stmt);
+        }
+        return stmt;
+      };
+    },
+  });
 }
 
 export class SqliteStore implements Store {
@@ -345,6 +372,23 @@ export class SqliteStore implements Store {
       .execute();
   }
 
+  async leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void> {
+    const t = now.getTime();
+    await this.immediate(async (q) => {
+      await q.updateTable("subscribers").set({ status, updated_at: t, unsubscribed_at: t }).where("id", "=", subscriberId).execute();
+      await q
+        .updateTable("enrollments")
+        .set({ status: "exited", reason, next_due_at: null })
+        .where("subscriber_id", "=", subscriberId)
+        .where("status", "in", ["active", "paused"])
+        .execute();
+      if (event) {
+        const sendId = await lq.lastSentSend(q, subscriberId);
+        await lq.recordEvent(q, { subscriberId, sendId, type: event.type, at: now, data: event.data });
+      }
+    });
+  }
+
   claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]> {
     return this.immediate((q) => sq.claimDue(q, now, limit, leaseMs));
   }
@@ -394,10 +438,6 @@ export class SqliteStore implements Store {
 
   lastEngagedSend(subscriberId: string): Promise<string | null> {
     return lq.lastEngagedSend(this.db, subscriberId);
-  }
-
-  lastSentSend(subscriberId: string): Promise<string | null> {
-    return lq.lastSentSend(this.db, subscriberId);
   }
 
   stepStats(sequenceId?: string): Promise<StepStats[]> {
