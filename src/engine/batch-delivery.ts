@@ -11,7 +11,9 @@
  */
 import type { Clock, RateLimiter } from "../delivery/rate-limiter.ts";
 import { backoffMs } from "../delivery/rate-limiter.ts";
-import type { BatchOutcome, ProviderEmail, Transport } from "../delivery/transport.ts";
+import { randomUUID } from "node:crypto";
+import { toProviderEmail } from "../delivery/resend.ts";
+import type { BatchOutcome, OutgoingMessage, ProviderEmail, Transport } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, Outcome, OutcomeRecord, PendingBatch, Store } from "../store/types.ts";
 
 export const PAUSE_KEY = "delivery_paused";
@@ -42,6 +44,10 @@ export interface BatchDeliveryOptions {
   maxAttempts: number;
   /** Requests per batch within one tick before it waits for a later tick. */
   triesPerTick: number;
+  /** How long a written batch is held before recovery may take it. */
+  leaseMs: number;
+  /** Batches in flight at once. */
+  concurrency: number;
   log: (line: string) => void;
   /** The enrollment's next move once a send is done (computed by the engine). */
   advanceFor: (claim: ClaimedSend, now: Date) => Advance;
@@ -52,8 +58,46 @@ export interface DeliveryPause {
   reason: string;
 }
 
+/** Resend takes at most 100 emails per batch request. */
+export const MAX_BATCH = 100;
+
 export class BatchDelivery {
   constructor(private readonly o: BatchDeliveryOptions) {}
+
+  /**
+   * Write a page of rendered sends as batches of up to 100, then send them with at most
+   * `concurrency` in flight. Returns true when a quota pause stopped it; batches not started
+   * stay pending, and recovery sends them after the pause.
+   */
+  async deliverPage(
+    ready: readonly { claim: ClaimedSend; message: OutgoingMessage }[],
+    now: Date,
+    onResult: (r: BatchResult) => void,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const pending: PendingBatch[] = [];
+    for (let i = 0; i < ready.length; i += MAX_BATCH) {
+      const chunk = ready.slice(i, i + MAX_BATCH);
+      const claims = chunk.map((r) => r.claim);
+      const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => toProviderEmail(r.message)) };
+      const id = `drip-batch-${randomUUID()}`;
+      const text = JSON.stringify(payload);
+      // Written before the request: after a crash, recovery re-sends exactly this.
+      await this.o.store.createBatch({ id, payload: text, claims, leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
+      pending.push({ id, payload: text, attempts: 0, createdAt: now, claims });
+    }
+    let paused = false;
+    let next = 0;
+    const worker = async () => {
+      while (next < pending.length && !paused) {
+        const r = await this.deliver(pending[next++]!, now, signal);
+        onResult(r);
+        if (r.pausedUntil) paused = true;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, pending.length) }, worker));
+    return paused;
+  }
 
   async deliver(batch: PendingBatch, now: Date, signal?: AbortSignal): Promise<BatchResult> {
     const { store } = this.o;

@@ -4,19 +4,18 @@
  * and advances the enrollment, page by page, so memory does not grow with what is due.
  * Nothing here reads the wall clock: `now` is an input.
  */
-import { nextWindowInstant, planStep, resolveZone } from "../schedule/index.ts";
+import { nextWindowInstant, resolveZone } from "../schedule/index.ts";
 import { decide } from "../sequences/conditions.ts";
-import type { Sequence, StepDefinition } from "../sequences/types.ts";
+import type { Sequence } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { renderStep } from "../render/render.ts";
-import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { type Clock, RateLimiter, realClock } from "../delivery/rate-limiter.ts";
-import { toProviderEmail } from "../delivery/resend.ts";
 import type { OutgoingMessage, Transport } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, PendingBatch, Store, Subscriber } from "../store/types.ts";
+import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
-import { BatchDelivery, type BatchPayload, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
+import { advanceAfter, advanceAfterRemoved, advanceFor, planFor } from "./advance.ts";
+import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
 
 export interface EngineOptions {
@@ -75,8 +74,6 @@ export interface TickOptions {
 }
 
 const MINUTE = 60_000;
-/** Resend takes at most 100 emails per batch request. */
-const MAX_BATCH = 100;
 
 export class Engine {
   private sequences = new Map<string, Sequence>();
@@ -111,16 +108,12 @@ export class Engine {
     return this.sequences.values().next().value;
   }
 
-  private plan(sequence: Sequence, step: StepDefinition, start: Date, timezone: string) {
-    return planStep({ schedule: step.schedule, start, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow });
-  }
-
   /** Where a new enrollment starts: its first step and when it is due (pure). */
   planEnrollment(subscriber: Subscriber, sequenceId: string, start: Date): EnrollmentPlan {
     const sequence = this.sequences.get(sequenceId);
     if (!sequence) throw new Error(`no sequence "${sequenceId}"`);
     const first = sequence.steps[0]!;
-    const plan = this.plan(sequence, first, start, subscriber.timezone);
+    const plan = planFor(sequence, first, start, subscriber.timezone);
     for (const w of plan.warnings) this.o.log(`warning: ${subscriber.email}: ${w}`);
     return { sequenceId, startedAt: start, firstStepId: first.id, firstDueAt: plan.at };
   }
@@ -184,7 +177,7 @@ export class Engine {
         }
       }
       if (batches && ready.length > 0) {
-        inFlight.push(this.deliverBatches(batches, ready, now, summary, opts.signal));
+        inFlight.push(batches.deliverPage(ready, now, (r) => this.addBatch(summary, r), opts.signal));
         if (inFlight.length >= 2) paused = (await inFlight.shift()!) || paused;
       }
       if (claims.length < page) break;
@@ -230,63 +223,15 @@ export class Engine {
       clock: this.o.clock,
       maxAttempts: this.o.maxAttempts,
       triesPerTick: 4,
+      leaseMs: this.o.leaseMs,
+      concurrency: this.o.concurrency,
       log: this.o.log,
-      advanceFor: (claim, now) => this.advanceFor(claim, now),
+      advanceFor: (claim, now) => advanceFor(this.sequences.get(claim.sequenceId), claim, now, this.o.latenessMs),
     });
     return this.batches;
   }
 
-  /** Write batches of up to 100, then send them with at most `concurrency` in flight. */
-  private async deliverBatches(batches: BatchDelivery, ready: Ready[], now: Date, summary: TickSummary, signal?: AbortSignal): Promise<boolean> {
-    const pending: PendingBatch[] = [];
-    for (let i = 0; i < ready.length; i += MAX_BATCH) {
-      const chunk = ready.slice(i, i + MAX_BATCH);
-      const payload: BatchPayload = { sendIds: chunk.map((r) => r.claim.sendId), emails: chunk.map((r) => toProviderEmail(r.message)) };
-      const id = `drip-batch-${randomUUID()}`;
-      const text = JSON.stringify(payload);
-      // Written before the request: after a crash, recovery re-sends exactly this.
-      await this.o.store.createBatch({ id, payload: text, claims: chunk.map((r) => r.claim), leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
-      pending.push({ id, payload: text, attempts: 0, createdAt: now, claims: chunk.map((r) => r.claim) });
-    }
-    let paused = false;
-    let next = 0;
-    const worker = async () => {
-      while (next < pending.length && !paused) {
-        const batch = pending[next++]!;
-        const r = await batches.deliver(batch, now, signal);
-        this.addBatch(summary, r);
-        if (r.pausedUntil) paused = true;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, pending.length) }, worker));
-    // Batches not started because of a pause stay pending; recovery sends them after it.
-    return paused;
-  }
 
-  /** The advance after a claimed step, from the current definition. */
-  private advanceFor(claim: ClaimedSend, now: Date): Advance {
-    const sequence = this.sequences.get(claim.sequenceId);
-    if (!sequence) return { kind: "exited", reason: `sequence "${claim.sequenceId}" is not loaded` };
-    const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
-    return index < 0 ? this.advanceAfterRemoved(sequence, claim) : this.advanceAfter(sequence, index, claim, now);
-  }
-
-  /**
-   * The advance after a step: the next step's due time in the subscriber's zone, or completed.
-   * A step handled more than the lateness late (downtime, a back-dated import) slides the rest
-   * of the course by its delay, so the remaining steps keep their spacing instead of all
-   * coming due at once.
-   */
-  private advanceAfter(sequence: Sequence, index: number, claim: ClaimedSend, now: Date): Advance {
-    const next = sequence.steps[index + 1];
-    if (!next) return { kind: "completed" };
-    const tz = claim.subscriber.timezone;
-    const planned = this.plan(sequence, sequence.steps[index]!, claim.startedAt, tz).at;
-    const delay = now.getTime() - planned.getTime();
-    const start = delay > this.o.latenessMs ? new Date(claim.startedAt.getTime() + delay) : claim.startedAt;
-    const plan = this.plan(sequence, next, start, tz);
-    return { kind: "next", stepId: next.id, dueAt: plan.at, ...(start !== claim.startedAt ? { startedAt: start } : {}) };
-  }
 
   private async deliverOne(ready: Ready, now: Date): Promise<SendEvent> {
     const { store } = this.o;
@@ -327,7 +272,7 @@ export class Engine {
     const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
     if (index < 0) {
       const reason = `step "${claim.stepId}" is no longer in the sequence`;
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason }, this.advanceAfterRemoved(sequence, claim));
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason }, advanceAfterRemoved(sequence, claim));
       return { status: "skipped", reason };
     }
     const step = sequence.steps[index]!;
@@ -345,7 +290,7 @@ export class Engine {
       return { status: "skipped", reason: decision.reason };
     }
     if (decision.action === "skip") {
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason: decision.reason }, this.advanceAfter(sequence, index, claim, now));
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason: decision.reason }, advanceAfter(sequence, index, claim, now, this.o.latenessMs));
       return { status: "skipped", reason: decision.reason };
     }
 
@@ -361,7 +306,7 @@ export class Engine {
     // Checked up front so one bad address never holds back a provider batch.
     if (!z.email().safeParse(sub.email).success) {
       const reason = `${JSON.stringify(sub.email)} is not a deliverable address`;
-      await store.recordOutcome(claim, { status: "failed", at: now, reason }, this.advanceAfter(sequence, index, claim, now));
+      await store.recordOutcome(claim, { status: "failed", at: now, reason }, advanceAfter(sequence, index, claim, now, this.o.latenessMs));
       return { status: "failed", reason };
     }
 
@@ -369,7 +314,7 @@ export class Engine {
     const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, emailsDir: this.o.emailsDir });
     return {
       claim,
-      advance: this.advanceAfter(sequence, index, claim, now),
+      advance: advanceAfter(sequence, index, claim, now, this.o.latenessMs),
       message: {
         sendId: claim.sendId,
         from: `${sequence.sender.name} <${this.o.from}>`,
@@ -382,14 +327,5 @@ export class Engine {
         date: now,
       },
     };
-  }
-
-  /** A removed step: continue with the first step planned after the removed one was due. */
-  private advanceAfterRemoved(sequence: Sequence, claim: ClaimedSend): Advance {
-    for (const step of sequence.steps) {
-      const at = this.plan(sequence, step, claim.startedAt, claim.subscriber.timezone).at;
-      if (at.getTime() > claim.dueAt.getTime()) return { kind: "next", stepId: step.id, dueAt: at };
-    }
-    return { kind: "completed" };
   }
 }

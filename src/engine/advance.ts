@@ -1,0 +1,44 @@
+/**
+ * Where an enrollment goes after a step: pure functions of the sequence definition, the
+ * claim and `now` (no store, no clock).
+ */
+import { planStep } from "../schedule/index.ts";
+import type { Sequence, StepDefinition } from "../sequences/types.ts";
+import type { Advance, ClaimedSend } from "../store/types.ts";
+
+export function planFor(sequence: Sequence, step: StepDefinition, start: Date, timezone: string) {
+  return planStep({ schedule: step.schedule, start, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow });
+}
+
+/**
+ * The advance after a step: the next step's due time in the subscriber's zone, or completed.
+ * A step handled more than `latenessMs` late (downtime, a back-dated import) slides the rest
+ * of the course by its delay, so the remaining steps keep their spacing instead of all
+ * coming due at once.
+ */
+export function advanceAfter(sequence: Sequence, index: number, claim: ClaimedSend, now: Date, latenessMs: number): Advance {
+  const next = sequence.steps[index + 1];
+  if (!next) return { kind: "completed" };
+  const tz = claim.subscriber.timezone;
+  const planned = planFor(sequence, sequence.steps[index]!, claim.startedAt, tz).at;
+  const delay = now.getTime() - planned.getTime();
+  const start = delay > latenessMs ? new Date(claim.startedAt.getTime() + delay) : claim.startedAt;
+  const plan = planFor(sequence, next, start, tz);
+  return { kind: "next", stepId: next.id, dueAt: plan.at, ...(start !== claim.startedAt ? { startedAt: start } : {}) };
+}
+
+/** A removed step: continue with the first step planned after the removed one was due. */
+export function advanceAfterRemoved(sequence: Sequence, claim: ClaimedSend): Advance {
+  for (const step of sequence.steps) {
+    const at = planFor(sequence, step, claim.startedAt, claim.subscriber.timezone).at;
+    if (at.getTime() > claim.dueAt.getTime()) return { kind: "next", stepId: step.id, dueAt: at };
+  }
+  return { kind: "completed" };
+}
+
+/** The advance after a claimed step, from the current definition (or exit, if it is gone). */
+export function advanceFor(sequence: Sequence | undefined, claim: ClaimedSend, now: Date, latenessMs: number): Advance {
+  if (!sequence) return { kind: "exited", reason: `sequence "${claim.sequenceId}" is not loaded` };
+  const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
+  return index < 0 ? advanceAfterRemoved(sequence, claim) : advanceAfter(sequence, index, claim, now, latenessMs);
+}
