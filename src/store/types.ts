@@ -153,11 +153,6 @@ export interface StatusCounts {
   nextDueAt: Date | null;
 }
 
-export interface ImportRow {
-  line: number;
-  subscriber: SubscriberInput;
-}
-
 export interface Store {
   /** Apply pending migrations (numbered, forward-only). */
   migrate(): Promise<void>;
