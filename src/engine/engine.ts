@@ -157,8 +157,11 @@ export class Engine {
       const claims = await this.o.store.claimDue(now, page, this.o.leaseMs);
       const ready: Ready[] = [];
       for (const [i, claim] of claims.entries()) {
-        // Once aborted, the claims left in this page keep their lease and come due again later.
-        if (opts.signal?.aborted) break;
+        // Stopping (SIGTERM): what is claimed but not started is released, due again at once.
+        if (opts.signal?.aborted) {
+          for (const left of claims.slice(i)) await this.o.store.retryLater(left, now, "released at shutdown");
+          break;
+        }
         // Rendering is synchronous: yield now and then so requests waiting on the rate
         // limiter leave on time instead of bunching up behind a page of renders.
         if (batches && i % 25 === 24) await new Promise((resolve) => setImmediate(resolve));

@@ -129,6 +129,20 @@ describe("tick", () => {
     expect(transport.stepsTo("fay@example.com")).toEqual(["welcome", "tips"]);
   });
 
+  it("stopping mid-page finishes the send in hand and releases the rest, due again at once", async () => {
+    const stop = new AbortController();
+    const transport = new ScriptedTransport((_msg, n) => {
+      if (n === 1) stop.abort(); // SIGTERM arrives while the first send is in hand
+      return { ok: true, providerMessageId: null };
+    });
+    const { store, engine } = await memoryEngine({ transport });
+    for (const email of ["g1@example.com", "g2@example.com", "g3@example.com"]) await engine.enroll(await active(store, email), "tiny", T0);
+    expect(await engine.tick(T0, { signal: stop.signal })).toEqual({ ...ZERO, sent: 1 });
+    expect((await store.status()).nextDueAt).toEqual(T0); // released, not held for the 5-minute lease
+    expect(await engine.tick(T0)).toEqual({ ...ZERO, sent: 2 });
+    expect(transport.calls).toHaveLength(3);
+  });
+
   it("re-checks a claimed send at send time: someone unsubscribed while the page is in flight is skipped", async () => {
     let second: Subscriber | undefined;
     // While the first message is being handed over, the second subscriber (same page) clicks unsubscribe.
