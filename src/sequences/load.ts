@@ -4,10 +4,12 @@
  * scheduler keeps running every sequence that still validates.
  */
 import { readdirSync } from "node:fs";
-import { basename, join, relative, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { SequenceError, type SequenceIssue } from "./errors.ts";
 import type { Sequence } from "./types.ts";
+
+const TSCONFIG = join(dirname(fileURLToPath(import.meta.url)), "../../tsconfig.json");
 
 export interface LoadResult {
   sequences: { file: string; sequence: Sequence }[];
@@ -22,18 +24,39 @@ export function listSequenceFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
+/** By shape, not instanceof: a fresh import brings its own copy of the SequenceError class. */
+const isSequenceError = (e: unknown): e is SequenceError =>
+  e instanceof SequenceError || (e instanceof Error && e.name === "SequenceError" && Array.isArray((e as { issues?: unknown }).issues));
+
 const isSequence = (v: unknown): v is Sequence => typeof v === "object" && v !== null && (v as { __validated?: unknown }).__validated === true;
 
-export async function loadSequenceFiles(files: readonly string[], cwd = process.cwd()): Promise<LoadResult> {
+export type Importer = (file: string) => Promise<Record<string, unknown>>;
+
+/** Node's import: modules are cached for the life of the process (the CLI's one-shot loads). */
+export const nativeImport: Importer = (file) => import(pathToFileURL(resolve(file)).href) as Promise<Record<string, unknown>>;
+
+/**
+ * A fresh import of a file and everything it imports (tsx loads it in a new namespace), so an
+ * edited sequence or template is read anew while the process keeps running.
+ */
+export const freshImport: Importer = async (file) => {
+  const { tsImport } = await import("tsx/esm/api");
+  const mod = (await tsImport(pathToFileURL(resolve(file)).href, { parentURL: import.meta.url, tsconfig: TSCONFIG })) as Record<string, unknown>;
+  // A namespaced import of an ES module arrives wrapped once more as `default` (CJS interop).
+  const inner = mod.default as Record<string, unknown> | undefined;
+  return inner && typeof inner === "object" && "default" in inner && !("__validated" in inner) ? inner : mod;
+};
+
+export async function loadSequenceFiles(files: readonly string[], cwd = process.cwd(), importer: Importer = nativeImport): Promise<LoadResult> {
   const result: LoadResult = { sequences: [], issues: [] };
   const ids = new Map<string, string>();
   for (const file of files) {
     const shown = relative(cwd, resolve(file)) || basename(file);
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+      mod = await importer(file);
     } catch (err) {
-      if (err instanceof SequenceError) {
+      if (isSequenceError(err)) {
         result.issues.push(...err.issues.map((i) => ({ ...i, file: shown })));
       } else {
         const msg = (err as Error).message?.split("\n")[0] ?? String(err);

@@ -9,6 +9,8 @@ import cron from "node-cron";
 import { loadConfig, readEnv } from "../../config.ts";
 import { createApp } from "../../app.ts";
 import { createHttpApp } from "../../http/app.ts";
+import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
+import { watchSequences } from "../../sequences/reload.ts";
 import type { CliIO } from "../io.ts";
 
 export function startCommand(program: Command, io: CliIO) {
@@ -16,7 +18,8 @@ export function startCommand(program: Command, io: CliIO) {
     .command("start")
     .description("Run the scheduler (a tick every minute) and the HTTP server on PORT")
     .option("--no-scheduler", "serve HTTP only (another process runs the ticks)")
-    .action(async (opts: { scheduler: boolean }) => {
+    .option("--no-watch", "do not reload sequences and templates when their files change")
+    .action(async (opts: { scheduler: boolean; watch: boolean }) => {
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
       const log = (line: string) => io.err(`${new Date().toISOString()} ${line}\n`);
       for (const w of config.warnings) log(`note: ${w}`);
@@ -63,6 +66,9 @@ export function startCommand(program: Command, io: CliIO) {
         afterSignup,
       });
       const server = serve({ fetch: http.fetch, port: config.port });
+      // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
+      // the last good definitions keep running.
+      const unwatch = opts.watch ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log }) : () => {};
       log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
       if (task) void runTick(); // do not wait a minute for the first look
 
@@ -70,6 +76,7 @@ export function startCommand(program: Command, io: CliIO) {
         const shutdown = async (signal: string) => {
           log(`${signal}: stopping (finishing the send in hand, releasing the rest)`);
           stopping.abort();
+          unwatch();
           await task?.stop();
           server.close();
           // Whatever is still claimed keeps its lease and comes due again after restart.
