@@ -28,6 +28,7 @@ import { loadConfig } from "../../src/config.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { MINUTE, T0, cleanupTempDirs, deliveryEnv, seedEnrolled, tally, tempDir } from "../support/delivery-helpers.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
+import { makePrng } from "../support/resend-double-rules.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKER = join(ROOT, "tests/support/delivery-worker.ts");
@@ -42,16 +43,8 @@ const KILLS = 20;
  */
 const STEP_MS = 6 * MINUTE;
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failing run can be replayed with CRASH_SEED. */
+const rng = makePrng;
 
 /** Where a kill landed, from the worker's last line before it (see delivery-worker.ts). */
 const PHASE: Record<string, string> = {

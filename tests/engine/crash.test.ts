@@ -23,6 +23,7 @@ import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { subscribe } from "../../src/engine/subscribers.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import { makePrng } from "../support/resend-double-rules.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKER = join(ROOT, "tests/support/tick-worker.ts");
@@ -52,17 +53,8 @@ const RESTART_GAP_MS = 6 * MINUTE;
 const KILL_AFTER = [60, 100] as const;
 const MIN_KILLS = 20;
 
-/** mulberry32: a tiny seeded PRNG, so a failing run can be replayed with CRASH_SEED. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so a failing run can be replayed with CRASH_SEED. */
+const rng = makePrng;
 
 type Line = { run: number; kind: "N" | "T" | "S" | "D"; rest: string };
 interface RunResult {
