@@ -9,8 +9,16 @@ export type TokenPurpose = "manage" | "confirm";
 
 const b64 = (buf: Buffer) => buf.toString("base64url");
 
-function mac(secret: string, payload: string): string {
+/** HMAC-SHA256, base64url, cut to 32 characters (192 bits): the MAC of every token drip signs. */
+export function mac(secret: string, payload: string): string {
   return b64(createHmac("sha256", secret).update(payload).digest()).slice(0, 32);
+}
+
+/** Compare two secrets without leaking where they differ. */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** A token for links in emails: `<subscriberId>.<mac>` (no expiry: unsubscribe links must keep working). */
@@ -26,9 +34,7 @@ export function verifyToken(secret: string, purpose: TokenPurpose, token: string
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) return { ok: false, reason: "malformed" };
   const id = parts[0]!;
   const exp = parts.length === 3 ? `.${parts[1]}` : "";
-  const given = Buffer.from(parts[parts.length - 1]!);
-  const want = Buffer.from(mac(secret, `${purpose}:${id}${exp}`));
-  if (given.length !== want.length || !timingSafeEqual(given, want)) return { ok: false, reason: "forged" };
+  if (!safeEqual(parts[parts.length - 1]!, mac(secret, `${purpose}:${id}${exp}`))) return { ok: false, reason: "forged" };
   if (exp && Number.parseInt(exp.slice(1), 36) * 1000 < now.getTime()) return { ok: false, reason: "expired" };
   return { ok: true, subscriberId: id };
 }

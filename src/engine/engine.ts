@@ -130,8 +130,8 @@ export class Engine {
   /** Process everything due as of `now`. */
   async tick(now: Date, opts: TickOptions = {}): Promise<TickSummary> {
     const summary: TickSummary = { sent: 0, skipped: 0, failed: 0, deferred: 0 };
-    const count = (status: SendEventStatus, n = 1) => {
-      summary[status === "deferred" ? "deferred" : status === "in_doubt" ? "failed" : status] += n;
+    const count = (status: SendEventStatus) => {
+      summary[status === "in_doubt" ? "failed" : status]++;
     };
     const batches = this.batchDelivery();
     if (batches && (await this.pausedUntil(now, { lift: true }))) return summary;

@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
 import type { Store } from "../store/types.ts";
 import { type Html, page } from "./html.ts";
+import { genuineForm } from "./security.ts";
 
 export interface HttpDeps {
   store: Store;
@@ -42,6 +43,12 @@ export function clientIp(c: Context): string {
   } catch {
     return "unknown"; // app.request() in tests has no socket
   }
+}
+
+/** See genuineForm: the token for `scope` plus the Origin check, for this request. */
+export function isGenuineForm(c: Context<Env>, scope: string, token: unknown): boolean {
+  const deps = c.get("deps");
+  return genuineForm({ url: c.req.url, origin: c.req.header("origin") }, deps.secret, deps.publicUrl, scope, token, deps.now());
 }
 
 export function wantsJson(c: Context): boolean {

@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { Resend } from "resend";
 import { z } from "zod";
 import { applyProviderEvent, recordBooking } from "../engine/lifecycle.ts";
+import { safeEqual } from "../tokens.ts";
 import type { Env } from "./context.ts";
 
 /** Only `webhooks.verify` is used, which makes no request: the key is a placeholder. */
@@ -50,7 +51,7 @@ export function hookRoutes(): Hono<Env> {
     const deps = c.get("deps");
     if (!deps.apiKey) return c.json({ error: "the events API is not configured: set DRIP_API_KEY" }, 503);
     const auth = c.req.header("authorization") ?? "";
-    if (!timingSafeEqualStr(auth, `Bearer ${deps.apiKey}`)) return c.json({ error: "missing or wrong bearer token" }, 401);
+    if (!safeEqual(auth, `Bearer ${deps.apiKey}`)) return c.json({ error: "missing or wrong bearer token" }, 401);
     const body = await c.req.json().catch(() => undefined);
     const parsed = bookingSchema.safeParse(body);
     if (!parsed.success) return c.json({ error: body === undefined ? "the body is not valid JSON" : z.prettifyError(parsed.error).replace(/\n/g, " ") }, 400);
@@ -63,8 +64,3 @@ export function hookRoutes(): Hono<Env> {
   return app;
 }
 
-function timingSafeEqualStr(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
-  return diff === 0;
-}

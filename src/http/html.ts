@@ -39,6 +39,17 @@ button.secondary{background:transparent;color:var(--text);border:1px solid var(-
 form.inline{margin-top:.5rem}hr{border:0;border-top:1px solid var(--border);margin:1.5rem 0}
 `;
 
+/** Every IANA zone this runtime knows: the choices of the time-zone fields. */
+export const TIME_ZONES: readonly string[] = Intl.supportedValuesOf("timeZone");
+// ~420 options: built once, not on every page view.
+const ZONE_OPTIONS = TIME_ZONES.map((z) => `<option value="${esc(z)}">${esc(z)}</option>`).join("");
+
+/** The time-zone <select> (id and name "timezone"), with `selected` chosen. */
+export function zoneSelect(selected: string): Html {
+  const option = `<option value="${esc(selected)}">`;
+  return new Html(`<select id="timezone" name="timezone">${ZONE_OPTIONS.replace(option, `<option value="${esc(selected)}" selected>`)}</select>`);
+}
+
 /** Fills the time-zone field from the browser when JavaScript runs; the page works without it. */
 export const TZ_SCRIPT = `(function(){try{var z=Intl.DateTimeFormat().resolvedOptions().timeZone;var s=document.getElementById("timezone");if(z&&s){for(var i=0;i<s.options.length;i++){if(s.options[i].value===z){s.value=z;break}}}}catch(e){}})();`;
 export const TZ_SCRIPT_HASH = `sha256-${createHash("sha256").update(TZ_SCRIPT).digest("base64")}`;

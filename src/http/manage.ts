@@ -9,11 +9,10 @@ import { leaveCourse, pauseCourse, resumeCourse, unsubscribeAll, updateProfile }
 import { subscriberInputSchema } from "../engine/subscribers.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, respondPage } from "./context.ts";
-import { type Html, html } from "./html.ts";
-import { checkCsrf, csrfToken, sameOrigin } from "./security.ts";
+import { type Env, type HttpDeps, isGenuineForm, respondPage } from "./context.ts";
+import { type Html, TIME_ZONES, html, zoneSelect } from "./html.ts";
+import { csrfToken } from "./security.ts";
 
-const ZONES: readonly string[] = Intl.supportedValuesOf("timeZone");
 
 async function subscriberFor(deps: HttpDeps, token: string): Promise<Subscriber | null> {
   const check = verifyToken(deps.secret, "manage", token, deps.now());
@@ -71,8 +70,7 @@ export function manageRoutes(): Hono<Env> {
     const subscriber = await subscriberFor(deps, token);
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
-    const origins = [new URL(deps.publicUrl).origin, new URL(c.req.url).origin];
-    if (!checkCsrf(deps.secret, `prefs:${token}`, body.csrf, now) || !sameOrigin(c.req.header("origin"), origins)) {
+    if (!isGenuineForm(c, `prefs:${token}`, body.csrf)) {
       return respondPage(c, 403, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, "This form has expired. Please try again."));
     }
     const action = String(body.action ?? "");
@@ -90,7 +88,7 @@ export function manageRoutes(): Hono<Env> {
         await unsubscribeAll(deps.store, subscriber, now, "preferences");
         return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
       case "profile": {
-        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).extend({ timezone: z.enum(ZONES as [string, ...string[]], { error: "choose a time zone from the list" }) }).safeParse(body);
+        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).extend({ timezone: z.enum(TIME_ZONES as [string, ...string[]], { error: "choose a time zone from the list" }) }).safeParse(body);
         if (!parsed.success) {
           const msg = parsed.error.issues[0]?.message ?? "the details are not valid";
           return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
@@ -131,6 +129,6 @@ ${active || paused ? button("leave", "Leave the course, keep the newsletter", tr
 ${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everything", true) : ""}
 <hr><form method="post"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="profile">
 <label for="name">First name</label><input id="name" name="name" type="text" maxlength="100" autocomplete="given-name" value="${s.name}">
-<label for="timezone">Time zone</label><select id="timezone" name="timezone">${ZONES.map((z) => html`<option value="${z}"${z === s.timezone ? html` selected` : ""}>${z}</option>`)}</select>
+<label for="timezone">Time zone</label>${zoneSelect(s.timezone)}
 <button type="submit">Save details</button></form>`;
 }

@@ -1,5 +1,5 @@
 /** Request hardening: CSRF tokens for the pages' forms, an origin check, and per-IP rate limits. */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { mac, safeEqual } from "../tokens.ts";
 
 const HOUR = 3_600_000;
 
@@ -7,9 +7,10 @@ const HOUR = 3_600_000;
  * Stateless CSRF token for a form: HMAC over (scope, issue hour). `scope` binds it to the
  * page (e.g. the subscriber's link token), so a token from one page cannot drive another.
  */
+const tokenForHour = (secret: string, scope: string, hour: string) => `${hour}.${mac(secret, `csrf:${scope}:${hour}`)}`;
+
 export function csrfToken(secret: string, scope: string, now: Date): string {
-  const hour = Math.floor(now.getTime() / HOUR).toString(36);
-  return `${hour}.${createHmac("sha256", secret).update(`csrf:${scope}:${hour}`).digest("base64url").slice(0, 32)}`;
+  return tokenForHour(secret, scope, Math.floor(now.getTime() / HOUR).toString(36));
 }
 
 /** Valid for the hour it was issued in and the next two (a form left open a while still works). */
@@ -19,15 +20,21 @@ export function checkCsrf(secret: string, scope: string, token: unknown, now: Da
   if (!hour || !/^[0-9a-z]+$/.test(hour)) return false;
   const age = Math.floor(now.getTime() / HOUR) - Number.parseInt(hour, 36);
   if (age < 0 || age > 2) return false;
-  const want = Buffer.from(`${hour}.${createHmac("sha256", secret).update(`csrf:${scope}:${hour}`).digest("base64url").slice(0, 32)}`);
-  const given = Buffer.from(token);
-  return want.length === given.length && timingSafeEqual(want, given);
+  return safeEqual(token, tokenForHour(secret, scope, hour));
 }
 
 /** A browser's Origin header, when sent, must be this site (defence in depth beside the token). */
 export function sameOrigin(origin: string | undefined, allowed: readonly string[]): boolean {
   if (!origin) return true;
   return allowed.includes(origin);
+}
+
+/**
+ * Is this form post genuine: a valid token for `scope`, and (when the browser says) from this
+ * site, reached either through DRIP_PUBLIC_URL or directly? Every page form checks it.
+ */
+export function genuineForm(req: { url: string; origin: string | undefined }, secret: string, publicUrl: string, scope: string, token: unknown, now: Date): boolean {
+  return checkCsrf(secret, scope, token, now) && sameOrigin(req.origin, [new URL(publicUrl).origin, new URL(req.url).origin]);
 }
 
 /** Fixed-window counter per key, in memory (one process serves HTTP). Bounded in size. */

@@ -9,11 +9,10 @@ import { CONFIRM_TTL_MS } from "../engine/confirmations.ts";
 import { confirm, requestConfirmation } from "../engine/lifecycle.ts";
 import { subscriberInputSchema } from "../engine/subscribers.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, clientIp, respondPage, wantsJson } from "./context.ts";
-import { Html, TZ_SCRIPT, html } from "./html.ts";
-import { WindowLimiter, checkCsrf, csrfToken, sameOrigin } from "./security.ts";
+import { type Env, type HttpDeps, clientIp, isGenuineForm, respondPage, wantsJson } from "./context.ts";
+import { type Html, TZ_SCRIPT, html, zoneSelect } from "./html.ts";
+import { WindowLimiter, csrfToken } from "./security.ts";
 
-const ZONES: readonly string[] = Intl.supportedValuesOf("timeZone");
 const CHECK_INBOX = "Check your inbox: if this address can join the course, a confirmation email is on its way. Tap the link in it to start.";
 
 const signupBody = subscriberInputSchema.pick({ email: true, name: true, timezone: true }).extend({
@@ -34,7 +33,7 @@ ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <label for="name">First name <span class="hint">(optional)</span></label>
 <input id="name" name="name" type="text" autocomplete="given-name" maxlength="100" value="${values.name ?? ""}">
 <label for="timezone">Time zone</label>
-<select id="timezone" name="timezone">${ZONES.map((z) => html`<option value="${z}"${z === zone ? html` selected` : ""}>${z}</option>`)}</select>
+${zoneSelect(zone)}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <button type="submit">Send me the course</button>
 </form>
@@ -83,11 +82,8 @@ export function signupRoutes(): Hono<Env> {
       return respondPage(c, 400, "Sign up", signupForm(deps, now, { email: String(r.email ?? ""), name: String(r.name ?? "") }, message), TZ_SCRIPT);
     }
     const form = parsed.data;
-    if (!json) {
-      const origins = [new URL(deps.publicUrl).origin, new URL(c.req.url).origin];
-      if (!checkCsrf(deps.secret, "signup", form.csrf, now) || !sameOrigin(c.req.header("origin"), origins)) {
-        return respondPage(c, 403, "Sign up", signupForm(deps, now, form, "This form has expired. Please submit it again."), TZ_SCRIPT);
-      }
+    if (!json && !isGenuineForm(c, "signup", form.csrf)) {
+      return respondPage(c, 403, "Sign up", signupForm(deps, now, form, "This form has expired. Please submit it again."), TZ_SCRIPT);
     }
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
     if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now);
@@ -119,7 +115,7 @@ export function signupRoutes(): Hono<Env> {
     const now = deps.now();
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const email = subscriberInputSchema.shape.email.safeParse(body.email);
-    if (!checkCsrf(deps.secret, "resend", body.csrf, now)) return respondPage(c, 403, "Link not valid", resendForm(deps, now, "This form has expired. Please try again."));
+    if (!isGenuineForm(c, "resend", body.csrf)) return respondPage(c, 403, "Link not valid", resendForm(deps, now, "This form has expired. Please try again."));
     if (overIpLimit(c, now)) return respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
     if (!email.success) return respondPage(c, 400, "Link not valid", resendForm(deps, now, "Please enter a valid email address."));
     await signUp(deps, { email: email.data, name: "", timezone: "" }, clientIp(c), now);

@@ -135,25 +135,25 @@ export async function queueConfirmation(q: Kysely<DB>, subscriberId: string, now
 
 export async function claimConfirmations(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
   const t = now.getTime();
+  // One statement picks what is pending and not leased, and leases it.
   const rows = await q
-    .selectFrom("confirmations")
-    .select(["id", "subscriber_id", "created_at"])
-    .where("status", "=", "pending")
-    .where("lease_until", "<=", t)
-    .orderBy("lease_until")
-    .limit(limit)
-    .execute();
-  if (rows.length === 0) return [];
-  await q
     .updateTable("confirmations")
     .set({ lease_until: t + leaseMs })
-    .where(
-      "id",
-      "in",
-      rows.map((r) => r.id),
+    .where("id", "in", (sub) =>
+      sub
+        .selectFrom("confirmations")
+        .select("id")
+        .where("status", "=", "pending")
+        .where("lease_until", "<=", t)
+        .orderBy("lease_until")
+        .limit(limit),
     )
+    .returning(["id", "subscriber_id", "created_at"])
     .execute();
-  const byId = await subscribersById(q, rows.map((r) => r.subscriber_id));
+  const byId = await subscribersById(
+    q,
+    rows.map((r) => r.subscriber_id),
+  );
   return rows.flatMap((r) => {
     const subscriber = byId.get(r.subscriber_id);
     return subscriber ? [{ id: r.id, subscriber, createdAt: new Date(r.created_at) }] : [];

@@ -31,7 +31,10 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     )
     .execute();
   const claims: ClaimedSend[] = [];
-  const byId = await subscribersById(q, due.map((d) => d.subscriber_id));
+  const byId = await subscribersById(
+    q,
+    due.map((d) => d.subscriber_id),
+  );
   for (const d of due) {
     const subscriber = byId.get(d.subscriber_id);
     if (!subscriber || d.next_step_id === null || d.next_due_at === null) continue;
@@ -148,24 +151,23 @@ export async function createBatch(
 
 export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
   const t = now.getTime();
+  // One statement picks the batches whose lease ran out and leases them again (a stale lease
+  // is a crashed or failed attempt; a live one belongs to a worker still sending it).
   const rows = await q
-    .selectFrom("batches")
-    .select(["id", "payload", "attempts", "created_at"])
-    .where("status", "=", "pending")
-    .where("lease_until", "<=", t)
-    .orderBy("lease_until")
-    .limit(limit)
-    .execute();
-  if (rows.length === 0) return [];
-  await q
     .updateTable("batches")
     .set({ lease_until: t + leaseMs })
-    .where(
-      "id",
-      "in",
-      rows.map((r) => r.id),
+    .where("id", "in", (sub) =>
+      sub
+        .selectFrom("batches")
+        .select("id")
+        .where("status", "=", "pending")
+        .where("lease_until", "<=", t)
+        .orderBy("lease_until")
+        .limit(limit),
     )
+    .returning(["id", "payload", "attempts", "created_at"])
     .execute();
+  if (rows.length === 0) return [];
   const sends = await q
     .selectFrom("sends")
     .innerJoin("enrollments", "enrollments.id", "sends.enrollment_id")
@@ -186,14 +188,17 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
       rows.map((r) => r.id),
     )
     .execute();
-  const byId = await subscribersById(q, [...new Set(sends.map((s) => s.subscriber_id))]);
+  const byId = await subscribersById(
+    q,
+    sends.map((s) => s.subscriber_id),
+  );
   return rows.map((r) => {
     const payload = r.payload ?? '{"sendIds":[],"emails":[]}';
     // Keep the payload's order: the provider answers per index.
-    const order = (JSON.parse(payload) as { sendIds: string[] }).sendIds;
+    const order = new Map((JSON.parse(payload) as { sendIds: string[] }).sendIds.map((id, i) => [id, i]));
     const claims = sends
       .filter((s) => s.batch_id === r.id)
-      .sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
+      .sort((a, b) => order.get(a.id)! - order.get(b.id)!)
       .map((s): ClaimedSend => ({
         sendId: s.id,
         enrollmentId: s.enrollment_id,
