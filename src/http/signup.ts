@@ -7,7 +7,7 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { CONFIRM_TTL_MS } from "../engine/confirmations.ts";
 import { confirm, requestConfirmation } from "../engine/lifecycle.ts";
-import { subscriberInputSchema } from "../engine/subscribers.ts";
+import { subscribe, subscriberInputSchema } from "../engine/subscribers.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, clientIp, isGenuineForm, respondPage, wantsJson } from "./context.ts";
 import { type Html, TZ_SCRIPT, html, zoneSelect } from "./html.ts";
@@ -139,11 +139,10 @@ const expiry = (token: string) => {
 
 /** Record consent and queue a confirmation; suppressed addresses and confirmed readers get none. */
 async function signUp(deps: HttpDeps, input: { email: string; name: string; timezone: string }, ip: string, now: Date): Promise<void> {
-  if (await deps.store.isSuppressed(input.email)) return;
-  const { subscriber, created } = await deps.store.upsertSubscriber(
-    { email: input.email, name: input.name, timezone: input.timezone, status: "pending", consentSource: "signup form", consentAt: now, consentIp: ip },
-    now,
-  );
+  // The same door as the CLI and imports: suppression check, consent record, no enrollment yet.
+  const res = await subscribe(deps.store, deps.engine, { ...input, tags: [] }, { confirmed: false, source: "signup form", ip }, now);
+  if (res.kind === "suppressed") return;
+  const { subscriber, created } = res;
   if (subscriber.status === "active" || subscriber.status === "suppressed") return;
   // Signing up again after leaving is new consent: pending until the new link is confirmed.
   if (subscriber.status === "unsubscribed") await deps.store.setSubscriberStatus(subscriber.id, "pending", now);
