@@ -29,6 +29,7 @@ import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { MINUTE, T0, cleanupTempDirs, deliveryEnv, seedEnrolled, tally, tempDir } from "../support/delivery-helpers.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
 import { makePrng } from "../support/resend-double-rules.ts";
+import { readLines } from "../support/process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKER = join(ROOT, "tests/support/delivery-worker.ts");
@@ -106,7 +107,6 @@ function runWorker(start: Date, kill: Kill): Promise<RunResult> {
         }
       }, 1);
     }
-    let pending = "";
     const onLine = (text: string) => {
       if (!text) return;
       result.lastLine = text.slice(0, 40);
@@ -117,21 +117,13 @@ function runWorker(start: Date, kill: Kill): Promise<RunResult> {
       if (kind === "L") result.logs.push(rest);
       if (kind === "D") result.done = true;
     };
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
-      pending += chunk;
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      for (const p of parts) onLine(p);
-    });
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
+    const flush = readLines(child, onLine, (chunk) => {
       result.stderr += chunk;
     });
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (watch) clearInterval(watch);
-      onLine(pending);
+      flush();
       result.code = code;
       result.signal = signal;
       result.requests = double.requests.length - base;

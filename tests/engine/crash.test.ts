@@ -24,6 +24,7 @@ import { loadConfig } from "../../src/config.ts";
 import { subscribe } from "../../src/engine/subscribers.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { makePrng } from "../support/resend-double-rules.ts";
+import { readLines } from "../support/process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKER = join(ROOT, "tests/support/tick-worker.ts");
@@ -80,7 +81,6 @@ function runWorker(run: number, start: Date, killAfter: number | null, killDelay
     );
     const result: RunResult = { killed: false, code: null, signal: null, lastNow: null, done: false, stderr: "", lastKind: null };
     let outcomes = 0;
-    let pending = "";
     let killScheduled = false;
     const onLine = (text: string) => {
       if (!text) return;
@@ -103,20 +103,12 @@ function runWorker(run: number, start: Date, killAfter: number | null, killDelay
         else setTimeout(kill, killDelayMs);
       }
     };
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
-      pending += chunk;
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      for (const p of parts) onLine(p);
-    });
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
+    const flush = readLines(child, onLine, (chunk) => {
       result.stderr += chunk;
     });
     child.on("error", reject);
     child.on("close", (code, signal) => {
-      onLine(pending);
+      flush();
       result.code = code;
       result.signal = signal;
       resolve(result);

@@ -6,7 +6,6 @@
  * (DRIP_SCREENSHOT_DIR keeps them).
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { type ServerType, serve } from "@hono/node-server";
 import { simpleParser } from "mailparser";
@@ -17,6 +16,7 @@ import { loadConfig } from "../../src/config.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";
 import { DAY, SECRET, START } from "./harness.ts";
+import { freePort } from "../support/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
@@ -32,16 +32,6 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const emls = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".eml")).sort() : []);
 const parse = (dir: string, file: string) => simpleParser(readFileSync(join(dir, file)));
