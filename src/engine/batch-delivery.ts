@@ -164,7 +164,13 @@ export class BatchDelivery {
         case "rejected":
           return finish([...members.map((c) => record(c, { status: "failed", reason: res.reason })), ...leftRecords]);
         case "paused": {
-          const until = new Date(now.getTime() + (res.afterMs ?? msToNextUtcMidnight(now)));
+          // Batches in flight together each get their own quota answer, with retry-after read
+          // at slightly different moments. The pause is the latest of them, and this batch waits
+          // exactly as long as the pause: when it lifts, every paused batch is due.
+          const proposed = new Date(now.getTime() + (res.afterMs ?? msToNextUtcMidnight(now)));
+          const current = await store.getMeta(PAUSE_KEY);
+          const held = current ? new Date((JSON.parse(current) as DeliveryPause).until) : null;
+          const until = held && held > proposed ? held : proposed;
           const pause: DeliveryPause = { until: until.toISOString(), reason: res.reason };
           await store.setMeta(PAUSE_KEY, JSON.stringify(pause));
           await store.retryBatchLater(batch.id, until, res.reason, attempts - 1);
