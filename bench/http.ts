@@ -44,7 +44,7 @@ async function serveForBench(): Promise<void> {
   const { created } = await app.store.importSubscribers(rows, now);
   const sequence = app.engine.defaultSequence!;
   for (const s of created) await app.engine.enroll(s, sequence.id, now);
-  const http = createHttpApp({ store: app.store, engine: app.engine, secret: app.secret, publicUrl: config.publicUrl, now: () => new Date(), signupsPerIp: Number.POSITIVE_INFINITY });
+  const http = createHttpApp({ store: app.store, engine: app.engine, lifecycle: app.lifecycle, secret: app.secret, publicUrl: config.publicUrl, now: () => new Date(), signupsPerIp: Number.POSITIVE_INFINITY });
   const server = serve({ fetch: http.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
     process.send!({ type: "ready", port: info.port, tokens: created.map((s) => signToken(app.secret, "manage", s.id)) } satisfies FromChild);
   });

@@ -9,6 +9,7 @@ import { RateLimiter } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
+import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
@@ -19,6 +20,8 @@ export interface App {
   config: Config;
   store: Store;
   engine: Engine;
+  /** The one door for subscriber changes. */
+  lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
   close(): Promise<void>;
@@ -59,5 +62,6 @@ export async function createApp(config: Config, log: (line: string) => void = ()
     limiter: new RateLimiter(config.rateLimit),
     log,
   });
-  return { config, store, engine, transport, secret, close: () => store.close() };
+  const lifecycle = new Lifecycle({ store, sequences: engine, log });
+  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
 }

@@ -7,6 +7,9 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 
 export type TokenPurpose = "manage" | "confirm";
 
+/** Confirmation links work for seven days. */
+export const CONFIRM_TTL_MS = 7 * 24 * 3_600_000;
+
 const b64 = (buf: Buffer) => buf.toString("base64url");
 
 /** HMAC-SHA256, base64url, cut to 32 characters (192 bits): the MAC of every token drip signs. */
@@ -27,7 +30,13 @@ export function signToken(secret: string, purpose: TokenPurpose, subscriberId: s
   return `${subscriberId}${exp}.${mac(secret, `${purpose}:${subscriberId}${exp}`)}`;
 }
 
-export type TokenCheck = { ok: true; subscriberId: string } | { ok: false; reason: "malformed" | "forged" | "expired" };
+/**
+ * What a valid token says: whom it is for and, for tokens that expire, when it was issued
+ * (expiry minus the purpose's lifetime) and when it expires. Callers never parse tokens.
+ */
+export type TokenCheck =
+  | { ok: true; subscriberId: string; issuedAt: Date | null; expiresAt: Date | null }
+  | { ok: false; reason: "malformed" | "forged" | "expired" };
 
 export function verifyToken(secret: string, purpose: TokenPurpose, token: string, now: Date): TokenCheck {
   const parts = token.split(".");
@@ -35,6 +44,8 @@ export function verifyToken(secret: string, purpose: TokenPurpose, token: string
   const id = parts[0]!;
   const exp = parts.length === 3 ? `.${parts[1]}` : "";
   if (!safeEqual(parts[parts.length - 1]!, mac(secret, `${purpose}:${id}${exp}`))) return { ok: false, reason: "forged" };
-  if (exp && Number.parseInt(exp.slice(1), 36) * 1000 < now.getTime()) return { ok: false, reason: "expired" };
-  return { ok: true, subscriberId: id };
+  const expiresAt = exp ? new Date(Number.parseInt(exp.slice(1), 36) * 1000) : null;
+  if (expiresAt && expiresAt.getTime() < now.getTime()) return { ok: false, reason: "expired" };
+  const issuedAt = expiresAt && purpose === "confirm" ? new Date(expiresAt.getTime() - CONFIRM_TTL_MS) : null;
+  return { ok: true, subscriberId: id, issuedAt, expiresAt };
 }

@@ -9,7 +9,7 @@ describe("tokens", () => {
   it("round-trips the subscriber id", () => {
     const token = signToken(SECRET, "manage", "sub_42");
     expect(token).toMatch(/^sub_42\.[A-Za-z0-9_-]{32}$/);
-    expect(verifyToken(SECRET, "manage", token, NOW)).toEqual({ ok: true, subscriberId: "sub_42" });
+    expect(verifyToken(SECRET, "manage", token, NOW)).toEqual({ ok: true, subscriberId: "sub_42", issuedAt: null, expiresAt: null });
     // Deterministic: the same inputs give the same token (rendered emails stay byte-identical).
     expect(signToken(SECRET, "manage", "sub_42")).toBe(token);
   });
@@ -17,7 +17,13 @@ describe("tokens", () => {
   it("round-trips with an expiry in the future", () => {
     const token = signToken(SECRET, "confirm", "sub_42", new Date("2026-03-08T15:00:00Z"));
     expect(token.split(".")).toHaveLength(3);
-    expect(verifyToken(SECRET, "confirm", token, NOW)).toEqual({ ok: true, subscriberId: "sub_42" });
+    // What the token says: its subject, its expiry, and (a confirmation link lives 7 days) when it was issued.
+    expect(verifyToken(SECRET, "confirm", token, NOW)).toEqual({
+      ok: true,
+      subscriberId: "sub_42",
+      expiresAt: new Date("2026-03-08T15:00:00Z"),
+      issuedAt: new Date("2026-03-01T15:00:00Z"),
+    });
   });
 
   it("an altered subscriber id is forged", () => {
@@ -56,7 +62,7 @@ describe("tokens", () => {
     const token = signToken(SECRET, "confirm", "sub_42", new Date("2026-03-06T14:59:59Z"));
     expect(verifyToken(SECRET, "confirm", token, NOW)).toEqual({ ok: false, reason: "expired" });
     // Still good up to its expiry second.
-    expect(verifyToken(SECRET, "confirm", token, new Date("2026-03-06T14:59:59Z"))).toEqual({ ok: true, subscriberId: "sub_42" });
+    expect(verifyToken(SECRET, "confirm", token, new Date("2026-03-06T14:59:59Z"))).toMatchObject({ ok: true, subscriberId: "sub_42" });
   });
 
   it.each(["", "sub_42", ".", "sub_42.", "a.b.c.d", "sub 42.abc", "sub_42.abc=", "sub_42.ab/c", "..x"])("%j is malformed", (token) => {

@@ -77,14 +77,24 @@ export class BatchDelivery {
   ): Promise<boolean> {
     const pending: PendingBatch[] = [];
     for (let i = 0; i < ready.length; i += MAX_BATCH) {
-      const chunk = ready.slice(i, i + MAX_BATCH);
-      const claims = chunk.map((r) => r.claim);
-      const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => toProviderEmail(r.message)) };
-      const id = `drip-batch-${randomUUID()}`;
-      const text = JSON.stringify(payload);
-      // Written before the request: after a crash, recovery re-sends exactly this.
-      await this.o.store.createBatch({ id, payload: text, claims, leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
-      pending.push({ id, payload: text, attempts: 0, createdAt: now, claims });
+      let chunk = ready.slice(i, i + MAX_BATCH);
+      while (chunk.length > 0) {
+        const claims = chunk.map((r) => r.claim);
+        const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => toProviderEmail(r.message)) };
+        const id = `drip-batch-${randomUUID()}`;
+        const text = JSON.stringify(payload);
+        // Written before the request: after a crash, recovery re-sends exactly this. A claim
+        // lost meanwhile (its lease ran out and another worker took the step) is left out:
+        // the step is that worker's now, and it must never be in two batches.
+        const { lost } = await this.o.store.createBatch({ id, payload: text, claims, leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
+        if (lost.length === 0) {
+          pending.push({ id, payload: text, attempts: 0, createdAt: now, claims });
+          break;
+        }
+        this.o.log(`warning: ${lost.length} claim(s) lapsed before their batch was written; another worker has them`);
+        const gone = new Set(lost);
+        chunk = chunk.filter((r) => !gone.has(r.claim.sendId));
+      }
     }
     let paused = false;
     let next = 0;
@@ -124,16 +134,31 @@ export class BatchDelivery {
       return finish(batch.claims.map((c) => record(c, { status: "in_doubt", reason })));
     }
 
-    // Re-check at send time: whoever left since the batch was written is taken out of it.
-    // If an earlier attempt was accepted, the changed payload draws 409 invalid_idempotent_request
-    // and the whole batch (sent before they left) is recorded as sent; otherwise they get nothing.
-    // Statuses are read fresh, right before the request: a claim's snapshot may be minutes old.
+    // Re-check at send time: whoever left (unsubscribed, suppressed) or was erased since the
+    // batch was written is taken out of it, under the same key. If an earlier attempt was
+    // accepted, the changed payload draws 409 invalid_idempotent_request and the batch (sent,
+    // by that attempt, before they left) is recorded as sent; otherwise they get nothing.
+    // A new key would be unsafe: it would send the others a second time if that earlier
+    // attempt was in fact accepted. Statuses are read fresh, right before the request.
     const fresh = await store.subscriberStatuses(batch.claims.map((c) => c.subscriber.id));
     for (const c of batch.claims) c.subscriber.status = fresh.get(c.subscriber.id) ?? "unsubscribed";
-    const left = new Set(batch.claims.filter((c) => c.subscriber.status !== "active").map((c) => c.sendId));
-    const members = batch.claims.filter((c) => !left.has(c.sendId));
-    const emails = payload.emails.filter((_e, i) => !left.has(payload.sendIds[i]!));
-    const leftRecords = batch.claims.filter((c) => left.has(c.sendId)).map((c) => record(c, { status: "skipped", reason: `subscriber is ${c.subscriber.status}` }));
+    // Members are matched to the payload by identity (send id, then address), never by
+    // position: an erased person's entry has no claim any more and must not shift the others.
+    const claimBySend = new Map(batch.claims.map((c) => [c.sendId, c]));
+    const members: { claim: ClaimedSend; email: ProviderEmail }[] = [];
+    const leftRecords: OutcomeRecord[] = [];
+    payload.sendIds.forEach((sendId, i) => {
+      const claim = claimBySend.get(sendId);
+      const email = payload.emails[i];
+      if (!claim || !email) return; // erased: nothing of theirs is sent
+      claimBySend.delete(sendId);
+      if (claim.subscriber.status !== "active") leftRecords.push(record(claim, { status: "skipped", reason: `subscriber is ${claim.subscriber.status}` }));
+      else if (!sameAddress(email.to[0], claim.subscriber.email)) leftRecords.push(record(claim, { status: "skipped", reason: "the stored email is addressed to someone else" }));
+      else members.push({ claim, email });
+    });
+    // A claim whose entry is missing from the payload is never sent blind.
+    for (const claim of claimBySend.values()) leftRecords.push(record(claim, { status: "failed", reason: "not in the stored batch payload" }));
+    const emails = members.map((m) => m.email);
     if (members.length === 0) return finish(leftRecords);
 
     let attempts = batch.attempts;
@@ -151,18 +176,24 @@ export class BatchDelivery {
       if (res.kind !== "paused") this.o.limiter.observe(res.headers, res.kind === "accepted" ? 200 : res.status);
       switch (res.kind) {
         case "accepted":
+          // res.results[i] answers emails[i], which is members[i].email: one array built above.
           return finish([
-            ...members.map((c, i) => {
-              const r = res.results[i]!;
-              return record(c, r.ok ? { status: "sent", providerMessageId: r.providerMessageId } : { status: "failed", reason: r.reason });
+            ...members.map(({ claim }, i) => {
+              const r = res.results[i];
+              if (!r) return record(claim, { status: "in_doubt", reason: "the provider's answer had no result for this email" });
+              return record(claim, r.ok ? { status: "sent", providerMessageId: r.providerMessageId } : { status: "failed", reason: r.reason });
             }),
             ...leftRecords,
           ]);
         case "already-accepted":
           this.o.log(`warning: batch ${batch.id}: ${res.reason}; an earlier attempt was accepted, recording it as sent`);
-          return finish(batch.claims.map((c) => record(c, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request)" })));
+          return finish([
+            ...members.map(({ claim }) => record(claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request)" })),
+            // They left after that attempt was accepted: it reached them before they left.
+            ...leftRecords.map((r) => (r.outcome.status === "skipped" ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt, before they left" }) : r)),
+          ]);
         case "rejected":
-          return finish([...members.map((c) => record(c, { status: "failed", reason: res.reason })), ...leftRecords]);
+          return finish([...members.map(({ claim }) => record(claim, { status: "failed", reason: res.reason })), ...leftRecords]);
         case "paused": {
           // Batches in flight together each get their own quota answer, with retry-after read
           // at slightly different moments. The pause is the latest of them, and this batch waits
@@ -186,7 +217,7 @@ export class BatchDelivery {
             const status = res.kind === "unknown" ? "in_doubt" : "failed";
             const reason = `gave up after ${attempts} attempts: ${res.reason}`;
             this.o.log(`warning: batch ${batch.id}: ${reason}`);
-            return finish([...members.map((c) => record(c, { status, reason })), ...leftRecords]);
+            return finish([...members.map(({ claim }) => record(claim, { status, reason })), ...leftRecords]);
           }
           if (tries + 1 >= this.o.triesPerTick) {
             const at = new Date(now.getTime() + backoffMs(attempts, 60_000, 3_600_000));
@@ -201,6 +232,8 @@ export class BatchDelivery {
     }
   }
 }
+
+const sameAddress = (a: string | undefined, b: string) => (a ?? "").trim().toLowerCase() === b.trim().toLowerCase();
 
 function msToNextUtcMidnight(now: Date): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);

@@ -17,6 +17,8 @@ import { deliverConfirmations } from "./confirmations.ts";
 import { advanceAfter, advanceAfterRemoved, advanceFor, planFor } from "./advance.ts";
 import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
+import { planEnrollment, replannedDue } from "../lifecycle/plans.ts";
+import { randomUUID } from "node:crypto";
 
 export interface EngineOptions {
   store: Store;
@@ -79,6 +81,8 @@ export class Engine {
   private sequences = new Map<string, Sequence>();
   private batches: BatchDelivery | null = null;
   private readonly o: Required<Omit<EngineOptions, "sequences">>;
+  /** Who holds this engine's claims (lease_owner), for staff reading the database. */
+  private readonly owner = `worker-${randomUUID()}`;
 
   constructor(opts: EngineOptions) {
     this.o = {
@@ -108,14 +112,17 @@ export class Engine {
     return this.sequences.values().next().value;
   }
 
+  sequenceIds(): string[] {
+    return [...this.sequences.keys()];
+  }
+
   /** Where a new enrollment starts: its first step and when it is due (pure). */
   planEnrollment(subscriber: Subscriber, sequenceId: string, start: Date): EnrollmentPlan {
     const sequence = this.sequences.get(sequenceId);
     if (!sequence) throw new Error(`no sequence "${sequenceId}"`);
-    const first = sequence.steps[0]!;
-    const plan = planFor(sequence, first, start, subscriber.timezone);
-    for (const w of plan.warnings) this.o.log(`warning: ${subscriber.email}: ${w}`);
-    return { sequenceId, startedAt: start, firstStepId: first.id, firstDueAt: plan.at };
+    const { warnings, ...plan } = planEnrollment(sequence, subscriber, start);
+    for (const w of warnings) this.o.log(`warning: ${subscriber.email}: ${w}`);
+    return plan;
   }
 
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
@@ -136,6 +143,7 @@ export class Engine {
     const batches = this.batchDelivery();
     if (batches && (await this.pausedUntil(now, { lift: true }))) return summary;
     await this.deliverConfirmations(now);
+    await this.applyReplans(now);
     // First, batches a crashed or failed attempt left behind: same key, same bytes.
     if (batches) {
       for (;;) {
@@ -154,7 +162,7 @@ export class Engine {
     const page = batches ? this.o.pageSize * 5 : this.o.pageSize;
     for (;;) {
       if (opts.signal?.aborted || paused) break;
-      const claims = await this.o.store.claimDue(now, page, this.o.leaseMs);
+      const claims = await this.o.store.claimDue(now, page, this.o.leaseMs, this.owner);
       const ready: Ready[] = [];
       for (const [i, claim] of claims.entries()) {
         // Stopping (SIGTERM): what is claimed but not started is released, due again at once.
@@ -187,6 +195,21 @@ export class Engine {
     }
     for (const p of inFlight) paused = (await p) || paused;
     return summary;
+  }
+
+  /**
+   * Re-plans the subscriber asked for while one of their steps was claimed (a new time zone,
+   * a resume): applied once the claim is released, from the current definitions.
+   */
+  private async applyReplans(now: Date): Promise<void> {
+    for (;;) {
+      const due = await this.o.store.claimReplans(now, 500);
+      for (const { enrollment, subscriber } of due) {
+        const at = enrollment.status === "active" || enrollment.status === "paused" ? replannedDue(this.sequences.get(enrollment.sequenceId), enrollment, subscriber.timezone) : null;
+        await this.o.store.applyReplan(enrollment.id, at, now);
+      }
+      if (due.length < 500) return;
+    }
   }
 
   /** Send queued double opt-in emails (also called right after a signup). */

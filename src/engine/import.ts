@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { App } from "../app.ts";
 import type { SubscriberStatus } from "../store/types.ts";
-import { subscriberInputSchema } from "./subscribers.ts";
+import { subscriberInputSchema } from "../lifecycle/input.ts";
 
 export interface ImportResult {
   imported: number;

@@ -2,6 +2,7 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
+import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import type { Store } from "../store/types.ts";
 import { type Html, page } from "./html.ts";
 import { genuineForm } from "./security.ts";
@@ -9,6 +10,8 @@ import { genuineForm } from "./security.ts";
 export interface HttpDeps {
   store: Store;
   engine: Engine;
+  /** Every subscriber change goes through here. */
+  lifecycle: Lifecycle;
   /** Signs link, confirmation and CSRF tokens. */
   secret: string;
   /** DRIP_PUBLIC_URL: where links in emails point (its origin is the allowed form origin). */

@@ -5,7 +5,6 @@
 import { Hono } from "hono";
 import { Resend } from "resend";
 import { z } from "zod";
-import { applyProviderEvent, recordBooking } from "../engine/lifecycle.ts";
 import { safeEqual } from "../tokens.ts";
 import type { Env } from "./context.ts";
 
@@ -36,7 +35,7 @@ export function hookRoutes(): Hono<Env> {
       return c.json({ error: "signature verification failed" }, 401);
     }
     const at = Date.parse(event.created_at);
-    const result = await applyProviderEvent(deps.store, {
+    const result = await deps.lifecycle.applyProviderEvent({
       id: headers.id,
       type: event.type,
       createdAt: Number.isNaN(at) ? deps.now() : new Date(at),
@@ -57,7 +56,7 @@ export function hookRoutes(): Hono<Env> {
     if (!parsed.success) return c.json({ error: body === undefined ? "the body is not valid JSON" : z.prettifyError(parsed.error).replace(/\n/g, " ") }, 400);
     const subscriber = await deps.store.findSubscriberByEmail(parsed.data.email);
     if (!subscriber) return c.json({ error: `no subscriber ${parsed.data.email}` }, 404);
-    const { creditedSend } = await recordBooking(deps.store, subscriber, parsed.data.at ? new Date(parsed.data.at) : deps.now());
+    const { creditedSend } = await deps.lifecycle.recordBooking(subscriber, parsed.data.at ? new Date(parsed.data.at) : deps.now());
     return c.json({ ok: true, creditedSend });
   });
 

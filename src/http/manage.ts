@@ -5,8 +5,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { leaveCourse, pauseCourse, resumeCourse, unsubscribeAll, updateProfile } from "../engine/lifecycle.ts";
-import { subscriberInputSchema } from "../engine/subscribers.ts";
+import { subscriberInputSchema } from "../lifecycle/input.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, isGenuineForm, respondPage } from "./context.ts";
@@ -52,7 +51,7 @@ export function manageRoutes(): Hono<Env> {
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
-    await unsubscribeAll(deps.store, subscriber, deps.now(), "one-click");
+    await deps.lifecycle.unsubscribe(subscriber, deps.now(), "one-click");
     return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
   });
 
@@ -76,16 +75,16 @@ export function manageRoutes(): Hono<Env> {
     const action = String(body.action ?? "");
     switch (action) {
       case "pause":
-        await pauseCourse(deps.store, subscriber);
+        await deps.lifecycle.pause(subscriber);
         break;
       case "resume":
-        await resumeCourse(deps.store, deps.engine, subscriber);
+        await deps.lifecycle.resume(subscriber);
         break;
       case "leave":
-        await leaveCourse(deps.store, subscriber);
+        await deps.lifecycle.leaveCourse(subscriber);
         break;
       case "unsubscribe":
-        await unsubscribeAll(deps.store, subscriber, now, "preferences");
+        await deps.lifecycle.unsubscribe(subscriber, now, "preferences");
         return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
       case "profile": {
         const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).extend({ timezone: z.enum(TIME_ZONES as [string, ...string[]], { error: "choose a time zone from the list" }) }).safeParse(body);
@@ -93,7 +92,7 @@ export function manageRoutes(): Hono<Env> {
           const msg = parsed.error.issues[0]?.message ?? "the details are not valid";
           return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
         }
-        await updateProfile(deps.store, deps.engine, subscriber, parsed.data);
+        await deps.lifecycle.updateProfile(subscriber, parsed.data);
         break;
       }
       default:

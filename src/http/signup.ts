@@ -5,9 +5,8 @@
  */
 import { type Context, Hono } from "hono";
 import { z } from "zod";
-import { CONFIRM_TTL_MS } from "../engine/confirmations.ts";
-import { confirm, requestConfirmation } from "../engine/lifecycle.ts";
-import { subscribe, subscriberInputSchema } from "../engine/subscribers.ts";
+import { subscriberInputSchema } from "../lifecycle/input.ts";
+import { formatLocal } from "../schedule/index.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, clientIp, isGenuineForm, respondPage, wantsJson } from "./context.ts";
 import { type Html, TZ_SCRIPT, html, zoneSelect } from "./html.ts";
@@ -99,14 +98,24 @@ export function signupRoutes(): Hono<Env> {
       const why = check.ok ? "This link no longer works." : check.reason === "expired" ? "This confirmation link has expired." : "This confirmation link is not valid.";
       return respondPage(c, 400, "Link not valid", resendForm(deps, now, why));
     }
-    const issuedAt = new Date(expiry(c.req.param("token")) - CONFIRM_TTL_MS);
-    const result = await confirm(deps.store, deps.engine, subscriber, issuedAt, now);
-    if (result === "gone") return respondPage(c, 410, "Not subscribed", html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`);
+    const result = await deps.lifecycle.confirm(subscriber.id, check.issuedAt ?? now, now, { ip: clientIp(c) });
+    if (result.kind === "gone") return respondPage(c, 410, "Not subscribed", html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`);
+    if (result.kind === "returned") {
+      // Say what really happens: the course resumes where it stopped, or there is nothing left to send.
+      const next = result.nextDueAt;
+      const when =
+        next === null
+          ? html`You had already received every email of the course, so there is nothing more to send for now.`
+          : next.getTime() <= now.getTime() + 10 * 60_000
+            ? html`The course picks up where you left off: your next email is on its way and should arrive in the next few minutes.`
+            : html`The course picks up where you left off: your next email arrives ${formatLocal(next, subscriber.timezone || "UTC")} (your time).`;
+      return respondPage(c, 200, "Welcome back", html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`);
+    }
     return respondPage(
       c,
       200,
       "You're in",
-      html`<h1>${result === "already" ? "You're already in" : "You're in!"}</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
+      html`<h1>${result.kind === "already" ? "You're already in" : "You're in!"}</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
     );
   });
 
@@ -132,20 +141,12 @@ function resendForm(deps: HttpDeps, now: Date, why: string): Html {
 <button type="submit">Send a new link</button></form>`;
 }
 
-const expiry = (token: string) => {
-  const parts = token.split(".");
-  return parts.length === 3 ? Number.parseInt(parts[1]!, 36) * 1000 : 0;
-};
-
-/** Record consent and queue a confirmation; suppressed addresses and confirmed readers get none. */
+/**
+ * Record consent and queue a confirmation, through the lifecycle door: a known address
+ * changes in nothing before it is confirmed, and an unsubscribed one stays unsubscribed
+ * (at most one confirmation email a month reaches it).
+ */
 async function signUp(deps: HttpDeps, input: { email: string; name: string; timezone: string }, ip: string, now: Date): Promise<void> {
-  // The same door as the CLI and imports: suppression check, consent record, no enrollment yet.
-  const res = await subscribe(deps.store, deps.engine, { ...input, tags: [] }, { confirmed: false, source: "signup form", ip }, now);
-  if (res.kind === "suppressed") return;
-  const { subscriber, created } = res;
-  if (subscriber.status === "active" || subscriber.status === "suppressed") return;
-  // Signing up again after leaving is new consent: pending until the new link is confirmed.
-  if (subscriber.status === "unsubscribed") await deps.store.setSubscriberStatus(subscriber.id, "pending", now);
-  if (!created && (input.name || input.timezone)) await deps.store.updateSubscriber(subscriber.id, { ...(input.name ? { name: input.name } : {}), ...(input.timezone ? { timezone: input.timezone } : {}) });
-  if (await requestConfirmation(deps.store, subscriber, now)) deps.afterSignup?.();
+  const res = await deps.lifecycle.signUp({ ...input, tags: [] }, { source: "signup form", ip }, now);
+  if (res === "queued") deps.afterSignup?.();
 }

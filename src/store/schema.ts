@@ -31,11 +31,18 @@ export interface EnrollmentsTable {
   started_at: number;
   cursor: string | null;
   next_step_id: string | null;
-  /** UTC ms. A claim pushes it forward by the lease, so a crashed claim comes due again. */
+  /** UTC ms: the schedule only. Claims live in lease_until/lease_owner/fence. */
   next_due_at: number | null;
   status: string;
   reason: string | null;
   updated_at: number;
+  /** UTC ms until which a worker (or, at HELD_BY_BATCH, a pending batch) owns the due step; null = unclaimed. */
+  lease_until: Generated<number | null>;
+  lease_owner: Generated<string | null>;
+  /** Grows with every claim; an owner's writes carry the value it claimed with. */
+  fence: Generated<number>;
+  /** 1 = re-plan next_due_at once the claim is released (the subscriber changed meanwhile). */
+  replan: Generated<number>;
 }
 
 export interface SendsTable {

@@ -8,6 +8,8 @@ export const emailKey = (email: string) => email.trim().toLowerCase();
 /** Suppressions keep only a hash, so `forget` can erase the address and still block re-adding it. */
 export const emailHash = (email: string) => createHash("sha256").update(`drip-suppression:${emailKey(email)}`).digest("hex");
 /** A send's id is the provider idempotency key's root: stable for the enrollment round and step. */
+/** lease_until of an enrollment whose due step is bound to a pending provider batch. */
+export const HELD_BY_BATCH = Number.MAX_SAFE_INTEGER;
 export const sendId = (enrollmentId: number, round: number, stepId: string) => `${enrollmentId}.${round}.${stepId}`;
 
 const date = (ms: number | null) => (ms === null ? null : new Date(ms));
@@ -28,7 +30,12 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
   };
 }
 
-export function toEnrollment(row: Omit<EnrollmentsTable, "id"> & { id: number }): Enrollment {
+type EnrollmentRow = { [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan">]: EnrollmentsTable[K] } & {
+  id: number;
+  lease_until: number | null;
+};
+
+export function toEnrollment(row: EnrollmentRow): Enrollment {
   return {
     id: row.id,
     subscriberId: row.subscriber_id,
@@ -39,6 +46,8 @@ export function toEnrollment(row: Omit<EnrollmentsTable, "id"> & { id: number })
     nextDueAt: date(row.next_due_at),
     status: row.status as EnrollmentStatus,
     reason: row.reason,
+    round: row.round,
+    claimed: row.lease_until !== null && row.lease_until !== undefined,
   };
 }
 

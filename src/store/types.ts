@@ -46,6 +46,10 @@ export interface Enrollment {
   nextDueAt: Date | null;
   status: EnrollmentStatus;
   reason: string | null;
+  /** Re-entries after completion start a new round (send ids carry it). */
+  round: number;
+  /** A worker or a pending batch holds its due step (the schedule may still move). */
+  claimed: boolean;
 }
 
 /** One due step, claimed under a lease by one worker. */
@@ -57,6 +61,8 @@ export interface ClaimedSend {
   dueAt: Date;
   startedAt: Date;
   attempts: number;
+  /** The fencing token this claim was taken with: a write with an older one is refused. */
+  fence: number;
   subscriber: Subscriber;
 }
 
@@ -153,10 +159,23 @@ export interface StatusCounts {
   nextDueAt: Date | null;
 }
 
+/**
+ * What a re-plan may change besides the due time. The step and start only change on an
+ * unclaimed enrollment (coming back after unsubscribing); status and reason always.
+ */
+export interface ReplanFields {
+  status?: EnrollmentStatus;
+  reason?: string | null;
+  nextStepId?: string;
+  startedAt?: Date;
+}
+
 export interface Store {
   /** Apply pending migrations (numbered, forward-only). */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /** Run `fn` on a view of the store inside one transaction: it all commits, or none of it. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 
   getMeta(key: string): Promise<string | null>;
   /** Set (or with null, delete) a key. */
@@ -181,7 +200,8 @@ export interface Store {
   getSubscriber(id: string): Promise<Subscriber | null>;
   findSubscriberByEmail(email: string): Promise<Subscriber | null>;
   listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]>;
-  setSubscriberStatus(id: string, status: SubscriberStatus, now: Date): Promise<void>;
+  /** Change status; leaving stamps unsubscribed_at; `consent` records a (re)confirmation. */
+  setSubscriberStatus(id: string, status: SubscriberStatus, now: Date, consent?: { source: string; at: Date; ip: string | null }): Promise<void>;
   updateSubscriber(id: string, fields: { name?: string; timezone?: string }): Promise<void>;
   addTag(id: string, tag: string): Promise<void>;
   removeTag(id: string, tag: string): Promise<void>;
@@ -196,7 +216,18 @@ export interface Store {
   ): Promise<EnrollResult>;
   getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null>;
   listEnrollments(subscriberId: string): Promise<Enrollment[]>;
-  setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null, nextDueAt?: Date | null): Promise<void>;
+  /** Change an enrollment's status only (pause); the schedule and any claim are left alone. */
+  setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null): Promise<void>;
+  /**
+   * Move an enrollment's due time (and optionally its status): at once when it is unclaimed;
+   * when a worker or a batch holds its due step, the re-plan is "deferred" and applied by the
+   * next tick after the claim is released. A re-plan never makes a claimed step claimable.
+   */
+  replanEnrollment(id: number, at: Date, set?: ReplanFields): Promise<"planned" | "deferred">;
+  /** Enrollments with a deferred re-plan whose claim is released (or lapsed). */
+  claimReplans(now: Date, limit: number): Promise<{ enrollment: Enrollment; subscriber: Subscriber }[]>;
+  /** Apply a deferred re-plan (`at` null: keep the due time). */
+  applyReplan(id: number, at: Date | null, now: Date): Promise<void>;
   /** End every open enrollment of a subscriber (unsubscribe, suppression). */
   exitEnrollments(subscriberId: string, reason: string): Promise<void>;
   /**
@@ -206,20 +237,28 @@ export interface Store {
   leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void>;
 
   /**
-   * Claim up to `limit` due steps (next_due_at <= now, active, not under a live lease) for
-   * `leaseMs`. Creates each step's send row on first claim (unique per enrollment and step),
-   * so a crashed worker's claim is picked up again once its lease runs out.
+   * Claim up to `limit` due steps (next_due_at <= now, active, unclaimed or with a lapsed
+   * lease) for `leaseMs`, as `owner`. The claim is its own state (lease, owner, fencing
+   * token), never the schedule. Creates each step's send row on first claim (unique per
+   * enrollment and step), so a crashed worker's claim is taken again once its lease runs out.
    */
-  claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]>;
-  /** Record a send's outcome and advance its enrollment, atomically; releases the lease. */
-  recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<void>;
-  /** Move a late step to a new due time (its next send window), releasing the lease. */
-  defer(claim: ClaimedSend, dueAt: Date): Promise<void>;
-  /** A transient failure: try the same send again at `at`, keeping its attempts and due time. */
-  retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<void>;
+  claimDue(now: Date, limit: number, leaseMs: number, owner?: string): Promise<ClaimedSend[]>;
+  /**
+   * Record a send's outcome and advance its enrollment, atomically; releases the claim.
+   * false (nothing written) when the claim is stale: another worker has claimed the step since.
+   */
+  recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<boolean>;
+  /** Move a late step to a new due time (its next send window), releasing the claim (fenced). */
+  defer(claim: ClaimedSend, dueAt: Date): Promise<boolean>;
+  /** A transient failure: try the same send again at `at`, keeping its attempts and due time (fenced). */
+  retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<boolean>;
 
-  /** Write a batch (composition, payload, key) before its request; its sends are bound to it. */
-  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<void>;
+  /**
+   * Write a batch (composition, payload, key) before its request; its sends and their claims
+   * are bound to it. All or nothing: when a claim was lost meanwhile, nothing is written and
+   * the lost send ids come back, for the caller to compose the batch again without them.
+   */
+  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }>;
   /** Pending batches whose lease ran out (a crashed or failed attempt), leased again to this caller. */
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]>;
   /** Record every send of a batch and close it, atomically. */
@@ -242,7 +281,10 @@ export interface Store {
   finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void>;
   retryConfirmationLater(id: number, at: Date, reason: string): Promise<void>;
 
-  /** Erase a subscriber's personal data: the row, tags, enrollments, sends, events, confirmations. */
+  /**
+   * Erase a subscriber's personal data: the row, tags, enrollments, sends, events,
+   * confirmations, and their entries in any pending batch's stored payload.
+   */
   forgetSubscriber(id: string): Promise<void>;
 
   getSend(id: string): Promise<SendRecord | null>;

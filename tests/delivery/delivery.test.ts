@@ -9,7 +9,6 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { backoffMs, type Clock, RateLimiter } from "../../src/delivery/rate-limiter.ts";
 import { KEY_LIFETIME_MS, PAUSE_KEY } from "../../src/engine/batch-delivery.ts";
 import type { App } from "../../src/app.ts";
-import { unsubscribe } from "../../src/engine/subscribers.ts";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { Store } from "../../src/store/types.ts";
 import {
@@ -333,7 +332,7 @@ describe("idempotent recovery", () => {
       expect(d.delivered).toHaveLength(100);
       // Someone leaves between the lost answer and the retry: the retry's payload has 99
       // emails, the key has already been used for 100.
-      await unsubscribe(app.store, subs[5]!, plus(T0, 30_000));
+      await app.lifecycle.unsubscribe(subs[5]!, plus(T0, 30_000), "test");
       d.set({ dropRate: 0 });
       expect(await app.engine.tick(plus(T0, MINUTE))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
       expect(d.requests.map((r) => r.status)).toEqual([0, 409]);

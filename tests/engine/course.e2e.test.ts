@@ -11,7 +11,7 @@ import course from "../../sequences/hip-pain-course.ts";
 import { type App, createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { TickSummary } from "../../src/engine/engine.ts";
-import { subscribe, suppress, unsubscribe } from "../../src/engine/subscribers.ts";
+
 import type { SendRecord, Subscriber } from "../../src/store/types.ts";
 import { verifyToken } from "../../src/tokens.ts";
 import { MINUTE, addressOf, cleanupTempDirs, localStamp, rawHeader, readOutbox, tempDir } from "../support/engine-helpers.ts";
@@ -84,7 +84,7 @@ const totals: TickSummary = { sent: 0, skipped: 0, failed: 0, deferred: 0 };
 let ticks = 0;
 
 async function join_(email: string, now: Date) {
-  const res = await subscribe(app.store, app.engine, { email, name: "Pat Smith", timezone: ZONES[email]!, tags: [] }, { confirmed: true, source: "test" }, now);
+  const res = await app.lifecycle.subscribe({ email, name: "Pat Smith", timezone: ZONES[email]!, tags: [] }, { confirmed: true, source: "test" }, now);
   if (res.kind !== "ok") throw new Error(`${email} could not subscribe`);
   expect(res.enrolled).toBe("created");
   subs.set(email, res.subscriber);
@@ -95,19 +95,19 @@ const EVENTS: Record<string, (now: Date) => Promise<void>> = {
   "2026-10-28T10:00:00Z": async (now) => {
     for (const e of ["booked@example.com", "quitter@example.com", "early@example.com", "bounced@example.com"]) await join_(e, now);
     // Suppressed after confirming but before their first step goes out (a different case of the address).
-    await suppress(app.store, "EARLY@Example.com", "complained", now);
+    await app.lifecycle.suppress("EARLY@Example.com", "complained", now);
     // An address already on the suppression list cannot even subscribe.
     await app.store.suppress("never@example.com", "hard bounce", now);
-    const res = await subscribe(app.store, app.engine, { email: "Never@Example.com", name: "", timezone: "", tags: [] }, { confirmed: true, source: "test" }, now);
+    const res = await app.lifecycle.subscribe({ email: "Never@Example.com", name: "", timezone: "", tags: [] }, { confirmed: true, source: "test" }, now);
     expect(res.kind).toBe("suppressed");
   },
   "2026-10-28T14:00:00Z": (now) => join_("ny@example.com", now),
   "2026-10-28T18:30:00Z": (now) => join_("london@example.com", now),
   "2026-10-28T19:00:00Z": (now) => join_("kolkata@example.com", now),
-  "2026-10-31T12:00:00Z": (now) => unsubscribe(app.store, subs.get("quitter@example.com")!, now), // day 3
+  "2026-10-31T12:00:00Z": async (now) => void (await app.lifecycle.unsubscribe(subs.get("quitter@example.com")!, now, "test")), // day 3
   "2026-11-02T12:00:00Z": async (now) => {
     await app.store.addTag(subs.get("booked@example.com")!.id, "booked"); // day 5
-    await suppress(app.store, "Bounced@EXAMPLE.com", "hard bounce", now); // mid-course
+    await app.lifecycle.suppress("Bounced@EXAMPLE.com", "hard bounce", now); // mid-course
   },
 };
 

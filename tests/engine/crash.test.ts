@@ -21,7 +21,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { subscribe } from "../../src/engine/subscribers.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { makePrng } from "../support/resend-double-rules.ts";
 import { readLines } from "../support/process.ts";
@@ -130,9 +129,7 @@ describe("crash test: SIGKILL at random points during a 2,000-send run (outbox t
     const app = await createApp(loadConfig(env));
     try {
       for (let i = 0; i < SUBSCRIBERS; i++) {
-        const out = await subscribe(
-          app.store,
-          app.engine,
+        const out = await app.lifecycle.subscribe(
           { email: `s${i}@example.com`, name: `Sub ${i}`, timezone: "Europe/London", tags: isBooked(i) ? ["booked"] : [] },
           { confirmed: true, source: "crash-test", sequenceId: hipPainCourse.id },
           T0,

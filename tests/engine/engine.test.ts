@@ -4,7 +4,7 @@
  * Time is an input: every tick gets its `now`.
  */
 import { describe, expect, it } from "vitest";
-import { unsubscribe } from "../../src/engine/subscribers.ts";
+import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import type { Store, Subscriber } from "../../src/store/types.ts";
 import { HOUR, MINUTE, ScriptedTransport, at, localStamp, memoryEngine, tinySequence } from "../support/engine-helpers.ts";
 
@@ -147,7 +147,7 @@ describe("tick", () => {
     let second: Subscriber | undefined;
     // While the first message is being handed over, the second subscriber (same page) clicks unsubscribe.
     const transport = new ScriptedTransport(async (msg) => {
-      if (msg.to === "first@example.com" && second) await unsubscribe(store, second, plus(T0, MINUTE));
+      if (msg.to === "first@example.com" && second) await new Lifecycle({ store, sequences: engine }).unsubscribe(second, plus(T0, MINUTE), "test");
       return { ok: true, providerMessageId: null };
     });
     const { store, engine } = await memoryEngine({ transport });

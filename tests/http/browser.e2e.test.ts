@@ -52,7 +52,7 @@ describe("in a real browser", () => {
     const config = loadConfig({ DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: outbox, DRIP_PUBLIC_URL: base, DRIP_SECRET: SECRET, PORT: String(port) });
     app = await createApp(config);
     let now = START;
-    const http = createHttpApp({ store: app.store, engine: app.engine, secret: app.secret, publicUrl: config.publicUrl, now: () => now });
+    const http = createHttpApp({ store: app.store, engine: app.engine, lifecycle: app.lifecycle, secret: app.secret, publicUrl: config.publicUrl, now: () => now });
     await new Promise<void>((resolve) => {
       server = serve({ fetch: http.fetch, port, hostname: "127.0.0.1" }, () => resolve());
     });

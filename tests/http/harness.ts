@@ -56,6 +56,7 @@ export async function harness(opts: { signupsPerIp?: number; transport?: Transpo
   const http = createHttpApp({
     store: app.store,
     engine: app.engine,
+    lifecycle: app.lifecycle,
     secret: app.secret,
     publicUrl: config.publicUrl,
     webhookSecret: config.webhookSecret,

@@ -7,7 +7,6 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { subscribe } from "../../src/engine/subscribers.ts";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { ScriptedTransport, cleanupTempDirs, runDrip } from "../support/engine-helpers.ts";
 import { API_KEY, DAY, type Harness, WEBHOOK_SECRET, harness, json } from "./harness.ts";
@@ -28,7 +27,7 @@ afterEach(async () => {
 });
 
 async function reader(email: string): Promise<string> {
-  const r = await subscribe(h.app.store, h.app.engine, { email, name: "", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, h.now());
+  const r = await h.app.lifecycle.subscribe({ email, name: "", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, h.now());
   if (r.kind !== "ok") throw new Error("suppressed");
   return r.subscriber.id;
 }

@@ -66,14 +66,15 @@ async function main() {
   const createBatch = store.createBatch.bind(store);
   const completeBatch = store.completeBatch.bind(store);
   const claimDue = store.claimDue.bind(store);
-  store.claimDue = async (now, limit, leaseMs) => {
-    const claims = await claimDue(now, limit, leaseMs);
+  store.claimDue = async (now, limit, leaseMs, owner) => {
+    const claims = await claimDue(now, limit, leaseMs, owner);
     line(`K ${claims.length}`);
     return claims;
   };
   store.createBatch = async (batch) => {
-    await createBatch(batch);
-    line(`B ${batch.id}`);
+    const res = await createBatch(batch);
+    if (res.lost.length === 0) line(`B ${batch.id}`);
+    return res;
   };
   store.completeBatch = async (id, records) => {
     await completeBatch(id, records);

@@ -8,7 +8,6 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig, readEnv } from "../../config.ts";
 import { createApp } from "../../app.ts";
-import { subscribe } from "../../engine/subscribers.ts";
 import { OutboxTransport } from "../../delivery/outbox.ts";
 import { formatLocal } from "../../schedule/index.ts";
 import { type CliIO, WorkError } from "../io.ts";
@@ -34,7 +33,7 @@ export function demoCommand(program: Command, io: CliIO) {
       const app = await createApp(config, (l) => io.err(`${l}\n`), { transport: new OutboxTransport(outboxDir) });
       try {
         const start = instant(opts.start, io, "--start");
-        const res = await subscribe(app.store, app.engine, { email: opts.email, name: "Sam", timezone: opts.tz, tags: [] }, { confirmed: true, source: "demo" }, start);
+        const res = await app.lifecycle.subscribe({ email: opts.email, name: "Sam", timezone: opts.tz, tags: [] }, { confirmed: true, source: "demo" }, start);
         if (res.kind !== "ok") throw new WorkError(`${opts.email} is suppressed`);
         io.out(`Sample subscriber ${opts.email} (${opts.tz}) confirms at ${formatLocal(start, opts.tz)}; ticking hourly through the course…\n`);
         let count = 0;

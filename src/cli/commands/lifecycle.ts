@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { recordBooking } from "../../engine/lifecycle.ts";
-import { suppress } from "../../engine/subscribers.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
 import { instant, withApp } from "./app-context.ts";
 
@@ -19,7 +17,7 @@ export function lifecycleCommands(program: Command, io: CliIO) {
       await withApp(io, async (app) => {
         const sub = await app.store.findSubscriberByEmail(email);
         if (!sub) throw new WorkError(`no subscriber ${email}`);
-        const { creditedSend } = await recordBooking(app.store, sub, at);
+        const { creditedSend } = await app.lifecycle.recordBooking(sub, at);
         io.out(`booked: ${sub.email}${creditedSend ? ` (credited to send ${creditedSend})` : " (no email engagement to credit)"}\n`);
       });
     });
@@ -53,10 +51,8 @@ export function lifecycleCommands(program: Command, io: CliIO) {
     .argument("<email>", "email address")
     .action(async (email: string) => {
       await withApp(io, async (app) => {
-        const sub = await app.store.findSubscriberByEmail(email);
-        await suppress(app.store, email, "forgotten on request", io.now());
-        if (sub) await app.store.forgetSubscriber(sub.id);
-        io.out(`${sub ? "erased" : "no subscriber, suppressed anyway"}: ${email}\n`);
+        const res = await app.lifecycle.forget(email, io.now());
+        io.out(`${res === "erased" ? "erased" : "no subscriber, suppressed anyway"}: ${email}\n`);
       });
     });
 }

@@ -57,6 +57,7 @@ export function startCommand(program: Command, io: CliIO) {
       const http = createHttpApp({
         store: app.store,
         engine: app.engine,
+        lifecycle: app.lifecycle,
         secret: app.secret,
         publicUrl: config.publicUrl,
         webhookSecret: config.webhookSecret,

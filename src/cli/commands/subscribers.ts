@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { z } from "zod";
-import { subscribe, subscriberInputSchema, unsubscribe } from "../../engine/subscribers.ts";
+import { subscriberInputSchema } from "../../lifecycle/input.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
 import { instant, withApp } from "./app-context.ts";
 
@@ -25,7 +25,7 @@ export function subscriberCommands(program: Command, io: CliIO) {
       const input = parseInput({ email, name: opts.name, timezone: opts.tz });
       const now = instant(opts.at, io, "--at");
       await withApp(io, async (app) => {
-        const res = await subscribe(app.store, app.engine, input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
+        const res = await app.lifecycle.subscribe(input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
         if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
         if (opts.json) return printJson(io, { id: res.subscriber.id, email: res.subscriber.email, status: res.subscriber.status, created: res.created, enrolled: res.enrolled });
         io.out(`${res.created ? "added" : "already known"}: ${res.subscriber.email} (${res.subscriber.status}); enrollment: ${res.enrolled}\n`);
@@ -40,7 +40,7 @@ export function subscriberCommands(program: Command, io: CliIO) {
       await withApp(io, async (app) => {
         const sub = await app.store.findSubscriberByEmail(email);
         if (!sub) throw new WorkError(`no subscriber ${email}`);
-        await unsubscribe(app.store, sub, io.now());
+        await app.lifecycle.unsubscribe(sub, io.now(), "cli");
         io.out(`unsubscribed: ${sub.email}\n`);
       });
     });
@@ -59,8 +59,8 @@ export function subscriberCommands(program: Command, io: CliIO) {
         await withApp(io, async (app) => {
           const sub = await app.store.findSubscriberByEmail(email);
           if (!sub) throw new WorkError(`no subscriber ${email}`);
-          if (name === "tag") await app.store.addTag(sub.id, tag);
-          else await app.store.removeTag(sub.id, tag);
+          if (name === "tag") await app.lifecycle.tag(sub, tag);
+          else await app.lifecycle.untag(sub, tag);
           io.out(`${name === "tag" ? "tagged" : "untagged"}: ${sub.email} ${tag}\n`);
         });
       });

@@ -130,4 +130,28 @@ CREATE INDEX events_subscriber ON events (subscriber_id, type, at);
 CREATE INDEX sends_provider ON sends (provider_message_id) WHERE provider_message_id IS NOT NULL;
 `,
   },
+  {
+    id: 4,
+    name: "claims apart from the schedule: lease, owner, fencing token, deferred re-plan",
+    sql: `
+-- A claim is its own state (DESIGN: claim / lease). next_due_at is the schedule only:
+-- re-planning (time zone, resume, lateness, live edits) moves it and can never release a
+-- claim. lease_until NULL = not claimed; a batch holds its sends' claims with the largest
+-- integer until it is resolved, so only batch recovery (same key, same bytes) resends them.
+-- fence grows with every claim: a stale owner's write is refused.
+-- replan = 1: the subscriber changed (zone, resume) while a send was claimed; the next
+-- tick re-plans the enrollment once the claim is released, and nothing claims it before.
+ALTER TABLE enrollments ADD COLUMN lease_until INTEGER;
+ALTER TABLE enrollments ADD COLUMN lease_owner TEXT;
+ALTER TABLE enrollments ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE enrollments ADD COLUMN replan INTEGER NOT NULL DEFAULT 0;
+-- Old rows: a claim used to push next_due_at forward; those leases simply lapse.
+DROP INDEX enrollments_due;
+-- The tick's scan: unclaimed active enrollments by due time (one index probe when idle).
+CREATE INDEX enrollments_due ON enrollments (next_due_at) WHERE status = 'active' AND lease_until IS NULL AND replan = 0;
+-- Claims whose lease ran out (a crashed worker), and enrollments waiting for a re-plan.
+CREATE INDEX enrollments_leased ON enrollments (lease_until) WHERE lease_until IS NOT NULL;
+CREATE INDEX enrollments_replan ON enrollments (id) WHERE replan = 1;
+`,
+  },
 ];

@@ -9,7 +9,7 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { DB, SubscribersTable } from "../schema.ts";
-import { emailHash, emailKey, newSubscriberId, toEnrollment, toSend, toSubscriber, zeroCounts } from "../shared.ts";
+import { HELD_BY_BATCH, emailHash, emailKey, newSubscriberId, toEnrollment, toSend, toSubscriber, zeroCounts } from "../shared.ts";
 import type {
   Advance,
   ClaimedSend,
@@ -22,6 +22,7 @@ import type {
   OutcomeRecord,
   PendingBatch,
   PendingConfirmation,
+  ReplanFields,
   StepStats,
   SendRecord,
   SendStatus,
@@ -100,6 +101,8 @@ export class SqliteStore implements Store {
   private readonly raw: Database.Database;
   private readonly key: string | null;
   private closed = false;
+  /** Set on the view `transaction()` hands out: every call runs on the open transaction. */
+  private inTransaction = false;
 
   constructor(url: string) {
     const path = sqlitePath(url);
@@ -120,8 +123,23 @@ export class SqliteStore implements Store {
     ({ raw: this.raw, db: this.db } = entry);
   }
 
+  /**
+   * Run `fn` with a view of this store whose every call belongs to one BEGIN IMMEDIATE
+   * transaction: all of it commits, or none (the lifecycle door's "one operation, one
+   * transaction"). Nested calls on the view join the same transaction.
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.immediate((conn) => {
+      const view = Object.create(this) as SqliteStore;
+      Object.defineProperty(view, "db", { value: conn });
+      Object.defineProperty(view, "inTransaction", { value: true });
+      return fn(view);
+    });
+  }
+
   /** Run `fn` in BEGIN IMMEDIATE: takes the write lock up front, so read-then-write cannot race. */
   private async immediate<T>(fn: (q: Kysely<DB>) => Promise<T>): Promise<T> {
+    if (this.inTransaction) return fn(this.db);
     return this.db.connection().execute(async (conn) => {
       await sql`BEGIN IMMEDIATE`.execute(conn);
       try {
@@ -263,11 +281,16 @@ export class SqliteStore implements Store {
     return hydrate(this.db, await q.execute());
   }
 
-  async setSubscriberStatus(id: string, status: SubscriberStatus, now: Date): Promise<void> {
+  async setSubscriberStatus(id: string, status: SubscriberStatus, now: Date, consent?: { source: string; at: Date; ip: string | null }): Promise<void> {
     const leaving = status === "unsubscribed" || status === "suppressed";
     await this.db
       .updateTable("subscribers")
-      .set({ status, updated_at: now.getTime(), ...(leaving ? { unsubscribed_at: now.getTime() } : {}) })
+      .set({
+        status,
+        updated_at: now.getTime(),
+        ...(leaving ? { unsubscribed_at: now.getTime() } : {}),
+        ...(consent ? { consent_source: consent.source, consent_at: consent.at.getTime(), consent_ip: consent.ip } : {}),
+      })
       .where("id", "=", id)
       .execute();
   }
@@ -355,12 +378,9 @@ export class SqliteStore implements Store {
     return rows.map(toEnrollment);
   }
 
-  async setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null, nextDueAt?: Date | null): Promise<void> {
-    await this.db
-      .updateTable("enrollments")
-      .set({ status, reason, ...(nextDueAt !== undefined ? { next_due_at: nextDueAt?.getTime() ?? null } : {}) })
-      .where("id", "=", id)
-      .execute();
+  async setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null): Promise<void> {
+    // Status only: the schedule moves through replanEnrollment, and no write here touches a claim.
+    await this.db.updateTable("enrollments").set({ status, reason }).where("id", "=", id).execute();
   }
 
   async exitEnrollments(subscriberId: string, reason: string): Promise<void> {
@@ -389,16 +409,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  claimDue(now: Date, limit: number, leaseMs: number): Promise<ClaimedSend[]> {
-    return this.immediate((q) => sq.claimDue(q, now, limit, leaseMs));
+  claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
+    return this.immediate((q) => sq.claimDue(q, now, limit, leaseMs, owner));
   }
 
-  async recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<void> {
-    await this.immediate((q) => sq.record(q, { claim, outcome, advance }));
+  recordOutcome(claim: ClaimedSend, outcome: Outcome, advance: Advance): Promise<boolean> {
+    return this.immediate((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  async createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<void> {
-    await this.immediate((q) => sq.createBatch(q, batch));
+  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }> {
+    return this.immediate((q) => sq.createBatch(q, batch));
   }
 
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
@@ -413,19 +433,24 @@ export class SqliteStore implements Store {
     await this.db.updateTable("batches").set({ lease_until: at.getTime(), reason, attempts }).where("id", "=", batchId).execute();
   }
 
-  async defer(claim: ClaimedSend, dueAt: Date): Promise<void> {
-    await this.immediate(async (q) => {
-      // The new due time becomes the step's due time, so lateness is measured from it.
-      await q.updateTable("sends").set({ due_at: dueAt.getTime(), reason: "deferred to the next send window" }).where("id", "=", claim.sendId).execute();
-      await q.updateTable("enrollments").set({ next_due_at: dueAt.getTime() }).where("id", "=", claim.enrollmentId).execute();
-    });
+  defer(claim: ClaimedSend, dueAt: Date): Promise<boolean> {
+    return this.immediate((q) => sq.defer(q, claim, dueAt));
   }
 
-  async retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<void> {
-    await this.immediate(async (q) => {
-      await q.updateTable("sends").set({ reason }).where("id", "=", claim.sendId).execute();
-      await q.updateTable("enrollments").set({ next_due_at: at.getTime() }).where("id", "=", claim.enrollmentId).execute();
-    });
+  retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<boolean> {
+    return this.immediate((q) => sq.retryLater(q, claim, at, reason));
+  }
+
+  replanEnrollment(id: number, at: Date, set?: ReplanFields): Promise<"planned" | "deferred"> {
+    return this.immediate((q) => sq.replan(q, id, at, set));
+  }
+
+  claimReplans(now: Date, limit: number): Promise<{ enrollment: Enrollment; subscriber: Subscriber }[]> {
+    return sq.claimReplans(this.db, now, limit);
+  }
+
+  async applyReplan(id: number, at: Date | null, now: Date): Promise<void> {
+    await this.immediate((q) => sq.applyReplan(q, id, at, now));
   }
 
   recordEvent(event: EventInput): Promise<boolean> {
@@ -471,6 +496,8 @@ export class SqliteStore implements Store {
 
   async forgetSubscriber(id: string): Promise<void> {
     await this.immediate(async (q) => {
+      // Their address and rendered email leave any batch not yet resolved, now.
+      await sq.scrubPendingBatches(q, id);
       await q.deleteFrom("events").where("subscriber_id", "=", id).execute();
       // Cascades to tags, enrollments, their sends and confirmations: nothing keyed to the person stays.
       await q.deleteFrom("subscribers").where("id", "=", id).execute();
@@ -505,7 +532,11 @@ export class SqliteStore implements Store {
     };
     const next = await this.db
       .selectFrom("enrollments")
-      .select(sql<number | null>`min(next_due_at)`.as("at"))
+      // When something next comes due: an unclaimed step at its due time, a claimed one when
+      // its lease runs out (a crashed worker); a step held by a pending batch is the batch's.
+      .select(
+        sql<number | null>`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN max(lease_until, next_due_at) END)`.as("at"),
+      )
       .where("status", "=", "active")
       .executeTakeFirst();
     return {

@@ -1,0 +1,385 @@
+/**
+ * The one door for subscriber changes (sign up, confirm, subscribe, tag, pause, resume,
+ * profile, unsubscribe, suppress, forget, booking, provider events). HTTP routes, CLI
+ * commands, the importer and the dashboard call this and nothing else to change a
+ * subscriber. Each operation validates everything before it writes anything, and writes in
+ * one transaction. Nothing here reads the clock: `now` is an input.
+ *
+ * Rules that live here and nowhere else:
+ * - An unsubscribed address stays unsubscribed until its owner confirms again: a new signup
+ *   changes nothing and sends at most one confirmation per `returnConfirmEveryMs` (30 days).
+ * - Coming back (confirming after unsubscribing) resumes the course at the first step not
+ *   yet sent, in the next send window; a finished course is not sent again.
+ * - A signup of a known address changes nothing about it until the address is confirmed.
+ * - Re-planning (zone, resume) never touches a claim: a claimed step is re-planned by the
+ *   tick once its claim is released (see Store.replanEnrollment).
+ */
+import { DripError } from "../errors.ts";
+import type { Sequence } from "../sequences/types.ts";
+import type { Enrollment, EnrollResult, Store, Subscriber } from "../store/types.ts";
+import type { SubscriberInputFields } from "./input.ts";
+import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
+
+/** The loaded sequences, as the lifecycle needs them (the engine provides this). */
+export interface SequenceSource {
+  getSequence(id: string): Sequence | undefined;
+  readonly defaultSequence: Sequence | undefined;
+}
+
+export interface LifecycleOptions {
+  store: Store;
+  sequences: SequenceSource;
+  log?: (line: string) => void;
+  /** Confirmation emails per address per 24 h, whatever is posted (default 3). */
+  confirmationsPerDay?: number;
+  /** At most one confirmation email per this long to an unsubscribed address (default 30 days). */
+  returnConfirmEveryMs?: number;
+  /** Called after a confirmation was queued (drip start sends it at once). */
+  onConfirmationQueued?: () => void;
+}
+
+const DAY = 24 * 3_600_000;
+
+export type SignUpResult =
+  /** A confirmation email is queued. */
+  | "queued"
+  /** The per-address cap was reached: nothing queued. */
+  | "capped"
+  /** Already confirmed, suppressed, or unsubscribed with a confirmation sent recently: nothing to do. */
+  | "unchanged";
+
+export type ConfirmResult =
+  | { kind: "confirmed"; enrolled: EnrollResult | "no-sequence" }
+  | { kind: "already" }
+  /** Back after unsubscribing: the course resumes at `nextDueAt`, or null when it was finished. */
+  | { kind: "returned"; nextDueAt: Date | null }
+  | { kind: "gone" };
+
+export interface SubscribeOptions {
+  sequenceId?: string;
+  /** Consent confirmed elsewhere (double opt-in done, or recorded by staff): active at once and enrolled. */
+  confirmed: boolean;
+  source: string;
+  ip?: string | null;
+}
+
+export type SubscribeOutcome =
+  | { kind: "suppressed" }
+  | { kind: "ok"; subscriber: Subscriber; created: boolean; enrolled: EnrollResult | "not-confirmed" | "not-active" };
+
+export interface ProviderEvent {
+  id: string;
+  type: string;
+  createdAt: Date;
+  emailId?: string;
+  to?: string[];
+  bounceType?: string;
+}
+
+const open = (e: Enrollment) => e.status === "active" || e.status === "paused";
+
+export class Lifecycle {
+  private readonly log: (line: string) => void;
+  constructor(private readonly o: LifecycleOptions) {
+    this.log = o.log ?? (() => {});
+  }
+
+  private get store(): Store {
+    return this.o.store;
+  }
+
+  /** The sequence a caller named, or the default; refused (usage) before anything is written. */
+  sequenceFor(sequenceId: string | undefined): Sequence {
+    const known = () => {
+      const ids = this.knownSequenceIds();
+      return ids.length ? `known sequences: ${ids.join(", ")}` : "no sequence is loaded: add one under sequences/";
+    };
+    if (sequenceId === undefined) {
+      const seq = this.o.sequences.defaultSequence;
+      if (!seq) throw new DripError("config", "no sequence is loaded: add one under sequences/ (see drip validate)");
+      return seq;
+    }
+    const seq = this.o.sequences.getSequence(sequenceId);
+    if (!seq) throw new DripError("usage", `no sequence "${sequenceId}" (${known()})`);
+    return seq;
+  }
+
+  private knownSequenceIds(): string[] {
+    const src = this.o.sequences as SequenceSource & { sequenceIds?: () => string[] };
+    return src.sequenceIds?.() ?? (src.defaultSequence ? [src.defaultSequence.id] : []);
+  }
+
+  /** Where a new enrollment in `sequence` starts (pure); time-zone fallbacks are logged. */
+  planEnrollment(subscriber: Pick<Subscriber, "email" | "timezone">, sequence: Sequence, start: Date) {
+    const plan = planEnrollment(sequence, subscriber, start);
+    for (const w of plan.warnings) this.log(`warning: ${subscriber.email}: ${w}`);
+    return plan;
+  }
+
+  private async enrollIn(tx: Store, subscriber: Subscriber, sequence: Sequence, now: Date): Promise<EnrollResult> {
+    const plan = this.planEnrollment(subscriber, sequence, now);
+    return tx.enroll({ subscriberId: subscriber.id, ...plan, allowReentry: sequence.allowReentry ?? false });
+  }
+
+  private async fresh(tx: Store, subscriber: Pick<Subscriber, "id">): Promise<Subscriber> {
+    const s = await tx.getSubscriber(subscriber.id);
+    if (!s) throw new DripError("not_found", "this subscriber no longer exists (erased)");
+    return s;
+  }
+
+  /**
+   * The public signup (form, JSON, resend-link form): consent is recorded and a confirmation
+   * queued; nothing about a known address changes before it is confirmed.
+   */
+  async signUp(input: SubscriberInputFields, meta: { source: string; ip?: string | null }, now: Date): Promise<SignUpResult> {
+    if (await this.store.isSuppressed(input.email)) return "unchanged";
+    const result = await this.store.transaction(async (tx): Promise<SignUpResult> => {
+      const existing = await tx.findSubscriberByEmail(input.email);
+      if (!existing) {
+        const { subscriber } = await tx.upsertSubscriber({ ...input, status: "pending", consentSource: meta.source, consentAt: now, consentIp: meta.ip ?? null }, now);
+        return (await this.queueConfirmation(tx, subscriber, now)) ? "queued" : "capped";
+      }
+      if (existing.status === "pending") return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
+      if (existing.status === "unsubscribed") {
+        // Whoever typed the address may not own it: the status stays, and the owner hears
+        // from us at most once a month until they confirm.
+        const every = this.o.returnConfirmEveryMs ?? 30 * DAY;
+        const since = new Date(Math.max(now.getTime() - every, existing.unsubscribedAt?.getTime() ?? 0));
+        return (await tx.queueConfirmation(existing.id, now, since, 1)) ? "queued" : "unchanged";
+      }
+      return "unchanged";
+    });
+    if (result === "queued") this.o.onConfirmationQueued?.();
+    return result;
+  }
+
+  private queueConfirmation(tx: Store, subscriber: Subscriber, now: Date): Promise<boolean> {
+    return tx.queueConfirmation(subscriber.id, now, new Date(now.getTime() - DAY), this.o.confirmationsPerDay ?? 3);
+  }
+
+  /** The double opt-in link was followed (`issuedAt`: when that link was sent). Harmless twice. */
+  async confirm(subscriberId: string, issuedAt: Date, now: Date, meta: { ip?: string | null } = {}): Promise<ConfirmResult> {
+    return this.store.transaction(async (tx): Promise<ConfirmResult> => {
+      const s = await tx.getSubscriber(subscriberId);
+      if (!s || s.status === "suppressed" || (await tx.isSuppressed(s.email))) return { kind: "gone" };
+      if (s.status === "active") return { kind: "already" };
+      // A link sent before the reader unsubscribed must not bring them back.
+      if (s.status === "unsubscribed" && s.unsubscribedAt && s.unsubscribedAt > issuedAt) return { kind: "gone" };
+      const returning = s.status === "unsubscribed";
+      await tx.setSubscriberStatus(s.id, "active", now, { source: returning ? "confirmed return" : "confirmed", at: now, ip: meta.ip ?? null });
+      const active = { ...s, status: "active" as const };
+      if (returning) {
+        const nextDueAt = await this.resumeReturning(tx, active, now);
+        if (nextDueAt !== undefined) return { kind: "returned", nextDueAt };
+      }
+      const seq = this.o.sequences.defaultSequence;
+      const enrolled = seq ? await this.enrollIn(tx, active, seq, now) : "no-sequence";
+      return returning ? { kind: "returned", nextDueAt: enrolled === "exists" ? null : now } : { kind: "confirmed", enrolled };
+    });
+  }
+
+  /**
+   * Enrollments ended by leaving pick up at the first step not yet sent. Returns the
+   * earliest next due time, null when every course was finished, undefined when the
+   * subscriber had no course to come back to.
+   */
+  private async resumeReturning(tx: Store, s: Subscriber, now: Date): Promise<Date | null | undefined> {
+    const enrollments = await tx.listEnrollments(s.id);
+    if (enrollments.length === 0) return undefined;
+    let next: Date | null = null;
+    for (const e of enrollments) {
+      if (e.status !== "exited") continue;
+      const sequence = this.o.sequences.getSequence(e.sequenceId);
+      if (!sequence) continue;
+      const sent = new Set(
+        (await tx.listSends({ subscriberId: s.id, sequenceId: e.sequenceId }))
+          .filter((x) => x.enrollmentId === e.id && x.id.startsWith(`${e.id}.${e.round}.`) && x.status === "sent")
+          .map((x) => x.stepId),
+      );
+      const plan = resumeAfterReturn(sequence, e, sent, s.timezone, now);
+      if (!plan) {
+        await tx.setEnrollmentStatus(e.id, "completed", "every step was sent before leaving");
+        continue;
+      }
+      await tx.replanEnrollment(e.id, plan.dueAt, { status: "active", reason: null, nextStepId: plan.stepId, startedAt: plan.startedAt });
+      if (!next || plan.dueAt < next) next = plan.dueAt;
+    }
+    return next;
+  }
+
+  /**
+   * Add a subscriber by hand or from a trusted system (CLI, API). With `confirmed`, active at
+   * once and enrolled. The sequence is checked before anything is written.
+   */
+  async subscribe(input: SubscriberInputFields, opts: SubscribeOptions, now: Date): Promise<SubscribeOutcome> {
+    const sequence = opts.confirmed || opts.sequenceId !== undefined ? this.sequenceFor(opts.sequenceId) : null;
+    if (await this.store.isSuppressed(input.email)) return { kind: "suppressed" };
+    return this.store.transaction(async (tx): Promise<SubscribeOutcome> => {
+      const { subscriber, created } = await tx.upsertSubscriber(
+        { ...input, status: opts.confirmed ? "active" : "pending", consentSource: opts.source, consentAt: now, consentIp: opts.ip ?? null },
+        now,
+      );
+      let current = subscriber;
+      if (opts.confirmed && subscriber.status === "pending") {
+        await tx.setSubscriberStatus(subscriber.id, "active", now, { source: opts.source, at: now, ip: opts.ip ?? null });
+        current = { ...subscriber, status: "active" };
+      }
+      if (current.status !== "active" || !sequence) return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
+      return { kind: "ok", subscriber: current, created, enrolled: await this.enrollIn(tx, current, sequence, now) };
+    });
+  }
+
+  /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
+  async enroll(subscriber: Pick<Subscriber, "id">, sequenceId: string | undefined, now: Date): Promise<EnrollResult> {
+    const sequence = this.sequenceFor(sequenceId);
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      if (s.status !== "active") throw new DripError("conflict", `${s.email} is ${s.status}, not active: only confirmed subscribers can be enrolled`);
+      return this.enrollIn(tx, s, sequence, now);
+    });
+  }
+
+  async tag(subscriber: Pick<Subscriber, "id">, tag: string): Promise<void> {
+    if (!/^[\w:.-]{1,64}$/.test(tag)) throw new DripError("usage", `tag "${tag}" must be 1–64 letters, digits, _ : . or -`);
+    await this.store.addTag(subscriber.id, tag);
+  }
+
+  async untag(subscriber: Pick<Subscriber, "id">, tag: string): Promise<void> {
+    await this.store.removeTag(subscriber.id, tag);
+  }
+
+  /** Pause running courses: nothing more is claimed (a step already claimed still goes out once). */
+  async pause(subscriber: Pick<Subscriber, "id">): Promise<number> {
+    return this.store.transaction(async (tx) => {
+      let n = 0;
+      for (const e of await tx.listEnrollments(subscriber.id)) {
+        if (e.status !== "active") continue;
+        await tx.setEnrollmentStatus(e.id, "paused", "paused by the subscriber");
+        n++;
+      }
+      return n;
+    });
+  }
+
+  /** Resume paused courses; the next step is re-planned (a missed one goes out in the next window). */
+  async resume(subscriber: Pick<Subscriber, "id">): Promise<number> {
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      let n = 0;
+      for (const e of await tx.listEnrollments(s.id)) {
+        if (e.status !== "paused") continue;
+        const at = replannedDue(this.o.sequences.getSequence(e.sequenceId), e, s.timezone) ?? e.nextDueAt;
+        if (at) await tx.replanEnrollment(e.id, at, { status: "active", reason: null });
+        else await tx.setEnrollmentStatus(e.id, "active", null);
+        n++;
+      }
+      return n;
+    });
+  }
+
+  /** Leave the course(s) but stay subscribed. */
+  async leaveCourse(subscriber: Pick<Subscriber, "id">): Promise<void> {
+    await this.store.exitEnrollments(subscriber.id, "left the course");
+  }
+
+  /** Change name or time zone; pending steps are re-planned in the new zone. */
+  async updateProfile(subscriber: Pick<Subscriber, "id">, fields: { name?: string; timezone?: string }): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      const changes: { name?: string; timezone?: string } = {};
+      if (fields.name !== undefined && fields.name !== s.name) changes.name = fields.name;
+      if (fields.timezone !== undefined && fields.timezone !== s.timezone) changes.timezone = fields.timezone;
+      if (Object.keys(changes).length === 0) return;
+      await tx.updateSubscriber(s.id, changes);
+      if (changes.timezone === undefined) return;
+      for (const e of await tx.listEnrollments(s.id)) {
+        if (!open(e)) continue;
+        const at = replannedDue(this.o.sequences.getSequence(e.sequenceId), e, changes.timezone);
+        if (at) await tx.replanEnrollment(e.id, at);
+      }
+    });
+  }
+
+  /** Leave everything, at once: nothing is sent after this moment (claimed sends are re-checked). */
+  async unsubscribe(subscriber: Pick<Subscriber, "id">, now: Date, via: string): Promise<"unsubscribed" | "already"> {
+    return this.store.transaction(async (tx) => {
+      const s = await tx.getSubscriber(subscriber.id);
+      if (!s || s.status === "unsubscribed" || s.status === "suppressed") return "already";
+      await tx.leave(s.id, "unsubscribed", "unsubscribed", now, { type: "unsubscribed", data: { via } });
+      return "unsubscribed";
+    });
+  }
+
+  /** Never mail this address again (hard bounce, complaint, forget). */
+  async suppress(email: string, reason: string, now: Date): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      await tx.suppress(email, reason, now);
+      const s = await tx.findSubscriberByEmail(email);
+      if (s) await tx.leave(s.id, "suppressed", reason, now);
+    });
+  }
+
+  /**
+   * Erase a person: a hashed suppression entry (so an import cannot bring them back), then
+   * every row about them, including their entry in any batch the provider has not yet taken.
+   */
+  async forget(email: string, now: Date): Promise<"erased" | "suppressed-only"> {
+    return this.store.transaction(async (tx) => {
+      const s = await tx.findSubscriberByEmail(email);
+      await tx.suppress(email, "forgotten on request", now);
+      if (!s) return "suppressed-only";
+      await tx.forgetSubscriber(s.id);
+      return "erased";
+    });
+  }
+
+  /**
+   * The booking system says this subscriber booked: tag them (booking steps skip from now on)
+   * and credit the conversion to the email they last clicked, or else opened.
+   */
+  async recordBooking(subscriber: Pick<Subscriber, "id">, at: Date): Promise<{ creditedSend: string | null }> {
+    return this.store.transaction(async (tx) => {
+      await tx.addTag(subscriber.id, "booked");
+      const creditedSend = await tx.lastEngagedSend(subscriber.id);
+      await tx.recordEvent({ subscriberId: subscriber.id, sendId: creditedSend, type: "booked", at });
+      return { creditedSend };
+    });
+  }
+
+  /** A provider event, already verified. Returns what was done, for logs and tests. */
+  async applyProviderEvent(event: ProviderEvent): Promise<"stored" | "suppressed" | "replayed" | "ignored"> {
+    const kinds: Record<string, "delivered" | "opened" | "clicked" | "bounced" | "complained"> = {
+      "email.delivered": "delivered",
+      "email.opened": "opened",
+      "email.clicked": "clicked",
+      "email.bounced": "bounced",
+      "email.complained": "complained",
+    };
+    const kind = Object.hasOwn(kinds, event.type) ? kinds[event.type] : undefined;
+    if (!kind) return "ignored";
+    return this.store.transaction(async (tx) => {
+      const send = event.emailId ? await tx.findSendByProviderId(event.emailId) : null;
+      const address = event.to?.[0];
+      const subscriber = send ? await tx.getSubscriber(send.subscriberId) : address ? await tx.findSubscriberByEmail(address) : null;
+      const fresh = await tx.recordEvent({
+        subscriberId: subscriber?.id ?? null,
+        sendId: send?.id ?? null,
+        type: kind,
+        at: event.createdAt,
+        data: event.bounceType ? { bounceType: event.bounceType } : undefined,
+        svixId: event.id,
+      });
+      if (!fresh) return "replayed";
+      // A hard bounce or a complaint: never mail this address again. Soft bounces are only counted.
+      // The address is the one the provider's id was recorded for (by identity), else the event's.
+      const hard = kind === "complained" || (kind === "bounced" && (event.bounceType ?? "").toLowerCase() === "permanent");
+      const email = subscriber?.email ?? address;
+      if (!hard || !email) return "stored";
+      const reason = kind === "complained" ? "complaint" : "hard bounce";
+      await tx.suppress(email, reason, event.createdAt);
+      const s = subscriber ?? (await tx.findSubscriberByEmail(email));
+      if (s) await tx.leave(s.id, "suppressed", reason, event.createdAt);
+      return "suppressed";
+    });
+  }
+}
