@@ -190,7 +190,9 @@ export class BatchDelivery {
           return finish([
             ...members.map(({ claim }) => record(claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request)" })),
             // They left after that attempt was accepted: it reached them before they left.
-            ...leftRecords.map((r) => (r.outcome.status === "skipped" ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt, before they left" }) : r)),
+            ...leftRecords.map((r) =>
+              r.outcome.status === "skipped" ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request), before they left" }) : r,
+            ),
           ]);
         case "rejected":
           return finish([...members.map(({ claim }) => record(claim, { status: "failed", reason: res.reason })), ...leftRecords]);
@@ -233,7 +235,8 @@ export class BatchDelivery {
   }
 }
 
-const sameAddress = (a: string | undefined, b: string) => (a ?? "").trim().toLowerCase() === b.trim().toLowerCase();
+/** The stored email is addressed to this subscriber (a bare address, or one inside a display form). */
+const sameAddress = (to: string | undefined, email: string) => (to ?? "").toLowerCase().includes(email.trim().toLowerCase());
 
 function msToNextUtcMidnight(now: Date): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
