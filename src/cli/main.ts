@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config.ts";
+import { coerceError, exitCodeFor, isDripError } from "../errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { importCommand } from "./commands/import.ts";
@@ -50,7 +51,12 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
   try {
     await program.parseAsync([...argv], { from: "user" });
     return EXIT.ok;
-  } catch (err) {
+  } catch (thrown) {
+    const err = coerceError(thrown);
+    if (isDripError(err)) {
+      io.err(`drip: ${err.message}\n`);
+      return exitCodeFor(err.code);
+    }
     if (err instanceof CommanderError) {
       // --help and --version arrive here too, as "errors" with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -50,8 +50,9 @@ export async function deliverConfirmations(deps: ConfirmationDeps, now: Date, li
 
 async function deliverOne(deps: ConfirmationDeps, sequence: Sequence, c: PendingConfirmation, now: Date): Promise<boolean> {
   const { subscriber } = c;
-  // Confirmed meanwhile (another link), or left: nothing to send.
-  if (subscriber.status !== "pending") {
+  // Confirmed meanwhile (another link), or suppressed: nothing to send. An unsubscribed
+  // address gets its (at most monthly) invitation to come back.
+  if (subscriber.status !== "pending" && subscriber.status !== "unsubscribed") {
     await deps.store.finishConfirmation(c.id, "failed", now, `subscriber is ${subscriber.status}`);
     return false;
   }

@@ -1,0 +1,259 @@
+/**
+ * The Store contract: what every adapter (SQLite today, PostgreSQL next) must do, as a
+ * function of "how to open a fresh, migrated store". An adapter's test file adds one line:
+ * `describeStoreContract("name", open)`. Case-insensitive emails, idempotent imports, tags,
+ * hashed suppression, claims kept apart from the schedule (lease, fencing, deferred
+ * re-plans), batches that never hold a send twice, erasure reaching pending batches, status.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ClaimedSend, Store } from "../../src/store/types.ts";
+import { HOUR, MINUTE, at } from "../support/engine-helpers.ts";
+
+const T0 = at("2027-01-04T10:00:00Z");
+const LEASE = 5 * MINUTE;
+const plusMs = (d: Date, ms: number) => new Date(d.getTime() + ms);
+
+export async function enrolled(s: Store, email: string, dueAt: Date, status: "active" | "pending" = "active") {
+  const { subscriber } = await s.upsertSubscriber({ email, status, timezone: "Europe/London" }, T0);
+  await s.enroll({ subscriberId: subscriber.id, sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: dueAt, allowReentry: false });
+  return subscriber;
+}
+
+export function describeStoreContract(name: string, open: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => store.close());
+
+    describe("subscribers", () => {
+  it("emails are unique case-insensitively and keep the case they were first given", async () => {
+    const first = await store.upsertSubscriber({ email: "Ana@X.com", name: "Ana", status: "pending" }, T0);
+    const second = await store.upsertSubscriber({ email: "ana@x.com", name: "Other", status: "active" }, T0);
+    expect(first.created).toBe(true);
+    expect(second.created).toBe(false);
+    expect(second.subscriber.id).toBe(first.subscriber.id);
+    expect(second.subscriber).toMatchObject({ email: "Ana@X.com", name: "Ana", status: "pending" });
+    expect((await store.findSubscriberByEmail("ANA@x.COM"))?.id).toBe(first.subscriber.id);
+    expect(await store.listSubscribers(null, 10)).toHaveLength(1);
+  });
+
+  it("importSubscribers twice adds nothing the second time (duplicates within a batch count once)", async () => {
+    const rows = [
+      { email: "a@example.com", status: "pending" as const, tags: ["vip"] },
+      { email: "b@example.com", status: "pending" as const },
+      { email: "A@Example.com", status: "pending" as const },
+    ];
+    const one = await store.importSubscribers(rows, T0);
+    expect(one.created.map((s) => s.email)).toEqual(["a@example.com", "b@example.com"]);
+    expect(one.existing).toBe(1);
+    const two = await store.importSubscribers(rows, T0);
+    expect(two).toEqual({ created: [], existing: 3, enrolled: 0 });
+    const all = await store.listSubscribers(null, 10);
+    expect(all.map((s) => s.email).sort()).toEqual(["a@example.com", "b@example.com"]);
+    expect(all.find((s) => s.email === "a@example.com")?.tags).toEqual(["vip"]);
+  });
+
+  it("importSubscribers writes a page and its enrollments atomically: a failure mid-page leaves nothing, a re-run brings it all", async () => {
+    const rows = ["p@example.com", "q@example.com", "r@example.com", "s@example.com"].map((email) => ({ email, status: "active" as const }));
+    const plan = (sub: { id: string }) => ({ sequenceId: "course", startedAt: T0, firstStepId: "first", firstDueAt: T0, _id: sub.id });
+    let calls = 0;
+    await expect(
+      store.importSubscribers(rows, T0, (sub) => {
+        if (++calls === 3) throw new Error("crash while enrolling the third row");
+        return plan(sub);
+      }),
+    ).rejects.toThrow("crash while enrolling");
+    expect(await store.listSubscribers(null, 10)).toHaveLength(0);
+    const again = await store.importSubscribers(rows, T0, plan);
+    expect(again).toMatchObject({ existing: 0, enrolled: 4 });
+    for (const sub of again.created) expect((await store.getEnrollment(sub.id, "course"))?.nextStepId).toBe("first");
+  });
+
+  it("tags are a set: adding twice keeps one, removing takes it away, and they come back sorted", async () => {
+    const { subscriber } = await store.upsertSubscriber({ email: "t@example.com", status: "active" }, T0);
+    await store.addTag(subscriber.id, "booked");
+    await store.addTag(subscriber.id, "booked");
+    await store.addTag(subscriber.id, "alpha");
+    expect((await store.getSubscriber(subscriber.id))?.tags).toEqual(["alpha", "booked"]);
+    await store.removeTag(subscriber.id, "booked");
+    await store.removeTag(subscriber.id, "never-there");
+    expect((await store.getSubscriber(subscriber.id))?.tags).toEqual(["alpha"]);
+  });
+
+  it("suppression is by hash: any case of the address is suppressed, and the address itself is not stored", async () => {
+    await store.suppress("Ana@X.com", "hard bounce", T0);
+    await store.suppress("ana@x.com", "again", T0); // harmless
+    for (const e of ["ana@x.com", "ANA@X.COM", "Ana@X.com", " ana@x.com "]) expect(await store.isSuppressed(e), e).toBe(true);
+    expect(await store.isSuppressed("bob@x.com")).toBe(false);
+  });
+    });
+
+    describe("claims", () => {
+  it("claims only what is due, up to the limit, and holds it under a lease until the lease runs out", async () => {
+    await enrolled(store, "a@example.com", T0);
+    await enrolled(store, "b@example.com", new Date(T0.getTime() - MINUTE));
+    await enrolled(store, "c@example.com", new Date(T0.getTime() + MINUTE));
+    const first = await store.claimDue(T0, 1, LEASE);
+    expect(first.map((c) => c.subscriber.email)).toEqual(["b@example.com"]); // oldest due first
+    const rest = await store.claimDue(T0, 10, LEASE);
+    expect(rest.map((c) => c.subscriber.email)).toEqual(["a@example.com"]);
+    expect(await store.claimDue(new Date(T0.getTime() + LEASE - 1), 10, LEASE)).toEqual([
+      expect.objectContaining({ subscriber: expect.objectContaining({ email: "c@example.com" }) }),
+    ]);
+    const again = (await store.claimDue(new Date(T0.getTime() + LEASE), 10, LEASE)).sort((x, y) => x.subscriber.email.localeCompare(y.subscriber.email));
+    // The same send rows come back (same ids, one more attempt), with the step's own due time, not the lease's.
+    expect(again.map((c) => [c.subscriber.email, c.sendId, c.attempts, c.dueAt])).toEqual([
+      ["a@example.com", rest[0]!.sendId, 2, T0],
+      ["b@example.com", first[0]!.sendId, 2, new Date(T0.getTime() - MINUTE)],
+    ]);
+  });
+
+  it("recordOutcome releases the lease and advances the enrollment to its next step", async () => {
+    const sub = await enrolled(store, "a@example.com", T0);
+    const [claim] = await store.claimDue(T0, 10, LEASE);
+    await store.recordOutcome(claim!, { status: "sent", at: T0, providerMessageId: "m-1" }, { kind: "next", stepId: "two", dueAt: new Date(T0.getTime() + HOUR) });
+    expect(await store.getSend(claim!.sendId)).toMatchObject({ status: "sent", attempts: 1, providerMessageId: "m-1", sentAt: T0 });
+    expect(await store.getEnrollment(sub.id, "seq")).toMatchObject({ cursor: "one", nextStepId: "two", nextDueAt: new Date(T0.getTime() + HOUR) });
+    expect(await store.claimDue(new Date(T0.getTime() + LEASE), 10, LEASE)).toEqual([]);
+    expect((await store.claimDue(new Date(T0.getTime() + HOUR), 10, LEASE)).map((c) => c.stepId)).toEqual(["two"]);
+  });
+
+  it("never returns the same enrollment to two concurrent callers on one store", async () => {
+    for (let i = 0; i < 60; i++) await enrolled(store, `p${i}@example.com`, T0);
+    const [a, b, c] = await Promise.all([store.claimDue(T0, 25, LEASE), store.claimDue(T0, 25, LEASE), store.claimDue(T0, 25, LEASE)]);
+    const ids = [...a, ...b, ...c].map((x: ClaimedSend) => x.enrollmentId);
+    expect(ids).toHaveLength(60);
+    expect(new Set(ids).size).toBe(60);
+  });
+
+
+      it("a re-plan of a claimed step never makes it claimable again; it is applied once the claim is released", async () => {
+        const sub = await enrolled(store, "a@example.com", T0);
+        const [claim] = await store.claimDue(T0, 10, LEASE, "worker-a");
+        expect(claim).toBeDefined();
+        // The subscriber saves a new time zone while the step is claimed: the re-plan is deferred.
+        const enrollment = (await store.getEnrollment(sub.id, "seq"))!;
+        expect(enrollment.claimed).toBe(true);
+        expect(await store.replanEnrollment(enrollment.id, plusMs(T0, -HOUR))).toBe("deferred");
+        for (const t of [T0, plusMs(T0, MINUTE), plusMs(T0, LEASE + MINUTE)]) expect(await store.claimDue(t, 10, LEASE, "worker-b"), t.toISOString()).toEqual([]);
+        // The owner records; the enrollment advances and waits for its re-plan (not claimable meanwhile).
+        expect(await store.recordOutcome(claim!, { status: "sent", at: T0 }, { kind: "next", stepId: "two", dueAt: plusMs(T0, -MINUTE) })).toBe(true);
+        expect(await store.claimDue(T0, 10, LEASE, "worker-b")).toEqual([]);
+        const waiting = await store.claimReplans(T0, 10);
+        expect(waiting.map((w) => [w.enrollment.id, w.enrollment.nextStepId, w.subscriber.email])).toEqual([[enrollment.id, "two", "a@example.com"]]);
+        await store.applyReplan(enrollment.id, plusMs(T0, HOUR), T0);
+        expect(await store.claimReplans(T0, 10)).toEqual([]);
+        expect(await store.getEnrollment(sub.id, "seq")).toMatchObject({ nextStepId: "two", nextDueAt: plusMs(T0, HOUR), claimed: false });
+        expect(await store.claimDue(plusMs(T0, HOUR - 1), 10, LEASE)).toEqual([]);
+        expect((await store.claimDue(plusMs(T0, HOUR), 10, LEASE)).map((c) => c.stepId)).toEqual(["two"]);
+      });
+
+      it("an unclaimed enrollment is re-planned at once", async () => {
+        const sub = await enrolled(store, "a@example.com", plusMs(T0, HOUR));
+        const e = (await store.getEnrollment(sub.id, "seq"))!;
+        expect(await store.replanEnrollment(e.id, plusMs(T0, 2 * HOUR))).toBe("planned");
+        expect((await store.getEnrollment(sub.id, "seq"))!.nextDueAt).toEqual(plusMs(T0, 2 * HOUR));
+        expect(await store.claimReplans(T0, 10)).toEqual([]);
+      });
+
+      it("a stale owner's write is refused (fencing): after its lease ran out and another worker claimed, its record changes nothing", async () => {
+        const sub = await enrolled(store, "a@example.com", T0);
+        const [stale] = await store.claimDue(T0, 10, LEASE, "worker-a");
+        const [fresh] = await store.claimDue(plusMs(T0, LEASE), 10, LEASE, "worker-b");
+        expect(fresh!.sendId).toBe(stale!.sendId);
+        expect(fresh!.fence).toBeGreaterThan(stale!.fence);
+        expect(await store.recordOutcome(stale!, { status: "failed", at: T0, reason: "late" }, { kind: "completed" })).toBe(false);
+        expect(await store.retryLater(stale!, plusMs(T0, HOUR), "late")).toBe(false);
+        expect(await store.defer(stale!, plusMs(T0, HOUR))).toBe(false);
+        expect(await store.getSend(stale!.sendId)).toMatchObject({ status: "claimed", attempts: 2 });
+        expect(await store.getEnrollment(sub.id, "seq")).toMatchObject({ status: "active", cursor: null, claimed: true });
+        expect(await store.recordOutcome(fresh!, { status: "sent", at: plusMs(T0, LEASE) }, { kind: "completed" })).toBe(true);
+        expect(await store.getEnrollment(sub.id, "seq")).toMatchObject({ status: "completed", cursor: "one", claimed: false });
+      });
+
+      it("a batch holds its sends: a lost claim writes nothing, a written batch's sends are never claimed or batched again", async () => {
+        for (const e of ["a@example.com", "b@example.com"]) await enrolled(store, e, T0);
+        const claims = await store.claimDue(T0, 10, LEASE, "worker-a");
+        expect(claims).toHaveLength(2);
+        // b's lease runs out and worker-b takes it before worker-a writes its batch.
+        const [taken] = await store.claimDue(plusMs(T0, LEASE), 1, LEASE, "worker-b");
+        const lostId = taken!.sendId;
+        const payload = (cs: readonly ClaimedSend[]) => JSON.stringify({ sendIds: cs.map((c) => c.sendId), emails: cs.map((c) => ({ to: [c.subscriber.email] })) });
+        const res = await store.createBatch({ id: "batch-1", payload: payload(claims), claims, leaseUntil: plusMs(T0, LEASE), now: T0 });
+        expect(res).toEqual({ lost: [lostId] });
+        expect(await store.claimStaleBatches(plusMs(T0, HOUR), 10, LEASE)).toEqual([]); // nothing was written
+        const kept = claims.filter((c) => c.sendId !== lostId);
+        expect(await store.createBatch({ id: "batch-2", payload: payload(kept), claims: kept, leaseUntil: plusMs(T0, LEASE), now: T0 })).toEqual({ lost: [] });
+        // Held by the batch: no claim ever takes it again, however late, and it cannot join another batch.
+        expect((await store.claimDue(plusMs(T0, 48 * HOUR), 10, LEASE, "worker-c")).map((c) => c.sendId)).not.toContain(kept[0]!.sendId);
+        await expect(store.createBatch({ id: "batch-3", payload: payload(kept), claims: kept, leaseUntil: plusMs(T0, LEASE), now: T0 })).rejects.toThrow();
+        const [recovered] = await store.claimStaleBatches(plusMs(T0, LEASE), 10, LEASE);
+        expect(recovered!.id).toBe("batch-2");
+        expect(recovered!.claims.map((c) => c.sendId)).toEqual([kept[0]!.sendId]);
+      });
+
+      it("forgetting someone takes their entry out of a pending batch's stored payload, keeping the others aligned", async () => {
+        const subs = [];
+        for (const e of ["f1@example.com", "f2@example.com", "f3@example.com"]) subs.push(await enrolled(store, e, T0));
+        const claims = await store.claimDue(T0, 10, LEASE);
+        const payload = JSON.stringify({ sendIds: claims.map((c) => c.sendId), emails: claims.map((c) => ({ to: [c.subscriber.email] })) });
+        await store.createBatch({ id: "batch-f", payload, claims, leaseUntil: T0, now: T0 });
+        const f2 = claims.find((c) => c.subscriber.email === "f2@example.com")!;
+        await store.forgetSubscriber(f2.subscriber.id);
+        const [batch] = await store.claimStaleBatches(T0, 10, LEASE);
+        expect(batch!.payload).not.toContain("f2@example.com");
+        const stored = JSON.parse(batch!.payload) as { sendIds: string[]; emails: { to: string[] }[] };
+        expect(stored.sendIds).not.toContain(f2.sendId);
+        expect(stored.emails.map((e) => e.to[0])).toEqual(stored.sendIds.map((id) => claims.find((c) => c.sendId === id)!.subscriber.email));
+        expect(batch!.claims.map((c) => c.subscriber.email).sort()).toEqual(["f1@example.com", "f3@example.com"]);
+      });
+
+      it("transaction(): every write commits together or none does", async () => {
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.upsertSubscriber({ email: "tx@example.com", status: "active" }, T0);
+            throw new Error("boom after the first write");
+          }),
+        ).rejects.toThrow("boom");
+        expect(await store.findSubscriberByEmail("tx@example.com")).toBeNull();
+        await store.transaction(async (tx) => {
+          const { subscriber } = await tx.upsertSubscriber({ email: "tx@example.com", status: "active" }, T0);
+          await tx.addTag(subscriber.id, "vip");
+        });
+        expect((await store.findSubscriberByEmail("tx@example.com"))?.tags).toEqual(["vip"]);
+      });
+    });
+
+    describe("status", () => {
+  it("status() counts subscribers, enrollments and sends by status, and the next due time", async () => {
+    expect(await store.status()).toEqual({
+      subscribers: { pending: 0, active: 0, unsubscribed: 0, suppressed: 0 },
+      enrollments: { active: 0, completed: 0, exited: 0, paused: 0 },
+      sends: { claimed: 0, sent: 0, skipped: 0, failed: 0, in_doubt: 0 },
+      nextDueAt: null,
+    });
+    await store.upsertSubscriber({ email: "pending@example.com", status: "pending" }, T0);
+    const u = (await store.upsertSubscriber({ email: "u@example.com", status: "active" }, T0)).subscriber;
+    await store.setSubscriberStatus(u.id, "unsubscribed", T0);
+    await store.upsertSubscriber({ email: "s@example.com", status: "suppressed" }, T0);
+    await enrolled(store, "a1@example.com", T0);
+    const a2 = await enrolled(store, "a2@example.com", new Date(T0.getTime() + HOUR));
+    await enrolled(store, "a3@example.com", T0);
+    const [c1, c3] = await store.claimDue(T0, 10, LEASE);
+    await store.recordOutcome(c1!, { status: "sent", at: T0 }, { kind: "completed" });
+    await store.recordOutcome(c3!, { status: "skipped", at: T0, reason: "tag" }, { kind: "next", stepId: "two", dueAt: new Date(T0.getTime() + 48 * HOUR) });
+    await store.exitEnrollments(a2.id, "unsubscribed");
+    await enrolled(store, "a4@example.com", new Date(T0.getTime() + 30 * MINUTE));
+    await store.claimDue(new Date(T0.getTime() + 30 * MINUTE), 10, LEASE); // stays claimed (a crashed worker)
+    expect(await store.status()).toEqual({
+      subscribers: { pending: 1, active: 4, unsubscribed: 1, suppressed: 1 },
+      enrollments: { active: 2, completed: 1, exited: 1, paused: 0 },
+      sends: { claimed: 1, sent: 1, skipped: 1, failed: 0, in_doubt: 0 },
+      nextDueAt: new Date(T0.getTime() + 35 * MINUTE), // a4's lease runs out first
+    });
+  });
+    });
+  });
+}
