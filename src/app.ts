@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Config } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
-import { RateLimiter } from "./delivery/rate-limiter.ts";
+import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
@@ -35,8 +35,9 @@ export function openStore(config: Config): Store {
 }
 
 export function makeTransport(config: Config): Transport {
+  // One limiter for everything in this process that calls the provider (DRIP_RATE_LIMIT).
   return config.transport === "resend" && config.resendApiKey
-    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl })
+    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter: new RateLimiter(config.rateLimit) })
     : new OutboxTransport(config.outboxDir);
 }
 
@@ -58,8 +59,7 @@ export async function createApp(config: Config, log: (line: string) => void = ()
     postalAddress: config.postalAddress,
     emailsDir: EMAILS_DIR,
     latenessMs: config.latenessMs,
-    // One limiter for everything in this process that calls the provider.
-    limiter: new RateLimiter(config.rateLimit),
+    clock: realClock,
     log,
   });
   const lifecycle = new Lifecycle({ store, sequences: engine, log });

@@ -5,6 +5,7 @@
  * Errors are classified here once, into what the engine should do next.
  */
 import { Resend } from "resend";
+import { RateLimiter } from "./rate-limiter.ts";
 import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail, Transport } from "./transport.ts";
 
 /** Provider error names that no retry can fix. */
@@ -20,6 +21,11 @@ export function toProviderEmail(msg: OutgoingMessage): ProviderEmail {
 
 export interface ResendTransportOptions {
   baseUrl?: string;
+  /**
+   * Requests per second for everything this process sends (DRIP_RATE_LIMIT; Resend's limit is
+   * per team). Share one limiter between transports that use the same key.
+   */
+  limiter?: RateLimiter;
   /** Abort a request that has not answered after this long (its outcome is then unknown). */
   timeoutMs?: number;
 }
@@ -54,27 +60,51 @@ export class ResendTransport implements Transport {
   readonly idempotent = true;
   private readonly client: Resend;
   private readonly timeoutMs: number;
+  readonly limiter: RateLimiter;
 
   constructor(apiKey: string, opts: ResendTransportOptions = {}) {
     this.client = new Resend(apiKey, opts.baseUrl ? { baseUrl: opts.baseUrl } : undefined);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.limiter = opts.limiter ?? new RateLimiter(5);
+  }
+
+  encode(msg: OutgoingMessage): ProviderEmail {
+    return toProviderEmail(msg);
+  }
+
+  /** The provider's answer teaches the limiter, except a quota 429: its retry-after (hours,
+   * until the quota resets) is the delivery pause's business; observed here, it would hold
+   * every request in the process that long. */
+  private observe(outcome: BatchOutcome | { kind: "accepted"; headers?: Record<string, string> | null }, status: number | null) {
+    if (outcome.kind !== "paused") this.limiter.observe(outcome.headers ?? null, status);
   }
 
   async send(msg: OutgoingMessage): Promise<DeliveryResult> {
+    await this.limiter.acquire();
     const { data, error, headers } = await this.client.emails.send(toProviderEmail(msg), { idempotencyKey: idempotencyKey(msg.sendId) });
-    if (data) return { ok: true, providerMessageId: data.id };
+    if (data) {
+      this.observe({ kind: "accepted", headers }, 200);
+      return { ok: true, providerMessageId: data.id };
+    }
     const c = classify(error, headers);
+    this.observe({ ...c, headers }, c.status);
     if (c.kind === "already-accepted") return { ok: true, providerMessageId: null };
     return { ok: false, permanent: c.kind === "rejected", reason: c.reason };
   }
 
   async sendBatch(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome> {
+    await this.limiter.acquire();
     const { data, error, headers } = await this.client.batch.send(emails as ProviderEmail[], {
       idempotencyKey: key,
       batchValidation: "permissive",
       signal: AbortSignal.timeout(this.timeoutMs),
     } as Parameters<Resend["batch"]["send"]>[1]);
-    if (!data) return { ...classify(error, headers), headers };
+    if (!data) {
+      const outcome: BatchOutcome = { ...classify(error, headers), headers };
+      this.observe(outcome, outcome.status);
+      return outcome;
+    }
+    this.observe({ kind: "accepted", headers }, 200);
     // Permissive mode: `data` lists the accepted emails in order; `errors` names the rest by index.
     const failed = new Map(((data as { errors?: { index: number; message: string }[] }).errors ?? []).map((e) => [e.index, e.message]));
     const ids = data.data.map((d) => d.id);

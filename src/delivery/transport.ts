@@ -1,4 +1,8 @@
-/** Where a rendered message goes. The engine talks to this interface only. */
+/**
+ * Where a rendered message goes. The engine talks to this interface only: a transport owns
+ * its wire format (what a stored batch holds, byte for byte), its rate limit and the mapping
+ * of its provider's answers to what the engine does next.
+ */
 
 export interface OutgoingMessage {
   /** The send's id: names the outbox file and roots the provider idempotency key. */
@@ -14,7 +18,10 @@ export interface OutgoingMessage {
   date: Date;
 }
 
-/** One email as the provider's API takes it (what a stored batch holds). */
+/**
+ * One email in a batch, in the transport's own wire format (what a stored batch holds and a
+ * retry sends again). The engine only reads `to`, to match answers to recipients.
+ */
 export interface ProviderEmail {
   from: string;
   to: string[];
@@ -50,7 +57,18 @@ export interface Transport {
   readonly name: "outbox" | "resend";
   /** True when the transport delivers through a provider that deduplicates by idempotency key. */
   readonly idempotent?: boolean;
+  /** One message (waits for the transport's own rate limit first). */
   send(message: OutgoingMessage): Promise<DeliveryResult>;
-  /** Up to 100 emails in one request under one idempotency key (idempotent transports). */
+  /** Batching transports: a message as a batch entry, in the provider's wire format. */
+  encode?(message: OutgoingMessage): ProviderEmail;
+  /**
+   * Up to 100 entries in one request under one idempotency key (idempotent transports); waits
+   * for the transport's rate limit and learns from the provider's rate-limit headers.
+   */
   sendBatch?(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome>;
 }
+
+/** A transport that can take persisted batches. */
+export type BatchTransport = Transport & Required<Pick<Transport, "encode" | "sendBatch">>;
+
+export const canBatch = (t: Transport): t is BatchTransport => Boolean(t.idempotent && t.sendBatch && t.encode);

@@ -9,11 +9,10 @@
  * - an outcome still unknown after the provider's key lifetime (24 h) is never retried
  *   blindly: the sends become `in_doubt` for staff to look at.
  */
-import type { Clock, RateLimiter } from "../delivery/rate-limiter.ts";
+import type { Clock } from "../delivery/rate-limiter.ts";
 import { backoffMs } from "../delivery/rate-limiter.ts";
 import { randomUUID } from "node:crypto";
-import { toProviderEmail } from "../delivery/resend.ts";
-import type { BatchOutcome, OutgoingMessage, ProviderEmail, Transport } from "../delivery/transport.ts";
+import type { BatchOutcome, BatchTransport, OutgoingMessage, ProviderEmail } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, Outcome, OutcomeRecord, PendingBatch, Store } from "../store/types.ts";
 
 export const PAUSE_KEY = "delivery_paused";
@@ -37,8 +36,9 @@ export interface BatchResult {
 
 export interface BatchDeliveryOptions {
   store: Store;
-  transport: Required<Pick<Transport, "sendBatch">>;
-  limiter: RateLimiter;
+  /** Encodes the batch entries (its wire format), rate-limits and sends them. */
+  transport: Pick<BatchTransport, "encode" | "sendBatch">;
+  /** Waits between in-tick retries (tests pass a fake). */
   clock: Clock;
   /** Requests per batch before its sends are failed (or in doubt). */
   maxAttempts: number;
@@ -80,7 +80,7 @@ export class BatchDelivery {
       let chunk = ready.slice(i, i + MAX_BATCH);
       while (chunk.length > 0) {
         const claims = chunk.map((r) => r.claim);
-        const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => toProviderEmail(r.message)) };
+        const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => this.o.transport.encode(r.message)) };
         const id = `drip-batch-${randomUUID()}`;
         const text = JSON.stringify(payload);
         // Written before the request: after a crash, recovery re-sends exactly this. A claim
@@ -168,12 +168,9 @@ export class BatchDelivery {
         result.deferred += members.length;
         return result;
       }
-      await this.o.limiter.acquire();
       attempts++;
+      // The transport waits for its rate limit and learns from the provider's answer.
       const res: BatchOutcome = await this.o.transport.sendBatch(emails, batch.id);
-      // A quota 429's retry-after (hours, until the quota resets) is the pause's business, not the
-      // rate limiter's: observed, it would hold every request in the process (and this tick) that long.
-      if (res.kind !== "paused") this.o.limiter.observe(res.headers, res.kind === "accepted" ? 200 : res.status);
       switch (res.kind) {
         case "accepted":
           // res.results[i] answers emails[i], which is members[i].email: one array built above.
@@ -201,11 +198,17 @@ export class BatchDelivery {
           // at slightly different moments. The pause is the latest of them, and this batch waits
           // exactly as long as the pause: when it lifts, every paused batch is due.
           const proposed = new Date(now.getTime() + (res.afterMs ?? msToNextUtcMidnight(now)));
-          const current = await store.getMeta(PAUSE_KEY);
-          const held = current ? new Date((JSON.parse(current) as DeliveryPause).until) : null;
-          const until = held && held > proposed ? held : proposed;
-          const pause: DeliveryPause = { until: until.toISOString(), reason: res.reason };
-          await store.setMeta(PAUSE_KEY, JSON.stringify(pause));
+          // Read and extended in one transaction: two answers landing together cannot both read
+          // the old pause and the shorter one win.
+          const pause = await store.transaction(async (tx) => {
+            const current = await tx.getMeta(PAUSE_KEY);
+            const held = current ? new Date((JSON.parse(current) as DeliveryPause).until) : null;
+            const longest = held && held > proposed ? held : proposed;
+            const next: DeliveryPause = { until: longest.toISOString(), reason: res.reason };
+            await tx.setMeta(PAUSE_KEY, JSON.stringify(next));
+            return next;
+          });
+          const until = new Date(pause.until);
           await store.retryBatchLater(batch.id, until, res.reason, attempts - 1);
           this.o.log(`delivery paused until ${pause.until}: ${res.reason}`);
           result.deferred += members.length;
@@ -227,7 +230,7 @@ export class BatchDelivery {
             result.deferred += members.length;
             return result;
           }
-          // 429: the limiter already holds requests for retry-after; otherwise back off with jitter.
+          // 429: the transport's limiter already holds requests for retry-after; otherwise back off with jitter.
           if (res.status !== 429) await this.o.clock.sleep(("afterMs" in res && res.afterMs) || backoffMs(attempts));
         }
       }

@@ -3,8 +3,9 @@
  * and the per-address cap is counted in one place); each tick, and a flush right after a
  * signup, send what is queued through the same transport and rate limiter as the course.
  */
-import Confirm from "../../emails/confirm.tsx";
-import type { RateLimiter } from "../delivery/rate-limiter.ts";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ComponentType } from "react";
 import type { Transport } from "../delivery/transport.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { renderReactEmail } from "../render/react.ts";
@@ -12,19 +13,40 @@ import { listHeaders } from "../render/render.ts";
 import { htmlToText } from "../render/text.ts";
 import type { Sequence } from "../sequences/types.ts";
 import type { PendingConfirmation, Store } from "../store/types.ts";
-import { signToken } from "../tokens.ts";
+import { CONFIRM_TTL_MS, signToken } from "../tokens.ts";
+import type { EmailProps } from "../sequences/types.ts";
 
-/** Confirmation links work for seven days. */
-export const CONFIRM_TTL_MS = 7 * 24 * 3_600_000;
+export { CONFIRM_TTL_MS };
+
+/** What emails/confirm.tsx receives on top of every email's props. */
+export interface ConfirmProps extends EmailProps {
+  confirmUrl: string;
+  courseName: string;
+}
+
+/**
+ * The confirmation email is a template like any other, read from the emails folder staff
+ * edit (emails/confirm.tsx), not compiled into the engine.
+ */
+const templates = new Map<string, Promise<ComponentType<ConfirmProps>>>();
+function confirmTemplate(emailsDir: string): Promise<ComponentType<ConfirmProps>> {
+  let t = templates.get(emailsDir);
+  if (!t) {
+    t = import(pathToFileURL(join(emailsDir, "confirm.tsx")).href).then((m: { default: ComponentType<ConfirmProps> }) => m.default);
+    templates.set(emailsDir, t);
+  }
+  return t;
+}
 
 export interface ConfirmationDeps {
   store: Store;
   transport: Transport;
-  limiter: RateLimiter;
   links: LinkContext;
   secret: string;
   from: string;
   postalAddress: string;
+  /** The templates folder (emails/), where confirm.tsx lives. */
+  emailsDir: string;
   sequence: () => Sequence | undefined;
   log: (line: string) => void;
 }
@@ -58,7 +80,7 @@ async function deliverOne(deps: ConfirmationDeps, sequence: Sequence, c: Pending
   }
   const links = buildLinks(deps.links, signToken(deps.secret, "manage", subscriber.id), sequence.id, "confirm");
   const preview = "One tap to start the free course.";
-  const html = renderReactEmail(Confirm, {
+  const html = renderReactEmail(await confirmTemplate(deps.emailsDir), {
     subscriber,
     links,
     sender: { organization: sequence.sender.organization, name: sequence.sender.name, postalAddress: deps.postalAddress },
@@ -67,7 +89,6 @@ async function deliverOne(deps: ConfirmationDeps, sequence: Sequence, c: Pending
     confirmUrl: confirmUrl(deps, subscriber.id, now),
     courseName: sequence.name,
   });
-  if (deps.transport.idempotent) await deps.limiter.acquire();
   const res = await deps.transport.send({
     sendId: `confirm-${c.id}`,
     from: `${sequence.sender.name} <${deps.from}>`,

@@ -10,8 +10,8 @@ import type { Sequence } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { renderStep } from "../render/render.ts";
 import { z } from "zod";
-import { type Clock, RateLimiter, realClock } from "../delivery/rate-limiter.ts";
-import type { OutgoingMessage, Transport } from "../delivery/transport.ts";
+import type { Clock } from "../delivery/rate-limiter.ts";
+import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
 import { advanceAfter, advanceAfterRemoved, advanceFor, planFor } from "./advance.ts";
@@ -38,10 +38,8 @@ export interface EngineOptions {
   pageSize?: number;
   /** Attempts before a transiently failing send is recorded as failed (default 8). */
   maxAttempts?: number;
-  /** Provider requests per second shared by everything in this process (DRIP_RATE_LIMIT). */
-  limiter?: RateLimiter;
-  /** Wall clock for waits between provider requests (tests pass a fake). */
-  clock?: Clock;
+  /** Waits between in-tick retries of a provider request (the wiring passes the real clock; tests a fake). */
+  clock: Clock;
   /** Provider batches in flight at once (default 4). */
   concurrency?: number;
   log?: (line: string) => void;
@@ -90,8 +88,6 @@ export class Engine {
       leaseMs: 5 * MINUTE,
       pageSize: 100,
       maxAttempts: 8,
-      limiter: new RateLimiter(5),
-      clock: realClock,
       concurrency: 4,
       log: () => {},
       ...opts,
@@ -241,11 +237,10 @@ export class Engine {
 
   private batchDelivery(): BatchDelivery | null {
     const { transport } = this.o;
-    if (!transport.idempotent || !transport.sendBatch) return null;
+    if (!canBatch(transport)) return null;
     this.batches ??= new BatchDelivery({
       store: this.o.store,
-      transport: { sendBatch: transport.sendBatch.bind(transport) },
-      limiter: this.o.limiter,
+      transport: { encode: transport.encode.bind(transport), sendBatch: transport.sendBatch.bind(transport) },
       clock: this.o.clock,
       maxAttempts: this.o.maxAttempts,
       triesPerTick: 4,

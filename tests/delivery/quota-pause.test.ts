@@ -4,7 +4,7 @@
  * paused batch, so when it lifts all of them are sent: none is stranded behind a later lease.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import type { BatchOutcome, DeliveryResult, ProviderEmail, Transport } from "../../src/delivery/transport.ts";
+import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail, Transport } from "../../src/delivery/transport.ts";
 import { InstantClock, MINUTE, T0, cleanupTempDirs, handEngine, seedEnrolled } from "../support/delivery-helpers.ts";
 
 afterAll(cleanupTempDirs);
@@ -18,6 +18,9 @@ class ScriptedBatches implements Transport {
   private calls = 0;
   async send(): Promise<DeliveryResult> {
     throw new Error("single sends are not expected here");
+  }
+  encode(msg: OutgoingMessage): ProviderEmail {
+    return { from: msg.from, to: [msg.to], subject: msg.subject, html: msg.html, text: msg.text, headers: msg.headers, tags: msg.tags };
   }
   async sendBatch(emails: readonly ProviderEmail[]): Promise<BatchOutcome> {
     const answer = this.script(++this.calls);

@@ -13,7 +13,7 @@ import { type App, createApp } from "../../src/app.ts";
 import { runCli } from "../../src/cli/main.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Clock } from "../../src/delivery/rate-limiter.ts";
-import { RateLimiter } from "../../src/delivery/rate-limiter.ts";
+import { RateLimiter, realClock } from "../../src/delivery/rate-limiter.ts";
 import { ResendTransport } from "../../src/delivery/resend.ts";
 import type { ProviderEmail } from "../../src/delivery/transport.ts";
 import { Engine, type EngineOptions, type TickSummary } from "../../src/engine/engine.ts";
@@ -87,13 +87,13 @@ export async function handEngine(
   const engine = new Engine({
     store,
     sequences: [hipPainCourse],
-    transport: new ResendTransport(API_KEY, { baseUrl }),
+    transport: new ResendTransport(API_KEY, { baseUrl, limiter: new RateLimiter(opts.rateLimit ?? 100) }),
     links: { publicUrl: "https://drip.example.com", bookingUrl: "https://clinic.example.com/book", siteUrl: "https://clinic.example.com" },
     secret: SECRET,
     from: "hello@clinic.example.com",
     postalAddress: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
     emailsDir: EMAILS_DIR,
-    limiter: new RateLimiter(opts.rateLimit ?? 100),
+    clock: realClock,
     log: (l) => logs.push(l),
     ...opts,
   });

@@ -13,6 +13,7 @@ import { Layout } from "../../emails/components/layout.tsx";
 import type { DeliveryResult, OutgoingMessage, Transport } from "../../src/delivery/transport.ts";
 import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
 import { EMAILS_DIR } from "../../src/paths.ts";
+import { realClock } from "../../src/delivery/rate-limiter.ts";
 import { day, defineSequence, immediately } from "../../src/sequences/define.ts";
 import type { EmailProps, Sequence, StepDefinition } from "../../src/sequences/types.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
@@ -88,6 +89,7 @@ export async function memoryEngine(opts: { sequences?: Sequence[]; transport?: T
     from: "hello@clinic.example.com",
     postalAddress: "Tiny Clinic, 1 Example Street, Example Town",
     emailsDir: EMAILS_DIR,
+    clock: realClock,
     ...opts.engine,
   });
   return { store, engine, transport };
