@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
 import type { Store } from "../store/types.ts";
 import { type Html, page } from "./html.ts";
-import { genuineForm } from "./security.ts";
+import { genuineForm, sameOrigin, siteOrigins } from "./security.ts";
 
 export interface HttpDeps {
   store: Store;
@@ -51,6 +51,24 @@ export function isGenuineForm(c: Context<Env>, scope: string, token: unknown): b
   return genuineForm({ url: c.req.url, origin: c.req.header("origin") }, deps.secret, deps.publicUrl, scope, token, deps.now());
 }
 
+/** The body's media type, lower case, without parameters ("" when there is none). */
+export function mediaType(c: Context): string {
+  return (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+/**
+ * Is the body declared as JSON? Only `application/json` itself counts: browsers send it
+ * cross-site only after a CORS preflight, which drip never answers. `text/plain` (with
+ * whatever parameters) is a "simple" type any page can post without asking.
+ */
+export const isJsonBody = (c: Context): boolean => mediaType(c) === "application/json";
+
+/** Is the request's Origin, when sent, this site? (Non-browser clients send none.) */
+export function fromThisSite(c: Context<Env>): boolean {
+  return sameOrigin(c.req.header("origin"), siteOrigins(c.req.url, c.get("deps").publicUrl));
+}
+
+/** Should the answer be JSON? Only the format of the answer: never a reason to skip a check. */
 export function wantsJson(c: Context): boolean {
-  return (c.req.header("content-type") ?? "").includes("application/json") || (c.req.header("accept") ?? "").startsWith("application/json");
+  return isJsonBody(c) || (c.req.header("accept") ?? "").startsWith("application/json");
 }

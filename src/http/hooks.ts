@@ -1,6 +1,10 @@
 /**
  * Machine-to-machine routes: the provider's webhooks and the booking system's events.
  * Both answer JSON, and a rejected request changes nothing.
+ * Cross-site requests are harmless: the webhook must carry a Standard Webhooks signature over
+ * its body made with RESEND_WEBHOOK_SECRET, and the events API a key in the Authorization
+ * header (which no page can make a browser send cross-site without a CORS preflight, which
+ * drip never answers). Neither uses cookies.
  */
 import { Hono } from "hono";
 import { Resend } from "resend";

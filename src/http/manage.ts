@@ -44,6 +44,10 @@ export function manageRoutes(): Hono<Env> {
 
   // RFC 8058 §3.1: mailbox providers POST "List-Unsubscribe=One-Click" (urlencoded or multipart)
   // with no cookies and no auth; the answer is 200 and no redirect. It takes effect at once.
+  // Cross-site POSTs must work here (they come from the mailbox provider), and are safe: the
+  // credential is the HMAC token in the URL, which only the reader's emails carry; there are
+  // no cookies for another page to ride on, and the worst a forged POST can do is unsubscribe
+  // the holder of a token it already has. No CSRF token, no Origin check, by design.
   app.post("/unsubscribe/:token", async (c) => {
     const deps = c.get("deps");
     const body = await c.req.parseBody().catch(() => null);
@@ -63,6 +67,7 @@ export function manageRoutes(): Hono<Env> {
     return respondPage(c, 200, "Your preferences", await preferencesPage(deps, c.req.param("token"), subscriber, c.req.query("done")));
   });
 
+  // Cross-site: a page form, so a CSRF token scoped to this link token plus the Origin check.
   app.post("/preferences/:token", async (c) => {
     const deps = c.get("deps");
     const now = deps.now();
