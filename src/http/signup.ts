@@ -160,10 +160,13 @@ async function signUp(deps: HttpDeps, input: { email: string; name: string; time
   // The same door as the CLI and imports: suppression check, consent record, no enrollment yet.
   const res = await subscribe(deps.store, deps.engine, { ...input, tags: [] }, { confirmed: false, source: "signup form", ip }, now);
   if (res.kind === "suppressed") return;
-  const { subscriber, created } = res;
+  const { subscriber } = res;
   if (subscriber.status === "active" || subscriber.status === "suppressed") return;
   // Signing up again after leaving is new consent: pending until the new link is confirmed.
   if (subscriber.status === "unsubscribed") await deps.store.setSubscriberStatus(subscriber.id, "pending", now);
-  if (!created && (input.name || input.timezone)) await deps.store.updateSubscriber(subscriber.id, { ...(input.name ? { name: input.name } : {}), ...(input.timezone ? { timezone: input.timezone } : {}) });
+  // Anyone can type any address: a repeated signup changes nothing about the subscriber (not
+  // the name, not the zone) until the confirmation link proves the address is theirs. The one
+  // change above is status unsubscribed → pending, because confirmation emails go only to
+  // pending subscribers; a pending subscriber gets nothing else.
   if (await requestConfirmation(deps.store, subscriber, now)) deps.afterSignup?.();
 }

@@ -244,13 +244,14 @@ describe("cross-site requests (CSRF)", () => {
   it("refuses JSON sent as text/plain or without a content type, whatever Accept says (403), and stores nothing", async () => {
     // A cross-site <form enctype="text/plain"> or fetch(..., {mode: "no-cors"}) can send these with no preflight.
     const body = JSON.stringify(victim);
-    for (const headers of [
+    const variants: Record<string, string>[] = [
       { "content-type": "text/plain", accept: "application/json", origin: "https://evil.example" },
       { "content-type": "text/plain;charset=UTF-8", accept: "application/json" },
       { "content-type": "text/plain; x=application/json", accept: "application/json" },
       { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       { accept: "application/json" },
-    ]) {
+    ];
+    for (const headers of variants) {
       const res = await h.req("/subscribe", { method: "POST", headers, body });
       expect(res.status, JSON.stringify(headers)).toBe(403);
       noStack(await res.text());
