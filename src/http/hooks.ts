@@ -10,6 +10,7 @@ import { Hono } from "hono";
 import { Resend } from "resend";
 import { z } from "zod";
 import { applyProviderEvent, recordBooking } from "../engine/lifecycle.ts";
+import { emailSchema } from "../lifecycle/input.ts";
 import { safeEqual } from "../tokens.ts";
 import type { Env } from "./context.ts";
 
@@ -17,7 +18,7 @@ import type { Env } from "./context.ts";
 const verifier = new Resend("re_verify_only");
 
 const bookingSchema = z.object({
-  email: z.email({ error: "email must be an email address" }),
+  email: emailSchema, // the same check as signups: RFC 6531 addresses too
   name: z.literal("booked", { error: 'name must be "booked" (the only event drip knows)' }),
   at: z.iso.datetime({ offset: true, error: "at must be an ISO 8601 instant such as 2026-03-09T14:00:00Z" }).optional(),
 });

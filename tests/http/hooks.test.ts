@@ -277,3 +277,12 @@ describe("the events API's Authorization header", () => {
     }
   });
 });
+
+describe("the events API and internationalised addresses", () => {
+  it("books a reader whose address is 用户@例子.广告 (RFC 6531)", async () => {
+    const id = await reader("用户@例子.广告");
+    const res = await h.req("/api/events", json({ email: "用户@例子.广告", name: "booked" }, { authorization: `Bearer ${API_KEY}` }));
+    expect(res.status).toBe(200);
+    expect((await h.app.store.getSubscriber(id))?.tags).toContain("booked");
+  });
+});

@@ -295,7 +295,8 @@ describe("internationalised addresses (RFC 6531)", () => {
     ["no @", "chloé.example.fr"],
     ["no domain", "chloé@"],
     ["two @", "a@b@example.com"],
-    ["over 254 characters", `${"é".repeat(60)}@${"例".repeat(60)}.${"a".repeat(63)}.${"b".repeat(63)}.com`],
+    ["over 254 characters", `${"a".repeat(64)}@${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(58)}.com`],
+    ["over 254 bytes of UTF-8", `${"é".repeat(60)}@${"例".repeat(60)}.${"a".repeat(63)}.${"b".repeat(63)}.com`],
   ])("still refuses an address with %s, as JSON, as a form and on the command line", async (_what, email) => {
     expect((await h.req("/subscribe", json({ email, name: "", timezone: "" }))).status).toBe(400);
     expect((await h.req("/subscribe", form({ email, name: "", timezone: "", csrf: await csrfFromPage() }))).status).toBe(400);
