@@ -111,12 +111,13 @@ export function manageRoutes(): Hono<Env> {
   return app;
 }
 
-const DONE: Record<string, string> = {
-  pause: "The course is paused. Resume it whenever you like.",
-  resume: "Welcome back: the course continues.",
-  leave: "You've left the course. You're still subscribed to our occasional newsletter.",
-  profile: "Saved. Upcoming emails are planned in your time zone.",
-};
+/** A Map, not an object: `?done=constructor` must find nothing, not Object's constructor. */
+const DONE = new Map<string, string>([
+  ["pause", "The course is paused. Resume it whenever you like."],
+  ["resume", "Welcome back: the course continues."],
+  ["leave", "You've left the course. You're still subscribed to our occasional newsletter."],
+  ["profile", "Saved. Upcoming emails are planned in your time zone."],
+]);
 
 async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, done?: string, error?: string): Promise<Html> {
   const enrollments = await deps.store.listEnrollments(s.id);
@@ -127,7 +128,7 @@ async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, don
     html`<form method="post" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="${action}"><button type="submit"${secondary ? html` class="secondary"` : ""}>${label}</button></form>`;
   const state = s.status === "unsubscribed" ? "You're unsubscribed." : paused ? "Your course is paused." : active ? "Your course is running." : "You're not in a course right now.";
   return html`<h1>Your preferences</h1>
-${done && DONE[done] ? html`<p role="status">${DONE[done]}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+${done && DONE.has(done) ? html`<p role="status">${DONE.get(done)}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
 <p>${s.email}: ${state}</p>
 ${active ? button("pause", "Pause the course") : ""}${paused ? button("resume", "Resume the course") : ""}
 ${active || paused ? button("leave", "Leave the course, keep the newsletter", true) : ""}
