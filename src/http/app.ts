@@ -14,6 +14,9 @@ import { signupRoutes } from "./signup.ts";
 
 export type { HttpDeps } from "./context.ts";
 
+/** Routes whose URL carries a link token (/confirm/resend too: it answers the token page's form). */
+const TOKEN_PATH = /^\/(?:confirm|unsubscribe|preferences)\//;
+
 const isMachineRoute = (path: string) => path.startsWith("/api/") || path.startsWith("/webhooks/") || path === "/healthz";
 
 export function createHttpApp(deps: HttpDeps): Hono<Env> {
@@ -39,6 +42,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       referrerPolicy: "same-origin",
     }),
   );
+  // A URL with a token in it is a key: no browser cache or proxy may keep the page or the
+  // answer to its form (Referrer-Policy above keeps the token from other sites).
+  app.use("*", async (c, next) => {
+    await next();
+    if (TOKEN_PATH.test(c.req.path)) c.header("Cache-Control", "no-store");
+  });
   // Forms and JSON bodies are small; webhook payloads can carry a little more.
   app.use("/webhooks/*", bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: "body too large (256 KiB at most)" }, 413) }));
   app.use("*", async (c, next) => {
