@@ -9,7 +9,7 @@ import { leaveCourse, pauseCourse, resumeCourse, unsubscribeAll, updateProfile }
 import { subscriberInputSchema } from "../engine/subscribers.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, isGenuineForm, respondPage } from "./context.ts";
+import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
 import { type Html, TIME_ZONES, html, zoneSelect } from "./html.ts";
 import { csrfToken } from "./security.ts";
 
@@ -56,7 +56,9 @@ export function manageRoutes(): Hono<Env> {
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
-    await unsubscribeAll(deps.store, subscriber, deps.now(), "one-click");
+    // Never lost to a busy database: retried for a while, then 503 with Retry-After (providers retry).
+    const now = deps.now();
+    await retryWhileBusy(deps, () => unsubscribeAll(deps.store, subscriber, now, "one-click"));
     return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
   });
 
