@@ -4,13 +4,13 @@
  * token reaches nobody.
  */
 import { Hono } from "hono";
-import { z } from "zod";
 import { leaveCourse, pauseCourse, resumeCourse, unsubscribeAll, updateProfile } from "../engine/lifecycle.ts";
 import { subscriberInputSchema } from "../engine/subscribers.ts";
+import { resolveZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
-import { type Html, TIME_ZONES, html, zoneSelect } from "./html.ts";
+import { type Html, html, zoneSelect } from "./html.ts";
 import { csrfToken } from "./security.ts";
 
 
@@ -95,12 +95,17 @@ export function manageRoutes(): Hono<Env> {
         await unsubscribeAll(deps.store, subscriber, now, "preferences");
         return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
       case "profile": {
-        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).extend({ timezone: z.enum(TIME_ZONES as [string, ...string[]], { error: "choose a time zone from the list" }) }).safeParse(body);
+        // Any valid IANA zone, canonical or legacy (Asia/Calcutta, US/Eastern, Etc/UTC), not only the listed ones.
+        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).safeParse(body);
         if (!parsed.success) {
           const msg = parsed.error.issues[0]?.message ?? "the details are not valid";
           return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
         }
-        await updateProfile(deps.store, deps.engine, subscriber, parsed.data);
+        // A save that did not touch the zone never changes it: an empty or missing field, or the
+        // current zone posted back, leave it (and the planned sends) as they are.
+        const posted = parsed.data.timezone === "" ? "" : resolveZone(parsed.data.timezone, subscriber.timezone).zone;
+        const moved = posted !== "" && posted !== subscriber.timezone;
+        await updateProfile(deps.store, deps.engine, subscriber, { name: parsed.data.name, ...(moved ? { timezone: posted } : {}) });
         break;
       }
       default:
