@@ -24,14 +24,18 @@ const TOKEN = /[A-Za-z0-9_-]+(?:\.[0-9a-z]+)?\.[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-]
 
 const TOKEN_SEGMENT = /\/(confirm|unsubscribe|preferences)\/(?!resend(?![^/?#\s]))[^/?#\s]+/g;
 
-/** A request path for the log: /unsubscribe/<token> becomes /unsubscribe/[token], whatever the segment holds. */
-export const redactPath = (path: string) => path.replace(TOKEN_SEGMENT, "/$1/[token]");
+/**
+ * A request path for the log: /unsubscribe/<token> becomes /unsubscribe/[token], whatever the
+ * segment holds, and control characters (Hono decodes %0A) are escaped back, so one line stays one line.
+ */
+export const redactPath = (path: string) =>
+  path.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => encodeURIComponent(ch)).replace(TOKEN_SEGMENT, "/$1/[token]");
 
 /** Log lines never carry link tokens: token-shaped strings become [token], and so do token paths. */
 export const redactTokens = (text: string) => text.replace(TOKEN, "[token]").replace(TOKEN_SEGMENT, "/$1/[token]");
 
 /** Seconds a client should wait after a 503 for a busy database. */
-const RETRY_AFTER_S = 30;
+const RETRY_AFTER_S = 60;
 
 const isMachineRoute = (path: string) => path.startsWith("/api/") || path.startsWith("/webhooks/") || path === "/healthz";
 
@@ -103,8 +107,8 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (isDripError(err) && err.code === "busy") {
       c.header("Retry-After", String(RETRY_AFTER_S));
       return machine
-        ? c.json({ error: `the database is busy: try again in ${RETRY_AFTER_S} seconds` }, 503)
-        : respondPage(c, 503, "Please try again", html`<h1>Please try again in a minute</h1><p>We're busy and could not save that just now. Nothing was changed: please try again in a minute.</p>`);
+        ? c.json({ error: "the database is busy: try again in a minute" }, 503)
+        : respondPage(c, 503, "Please try again", html`<h1>Please try again in a minute</h1><p>We're busy and could not finish that just now. Please try again in a minute.</p>`);
     }
     if (isDripError(err) && status < 500) {
       return machine ? c.json({ error: err.message }, status as 400) : respondPage(c, status, "That didn't work", html`<h1>That didn't work</h1><p>${err.message}</p>`);

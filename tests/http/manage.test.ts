@@ -9,6 +9,7 @@ import { sql } from "kysely";
 import type { ParsedMail } from "mailparser";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DripError } from "../../src/errors.ts";
+import { redactPath, redactTokens } from "../../src/http/app.ts";
 import { planStep } from "../../src/schedule/index.ts";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { signToken } from "../../src/tokens.ts";
@@ -307,6 +308,15 @@ describe("errors", () => {
       expect(lines[1]!.split("\n")[0]).toBe("POST /unsubscribe/[token]: disk I/O error");
       for (const line of lines) expect(/\n\s+at /.test(line), line).toBe(debug);
     }
+  });
+
+  it("keeps a log line one line and token-free whatever the path holds", () => {
+    expect(redactPath("/confirm/resend")).toBe("/confirm/resend");
+    expect(redactPath("/confirm/resend.abc")).toBe("/confirm/[token]");
+    expect(redactPath("/preferences/abc.def\nGET /healthz: ok")).toBe("/preferences/[token] /healthz: ok");
+    expect(redactPath("/nowhere\r\nPOST /x\u2028y")).toBe("/nowhere%0D%0APOST /x%E2%80%A8y");
+    const token = signToken(SECRET, "confirm", "1FRbkIBwQX6ujTqi", new Date(h.now().getTime() + DAY));
+    expect(redactTokens(`no row for ${token}; see ${signToken(SECRET, "manage", "abc")}`)).toBe("no row for [token]; see [token]");
   });
 
   it("defaults to console.error for the log", async () => {
