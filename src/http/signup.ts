@@ -67,6 +67,8 @@ export function signupRoutes(): Hono<Env> {
    *   sent, must be this site. Every other body (form, multipart, text/plain, none) needs the
    *   page's CSRF token and the Origin check. Accept only picks the format of the answer.
    * - POST /confirm/resend: a page form, so the token and the Origin check.
+   * - GET /confirm/:token changes state too: its proof is the signed, expiring token, which
+   *   only the address's inbox receives; another page cannot know it.
    * - POST /unsubscribe/:token and /preferences/:token: see manage.ts.
    * - POST /webhooks/resend and /api/events: see hooks.ts (a signature or a key, never ambient).
    */
