@@ -9,7 +9,7 @@ import { decide } from "../sequences/conditions.ts";
 import type { Sequence } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { renderStep } from "../render/render.ts";
-import { z } from "zod";
+import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
@@ -325,7 +325,7 @@ export class Engine {
       }
     }
     // Checked up front so one bad address never holds back a provider batch.
-    if (!z.email().safeParse(sub.email).success) {
+    if (!emailSchema.safeParse(sub.email).success) {
       const reason = `${JSON.stringify(sub.email)} is not a deliverable address`;
       await store.recordOutcome(claim, { status: "failed", at: now, reason }, advanceAfter(sequence, index, claim, now, this.o.latenessMs));
       return { status: "failed", reason };

@@ -5,7 +5,9 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
+import { coerceError, httpStatusFor, isDripError } from "../errors.ts";
 import { type Env, type HttpDeps, respondPage, wantsJson } from "./context.ts";
 import { hookRoutes } from "./hooks.ts";
 import { TZ_SCRIPT_HASH, html } from "./html.ts";
@@ -13,6 +15,27 @@ import { manageRoutes } from "./manage.ts";
 import { signupRoutes } from "./signup.ts";
 
 export type { HttpDeps } from "./context.ts";
+
+/** Routes whose URL carries a link token (/confirm/resend too: it answers the token page's form). */
+const TOKEN_PATH = /^\/(?:confirm|unsubscribe|preferences)\//;
+
+/** A link token: `<subscriber id>[.<expiry>].<32-character MAC>` (see src/tokens.ts). */
+const TOKEN = /[A-Za-z0-9_-]+(?:\.[0-9a-z]+)?\.[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-])/g;
+
+const TOKEN_SEGMENT = /\/(confirm|unsubscribe|preferences)\/(?!resend(?![^/?#\s]))[^/?#\s]+/g;
+
+/**
+ * A request path for the log: /unsubscribe/<token> becomes /unsubscribe/[token], whatever the
+ * segment holds, and control characters (Hono decodes %0A) are escaped back, so one line stays one line.
+ */
+export const redactPath = (path: string) =>
+  path.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (ch) => encodeURIComponent(ch)).replace(TOKEN_SEGMENT, "/$1/[token]");
+
+/** Log lines never carry link tokens: token-shaped strings become [token], and so do token paths. */
+export const redactTokens = (text: string) => text.replace(TOKEN, "[token]").replace(TOKEN_SEGMENT, "/$1/[token]");
+
+/** Seconds a client should wait after a 503 for a busy database. */
+const RETRY_AFTER_S = 60;
 
 const isMachineRoute = (path: string) => path.startsWith("/api/") || path.startsWith("/webhooks/") || path === "/healthz";
 
@@ -39,6 +62,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       referrerPolicy: "same-origin",
     }),
   );
+  // A URL with a token in it is a key: no browser cache or proxy may keep the page or the
+  // answer to its form (Referrer-Policy above keeps the token from other sites).
+  app.use("*", async (c, next) => {
+    await next();
+    if (TOKEN_PATH.test(c.req.path)) c.header("Cache-Control", "no-store");
+  });
   // Forms and JSON bodies are small; webhook payloads can carry a little more.
   app.use("/webhooks/*", bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: "body too large (256 KiB at most)" }, 413) }));
   app.use("*", async (c, next) => {
@@ -64,10 +93,27 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.notFound((c) =>
     isMachineRoute(c.req.path) || wantsJson(c) ? c.json({ error: "not found" }, 404) : respondPage(c, 404, "Not found", html`<h1>Page not found</h1><p><a href="/">Go to the signup page</a>.</p>`),
   );
-  app.onError((err, c) => {
-    // Logged for the operator; the visitor gets a sentence, never the stack.
-    console.error(`${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
-    return isMachineRoute(c.req.path) || wantsJson(c)
+  app.onError((raw, c) => {
+    if (raw instanceof HTTPException) return raw.getResponse();
+    const err = coerceError(raw);
+    // Logged for the operator in one line, link tokens redacted; the stack only with DEBUG=drip.
+    const message = err instanceof Error ? err.message : String(err);
+    const head = `${c.req.method} ${redactPath(c.req.path)}: ${redactTokens(message.replace(/\s*[\r\n]+\s*/g, " "))}`;
+    const stack = deps.debug && err instanceof Error && err.stack ? `\n${err.stack}${isDripError(err) && err.cause instanceof Error && err.cause.stack ? `\ncaused by ${err.cause.stack}` : ""}` : "";
+    (deps.log ?? console.error)(head + redactTokens(stack));
+    // The visitor gets a status and a sentence, never internals.
+    const machine = isMachineRoute(c.req.path) || wantsJson(c);
+    const status = isDripError(err) ? httpStatusFor(err.code) : 500;
+    if (isDripError(err) && err.code === "busy") {
+      c.header("Retry-After", String(RETRY_AFTER_S));
+      return machine
+        ? c.json({ error: "the database is busy: try again in a minute" }, 503)
+        : respondPage(c, 503, "Please try again", html`<h1>Please try again in a minute</h1><p>We're busy and could not finish that just now. Please try again in a minute.</p>`);
+    }
+    if (isDripError(err) && status < 500) {
+      return machine ? c.json({ error: err.message }, status as 400) : respondPage(c, status, "That didn't work", html`<h1>That didn't work</h1><p>${err.message}</p>`);
+    }
+    return machine
       ? c.json({ error: "internal error" }, 500)
       : respondPage(c, 500, "Something went wrong", html`<h1>Something went wrong</h1><p>Please try again in a moment.</p>`);
   });

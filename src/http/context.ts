@@ -3,9 +3,10 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
+import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
 import { type Html, page } from "./html.ts";
-import { genuineForm } from "./security.ts";
+import { genuineForm, sameOrigin, siteOrigins } from "./security.ts";
 
 export interface HttpDeps {
   store: Store;
@@ -26,6 +27,14 @@ export interface HttpDeps {
   afterSignup?: () => void;
   /** Signups per IP per 10 minutes (default 30; Infinity turns it off, e.g. for benchmarks). */
   signupsPerIp?: number;
+  /** Where error lines go (default console.error): one line each, link tokens redacted. */
+  log?: (line: string) => void;
+  /** DEBUG includes drip: error lines carry the stack too. */
+  debug?: boolean;
+  /** The wait between retries on a busy database (default a timer; tests inject their own). */
+  sleep?: (ms: number) => Promise<void>;
+  /** How long a one-click unsubscribe retries a busy database before answering 503 (default 20 s). */
+  busyRetryMs?: number;
 }
 
 export type Env = { Variables: { deps: HttpDeps } };
@@ -54,6 +63,52 @@ export function isGenuineForm(c: Context<Env>, scope: string, token: unknown): b
   return genuineForm({ url: c.req.url, origin: c.req.header("origin") }, deps.secret, deps.publicUrl, scope, token, deps.now());
 }
 
+/** The body's media type, lower case, without parameters ("" when there is none). */
+export function mediaType(c: Context): string {
+  return (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+/**
+ * Is the body declared as JSON? Only `application/json` itself counts: browsers send it
+ * cross-site only after a CORS preflight, which drip never answers. `text/plain` (with
+ * whatever parameters) is a "simple" type any page can post without asking.
+ */
+export const isJsonBody = (c: Context): boolean => mediaType(c) === "application/json";
+
+/** Is the request's Origin, when sent, this site? (Non-browser clients send none.) */
+export function fromThisSite(c: Context<Env>): boolean {
+  return sameOrigin(c.req.header("origin"), siteOrigins(c.req.url, c.get("deps").publicUrl));
+}
+
+/** Should the answer be JSON? Only the format of the answer: never a reason to skip a check. */
 export function wantsJson(c: Context): boolean {
-  return (c.req.header("content-type") ?? "").includes("application/json") || (c.req.header("accept") ?? "").startsWith("application/json");
+  return isJsonBody(c) || (c.req.header("accept") ?? "").startsWith("application/json");
+}
+
+const timer = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Run `fn`, and while the database is busy (another process holds the write lock longer than
+ * busy_timeout) wait and run it again: 0.1 s, doubling, at most 2 s apart, until `busyRetryMs`
+ * (default 20 s) has passed by the deps' clock or by the waits themselves. Then the busy
+ * DripError goes up, and the app answers 503 with Retry-After. Any other error goes up at once.
+ */
+export async function retryWhileBusy<T>(deps: HttpDeps, fn: () => Promise<T>): Promise<T> {
+  const bound = deps.busyRetryMs ?? 20_000;
+  const sleep = deps.sleep ?? timer;
+  const start = deps.now().getTime();
+  let slept = 0;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await fn();
+    } catch (raw) {
+      const err = coerceError(raw);
+      if (!isDripError(err) || err.code !== "busy") throw raw;
+      const left = bound - Math.max(deps.now().getTime() - start, slept);
+      if (left <= 0) throw err;
+      const wait = Math.min(delay, left);
+      await sleep(wait);
+      slept += wait;
+    }
+  }
 }

@@ -6,10 +6,11 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
+import { resolveZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, isGenuineForm, respondPage } from "./context.ts";
-import { type Html, TIME_ZONES, html, zoneSelect } from "./html.ts";
+import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
+import { type Html, html, zoneSelect } from "./html.ts";
 import { csrfToken } from "./security.ts";
 
 
@@ -43,6 +44,10 @@ export function manageRoutes(): Hono<Env> {
 
   // RFC 8058 §3.1: mailbox providers POST "List-Unsubscribe=One-Click" (urlencoded or multipart)
   // with no cookies and no auth; the answer is 200 and no redirect. It takes effect at once.
+  // Cross-site POSTs must work here (they come from the mailbox provider), and are safe: the
+  // credential is the HMAC token in the URL, which only the reader's emails carry; there are
+  // no cookies for another page to ride on, and the worst a forged POST can do is unsubscribe
+  // the holder of a token it already has. No CSRF token, no Origin check, by design.
   app.post("/unsubscribe/:token", async (c) => {
     const deps = c.get("deps");
     const body = await c.req.parseBody().catch(() => null);
@@ -51,7 +56,9 @@ export function manageRoutes(): Hono<Env> {
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
-    await deps.lifecycle.unsubscribe(subscriber, deps.now(), "one-click");
+    // Never lost to a busy database: retried for a while, then 503 with Retry-After (providers retry).
+    const now = deps.now();
+    await retryWhileBusy(deps, () => deps.lifecycle.unsubscribe(subscriber, now, "one-click"));
     return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
   });
 
@@ -62,6 +69,7 @@ export function manageRoutes(): Hono<Env> {
     return respondPage(c, 200, "Your preferences", await preferencesPage(deps, c.req.param("token"), subscriber, c.req.query("done")));
   });
 
+  // Cross-site: a page form, so a CSRF token scoped to this link token plus the Origin check.
   app.post("/preferences/:token", async (c) => {
     const deps = c.get("deps");
     const now = deps.now();
@@ -87,12 +95,17 @@ export function manageRoutes(): Hono<Env> {
         await deps.lifecycle.unsubscribe(subscriber, now, "preferences");
         return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
       case "profile": {
-        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).extend({ timezone: z.enum(TIME_ZONES as [string, ...string[]], { error: "choose a time zone from the list" }) }).safeParse(body);
+        // Any valid IANA zone, canonical or legacy (Asia/Calcutta, US/Eastern, Etc/UTC), not only the listed ones.
+        const parsed = subscriberInputSchema.pick({ name: true, timezone: true }).safeParse(body);
         if (!parsed.success) {
           const msg = parsed.error.issues[0]?.message ?? "the details are not valid";
           return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
         }
-        await deps.lifecycle.updateProfile(subscriber, parsed.data);
+        // A save that did not touch the zone never changes it: an empty or missing field, or the
+        // current zone posted back, leave it (and the planned sends) as they are.
+        const posted = parsed.data.timezone === "" ? "" : resolveZone(parsed.data.timezone, subscriber.timezone).zone;
+        const moved = posted !== "" && posted !== subscriber.timezone;
+        await deps.lifecycle.updateProfile(subscriber, { name: parsed.data.name, ...(moved ? { timezone: posted } : {}) });
         break;
       }
       default:
@@ -105,12 +118,13 @@ export function manageRoutes(): Hono<Env> {
   return app;
 }
 
-const DONE: Record<string, string> = {
-  pause: "The course is paused. Resume it whenever you like.",
-  resume: "Welcome back: the course continues.",
-  leave: "You've left the course. You're still subscribed to our occasional newsletter.",
-  profile: "Saved. Upcoming emails are planned in your time zone.",
-};
+/** A Map, not an object: `?done=constructor` must find nothing, not Object's constructor. */
+const DONE = new Map<string, string>([
+  ["pause", "The course is paused. Resume it whenever you like."],
+  ["resume", "Welcome back: the course continues."],
+  ["leave", "You've left the course. You're still subscribed to our occasional newsletter."],
+  ["profile", "Saved. Upcoming emails are planned in your time zone."],
+]);
 
 async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, done?: string, error?: string): Promise<Html> {
   const enrollments = await deps.store.listEnrollments(s.id);
@@ -121,7 +135,7 @@ async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, don
     html`<form method="post" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="${action}"><button type="submit"${secondary ? html` class="secondary"` : ""}>${label}</button></form>`;
   const state = s.status === "unsubscribed" ? "You're unsubscribed." : paused ? "Your course is paused." : active ? "Your course is running." : "You're not in a course right now.";
   return html`<h1>Your preferences</h1>
-${done && DONE[done] ? html`<p role="status">${DONE[done]}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+${done && DONE.has(done) ? html`<p role="status">${DONE.get(done)}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
 <p>${s.email}: ${state}</p>
 ${active ? button("pause", "Pause the course") : ""}${paused ? button("resume", "Resume the course") : ""}
 ${active || paused ? button("leave", "Leave the course, keep the newsletter", true) : ""}

@@ -29,12 +29,17 @@ export function sameOrigin(origin: string | undefined, allowed: readonly string[
   return allowed.includes(origin);
 }
 
+/** This site's origins: DRIP_PUBLIC_URL's, and the one the request was addressed to (reached directly). */
+export function siteOrigins(requestUrl: string, publicUrl: string): string[] {
+  return [new URL(publicUrl).origin, new URL(requestUrl).origin];
+}
+
 /**
  * Is this form post genuine: a valid token for `scope`, and (when the browser says) from this
  * site, reached either through DRIP_PUBLIC_URL or directly? Every page form checks it.
  */
 export function genuineForm(req: { url: string; origin: string | undefined }, secret: string, publicUrl: string, scope: string, token: unknown, now: Date): boolean {
-  return checkCsrf(secret, scope, token, now) && sameOrigin(req.origin, [new URL(publicUrl).origin, new URL(req.url).origin]);
+  return checkCsrf(secret, scope, token, now) && sameOrigin(req.origin, siteOrigins(req.url, publicUrl));
 }
 
 /** Fixed-window counter per key, in memory (one process serves HTTP). Bounded in size. */

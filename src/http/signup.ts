@@ -8,9 +8,11 @@ import { z } from "zod";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { formatLocal } from "../schedule/index.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, clientIp, isGenuineForm, respondPage, wantsJson } from "./context.ts";
+import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson } from "./context.ts";
 import { type Html, TZ_SCRIPT, html, zoneSelect } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
+
+const text = (v: unknown) => (typeof v === "string" ? v : "");
 
 const CHECK_INBOX = "Check your inbox: if this address can join the course, a confirmation email is on its way. Tap the link in it to start.";
 
@@ -56,20 +58,42 @@ export function signupRoutes(): Hono<Env> {
     return !perIp!.hit(clientIp(c), now.getTime());
   };
 
+  /*
+   * Cross-site requests. No route has cookies or sessions, so the risk is a stranger's page
+   * making a visitor's browser act (sign someone up from the visitor's IP):
+   * - POST /subscribe: JSON only with Content-Type: application/json, which a browser sends
+   *   cross-site only after a CORS preflight that drip never answers; and its Origin, when
+   *   sent, must be this site. Every other body (form, multipart, text/plain, none) needs the
+   *   page's CSRF token and the Origin check. Accept only picks the format of the answer.
+   * - POST /confirm/resend: a page form, so the token and the Origin check.
+   * - GET /confirm/:token changes state too: its proof is the signed, expiring token, which
+   *   only the address's inbox receives; another page cannot know it.
+   * - POST /unsubscribe/:token and /preferences/:token: see manage.ts.
+   * - POST /webhooks/resend and /api/events: see hooks.ts (a signature or a key, never ambient).
+   */
   app.post("/subscribe", async (c) => {
     const deps = c.get("deps");
     const now = deps.now();
-    const json = wantsJson(c);
+    const jsonBody = isJsonBody(c);
+    const json = wantsJson(c); // the answer's format only
     if (overIpLimit(c, now)) {
       return json
         ? c.json({ error: "too many signups from this address: try again in a few minutes" }, 429)
         : respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
     }
+    if (jsonBody && !fromThisSite(c)) return c.json({ error: "signups from another site's pages are refused: use the form on this site" }, 403);
     let raw: unknown;
     try {
-      raw = json ? await c.req.json() : await c.req.parseBody();
+      raw = jsonBody ? await c.req.json() : await c.req.parseBody();
     } catch {
       return json ? c.json({ error: "the body is not valid JSON" }, 400) : respondPage(c, 400, "Sign up", signupForm(deps, now, {}, "The form could not be read. Please try again."));
+    }
+    const fields = (raw !== null && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+    const typed = { email: text(fields.email), name: text(fields.name), timezone: text(fields.timezone) };
+    if (!jsonBody && !isGenuineForm(c, "signup", fields.csrf)) {
+      return json
+        ? c.json({ error: "this form has expired or did not come from this site: send Content-Type: application/json, or the page's form with its csrf field" }, 403)
+        : respondPage(c, 403, "Sign up", signupForm(deps, now, typed, "This form has expired. Please submit it again."), TZ_SCRIPT);
     }
     const parsed = signupBody.safeParse(raw);
     if (!parsed.success) {
@@ -77,13 +101,9 @@ export function signupRoutes(): Hono<Env> {
       const field = String(issue.path[0] ?? "body");
       const message = field === "email" ? "Please enter a valid email address." : `${field}: ${issue.message}`;
       if (json) return c.json({ error: message, field }, 400);
-      const r = (raw ?? {}) as Record<string, string>;
-      return respondPage(c, 400, "Sign up", signupForm(deps, now, { email: String(r.email ?? ""), name: String(r.name ?? "") }, message), TZ_SCRIPT);
+      return respondPage(c, 400, "Sign up", signupForm(deps, now, { email: typed.email, name: typed.name }, message), TZ_SCRIPT);
     }
     const form = parsed.data;
-    if (!json && !isGenuineForm(c, "signup", form.csrf)) {
-      return respondPage(c, 403, "Sign up", signupForm(deps, now, form, "This form has expired. Please submit it again."), TZ_SCRIPT);
-    }
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
     if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now);
     return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", html`<h1>Almost there</h1><p>${CHECK_INBOX}</p>`);

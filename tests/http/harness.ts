@@ -9,7 +9,7 @@ import type { ParsedMail } from "mailparser";
 import { type App, createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Transport } from "../../src/delivery/transport.ts";
-import { createHttpApp } from "../../src/http/app.ts";
+import { type HttpDeps, createHttpApp } from "../../src/http/app.ts";
 import { readOutbox, tempDir } from "../support/engine-helpers.ts";
 
 export const BASE = "https://drip.example.com";
@@ -38,7 +38,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(opts: { signupsPerIp?: number; transport?: Transport; env?: Record<string, string> } = {}): Promise<Harness> {
+/** `http` overrides or adds HTTP dependencies (a log sink, an injected sleep, ...). */
+export async function harness(opts: { signupsPerIp?: number; transport?: Transport; env?: Record<string, string>; http?: Partial<HttpDeps> } = {}): Promise<Harness> {
   const dir = tempDir("drip-http-");
   const outboxDir = join(dir, "outbox");
   const env: Record<string, string> = {
@@ -63,6 +64,7 @@ export async function harness(opts: { signupsPerIp?: number; transport?: Transpo
     apiKey: config.apiKey,
     now: () => clock,
     signupsPerIp: opts.signupsPerIp,
+    ...opts.http,
   });
   const files = (prefix = "") => {
     try {

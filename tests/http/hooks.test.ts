@@ -215,3 +215,73 @@ describe("drip forget", () => {
     expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toBeNull();
   });
 });
+
+describe("validly signed but malformed webhooks", () => {
+  /** Any payload, signed with the real secret and clock: only its shape is wrong. */
+  const signed = (payload: string, id = `msg_${++seq}`) => {
+    const at = new Date();
+    return {
+      method: "POST",
+      headers: { "content-type": "application/json", "svix-id": id, "svix-timestamp": String(Math.floor(at.getTime() / 1000)), "svix-signature": new Webhook(WEBHOOK_SECRET).sign(id, at, payload) },
+      body: payload,
+    } satisfies RequestInit;
+  };
+
+  it("answers 400 with a sentence and stores nothing", async () => {
+    const data = await about(ann, "article");
+    const created_at = h.now().toISOString();
+    const bad: unknown[] = [
+      {},
+      { created_at, data },
+      { type: "email.bounced", data },
+      { type: "email.bounced", created_at },
+      { type: "email.bounced", created_at, data: null },
+      { type: 42, created_at, data },
+      { type: "email.bounced", created_at: 1773050400, data },
+      { type: "email.bounced", created_at: "yesterday", data },
+      { type: "email.bounced", created_at, data: { ...data, to: "ann@example.com" } },
+      { type: "email.bounced", created_at, data: { ...data, email_id: 7 } },
+      { type: "email.bounced", created_at, data: { ...data, bounce: "Permanent" } },
+      { type: "email.bounced", created_at, data: { ...data, bounce: { type: 1 } } },
+      { type: "constructor", created_at, data },
+      { type: "__proto__", created_at, data },
+      [],
+      "email.bounced",
+      null,
+    ];
+    for (const payload of [...bad.map((b) => JSON.stringify(b)), "{not json", ""]) {
+      const res = await post(signed(payload));
+      expect(res.status, payload).toBe(400);
+      const { error } = (await res.json()) as { error: string };
+      expect(error.split(" ").length, payload).toBeGreaterThan(3);
+      expect(error, payload).not.toMatch(/\n|at .*:\d+:\d+/);
+    }
+    expect(await events()).toHaveLength(0);
+    expect((await h.app.store.getSubscriber(ann))?.status).toBe("active");
+    // The same shape, well formed, still works (and extra fields are fine).
+    const ok = await post(signed(JSON.stringify({ type: "email.bounced", created_at, data: { ...data, bounce: { type: "Permanent", subType: "General" }, tags: { a: "b" } } })));
+    expect(ok.status).toBe(200);
+    expect((await h.app.store.getSubscriber(ann))?.status).toBe("suppressed");
+  });
+});
+
+describe("the events API's Authorization header", () => {
+  it("takes the scheme in any case (RFC 7235) but the key exactly", async () => {
+    const body = { email: "ann@example.com", name: "booked" };
+    for (const auth of [`bearer ${API_KEY}`, `BEARER ${API_KEY}`, `BeArEr ${API_KEY}`, `Bearer  ${API_KEY}`]) {
+      expect((await h.req("/api/events", json(body, { authorization: auth }))).status, auth).toBe(200);
+    }
+    for (const auth of [`bearer ${API_KEY.toUpperCase()}`, `bearer ${API_KEY}x`, `Basic ${API_KEY}`, `bearer`, `bearer${API_KEY}`, API_KEY, `Token ${API_KEY}`]) {
+      expect((await h.req("/api/events", json(body, { authorization: auth }))).status, auth).toBe(401);
+    }
+  });
+});
+
+describe("the events API and internationalised addresses", () => {
+  it("books a reader whose address is 用户@例子.广告 (RFC 6531)", async () => {
+    const id = await reader("用户@例子.广告");
+    const res = await h.req("/api/events", json({ email: "用户@例子.广告", name: "booked" }, { authorization: `Bearer ${API_KEY}` }));
+    expect(res.status).toBe(200);
+    expect((await h.app.store.getSubscriber(id))?.tags).toContain("booked");
+  });
+});

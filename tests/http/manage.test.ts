@@ -3,9 +3,15 @@
  * posts, to the URL in a real outbox email's List-Unsubscribe header), the GET page, forged
  * tokens, and the preferences page (pause, resume, leave, unsubscribe, name and zone).
  */
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { sql } from "kysely";
 import type { ParsedMail } from "mailparser";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { DripError } from "../../src/errors.ts";
+import { redactPath, redactTokens } from "../../src/http/app.ts";
 import { planStep } from "../../src/schedule/index.ts";
+import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { signToken } from "../../src/tokens.ts";
 import { cleanupTempDirs } from "../support/engine-helpers.ts";
 import { DAY, type Harness, activeReader, form, harness, hidden, pageText, SECRET, unsubscribeUrl } from "./harness.ts";
@@ -192,5 +198,233 @@ describe("preferences", () => {
     const res = await h.req(url, form({ csrf: hidden(await (await h.req(url)).text(), "csrf"), action: "pause" }, { origin: "https://evil.example" }));
     expect(res.status).toBe(403);
     expect((await enrollment()).status).toBe("active");
+  });
+});
+
+/** What a browser posts for the page's time-zone select: the selected option, or else the first. */
+function postedZone(page: string): string {
+  const select = /<select id="timezone" name="timezone">([\s\S]*?)<\/select>/.exec(page)![1]!;
+  const selected = /<option value="([^"]*)" selected>/.exec(select);
+  return (selected ?? /<option value="([^"]*)"/.exec(select)!)[1]!.replace(/&amp;/g, "&");
+}
+
+describe("the preferences page's time-zone field", () => {
+  it.each(["UTC", "Etc/UTC", "Asia/Kolkata", "Asia/Calcutta", "Europe/Kyiv", "Europe/Kiev", "US/Eastern", "Etc/GMT+5", ""])(
+    "keeps a subscriber's zone %j when only the name is saved",
+    async (zone) => {
+      await h.app.store.updateSubscriber(reader.id, { timezone: zone });
+      const before = await enrollment();
+      const url = prefsUrl(reader.article);
+      const page = await (await h.req(url)).text();
+      expect(page.split(`<option value="${zone}" selected>`)).toHaveLength(2); // exactly one, selected
+      expect(page.split(" selected>")).toHaveLength(2);
+      const res = await h.req(url, form({ csrf: hidden(page, "csrf"), action: "profile", name: "Annie", timezone: postedZone(page) }));
+      expect(res.status).toBe(303);
+      expect(await h.app.store.getSubscriber(reader.id)).toMatchObject({ name: "Annie", timezone: zone });
+      expect((await enrollment()).nextDueAt).toEqual(before.nextDueAt);
+    },
+  );
+
+  it("accepts every valid IANA zone, canonical or legacy; an empty or missing zone keeps the current one", async () => {
+    const url = prefsUrl(reader.article);
+    const csrf = hidden(await (await h.req(url)).text(), "csrf");
+    for (const zone of ["Asia/Kolkata", "Asia/Calcutta", "Europe/Kyiv", "Europe/Kiev", "UTC", "Etc/UTC", "US/Eastern", "America/New_York"]) {
+      const res = await h.req(url, form({ csrf, action: "profile", name: "Ann", timezone: zone }));
+      expect(res.status, zone).toBe(303);
+      expect((await h.app.store.getSubscriber(reader.id))!.timezone).toBe(zone);
+    }
+    expect((await h.req(url, form({ csrf, action: "profile", name: "Annie", timezone: "" }))).status).toBe(303);
+    expect((await h.req(url, form({ csrf, action: "profile", name: "Annie" }))).status).toBe(303);
+    expect(await h.app.store.getSubscriber(reader.id)).toMatchObject({ name: "Annie", timezone: "America/New_York" });
+    const refused = await h.req(url, form({ csrf, action: "profile", name: "Bob", timezone: "Nowhere/Land" }));
+    expect(refused.status).toBe(400);
+    expect(await pageText(refused)).toMatch(/Not saved: .*Nowhere\/Land/);
+    expect(await h.app.store.getSubscriber(reader.id)).toMatchObject({ name: "Annie", timezone: "America/New_York" });
+  });
+});
+
+describe("the preferences page's done message", () => {
+  it("ignores ?done= values that are not actions (constructor, __proto__, toString)", async () => {
+    const url = prefsUrl(reader.article);
+    for (const done of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+      const res = await h.req(`${url}?done=${done}`);
+      expect(res.status).toBe(200);
+      const page = await res.text();
+      expect(page, done).not.toContain('role="status"');
+      expect(page, done).not.toMatch(/native code|\[object Object\]|function/);
+    }
+    expect(await (await h.req(`${url}?done=pause`)).text()).toContain("The course is paused");
+  });
+});
+
+describe("Cache-Control on token pages", () => {
+  it("sends no-store and keeps the Referrer-Policy on every answer under /unsubscribe/ and /preferences/", async () => {
+    const unsub = unsubscribeUrl(reader.article);
+    const prefs = prefsUrl(reader.article);
+    const csrf = hidden(await (await h.req(prefs)).text(), "csrf");
+    const answers = [
+      await h.req(unsub),
+      await h.req("/unsubscribe/garbage"),
+      await h.req("/unsubscribe/garbage", ONE_CLICK),
+      await h.req(prefs),
+      await h.req(`${prefs}?done=pause`),
+      await h.req("/preferences/garbage"),
+      await h.req(prefs, form({ action: "pause" })),
+      await h.req(prefs, form({ csrf, action: "nonsense" })),
+      await h.req(prefs, form({ csrf, action: "pause" })),
+      await h.req(unsub, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "" }),
+      await h.req(unsub, ONE_CLICK),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([200, 400, 400, 200, 200, 400, 403, 400, 303, 400, 200]);
+    for (const [i, res] of answers.entries()) {
+      expect(res.headers.get("cache-control"), String(i)).toBe("no-store");
+      expect(res.headers.get("referrer-policy"), String(i)).toBe("same-origin");
+    }
+  });
+});
+
+describe("errors", () => {
+  it("logs one line with the tokens redacted; the stack only with debug", async () => {
+    for (const debug of [false, true]) {
+      const lines: string[] = [];
+      await h.close();
+      h = await harness({ http: { log: (line: string) => void lines.push(line), debug } });
+      reader = await activeReader(h, "ann@example.com");
+      const unsub = unsubscribeUrl(reader.article);
+      const token = unsub.split("/").pop()!;
+      h.app.store.listEnrollments = async () => {
+        throw new Error(`no enrollments for ${token}`);
+      };
+      h.app.store.leave = async () => {
+        throw new Error("disk I/O error");
+      };
+      expect((await h.req(prefsUrl(reader.article))).status).toBe(500);
+      expect((await h.req(`${unsub}?x=1`, ONE_CLICK)).status).toBe(500);
+      expect((await h.req(`/confirm/${token}`)).status).not.toBe(500); // not an error: no line
+      expect(lines, lines.join("\n")).toHaveLength(2);
+      expect(lines.join("\n")).not.toContain(token);
+      expect(lines.join("\n")).not.toContain(token.split(".")[0]!);
+      expect(lines[0]!.split("\n")[0]).toBe("GET /preferences/[token]: no enrollments for [token]");
+      expect(lines[1]!.split("\n")[0]).toBe("POST /unsubscribe/[token]: disk I/O error");
+      for (const line of lines) expect(/\n\s+at /.test(line), line).toBe(debug);
+    }
+  });
+
+  it("keeps a log line one line and token-free whatever the path holds", () => {
+    expect(redactPath("/confirm/resend")).toBe("/confirm/resend");
+    expect(redactPath("/confirm/resend.abc")).toBe("/confirm/[token]");
+    expect(redactPath("/preferences/abc.def\nGET /healthz: ok")).toBe("/preferences/[token] /healthz: ok");
+    expect(redactPath("/nowhere\r\nPOST /x\u2028y")).toBe("/nowhere%0D%0APOST /x%E2%80%A8y");
+    const token = signToken(SECRET, "confirm", "1FRbkIBwQX6ujTqi", new Date(h.now().getTime() + DAY));
+    expect(redactTokens(`no row for ${token}; see ${signToken(SECRET, "manage", "abc")}`)).toBe("no row for [token]; see [token]");
+  });
+
+  it("defaults to console.error for the log", async () => {
+    const spy = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      h.app.store.listEnrollments = async () => {
+        throw new Error("boom");
+      };
+      expect((await h.req(prefsUrl(reader.article))).status).toBe(500);
+      expect(spy.mock.calls.map((c) => String(c[0]))).toEqual(["GET /preferences/[token]: boom"]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("maps DripError codes to their status with the sentence, a busy database to 503 with Retry-After, and hides the rest", async () => {
+    const lines: string[] = [];
+    await h.close();
+    h = await harness({ http: { log: (line: string) => void lines.push(line) } });
+    reader = await activeReader(h, "ann@example.com");
+    const url = prefsUrl(reader.article);
+    const failWith = (err: unknown) => {
+      h.app.store.listEnrollments = async () => {
+        throw err;
+      };
+    };
+    failWith(new DripError("conflict", "that change contradicts the subscriber's state"));
+    let res = await h.req(url);
+    expect(res.status).toBe(409);
+    expect(await pageText(res)).toContain("that change contradicts the subscriber's state");
+    failWith(Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" }));
+    res = await h.req(url);
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await pageText(res)).toMatch(/try again/i);
+    failWith(new DripError("config", "the database file cannot be written: check /var/lib/drip/secret-path"));
+    res = await h.req(url);
+    expect(res.status).toBe(500);
+    const page = await res.text();
+    expect(page).not.toContain("/var/lib/drip");
+    expect(page).toContain("Something went wrong");
+    failWith(Object.assign(new Error("SQLITE_CORRUPT: malformed at /srv/drip.db"), { code: "SQLITE_CORRUPT" }));
+    res = await h.req(url, { headers: { accept: "application/json" } });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: "internal error" });
+    expect(lines).toHaveLength(4);
+  });
+});
+
+describe("one-click unsubscribe while another process holds the write lock", () => {
+  /** Another process's connection (a real second better-sqlite3 handle on the same file) in BEGIN IMMEDIATE. */
+  async function lockedHarness(busyRetryMs: number, releaseAfterMs: number) {
+    const slept: number[] = [];
+    let other: Database.Database | null = null;
+    await h.close();
+    h = await harness({
+      http: {
+        busyRetryMs,
+        sleep: async (ms: number) => {
+          slept.push(ms);
+          h.advance(ms); // time comes from the test's clock
+          if (other?.inTransaction && slept.reduce((a, b) => a + b, 0) >= releaseAfterMs) other.exec("COMMIT");
+        },
+      },
+    });
+    reader = await activeReader(h, "ann@example.com");
+    // Our connection waits 20 ms (not 5 s) for the lock: the same failure, scaled down.
+    await sql`PRAGMA busy_timeout = 20`.execute((h.app.store as SqliteStore).db);
+    other = new Database(join(h.dir, "drip.db"));
+    other.exec("BEGIN IMMEDIATE");
+    other.prepare("UPDATE subscribers SET updated_at = updated_at WHERE id = ?").run(reader.id);
+    return { slept, other };
+  }
+
+  it("retries with backoff until the lock is released, then unsubscribes and answers 200", async () => {
+    const { slept, other } = await lockedHarness(20_000, 8_000);
+    try {
+      const res = await h.req(unsubscribeUrl(reader.article), ONE_CLICK);
+      expect(res.status).toBe(200);
+      expect(await pageText(res)).toContain("You're unsubscribed");
+      expect(await status()).toBe("unsubscribed");
+      expect(slept.length).toBeGreaterThan(1);
+      expect(slept[1]).toBeGreaterThan(slept[0]!);
+      expect(slept.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20_000);
+    } finally {
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+    }
+  });
+
+  it("answers 503 with Retry-After when the lock outlasts the bound, never 500; the provider's retry then works", async () => {
+    const { slept, other } = await lockedHarness(3_000, Number.POSITIVE_INFINITY);
+    try {
+      const res = await h.req(unsubscribeUrl(reader.article), ONE_CLICK);
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      const page = await pageText(res);
+      expect(page).toMatch(/try again/i);
+      expect(page).not.toMatch(/SQLITE|locked|at .*:\d+:\d+/);
+      expect(slept.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3_000);
+      expect(await status()).toBe("active");
+      other.exec("COMMIT");
+      expect((await h.req(unsubscribeUrl(reader.article), ONE_CLICK)).status).toBe(200);
+      expect(await status()).toBe("unsubscribed");
+    } finally {
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+    }
   });
 });

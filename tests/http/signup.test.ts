@@ -4,8 +4,10 @@
  * three-per-day confirmation cap, and the confirmation link (good, twice, tampered, expired,
  * resent, issued before an unsubscribe).
  */
+import { createHash } from "node:crypto";
+import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { cleanupTempDirs } from "../support/engine-helpers.ts";
+import { cleanupTempDirs, runDrip } from "../support/engine-helpers.ts";
 import { DAY, type Harness, confirmLink, form, harness, hidden, json, pageText, signUpAndGetLink, START, unsubscribeUrl } from "./harness.ts";
 
 let h: Harness;
@@ -235,3 +237,139 @@ describe("confirmation link", () => {
     expect(articles()).toHaveLength(0);
   });
 });
+
+describe("cross-site requests (CSRF)", () => {
+  const victim = { email: "victim@example.com", name: "Mallory", timezone: "" };
+
+  it("refuses JSON sent as text/plain or without a content type, whatever Accept says (403), and stores nothing", async () => {
+    // A cross-site <form enctype="text/plain"> or fetch(..., {mode: "no-cors"}) can send these with no preflight.
+    const body = JSON.stringify(victim);
+    const variants: Record<string, string>[] = [
+      { "content-type": "text/plain", accept: "application/json", origin: "https://evil.example" },
+      { "content-type": "text/plain;charset=UTF-8", accept: "application/json" },
+      { "content-type": "text/plain; x=application/json", accept: "application/json" },
+      { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      { accept: "application/json" },
+    ];
+    for (const headers of variants) {
+      const res = await h.req("/subscribe", { method: "POST", headers, body });
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      noStack(await res.text());
+    }
+    expect(await subscriberCount()).toBe(0);
+  });
+
+  it("refuses JSON from another site's Origin (403) and accepts it with no Origin or this site's own", async () => {
+    for (const origin of ["https://evil.example", "null", "https://drip.example.com.evil.example", "http://drip.example.com"]) {
+      const res = await h.req("/subscribe", json(victim, { origin }));
+      expect(res.status, origin).toBe(403);
+      const body = (await res.json()) as { error: string };
+      expect(body.error.split(" ").length, origin).toBeGreaterThan(3);
+    }
+    expect(await subscriberCount()).toBe(0);
+    expect((await h.req("/subscribe", json({ ...victim, email: "a@example.com" }))).status).toBe(200);
+    expect((await h.req("/subscribe", json({ ...victim, email: "b@example.com" }, { origin: "https://drip.example.com" }))).status).toBe(200);
+    expect((await h.req("/subscribe", json({ ...victim, email: "c@example.com" }, { "content-type": "application/json; charset=utf-8" }))).status).toBe(200);
+    expect(await subscriberCount()).toBe(3);
+  });
+});
+
+describe("internationalised addresses (RFC 6531)", () => {
+  it("accepts 用户@例子.广告 and chloé@example.fr as a form, as JSON and on the command line", async () => {
+    expect((await h.req("/subscribe", json({ email: "用户@例子.广告", name: "", timezone: "" }))).status).toBe(200);
+    expect((await h.req("/subscribe", form({ email: "chloé@example.fr", name: "Chloé", timezone: "Europe/Paris", csrf: await csrfFromPage() }))).status).toBe(200);
+    expect(await h.app.store.findSubscriberByEmail("用户@例子.广告")).toMatchObject({ status: "pending" });
+    expect(await h.app.store.findSubscriberByEmail("Chloé@example.fr")).toMatchObject({ status: "pending", name: "Chloé", email: "chloé@example.fr" });
+    const cli = await runDrip(["subscribe", "josé@ejemplo.es", "--confirmed"], { env: h.env, cwd: h.dir, now: h.now() });
+    expect(cli.code, cli.err).toBe(0);
+    expect(await h.app.store.findSubscriberByEmail("josé@ejemplo.es")).toMatchObject({ status: "active" });
+  });
+
+  it.each([
+    ["a line break", "ann@example.com\r\nBcc: x@example.com"],
+    ["a line feed in the local part", "an\nn@example.com"],
+    ["HTML", "<script>@example.com"],
+    ["HTML in the domain", "ann@<b>example.com"],
+    ["a space", "ann smith@example.com"],
+    ["a non-breaking space", "ann\u00a0smith@example.com"],
+    ["no @", "chloé.example.fr"],
+    ["no domain", "chloé@"],
+    ["two @", "a@b@example.com"],
+    ["over 254 characters", `${"a".repeat(64)}@${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(58)}.com`],
+    ["over 254 bytes of UTF-8", `${"é".repeat(60)}@${"例".repeat(60)}.${"a".repeat(63)}.${"b".repeat(63)}.com`],
+  ])("still refuses an address with %s, as JSON, as a form and on the command line", async (_what, email) => {
+    expect((await h.req("/subscribe", json({ email, name: "", timezone: "" }))).status).toBe(400);
+    expect((await h.req("/subscribe", form({ email, name: "", timezone: "", csrf: await csrfFromPage() }))).status).toBe(400);
+    const cli = await runDrip(["subscribe", email], { env: h.env, cwd: h.dir, now: h.now() });
+    expect(cli.code).toBe(2);
+    expect(await subscriberCount()).toBe(0);
+  });
+});
+
+describe("a repeated signup", () => {
+  it("changes nothing about a pending subscriber until they confirm", async () => {
+    const link = await signUpAndGetLink(h, "ann@example.com", { name: "Ann", timezone: "Europe/London" });
+    const before = await h.app.store.findSubscriberByEmail("ann@example.com");
+    h.advance(60_000);
+    expect((await h.req("/subscribe", json({ email: "ann@example.com", name: "Mallory", timezone: "Pacific/Kiritimati" }))).status).toBe(200);
+    expect((await h.req("/subscribe", form({ email: "ANN@example.com", name: "Mallory", timezone: "Asia/Tokyo", csrf: await csrfFromPage() }))).status).toBe(200);
+    expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toEqual(before);
+    expect((await h.req(link)).status).toBe(200);
+    expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toMatchObject({ status: "active", name: "Ann", timezone: "Europe/London" });
+  });
+});
+
+describe("Cache-Control on token pages", () => {
+  it("sends no-store (and keeps the Referrer-Policy) on /confirm/:token and the resend form's answer", async () => {
+    const link = await signUpAndGetLink(h, "ann@example.com");
+    const bad = await h.req("/confirm/garbage");
+    const answers = [await h.req(link), await h.req(link), bad, await h.req("/confirm/resend", form({ email: "ann@example.com", csrf: hidden(await bad.clone().text(), "csrf") }))];
+    for (const res of answers) {
+      expect(res.headers.get("cache-control"), res.url).toBe("no-store");
+      expect(res.headers.get("referrer-policy")).toBe("same-origin");
+    }
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 400, 200]);
+  });
+});
+
+describe("the signup page's time-zone script", () => {
+  it("is allowed by the CSP hash and adds the browser's zone when the list lacks it", async () => {
+    const res = await h.req("/");
+    const page = await res.text();
+    const script = /<script>([\s\S]*?)<\/script>/.exec(page)![1]!;
+    const hash = `sha256-${createHash("sha256").update(script).digest("base64")}`;
+    expect(res.headers.get("content-security-policy")).toContain(`'${hash}'`);
+    const values = [...page.matchAll(/<option value="([^"]*)"/g)].map((m) => m[1]!);
+    for (const [zone, listed] of [["Etc/GMT+5", false], ["America/New_York", true]] as const) {
+      expect(values.includes(zone)).toBe(listed);
+      const select = fakeSelect(values, "Europe/London");
+      runInNewContext(script, { document: { getElementById: (id: string) => (id === "timezone" ? select : null), createElement: () => ({ value: "", text: "" }) }, Option: FakeOption, Intl: { DateTimeFormat: () => ({ resolvedOptions: () => ({ timeZone: zone }) }) } });
+      expect(select.value, zone).toBe(zone);
+      expect(select.options.filter((o) => o.value === zone)).toHaveLength(1);
+    }
+  });
+});
+
+/** Just enough of HTMLSelectElement: setting value to a missing option leaves it unset, as browsers do. */
+class FakeOption {
+  constructor(
+    public text = "",
+    public value = "",
+  ) {}
+}
+function fakeSelect(values: string[], selected: string) {
+  const options = values.map((v) => new FakeOption(v, v));
+  let value = selected;
+  return {
+    options,
+    get value() {
+      return value;
+    },
+    set value(v: string) {
+      value = options.some((o) => o.value === v) ? v : "";
+    },
+    add(o: FakeOption, before?: number) {
+      options.splice(before ?? options.length, 0, o);
+    },
+  };
+}
