@@ -13,7 +13,7 @@ import type { Clock } from "../delivery/rate-limiter.ts";
 import { backoffMs } from "../delivery/rate-limiter.ts";
 import { randomUUID } from "node:crypto";
 import type { BatchOutcome, BatchTransport, OutgoingMessage, ProviderEmail } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, Outcome, OutcomeRecord, PendingBatch, Store } from "../store/types.ts";
+import type { Advance, ClaimedSend, EngineStore, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
 
 export const PAUSE_KEY = "delivery_paused";
 /** Resend keeps idempotency keys for 24 hours. */
@@ -35,7 +35,7 @@ export interface BatchResult {
 }
 
 export interface BatchDeliveryOptions {
-  store: Store;
+  store: EngineStore;
   /** Encodes the batch entries (its wire format), rate-limits and sends them. */
   transport: Pick<BatchTransport, "encode" | "sendBatch">;
   /** Waits between in-tick retries (tests pass a fake). */

@@ -12,7 +12,7 @@ import { renderReactEmail } from "../render/react.ts";
 import { listHeaders } from "../render/render.ts";
 import { htmlToText } from "../render/text.ts";
 import type { Sequence } from "../sequences/types.ts";
-import type { PendingConfirmation, Store } from "../store/types.ts";
+import type { ConfirmationStore, PendingConfirmation } from "../store/types.ts";
 import { CONFIRM_TTL_MS, signToken } from "../tokens.ts";
 import type { EmailProps } from "../sequences/types.ts";
 
@@ -39,7 +39,7 @@ function confirmTemplate(emailsDir: string): Promise<ComponentType<ConfirmProps>
 }
 
 export interface ConfirmationDeps {
-  store: Store;
+  store: ConfirmationStore;
   transport: Transport;
   links: LinkContext;
   secret: string;

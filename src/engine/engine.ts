@@ -12,7 +12,7 @@ import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
+import type { Advance, ClaimedSend, EngineStore, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
 import { advanceAfter, advanceAfterRemoved, advanceFor, planFor } from "./advance.ts";
 import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
@@ -21,6 +21,7 @@ import { planEnrollment, replannedDue } from "../lifecycle/plans.ts";
 import { randomUUID } from "node:crypto";
 
 export interface EngineOptions {
+  /** A full Store (enroll() still writes an enrollment for tests and the importer). */
   store: Store;
   sequences: readonly Sequence[];
   transport: Transport;

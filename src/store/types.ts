@@ -170,19 +170,17 @@ export interface ReplanFields {
   startedAt?: Date;
 }
 
-export interface Store {
-  /** Apply pending migrations (numbered, forward-only). */
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-  /** Run `fn` on a view of the store inside one transaction: it all commits, or none of it. */
-  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
-
+/** Small named values (the generated secret, a delivery pause). */
+export interface MetaStore {
   getMeta(key: string): Promise<string | null>;
   /** Set (or with null, delete) a key. */
   setMeta(key: string, value: string | null): Promise<void>;
   /** Set a key only if absent; returns the value now stored (first writer wins). */
   initMeta(key: string, value: string): Promise<string>;
+}
 
+/** Subscribers, tags, suppression and enrollments: what the lifecycle door changes. */
+export interface SubscriberStore {
   /** Insert a subscriber, or return the existing one (email matched case-insensitively). */
   upsertSubscriber(input: SubscriberInput, now: Date): Promise<{ subscriber: Subscriber; created: boolean }>;
   /**
@@ -205,11 +203,9 @@ export interface Store {
   updateSubscriber(id: string, fields: { name?: string; timezone?: string }): Promise<void>;
   addTag(id: string, tag: string): Promise<void>;
   removeTag(id: string, tag: string): Promise<void>;
-
   /** Is this address on the suppression list (hashed, survives `forget`)? */
   isSuppressed(email: string): Promise<boolean>;
   suppress(email: string, reason: string, now: Date): Promise<void>;
-
   /** Create the enrollment, or leave the existing one alone (re-entry after completion when allowed). */
   enroll(
     input: { subscriberId: string; sequenceId: string; startedAt: Date; firstStepId: string; firstDueAt: Date; allowReentry: boolean },
@@ -224,10 +220,6 @@ export interface Store {
    * next tick after the claim is released. A re-plan never makes a claimed step claimable.
    */
   replanEnrollment(id: number, at: Date, set?: ReplanFields): Promise<"planned" | "deferred">;
-  /** Enrollments with a deferred re-plan whose claim is released (or lapsed). */
-  claimReplans(now: Date, limit: number): Promise<{ enrollment: Enrollment; subscriber: Subscriber }[]>;
-  /** Apply a deferred re-plan (`at` null: keep the due time). */
-  applyReplan(id: number, at: Date | null, now: Date): Promise<void>;
   /** End every open enrollment of a subscriber (unsubscribe, suppression). */
   exitEnrollments(subscriberId: string, reason: string): Promise<void>;
   /**
@@ -235,7 +227,15 @@ export interface Store {
    * credited to the last email sent, in one transaction: it takes effect at once, whole.
    */
   leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void>;
+  /**
+   * Erase a subscriber's personal data: the row, tags, enrollments, sends, events,
+   * confirmations, and their entries in any pending batch's stored payload.
+   */
+  forgetSubscriber(id: string): Promise<void>;
+}
 
+/** Claims, outcomes, provider batches and deferred re-plans: what the tick uses. */
+export interface SchedulingStore {
   /**
    * Claim up to `limit` due steps (next_due_at <= now, active, unclaimed or with a lapsed
    * lease) for `leaseMs`, as `owner`. The claim is its own state (lease, owner, fencing
@@ -252,7 +252,6 @@ export interface Store {
   defer(claim: ClaimedSend, dueAt: Date): Promise<boolean>;
   /** A transient failure: try the same send again at `at`, keeping its attempts and due time (fenced). */
   retryLater(claim: ClaimedSend, at: Date, reason: string): Promise<boolean>;
-
   /**
    * Write a batch (composition, payload, key) before its request; its sends and their claims
    * are bound to it. All or nothing: when a claim was lost meanwhile, nothing is written and
@@ -265,29 +264,47 @@ export interface Store {
   completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void>;
   /** Try a pending batch again at `at` (same key, same bytes). */
   retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void>;
+  /** Enrollments with a deferred re-plan whose claim is released (or lapsed). */
+  claimReplans(now: Date, limit: number): Promise<{ enrollment: Enrollment; subscriber: Subscriber }[]>;
+  /** Apply a deferred re-plan (`at` null: keep the due time). */
+  applyReplan(id: number, at: Date | null, now: Date): Promise<void>;
+  /** Fresh statuses, read right before dispatch (a claim's snapshot may be stale). */
+  subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>>;
+}
 
+/** The queue of double opt-in emails. */
+export interface ConfirmationStore {
+  /** Queue a confirmation email unless `max` were queued for this subscriber since `since`. */
+  queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean>;
+  claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]>;
+  finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void>;
+  retryConfirmationLater(id: number, at: Date, reason: string): Promise<void>;
+}
+
+/** Events and what staff read: per-step results, sends, counts. */
+export interface ReportStore {
   /** Store an event; false when its svixId was seen before (a replayed webhook). */
   recordEvent(event: EventInput): Promise<boolean>;
   findSendByProviderId(providerMessageId: string): Promise<SendRecord | null>;
   /** The send a subscriber last engaged with (clicked, else opened), for booking attribution. */
   lastEngagedSend(subscriberId: string): Promise<string | null>;
   stepStats(sequenceId?: string): Promise<StepStats[]>;
-  /** Fresh statuses, read right before dispatch (a claim's snapshot may be stale). */
-  subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>>;
-
-  /** Queue a confirmation email unless `max` were queued for this subscriber since `since`. */
-  queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean>;
-  claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]>;
-  finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void>;
-  retryConfirmationLater(id: number, at: Date, reason: string): Promise<void>;
-
-  /**
-   * Erase a subscriber's personal data: the row, tags, enrollments, sends, events,
-   * confirmations, and their entries in any pending batch's stored payload.
-   */
-  forgetSubscriber(id: string): Promise<void>;
-
   getSend(id: string): Promise<SendRecord | null>;
   listSends(filter: { subscriberId?: string; sequenceId?: string; statuses?: readonly SendStatus[]; limit?: number }): Promise<SendRecord[]>;
   status(): Promise<StatusCounts>;
+}
+
+/**
+ * The whole store, split by consumer above so each module declares what it uses (the engine
+ * a SchedulingStore, reports a ReportStore, …); adapters implement all of it.
+ */
+/** What the engine (tick, batches, confirmations) needs of a store, and nothing more. */
+export type EngineStore = SchedulingStore & ConfirmationStore & MetaStore & Pick<Store, "transaction">;
+
+export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore {
+  /** Apply pending migrations (numbered, forward-only). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Run `fn` on a view of the store inside one transaction: it all commits, or none of it. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }
