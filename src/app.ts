@@ -9,6 +9,7 @@ import { RateLimiter } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
+import { DripError } from "./errors.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
@@ -26,7 +27,8 @@ export interface App {
 
 export function openStore(config: Config): Store {
   if (config.databaseUrl.startsWith("postgres")) {
-    throw new Error("DATABASE_URL points at PostgreSQL, which this version does not support yet: use file:./data/drip.db");
+    // loadConfig refuses it already; a Config built by hand gets the same sentence.
+    throw new DripError("config", "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)");
   }
   return new SqliteStore(config.databaseUrl);
 }
