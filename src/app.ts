@@ -22,6 +22,13 @@ export interface App {
   engine: Engine;
   transport: Transport;
   secret: string;
+  /** The ids of the sequences loaded when the app was created, in load order (for messages). */
+  sequenceIds: string[];
+  /**
+   * Run `fn` (synchronous) with the app's log lines sent to `capture` instead: a bulk job such
+   * as an import counts the engine's per-subscriber warnings and says them once.
+   */
+  captureLog<T>(capture: (line: string) => void, fn: () => T): T;
   close(): Promise<void>;
 }
 
@@ -39,7 +46,18 @@ export function makeTransport(config: Config): Transport {
     : new OutboxTransport(config.outboxDir);
 }
 
-export async function createApp(config: Config, log: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+  let sink = appLog;
+  const log = (line: string) => sink(line);
+  const captureLog = <T>(capture: (line: string) => void, fn: () => T): T => {
+    const previous = sink;
+    sink = capture;
+    try {
+      return fn();
+    } finally {
+      sink = previous;
+    }
+  };
   const store = openStore(config);
   await store.migrate();
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
@@ -61,5 +79,5 @@ export async function createApp(config: Config, log: (line: string) => void = ()
     limiter: new RateLimiter(config.rateLimit),
     log,
   });
-  return { config, store, engine, transport, secret, close: () => store.close() };
+  return { config, store, engine, transport, secret, sequenceIds: loaded.sequences.map((s) => s.sequence.id), captureLog, close: () => store.close() };
 }

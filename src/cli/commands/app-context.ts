@@ -45,3 +45,13 @@ export function instant(value: string | undefined, io: CliIO, flag: string): Dat
   if (!at) throw new UsageError(`${flag} "${value}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
   return at;
 }
+
+/**
+ * `--sequence <id>` checked before anything is written: an unknown id is a usage error that
+ * names the known ones (a subscriber stored and then not enrolled would be half a command).
+ */
+export function requireSequence(app: App, id: string | undefined, opts: { needed: boolean }): void {
+  const known = app.sequenceIds.length ? `known sequences are ${app.sequenceIds.join(", ")}` : "no sequence is loaded: add one under sequences/";
+  if (id !== undefined && !app.engine.getSequence(id)) throw new UsageError(`no sequence "${id}": ${known} (see \`drip list\`)`);
+  if (id === undefined && opts.needed && !app.engine.defaultSequence) throw new UsageError(`nothing to enroll in: ${known}`);
+}

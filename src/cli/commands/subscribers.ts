@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { subscribe, subscriberInputSchema, unsubscribe } from "../../engine/subscribers.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
-import { guardTimeTravel, instant, withApp } from "./app-context.ts";
+import { guardTimeTravel, instant, requireSequence, withApp } from "./app-context.ts";
 
 function parseInput(fields: unknown) {
   const parsed = subscriberInputSchema.safeParse(fields);
@@ -27,6 +27,7 @@ export function subscriberCommands(program: Command, io: CliIO) {
       // Back-dating is how people who subscribed elsewhere come in; only a future start is refused.
       const now = guardTimeTravel(instant(opts.at, io, "--at"), io, "--at", { allowed: opts.allowTimeTravel, direction: "future" });
       await withApp(io, async (app) => {
+        requireSequence(app, opts.sequence, { needed: Boolean(opts.confirmed) });
         const res = await subscribe(app.store, app.engine, input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
         if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
         if (opts.json) return printJson(io, { id: res.subscriber.id, email: res.subscriber.email, status: res.subscriber.status, created: res.created, enrolled: res.enrolled });
