@@ -13,7 +13,8 @@ import { DripError } from "./errors.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
-import { SqliteStore } from "./store/sqlite/sqlite-store.ts";
+import { exposureWarning } from "./store/sqlite/file-modes.ts";
+import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 
 export interface App {
@@ -60,6 +61,9 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   };
   const store = openStore(config);
   await store.migrate();
+  const dbPath = sqlitePath(config.databaseUrl);
+  const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
+  if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
   const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
