@@ -55,15 +55,17 @@ export const BAD_KEPT = 1000;
 
 export const HEADER_EXAMPLE = "email,name,timezone,tags,subscribed_at";
 
-/** OWASP CSV injection: cells starting with these are formulas in a spreadsheet. */
-const FORMULA_START = /^[=+\-@\t\r]/;
-
-/** `drip export` writes `'=…` for a cell that starts like a formula; import reads the real value back. */
+/**
+ * OWASP CSV injection: a cell starting with = + - @ tab or CR is a formula in a spreadsheet.
+ * `drip export` writes it with a leading ' (and a value that already starts with ' before one
+ * of those gets one more), so `drip import` can strip exactly one ' and read the real value back.
+ */
+const GUARDED = /^'+[=+\-@\t\r]/;
 export function guardCell(value: string): string {
-  return FORMULA_START.test(value) ? `'${value}` : value;
+  return /^'*[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 export function unguardCell(value: string): string {
-  return value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value;
+  return GUARDED.test(value) ? value.slice(1) : value;
 }
 
 /**

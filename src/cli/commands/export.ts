@@ -1,6 +1,7 @@
 import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
+import { guardCell } from "../../engine/import.ts";
 import type { CliIO } from "../io.ts";
 import { withApp } from "./app-context.ts";
 
@@ -23,7 +24,8 @@ export function exportCommand(program: Command, io: CliIO) {
             const page = await app.store.listSubscribers(after, 1000);
             if (page.length === 0) break;
             write(
-              stringify(page.map((s) => [s.email, s.name, s.timezone, s.tags.join(";"), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
+              // Every cell the public can fill is guarded against spreadsheet formulas (import undoes it).
+              stringify(page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
             );
             after = page[page.length - 1]!.id;
           }
