@@ -11,7 +11,7 @@ import type { Readable } from "node:stream";
 import { Temporal } from "temporal-polyfill";
 import { z } from "zod";
 import type { App } from "../app.ts";
-import { DripError } from "../errors.ts";
+import { DripError, coerceError } from "../errors.ts";
 import { isValidTimeZone } from "../schedule/index.ts";
 import type { SubscriberStatus } from "../store/types.ts";
 import { subscriberInputSchema } from "./subscribers.ts";
@@ -242,6 +242,25 @@ export async function importCsv(app: App, rows: AsyncIterable<CsvRow>, opts: Imp
     page = [];
   };
 
+  // A page that fails (a full disk, a lock held too long) stops the import; the pages before
+  // it are committed, so say where it stopped and that running it again brings in the rest.
+  const flushOrStop = async () => {
+    const committed = result.imported + result.existing + result.suppressed;
+    const at = page[0]?.line;
+    try {
+      await flush();
+    } catch (err) {
+      const e = coerceError(err);
+      if (committed === 0 || at === undefined || !(e instanceof DripError)) throw e;
+      const what = e.message.replace(/; nothing was changed$/, "");
+      throw new DripError(
+        e.code,
+        `${what}: the import stopped at line ${at}; the ${committed.toLocaleString("en-US")} rows before it are in, so run the same import again to bring in the rest (rows already there are skipped)`,
+        { cause: err },
+      );
+    }
+  };
+
   const seen = new Set<string>();
   for await (const row of rows) {
     line = row.line;
@@ -291,10 +310,10 @@ export async function importCsv(app: App, rows: AsyncIterable<CsvRow>, opts: Imp
     }
     seen.add(key);
     page.push({ line, input: parsed.data, at, status });
-    if (page.length >= pageSize) await flush();
+    if (page.length >= pageSize) await flushOrStop();
     opts.onProgress?.(line - 1);
   }
-  await flush();
+  await flushOrStop();
   result.warnings = [...warned].map(([message, count]) => ({ count, message: warningSentence(message, count) }));
   return result;
 }

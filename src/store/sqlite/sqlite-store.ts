@@ -131,7 +131,14 @@ export class SqliteStore implements Store {
         await sql`COMMIT`.execute(conn);
         return result;
       } catch (err) {
-        await sql`ROLLBACK`.execute(conn);
+        try {
+          await sql`ROLLBACK`.execute(conn);
+        } catch (rollbackErr) {
+          // SQLite already rolled back on its own (SQLITE_FULL, SQLITE_IOERR…): the original
+          // error is the one that says what happened. A rollback that failed with the
+          // transaction still open is a problem of its own.
+          if (this.raw.inTransaction) throw rollbackErr;
+        }
         throw err;
       }
     });
