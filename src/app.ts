@@ -3,7 +3,7 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
-import type { Config } from "./config.ts";
+import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
@@ -34,10 +34,8 @@ export interface App {
 }
 
 export function openStore(config: Config): Store {
-  if (config.databaseUrl.startsWith("postgres")) {
-    // loadConfig refuses it already; a Config built by hand gets the same sentence.
-    throw new DripError("config", "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)");
-  }
+  // loadConfig refuses it already; a Config built by hand gets the same sentence.
+  if (isPostgresUrl(config.databaseUrl)) throw new DripError("config", POSTGRES_UNSUPPORTED);
   return new SqliteStore(config.databaseUrl);
 }
 

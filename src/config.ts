@@ -32,7 +32,8 @@ const positiveInt = (name: string) =>
     .transform(Number)
     .refine((n) => n > 0, { error: `${name} must be greater than 0` });
 
-const isPostgresUrl = (s: string) => s.startsWith("postgres://") || s.startsWith("postgresql://");
+export const isPostgresUrl = (s: string) => s.startsWith("postgres://") || s.startsWith("postgresql://");
+export const POSTGRES_UNSUPPORTED = "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)";
 
 const EXAMPLE = {
   DRIP_FROM: "hello@bodyhealtherapy.example",
@@ -50,7 +51,7 @@ const schema = z.object({
       error: "DATABASE_URL must be file:PATH (SQLite) or postgres://… (PostgreSQL)",
     })
     // What this build can serve: the one line a PostgreSQL store adapter removes.
-    .refine((s) => !isPostgresUrl(s), { error: "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)" }),
+    .refine((s) => !isPostgresUrl(s), { error: POSTGRES_UNSUPPORTED }),
   RESEND_API_KEY: z.string().trim().min(1).optional(),
   RESEND_BASE_URL: url("RESEND_BASE_URL", { allowLocalHttp: true }).optional(),
   OUTBOX_DIR: z.string().trim().min(1).default("./outbox"),
