@@ -60,4 +60,10 @@ describe("export", () => {
     const sorted = (csv: string) => csv.trim().split("\n").sort();
     expect(sorted((await drip(["export"], other)).out)).toEqual(sorted(readFileSync(file, "utf8")));
   });
+
+  it("-o somewhere it cannot write is one sentence (exit 2), not a crash", async () => {
+    const r = await drip(["export", "-o", join(dir, "no-such-folder", "out.csv")]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^drip: -o \S+no-such-folder\/out\.csv: cannot write there \(ENOENT[^\n]*\)\n$/);
+  });
 });

@@ -139,6 +139,12 @@ describe("refused up front", () => {
     expect(await exported()).toEqual([]);
   });
 
+  it("a folder instead of a file is a usage error in one sentence", async () => {
+    const r = await drip(["import", dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`drip: ${dir} is not a file: give the path of a CSV file\n`);
+  });
+
   it("subscribe --confirmed --sequence nope exits 2 and stores no one", async () => {
     const r = await drip(["subscribe", "ana@example.com", "--confirmed", "--sequence", "nope"]);
     expect(r.code).toBe(2);

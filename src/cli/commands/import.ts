@@ -25,7 +25,9 @@ export function importCommand(program: Command, io: CliIO) {
     .option("--json", "print {imported, existing, suppressed, enrolled, badRows, bad: [{line, reason}], warnings: [{count, message}]}")
     .action(async (file: string, opts: { sequence?: string; confirmed?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
-      const size = (await stat(file)).size;
+      const info = await stat(file);
+      if (!info.isFile()) throw new UsageError(`${file} is not a file: give the path of a CSV file`);
+      const size = info.size;
       await withApp(io, async (app) => {
         requireSequence(app, opts.sequence, { needed: Boolean(opts.confirmed) });
         const stream = createReadStream(file);
