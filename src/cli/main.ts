@@ -77,7 +77,7 @@ export function reportError(thrown: unknown, io: CliIO): number {
   return EXIT.failed;
 }
 
-const debugging = (io: CliIO) => /(^|[,\s])drip([,\s:*]|$)/.test(io.env.DEBUG ?? "");
+const debugging = (io: CliIO) => (io.env.DEBUG ?? "").includes("drip");
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {

@@ -22,7 +22,7 @@ export function importCommand(program: Command, io: CliIO) {
     .argument("<file>", "CSV file with a header row")
     .option("--sequence <id>", "enroll confirmed subscribers in this sequence (default: the first one)")
     .option("--confirmed", "the rows carry consent already: import them as active and enroll them")
-    .option("--json", "print {imported, existing, suppressed, enrolled, badRows, bad: [{line, reason}], warnings: [{count, message}]}")
+    .option("--json", "print {imported, existing, suppressed, enrolled, badRows, bad: [{line, reason}] (the first 1,000), warnings: [{count, message}]}")
     .action(async (file: string, opts: { sequence?: string; confirmed?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
       const info = await stat(file);
