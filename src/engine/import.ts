@@ -127,6 +127,13 @@ export async function* readCsv(input: Readable, opts: { file?: string } = {}): A
     if (!columns) {
       if ("error" in parsed) throw new DripError("invalid_input", `${where}line ${line}, the header row: ${parsed.error}`);
       columns = parsed.fields.map((c) => c.trim().toLowerCase());
+      const separator = columns.length === 1 ? /[;\t|]/.exec(columns[0]!)?.[0] : undefined;
+      if (separator) {
+        throw new DripError(
+          "invalid_input",
+          `${where}line ${line} is separated by ${separator === "\t" ? "tabs" : `"${separator}"`}, not commas: save the file as comma-separated CSV (in a spreadsheet, "CSV UTF-8 (comma delimited)"); nothing was imported`,
+        );
+      }
       if (!columns.includes("email") && columns.some((c) => c.includes("@"))) {
         throw new DripError(
           "invalid_input",

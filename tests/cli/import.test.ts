@@ -139,6 +139,14 @@ describe("refused up front", () => {
     expect(await exported()).toEqual([]);
   });
 
+  it("a file separated by semicolons is refused up front, saying how to save it", async () => {
+    const file = csv("semi.csv", ["email;name;timezone", "ana@example.com;Ana;Europe/London"]);
+    const r = await drip(["import", file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`drip: ${file}: line 1 is separated by ";", not commas: save the file as comma-separated CSV (in a spreadsheet, "CSV UTF-8 (comma delimited)"); nothing was imported\n`);
+    expect(await exported()).toEqual([]);
+  });
+
   it("a folder instead of a file is a usage error in one sentence", async () => {
     const r = await drip(["import", dir]);
     expect(r.code).toBe(2);
