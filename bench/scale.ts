@@ -6,7 +6,7 @@
  *       at `now`, and where that time goes (claim / render+checks / transport / record);
  *   (c) peak RSS above the pre-tick baseline during (b): it must not grow with the number due
  *       (the tick works in pages of 100);
- *   (d) `drip import` of 100,000 CSV rows through importCsv + csv-parse streaming, as the CLI does.
+ *   (d) `drip import` of 100,000 CSV rows through importCsv + readCsv streaming, as the CLI does.
  * The enrollments are a bench fixture, inserted with raw better-sqlite3 prepared statements
  * in big transactions; their next_due_at is spread over the next 30 days, so none is due.
  *
@@ -19,13 +19,12 @@ import { pathToFileURL } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import Database from "better-sqlite3";
-import { parse } from "csv-parse";
 import course from "../sequences/hip-pain-course.ts";
 import { type App, createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { composeEml } from "../src/delivery/outbox.ts";
 import type { OutgoingMessage } from "../src/delivery/transport.ts";
-import { importCsv } from "../src/engine/import.ts";
+import { importCsv, readCsv } from "../src/engine/import.ts";
 import { sqlitePath } from "../src/store/sqlite/sqlite-store.ts";
 
 const MINUTE = 60_000;
@@ -247,7 +246,7 @@ async function benchSize(n: number): Promise<ScaleResult> {
   }
 }
 
-/** (d) `drip import` of 100,000 valid rows, streamed through csv-parse exactly as src/cli/commands/import.ts does. */
+/** (d) `drip import` of 100,000 valid rows, streamed through readCsv exactly as src/cli/commands/import.ts does. */
 async function benchImport(confirmed: boolean): Promise<{ seconds: number; imported: number; enrolled: number; bad: number }> {
   const dir = mkdtempSync(join(tmpdir(), "drip-import-"));
   try {
@@ -260,13 +259,10 @@ async function benchImport(confirmed: boolean): Promise<{ seconds: number; impor
     writeFileSync(csv, `${lines.join("\n")}\n`);
     const app = await openApp(dir);
     const t0 = performance.now();
-    const parser = createReadStream(csv).pipe(
-      parse({ columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, relax_column_count: true, bom: true }),
-    );
-    const result = await importCsv(app, parser, { confirmed, now: NOW });
+    const result = await importCsv(app, readCsv(createReadStream(csv)), { confirmed, now: NOW });
     const seconds = (performance.now() - t0) / 1000;
     await app.close();
-    return { seconds, imported: result.imported, enrolled: result.enrolled, bad: result.bad.length };
+    return { seconds, imported: result.imported, enrolled: result.enrolled, bad: result.badRows };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -331,7 +327,7 @@ export async function benchScale(): Promise<void> {
   console.log(table(prof));
   console.log();
 
-  const imp: string[][] = [["import (importCsv + csv-parse stream)", "rows", "imported", "enrolled", "bad", "seconds", "rows/s", "aim", "result"]];
+  const imp: string[][] = [["import (importCsv + readCsv stream)", "rows", "imported", "enrolled", "bad", "seconds", "rows/s", "aim", "result"]];
   imports.forEach((r, i) =>
     imp.push([
       i === 0 ? "drip import (pending)" : "drip import --confirmed (+ enroll)",

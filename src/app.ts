@@ -3,17 +3,19 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
-import type { Config } from "./config.ts";
+import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
+import { DripError } from "./errors.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
-import { SqliteStore } from "./store/sqlite/sqlite-store.ts";
+import { exposureWarning } from "./store/sqlite/file-modes.ts";
+import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 
 export interface App {
@@ -24,13 +26,19 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
+  /** The ids of the sequences loaded when the app was created, in load order (for messages). */
+  sequenceIds: string[];
+  /**
+   * Run `fn` (synchronous) with the app's log lines sent to `capture` instead: a bulk job such
+   * as an import counts the engine's per-subscriber warnings and says them once.
+   */
+  captureLog<T>(capture: (line: string) => void, fn: () => T): T;
   close(): Promise<void>;
 }
 
 export function openStore(config: Config): Store {
-  if (config.databaseUrl.startsWith("postgres")) {
-    throw new Error("DATABASE_URL points at PostgreSQL, which this version does not support yet: use file:./data/drip.db");
-  }
+  // loadConfig refuses it already; a Config built by hand gets the same sentence.
+  if (isPostgresUrl(config.databaseUrl)) throw new DripError("config", POSTGRES_UNSUPPORTED);
   return new SqliteStore(config.databaseUrl);
 }
 
@@ -41,9 +49,23 @@ export function makeTransport(config: Config): Transport {
     : new OutboxTransport(config.outboxDir);
 }
 
-export async function createApp(config: Config, log: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+  let sink = appLog;
+  const log = (line: string) => sink(line);
+  const captureLog = <T>(capture: (line: string) => void, fn: () => T): T => {
+    const previous = sink;
+    sink = capture;
+    try {
+      return fn();
+    } finally {
+      sink = previous;
+    }
+  };
   const store = openStore(config);
   await store.migrate();
+  const dbPath = sqlitePath(config.databaseUrl);
+  const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
+  if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
   const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
@@ -63,5 +85,5 @@ export async function createApp(config: Config, log: (line: string) => void = ()
     log,
   });
   const lifecycle = new Lifecycle({ store, sequences: engine, log });
-  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+  return { config, store, engine, lifecycle, transport, secret, sequenceIds: loaded.sequences.map((s) => s.sequence.id), captureLog, close: () => store.close() };
 }

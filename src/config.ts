@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
+import { DripError } from "./errors.ts";
 
 const isLocalHost = (u: URL) => ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
 
@@ -31,6 +32,9 @@ const positiveInt = (name: string) =>
     .transform(Number)
     .refine((n) => n > 0, { error: `${name} must be greater than 0` });
 
+export const isPostgresUrl = (s: string) => s.startsWith("postgres://") || s.startsWith("postgresql://");
+export const POSTGRES_UNSUPPORTED = "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)";
+
 const EXAMPLE = {
   DRIP_FROM: "hello@bodyhealtherapy.example",
   DRIP_POSTAL_ADDRESS: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
@@ -43,9 +47,11 @@ const schema = z.object({
     .string()
     .trim()
     .default("file:./data/drip.db")
-    .refine((s) => s.startsWith("file:") || s.startsWith("postgres://") || s.startsWith("postgresql://") || s === ":memory:", {
+    .refine((s) => s.startsWith("file:") || isPostgresUrl(s) || s === ":memory:", {
       error: "DATABASE_URL must be file:PATH (SQLite) or postgres://… (PostgreSQL)",
-    }),
+    })
+    // What this build can serve: the one line a PostgreSQL store adapter removes.
+    .refine((s) => !isPostgresUrl(s), { error: POSTGRES_UNSUPPORTED }),
   RESEND_API_KEY: z.string().trim().min(1).optional(),
   RESEND_BASE_URL: url("RESEND_BASE_URL", { allowLocalHttp: true }).optional(),
   OUTBOX_DIR: z.string().trim().min(1).default("./outbox"),
@@ -85,9 +91,9 @@ export interface Config {
   warnings: string[];
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends DripError {
   constructor(readonly problems: string[]) {
-    super(`Configuration is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}\nFix these in your environment or .env (see .env.example).`);
+    super("config", `Configuration is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}\nFix these in your environment or .env (see .env.example).`);
     this.name = "ConfigError";
   }
 }

@@ -41,7 +41,7 @@ describe("loadConfig", () => {
 
   it("reads every variable it is given", () => {
     const c = loadConfig({
-      DATABASE_URL: "postgres://drip:pw@db.internal/drip",
+      DATABASE_URL: "file:/var/drip/drip.db",
       OUTBOX_DIR: "/var/drip/outbox",
       PORT: "8080",
       DRIP_PUBLIC_URL: "https://mail.clinic.example/",
@@ -55,7 +55,7 @@ describe("loadConfig", () => {
       DRIP_RATE_LIMIT: "10",
     });
     expect(c).toMatchObject({
-      databaseUrl: "postgres://drip:pw@db.internal/drip",
+      databaseUrl: "file:/var/drip/drip.db",
       outboxDir: "/var/drip/outbox",
       port: 8080,
       publicUrl: "https://mail.clinic.example",

@@ -1,4 +1,5 @@
 import { Temporal } from "temporal-polyfill";
+import { DripError } from "../errors.ts";
 
 /** What a command may touch of the outside world; tests pass their own. */
 export interface CliIO {
@@ -35,13 +36,19 @@ export const processIO = (): CliIO => {
 /** Exit codes of the contract: 0 ok, 1 the work failed, 2 usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-/** The command was called wrongly: exit 2 with this message. */
-export class UsageError extends Error {
+/** The command was called wrongly: exit 2 with this message (a DripError with code "usage"). */
+export class UsageError extends DripError {
   override name = "UsageError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("usage", message, options);
+  }
 }
-/** The work failed (validation, delivery): exit 1 with this message. */
-export class WorkError extends Error {
+/** The work failed (validation, delivery): exit 1 with this message (a DripError with code "failed"). */
+export class WorkError extends DripError {
   override name = "WorkError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("failed", message, options);
+  }
 }
 
 export const printJson = (io: CliIO, value: unknown) => io.out(`${JSON.stringify(value, null, 2)}\n`);

@@ -3,8 +3,7 @@
  * Exit codes: 0 ok, 1 the work failed (validation, delivery), 2 usage error.
  */
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../config.ts";
-import { coerceError, exitCodeFor, isDripError } from "../errors.ts";
+import { DripError, coerceError, exitCodeFor } from "../errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { importCommand } from "./commands/import.ts";
@@ -17,7 +16,7 @@ import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { validateCommand } from "./commands/validate.ts";
-import { type CliIO, EXIT, UsageError, WorkError, processIO } from "./io.ts";
+import { type CliIO, EXIT, processIO } from "./io.ts";
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command("drip")
@@ -51,32 +50,34 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
   try {
     await program.parseAsync([...argv], { from: "user" });
     return EXIT.ok;
-  } catch (thrown) {
-    const err = coerceError(thrown);
-    if (isDripError(err)) {
-      io.err(`drip: ${err.message}\n`);
-      return exitCodeFor(err.code);
-    }
+  } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version arrive here too, as "errors" with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (err instanceof UsageError) {
-      io.err(`drip: ${err.message}\n`);
-      return EXIT.usage;
-    }
-    if (err instanceof WorkError) {
-      if (err.message) io.err(`drip: ${err.message}\n`);
-      return EXIT.failed;
-    }
-    if (err instanceof ConfigError) {
-      io.err(`drip: ${err.message}\n`);
-      return EXIT.failed;
-    }
-    io.err(`drip: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-    return EXIT.failed;
+    return reportError(err, io);
   }
 }
+
+/**
+ * The one place where errors become what users see: a DripError (UsageError, WorkError and
+ * ConfigError are DripErrors) is `drip: <sentence>` and its code's exit status; anything else
+ * is a bug, said in one line, with the stack only when DEBUG contains "drip".
+ */
+export function reportError(thrown: unknown, io: CliIO): number {
+  const err = coerceError(thrown);
+  if (err instanceof DripError) {
+    if (err.message) io.err(`drip: ${err.message}\n`);
+    if (debugging(io) && err.cause instanceof Error && err.cause.stack) io.err(`${err.cause.stack}\n`);
+    return exitCodeFor(err.code);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  io.err(`drip: unexpected error: ${message.replace(/\s*\n\s*/g, " ")}\n`);
+  if (debugging(io) && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
+  return EXIT.failed;
+}
+
+const debugging = (io: CliIO) => (io.env.DEBUG ?? "").includes("drip");
 
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {

@@ -2,9 +2,11 @@
  * The outbox transport: each message becomes a real RFC 5322 .eml file (built by
  * nodemailer's MailComposer, with both parts and every header). The file is named after the
  * send id and written through a temp file + rename, so a retried send overwrites rather than
- * duplicates, and a crash never leaves a half-written message behind.
+ * duplicates, and a crash never leaves a half-written message behind. The folder is created
+ * on the first send: a folder drip cannot create fails the sends (with the reason), never the
+ * commands that send nothing (unsubscribe, status, import).
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { DeliveryResult, OutgoingMessage, Transport } from "./transport.ts";
@@ -34,25 +36,45 @@ export async function composeEml(msg: OutgoingMessage): Promise<Buffer> {
 export class OutboxTransport implements Transport {
   readonly name = "outbox" as const;
   readonly idempotent = false;
+  private ready = false;
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    this.sweep();
+    if (existsSync(dir)) this.sweep();
   }
 
   /** Remove temp files left by a process killed between write and rename (never a delivery). */
   private sweep(): void {
-    for (const f of readdirSync(this.dir)) {
+    let files: string[];
+    try {
+      files = readdirSync(this.dir);
+    } catch {
+      return; // not a readable folder: the first send says why
+    }
+    for (const f of files) {
       const m = /\.eml\.(\d+)\.tmp$/.exec(f);
       if (m && !alive(Number(m[1]))) rmSync(join(this.dir, f), { force: true });
     }
   }
 
   async send(msg: OutgoingMessage): Promise<DeliveryResult> {
+    if (!this.ready) {
+      try {
+        mkdirSync(this.dir, { recursive: true });
+      } catch (err) {
+        // Not permanent: once the folder is fixed, the retry goes through.
+        return { ok: false, permanent: false, reason: `OUTBOX_DIR ${this.dir} cannot be created: ${(err as Error).message}` };
+      }
+      this.ready = true;
+    }
     const eml = await composeEml(msg);
     const target = join(this.dir, fileName(msg.sendId));
     const tmp = `${target}.${process.pid}.tmp`;
-    writeFileSync(tmp, eml);
-    renameSync(tmp, target);
+    try {
+      writeFileSync(tmp, eml);
+      renameSync(tmp, target);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      return { ok: false, permanent: false, reason: `OUTBOX_DIR ${this.dir} cannot be written: ${(err as Error).message}` };
+    }
     return { ok: true, providerMessageId: null };
   }
 

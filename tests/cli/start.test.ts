@@ -5,7 +5,7 @@
  * Polling here only waits for a real server to come up or a file to appear (bounded).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -94,4 +94,47 @@ describe("drip start", () => {
     await until("the port to close", 5_000, async () => ((await health(port)) === undefined ? true : undefined));
     expect(stderr).toMatch(/SIGTERM: stopping/);
   }, 60_000);
+
+  it("SIGTERM during a tick aborts it, waits for it, then closes the database: exit 0 and no error output", async () => {
+    const dir = tempDir("drip-start-term-");
+    const port = await freePort();
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      PORT: String(port),
+      DATABASE_URL: `file:${join(dir, "data", "drip.db")}`,
+      OUTBOX_DIR: join(dir, "outbox"),
+      NODE_ENV: "production",
+      RESEND_API_KEY: undefined,
+      DRIP_SECRET: "t".repeat(40),
+    };
+    // Enough readers due at once that the first tick is still rendering when SIGTERM arrives.
+    const rows = ["email,name,timezone"];
+    for (let i = 0; i < 1500; i++) rows.push(`reader${i}@example.com,Reader,Europe/London`);
+    writeFileSync(join(dir, "list.csv"), rows.join("\n"));
+    const imp = await runDrip(["import", join(dir, "list.csv"), "--confirmed"], { env, cwd: dir, now: () => new Date() });
+    expect(imp.code, imp.err).toBe(0);
+
+    let stderr = "";
+    child = spawn(process.execPath, [join(ROOT, "bin", "drip.js"), "start", "--no-watch"], { cwd: dir, env: env as NodeJS.ProcessEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.resume();
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once("exit", (code, signal) => resolve({ code, signal })));
+
+    const outbox = join(dir, "outbox");
+    const count = () => (existsSync(outbox) ? readdirSync(outbox).filter((f) => f.endsWith(".eml")).length : 0);
+    await until("the first tick to be under way", 30_000, () => (count() > 0 ? true : undefined)).catch((e: Error) => {
+      throw new Error(`${e.message}\nserver stderr:\n${stderr}`);
+    });
+    child.kill("SIGTERM");
+    const result = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 15_000))]);
+    expect(count(), "the tick was still running when SIGTERM arrived").toBeLessThan(1500);
+    expect(result, `server stderr:\n${stderr}`).toEqual({ code: 0, signal: null });
+    expect(stderr).toMatch(/SIGTERM: stopping/);
+    expect(stderr).not.toMatch(/destroyed|tick failed|error/i);
+    // The database is whole: the unsent readers are still due and a later run picks them up.
+    const status = await runDrip(["status", "--json"], { env, cwd: dir, now: () => new Date() });
+    expect(status.code, status.err).toBe(0);
+    const s = JSON.parse(status.out) as { sends: Record<string, number> };
+    expect(s.sends.sent).toBe(count());
+  }, 90_000);
 });

@@ -15,10 +15,43 @@ export async function withApp<T>(io: CliIO, fn: (app: App) => Promise<T>, opts: 
   }
 }
 
+const DAY = 24 * 3_600_000;
+
+/**
+ * An instant that moves scheduling (a tick's "now", a subscription's start) more than a day
+ * from the wall clock is almost always a typo or a test command run against real data:
+ * `tick --now 2036-…` would send every due step and plan the rest as of 2036. Refuse it unless
+ * the operator says --allow-time-travel. `direction: "future"` lets back-dating through (an
+ * import of people who subscribed last month is legitimate; a start in the future is not).
+ */
+export function guardTimeTravel(at: Date, io: CliIO, flag: string, opts: { allowed: boolean | undefined; direction: "both" | "future" }): Date {
+  if (opts.allowed) return at;
+  const clock = io.now();
+  const ahead = at.getTime() - clock.getTime();
+  if (ahead > DAY || (opts.direction === "both" && ahead < -DAY)) {
+    const days = Math.abs(ahead) / DAY;
+    const span = days >= 2 ? `${Math.round(days).toLocaleString("en-US")} days` : `${Math.round(Math.abs(ahead) / 3_600_000)} hours`;
+    throw new UsageError(
+      `${flag} ${at.toISOString()} is ${span} ${ahead > 0 ? "ahead of" : "behind"} the clock (${clock.toISOString()}), which would send and schedule real subscribers' emails as of that time: pass --allow-time-travel if you really mean it`,
+    );
+  }
+  return at;
+}
+
 /** Parse an --at/--now ISO instant, or fall back to the CLI's clock. */
 export function instant(value: string | undefined, io: CliIO, flag: string): Date {
   if (value === undefined) return io.now();
   const at = parseInstant(value);
   if (!at) throw new UsageError(`${flag} "${value}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
   return at;
+}
+
+/**
+ * `--sequence <id>` checked before anything is written: an unknown id is a usage error that
+ * names the known ones (a subscriber stored and then not enrolled would be half a command).
+ */
+export function requireSequence(app: App, id: string | undefined, opts: { needed: boolean }): void {
+  const known = app.sequenceIds.length ? `known sequences are ${app.sequenceIds.join(", ")}` : "no sequence is loaded: add one under sequences/";
+  if (id !== undefined && !app.engine.getSequence(id)) throw new UsageError(`no sequence "${id}": ${known} (see \`drip list\`)`);
+  if (id === undefined && opts.needed && !app.engine.defaultSequence) throw new UsageError(`nothing to enroll in: ${known}`);
 }

@@ -1,10 +1,22 @@
-import { createWriteStream } from "node:fs";
+import { type WriteStream, createWriteStream } from "node:fs";
+import { finished } from "node:stream/promises";
 import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
-import type { CliIO } from "../io.ts";
+import { guardCell } from "../../engine/import.ts";
+import { type CliIO, UsageError, WorkError } from "../io.ts";
 import { withApp } from "./app-context.ts";
 
 const COLUMNS = ["email", "name", "timezone", "tags", "status", "subscribed_at"];
+
+/** Open the -o file, or say in one sentence why it cannot be written. */
+async function openOutput(path: string): Promise<WriteStream> {
+  const stream = createWriteStream(path);
+  await new Promise<void>((resolve, reject) => {
+    stream.once("open", () => resolve());
+    stream.once("error", (err) => reject(new UsageError(`-o ${path}: cannot write there (${err.message})`)));
+  });
+  return stream;
+}
 
 export function exportCommand(program: Command, io: CliIO) {
   program
@@ -12,24 +24,35 @@ export function exportCommand(program: Command, io: CliIO) {
     .description("Write every subscriber as CSV (the same columns import reads, plus status)")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(async (opts: { output?: string }) => {
-      const file = opts.output ? createWriteStream(opts.output) : null;
+      let file: WriteStream | null = null;
+      let failed: Error | null = null;
       const write = (s: string) => (file ? file.write(s) : io.out(s));
-      write(stringify([COLUMNS]));
       await withApp(
         io,
         async (app) => {
+          if (opts.output) {
+            file = await openOutput(opts.output);
+            file.on("error", (err) => (failed ??= err));
+          }
+          write(stringify([COLUMNS]));
           let after: string | null = null;
           for (;;) {
             const page = await app.store.listSubscribers(after, 1000);
             if (page.length === 0) break;
             write(
-              stringify(page.map((s) => [s.email, s.name, s.timezone, s.tags.join(";"), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
+              // Every cell the public can fill is guarded against spreadsheet formulas (import undoes it).
+              stringify(page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
             );
             after = page[page.length - 1]!.id;
           }
         },
         { quiet: true },
       );
-      if (file) await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      const out = file as WriteStream | null;
+      if (out) {
+        out.end();
+        await finished(out).catch((err: Error) => (failed ??= err));
+      }
+      if (failed) throw new WorkError(`-o ${opts.output}: the export could not be written completely (${(failed as Error).message})`);
     });
 }

@@ -1,15 +1,19 @@
 /**
  * `drip import`: streams a CSV (email, name, timezone, tags, subscribed_at) in pages of 500
  * rows, each page one transaction: a crash can lose at most the page in flight, never leaves
- * half a row, and a second run adds nothing (emails are unique, case-insensitively).
+ * half a row, and a second run adds nothing (emails are unique, case-insensitively). A bad
+ * line is skipped and counted; one summary at the end lists the first 20 of them and says
+ * each kind of warning once.
  */
 import { createReadStream, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { parse } from "csv-parse";
-import { importCsv } from "../../engine/import.ts";
+import { importCsv, readCsv } from "../../engine/import.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
-import { withApp } from "./app-context.ts";
+import { requireSequence, withApp } from "./app-context.ts";
+
+/** Bad lines listed in the text summary; the rest are counted. */
+const LISTED = 20;
 
 export function importCommand(program: Command, io: CliIO) {
   program
@@ -18,21 +22,20 @@ export function importCommand(program: Command, io: CliIO) {
     .argument("<file>", "CSV file with a header row")
     .option("--sequence <id>", "enroll confirmed subscribers in this sequence (default: the first one)")
     .option("--confirmed", "the rows carry consent already: import them as active and enroll them")
-    .option("--json", "print {imported, existing, suppressed, bad: [{line, reason}]}")
+    .option("--json", "print {imported, existing, suppressed, enrolled, badRows, bad: [{line, reason}] (the first 1,000), warnings: [{count, message}]}")
     .action(async (file: string, opts: { sequence?: string; confirmed?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
-      const size = (await stat(file)).size;
+      const info = await stat(file);
+      if (!info.isFile()) throw new UsageError(`${file} is not a file: give the path of a CSV file`);
+      const size = info.size;
       await withApp(io, async (app) => {
+        requireSequence(app, opts.sequence, { needed: Boolean(opts.confirmed) });
         const stream = createReadStream(file);
-        const parser = stream.pipe(parse({ columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true, relax_column_count: true, bom: true }));
         let lastDraw = 0;
-        const result = await importCsv(app, parser, {
+        const result = await importCsv(app, readCsv(stream, { file }), {
           confirmed: Boolean(opts.confirmed),
           sequenceId: opts.sequence,
           now: io.now(),
-          onBadRow: (bad) => {
-            if (!opts.json) io.err(`line ${bad.line}: ${bad.reason}\n`);
-          },
           onProgress: (rows) => {
             if (!io.isTTY || opts.json) return;
             const t = Date.now();
@@ -45,11 +48,15 @@ export function importCommand(program: Command, io: CliIO) {
         });
         if (io.isTTY && !opts.json) io.err("\n");
         if (opts.json) printJson(io, result);
-        else
+        else {
+          for (const b of result.bad.slice(0, LISTED)) io.err(`line ${b.line}: ${b.reason}\n`);
+          if (result.badRows > LISTED) io.err(`…and ${(result.badRows - LISTED).toLocaleString("en-US")} more\n`);
+          for (const w of result.warnings) io.err(`warning: ${w.message}\n`);
           io.out(
-            `imported ${result.imported}, already there ${result.existing}, suppressed ${result.suppressed}, bad rows ${result.bad.length}${result.enrolled ? `, enrolled ${result.enrolled}` : ""}\n`,
+            `imported ${result.imported}, already there ${result.existing}, suppressed ${result.suppressed}, bad rows ${result.badRows}${result.enrolled ? `, enrolled ${result.enrolled}` : ""}\n`,
           );
-        if (result.bad.length > 0 && result.imported + result.existing === 0) throw new WorkError("no row could be imported");
+        }
+        if (result.badRows > 0 && result.imported + result.existing === 0) throw new WorkError("no row could be imported");
       });
     });
 }

@@ -26,15 +26,33 @@ export function startCommand(program: Command, io: CliIO) {
       const app = await createApp(config, log);
       let lastTick: Date | null = null;
       const stopping = new AbortController();
-      const runTick = async () => {
-        const now = io.now();
-        try {
-          const s = await app.engine.tick(now, { signal: stopping.signal });
-          lastTick = now;
-          if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
-        } catch (err) {
-          log(`tick failed: ${(err as Error).message}`);
-        }
+      // Work that uses the database (a tick, a confirmation flush): shutdown waits for all of it
+      // before closing the store, or the work in hand fails on a destroyed driver.
+      const running = new Set<Promise<unknown>>();
+      const track = <T>(p: Promise<T>): Promise<T> => {
+        running.add(p);
+        void p.finally(() => running.delete(p)).catch(() => {});
+        return p;
+      };
+      let ticking: Promise<void> | null = null;
+      const runTick = (): Promise<void> => {
+        if (stopping.signal.aborted) return Promise.resolve();
+        // The first tick runs at start, outside cron: never two at once.
+        ticking ??= track(
+          (async () => {
+            const now = io.now();
+            try {
+              const s = await app.engine.tick(now, { signal: stopping.signal });
+              lastTick = now;
+              if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
+            } catch (err) {
+              log(`tick failed: ${(err as Error).message}`);
+            } finally {
+              ticking = null;
+            }
+          })(),
+        );
+        return ticking;
       };
       const task = opts.scheduler ? cron.schedule("* * * * *", runTick, { timezone: "UTC", noOverlap: true, name: "drip-tick" }) : null;
       // A signup's confirmation email goes out at once, not on the next minute's tick.
@@ -46,13 +64,16 @@ export function startCommand(program: Command, io: CliIO) {
           return;
         }
         flushing = true;
-        void (async () => {
-          do {
-            again = false;
-            await app.engine.deliverConfirmations(io.now()).catch((err) => log(`confirmation delivery failed: ${(err as Error).message}`));
-          } while (again);
-          flushing = false;
-        })();
+        void track(
+          (async () => {
+            do {
+              again = false;
+              if (stopping.signal.aborted) break;
+              await app.engine.deliverConfirmations(io.now()).catch((err) => log(`confirmation delivery failed: ${(err as Error).message}`));
+            } while (again);
+            flushing = false;
+          })(),
+        );
       };
       const http = createHttpApp({
         store: app.store,
@@ -82,8 +103,8 @@ export function startCommand(program: Command, io: CliIO) {
           server.close();
           // Whatever is still claimed keeps its lease and comes due again after restart.
           setTimeout(() => process.exit(0), 9_000).unref();
-          // Wait for an in-flight tick to notice the abort, then close the database.
-          for (let i = 0; i < 80 && task?.getStatus?.() === "running"; i++) await new Promise((r) => setTimeout(r, 100));
+          // Wait for the tick in hand to notice the abort (and any confirmation flush), then close the database.
+          while (running.size > 0) await Promise.allSettled([...running]);
           await app.close();
           resolve();
         };

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { subscriberInputSchema } from "../../lifecycle/input.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
-import { instant, withApp } from "./app-context.ts";
+import { guardTimeTravel, instant, requireSequence, withApp } from "./app-context.ts";
 
 function parseInput(fields: unknown) {
   const parsed = subscriberInputSchema.safeParse(fields);
@@ -20,10 +20,12 @@ export function subscriberCommands(program: Command, io: CliIO) {
     .option("--sequence <id>", "sequence to enroll in (default: the first one)")
     .option("--at <instant>", "when they subscribed/confirmed (ISO 8601, default: now)")
     .option("--confirmed", "consent already confirmed (skip double opt-in)")
+    .option("--allow-time-travel", "accept an --at more than 24 hours in the future (the course would start then)")
     .option("--json", "print the result as JSON")
-    .action(async (email: string, opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; json?: boolean }) => {
+    .action(async (email: string, opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; allowTimeTravel?: boolean; json?: boolean }) => {
       const input = parseInput({ email, name: opts.name, timezone: opts.tz });
-      const now = instant(opts.at, io, "--at");
+      // Back-dating is how people who subscribed elsewhere come in; only a future start is refused.
+      const now = guardTimeTravel(instant(opts.at, io, "--at"), io, "--at", { allowed: opts.allowTimeTravel, direction: "future" });
       await withApp(io, async (app) => {
         const res = await app.lifecycle.subscribe(input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
         if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);

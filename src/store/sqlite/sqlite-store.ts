@@ -4,8 +4,7 @@
  * process wait instead of failing; claims run in BEGIN IMMEDIATE so two workers can never
  * read the same due rows before either writes (SQLite's answer to FOR UPDATE SKIP LOCKED).
  */
-import { mkdirSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { DB, SubscribersTable } from "../schema.ts";
@@ -32,6 +31,7 @@ import type {
   SubscriberInput,
   SubscriberStatus,
 } from "../types.ts";
+import { createPrivately, privateSideFiles } from "./file-modes.ts";
 import { hydrate } from "./hydrate.ts";
 import * as lq from "./lifecycle-queries.ts";
 import * as sq from "./send-queries.ts";
@@ -112,11 +112,13 @@ export class SqliteStore implements Store {
       ({ raw: this.raw, db: this.db } = open(path));
       return;
     }
-    mkdirSync(dirname(path), { recursive: true });
     this.key = resolve(path);
     let entry = shared.get(this.key);
     if (!entry) {
+      // A new database is private (0600 in a 0700 directory): it holds the signing secret.
+      const created = createPrivately(path);
       entry = open(path);
+      if (created) privateSideFiles(path);
       shared.set(this.key, entry);
     }
     entry.refs++;
@@ -147,7 +149,14 @@ export class SqliteStore implements Store {
         await sql`COMMIT`.execute(conn);
         return result;
       } catch (err) {
-        await sql`ROLLBACK`.execute(conn);
+        try {
+          await sql`ROLLBACK`.execute(conn);
+        } catch (rollbackErr) {
+          // SQLite already rolled back on its own (SQLITE_FULL, SQLITE_IOERR…): the original
+          // error is the one that says what happened. A rollback that failed with the
+          // transaction still open is a problem of its own.
+          if (this.raw.inTransaction) throw rollbackErr;
+        }
         throw err;
       }
     });
