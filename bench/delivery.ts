@@ -22,7 +22,7 @@ import { Session } from "node:inspector/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Resend } from "resend";
 import course from "../sequences/hip-pain-course.ts";
-import { createApp } from "../src/app.ts";
+import { createApp } from "../src/wiring.ts";
 import { loadConfig } from "../src/config.ts";
 import { EMAILS_DIR } from "../src/paths.ts";
 import { buildLinks } from "../src/render/links.ts";

@@ -32,7 +32,7 @@ type FromChild =
 /** The server side: build the app, pre-create subscribers, listen, report the port and tokens. */
 async function serveForBench(): Promise<void> {
   const { serve } = await import("@hono/node-server");
-  const { createApp } = await import("../src/app.ts");
+  const { createApp } = await import("../src/wiring.ts");
   const { loadConfig } = await import("../src/config.ts");
   const { createHttpApp } = await import("../src/http/app.ts");
   const { signToken } = await import("../src/tokens.ts");

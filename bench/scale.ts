@@ -20,11 +20,11 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import Database from "better-sqlite3";
 import course from "../sequences/hip-pain-course.ts";
-import { type App, createApp } from "../src/app.ts";
+import { type App, createApp } from "../src/wiring.ts";
 import { loadConfig } from "../src/config.ts";
 import { composeEml } from "../src/delivery/outbox.ts";
 import type { OutgoingMessage } from "../src/delivery/transport.ts";
-import { importCsv, readCsv } from "../src/engine/import.ts";
+import { importCsv, readCsv } from "../src/lifecycle/import.ts";
 import { sqlitePath } from "../src/store/sqlite/sqlite-store.ts";
 
 const MINUTE = 60_000;
@@ -259,7 +259,7 @@ async function benchImport(confirmed: boolean): Promise<{ seconds: number; impor
     writeFileSync(csv, `${lines.join("\n")}\n`);
     const app = await openApp(dir);
     const t0 = performance.now();
-    const result = await importCsv(app, readCsv(createReadStream(csv)), { confirmed, now: NOW });
+    const result = await importCsv(app.lifecycle, readCsv(createReadStream(csv)), { confirmed, now: NOW });
     const seconds = (performance.now() - t0) / 1000;
     await app.close();
     return { seconds, imported: result.imported, enrolled: result.enrolled, bad: result.badRows };

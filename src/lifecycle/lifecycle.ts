@@ -16,7 +16,7 @@
  */
 import { DripError } from "../errors.ts";
 import type { Sequence } from "../sequences/types.ts";
-import type { Enrollment, EnrollResult, Store, Subscriber } from "../store/types.ts";
+import type { Enrollment, EnrollResult, Store, Subscriber, SubscriberInput } from "../store/types.ts";
 import type { SubscriberInputFields } from "./input.ts";
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
 
@@ -92,7 +92,7 @@ export class Lifecycle {
   sequenceFor(sequenceId: string | undefined): Sequence {
     const known = () => {
       const ids = this.knownSequenceIds();
-      return ids.length ? `known sequences: ${ids.join(", ")}` : "no sequence is loaded: add one under sequences/";
+      return ids.length ? `known sequences are ${ids.join(", ")} (see \`drip list\`)` : "no sequence is loaded: add one under sequences/";
     };
     if (sequenceId === undefined) {
       const seq = this.o.sequences.defaultSequence;
@@ -100,7 +100,7 @@ export class Lifecycle {
       return seq;
     }
     const seq = this.o.sequences.getSequence(sequenceId);
-    if (!seq) throw new DripError("usage", `no sequence "${sequenceId}" (${known()})`);
+    if (!seq) throw new DripError("usage", `no sequence "${sequenceId}": ${known()}`);
     return seq;
   }
 
@@ -227,6 +227,36 @@ export class Lifecycle {
       if (current.status !== "active" || !sequence) return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
       return { kind: "ok", subscriber: current, created, enrolled: await this.enrollIn(tx, current, sequence, now) };
     });
+  }
+
+  /**
+   * One page of an import, in one transaction: rows on the suppression list are left out,
+   * known addresses are left as they are, new ones are written with their enrollment (when
+   * `enrollIn` is given and the row is active). A crash loses the page whole; running the
+   * import again brings it in whole. Planning warnings come back instead of being logged.
+   */
+  async importPage(
+    rows: readonly (SubscriberInput & { startAt: Date })[],
+    opts: { enrollIn: Sequence | null },
+    now: Date,
+  ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[] }> {
+    const suppressed = await this.store.suppressedAmong(rows.map((r) => r.email));
+    const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
+    const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
+    const warnings: string[] = [];
+    const { created, existing, enrolled } = await this.store.importSubscribers(
+      fresh.map(({ startAt: _startAt, ...input }) => input),
+      now,
+      (sub) => {
+        if (!opts.enrollIn || sub.status !== "active") return null;
+        // The course starts when they subscribed (never in the future), planned in their own zone.
+        const at = startOf.get(sub.email.trim().toLowerCase()) ?? now;
+        const { warnings: w, ...plan } = planEnrollment(opts.enrollIn, sub, at > now ? now : at);
+        warnings.push(...w);
+        return plan;
+      },
+    );
+    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
   }
 
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { cleanupTempDirs, runDrip, tempDir } from "../support/engine-helpers.ts";
 

@@ -164,9 +164,9 @@ describe("refused up front", () => {
 describe("streaming", () => {
   it("pages are written while the file is still being read (memory holds one page, not the file)", async () => {
     const { Readable } = await import("node:stream");
-    const { createApp } = await import("../../src/app.ts");
+    const { createApp } = await import("../../src/wiring.ts");
     const { loadConfig } = await import("../../src/config.ts");
-    const { importCsv, readCsv } = await import("../../src/engine/import.ts");
+    const { importCsv, readCsv } = await import("../../src/lifecycle/import.ts");
     const app = await createApp(loadConfig(env));
     try {
       const storedAt: number[] = [];
@@ -177,7 +177,7 @@ describe("streaming", () => {
           yield `s${i}@example.com,S\n`;
         }
       }
-      const result = await importCsv(app, readCsv(Readable.from(lines())), { confirmed: false, now: NOW });
+      const result = await importCsv(app.lifecycle, readCsv(Readable.from(lines())), { confirmed: false, now: NOW });
       expect(result).toMatchObject({ imported: 2000, badRows: 0 });
       expect(storedAt).toEqual([1500]); // three pages of 500 already committed at row 1,800
     } finally {

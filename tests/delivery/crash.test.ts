@@ -23,7 +23,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { MINUTE, T0, cleanupTempDirs, deliveryEnv, seedEnrolled, tally, tempDir } from "../support/delivery-helpers.ts";

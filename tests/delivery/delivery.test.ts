@@ -8,7 +8,7 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { backoffMs, type Clock, RateLimiter } from "../../src/delivery/rate-limiter.ts";
 import { KEY_LIFETIME_MS, PAUSE_KEY } from "../../src/engine/batch-delivery.ts";
-import type { App } from "../../src/app.ts";
+import type { App } from "../../src/wiring.ts";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { Store } from "../../src/store/types.ts";
 import {

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import course from "../../sequences/hip-pain-course.ts";
-import { type App, createApp } from "../../src/app.ts";
+import { type App, createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { TickSummary } from "../../src/engine/engine.ts";
 

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { makePrng } from "../support/resend-double-rules.ts";

@@ -11,7 +11,7 @@ import { type ServerType, serve } from "@hono/node-server";
 import { simpleParser } from "mailparser";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
-import { type App, createApp } from "../../src/app.ts";
+import { type App, createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";

@@ -6,7 +6,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ParsedMail } from "mailparser";
-import { type App, createApp } from "../../src/app.ts";
+import { type App, createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Transport } from "../../src/delivery/transport.ts";
 import { type HttpDeps, createHttpApp } from "../../src/http/app.ts";

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
-import { type App, createApp } from "../../src/app.ts";
+import { type App, createApp } from "../../src/wiring.ts";
 import { runCli } from "../../src/cli/main.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Clock } from "../../src/delivery/rate-limiter.ts";

@@ -22,7 +22,7 @@
  */
 import { writeSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { ResendTransport } from "../../src/delivery/resend.ts";
 import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail, Transport } from "../../src/delivery/transport.ts";

@@ -16,7 +16,7 @@
  */
 import { writeSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { OutboxTransport } from "../../src/delivery/outbox.ts";
 import type { DeliveryResult, OutgoingMessage, Transport } from "../../src/delivery/transport.ts";

@@ -1,5 +1,5 @@
 import { loadConfig, readEnv } from "../../config.ts";
-import { type App, createApp } from "../../app.ts";
+import { type App, createApp } from "../../wiring.ts";
 import type { Transport } from "../../delivery/transport.ts";
 import { type CliIO, UsageError, parseInstant } from "../io.ts";
 
@@ -46,12 +46,3 @@ export function instant(value: string | undefined, io: CliIO, flag: string): Dat
   return at;
 }
 
-/**
- * `--sequence <id>` checked before anything is written: an unknown id is a usage error that
- * names the known ones (a subscriber stored and then not enrolled would be half a command).
- */
-export function requireSequence(app: App, id: string | undefined, opts: { needed: boolean }): void {
-  const known = app.sequenceIds.length ? `known sequences are ${app.sequenceIds.join(", ")}` : "no sequence is loaded: add one under sequences/";
-  if (id !== undefined && !app.engine.getSequence(id)) throw new UsageError(`no sequence "${id}": ${known} (see \`drip list\`)`);
-  if (id === undefined && opts.needed && !app.engine.defaultSequence) throw new UsageError(`nothing to enroll in: ${known}`);
-}

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig, readEnv } from "../../config.ts";
-import { createApp } from "../../app.ts";
+import { createApp } from "../../wiring.ts";
 import { OutboxTransport } from "../../delivery/outbox.ts";
 import { formatLocal } from "../../schedule/index.ts";
 import { type CliIO, WorkError } from "../io.ts";

@@ -2,7 +2,7 @@ import { type WriteStream, createWriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
 import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
-import { guardCell } from "../../engine/import.ts";
+import { guardCell } from "../../lifecycle/import.ts";
 import { type CliIO, UsageError, WorkError } from "../io.ts";
 import { withApp } from "./app-context.ts";
 

@@ -8,9 +8,9 @@
 import { createReadStream, existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { importCsv, readCsv } from "../../engine/import.ts";
+import { importCsv, readCsv } from "../../lifecycle/import.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
-import { requireSequence, withApp } from "./app-context.ts";
+import { withApp } from "./app-context.ts";
 
 /** Bad lines listed in the text summary; the rest are counted. */
 const LISTED = 20;
@@ -29,10 +29,9 @@ export function importCommand(program: Command, io: CliIO) {
       if (!info.isFile()) throw new UsageError(`${file} is not a file: give the path of a CSV file`);
       const size = info.size;
       await withApp(io, async (app) => {
-        requireSequence(app, opts.sequence, { needed: Boolean(opts.confirmed) });
         const stream = createReadStream(file);
         let lastDraw = 0;
-        const result = await importCsv(app, readCsv(stream, { file }), {
+        const result = await importCsv(app.lifecycle, readCsv(stream, { file }), {
           confirmed: Boolean(opts.confirmed),
           sequenceId: opts.sequence,
           now: io.now(),

@@ -7,7 +7,7 @@ import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import cron from "node-cron";
 import { loadConfig, readEnv } from "../../config.ts";
-import { createApp } from "../../app.ts";
+import { createApp } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { watchSequences } from "../../sequences/reload.ts";
@@ -21,7 +21,7 @@ export function startCommand(program: Command, io: CliIO) {
     .option("--no-watch", "do not reload sequences and templates when their files change")
     .action(async (opts: { scheduler: boolean; watch: boolean }) => {
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
-      const log = (line: string) => io.err(`${new Date().toISOString()} ${line}\n`);
+      const log = (line: string) => io.err(`${io.now().toISOString()} ${line}\n`);
       for (const w of config.warnings) log(`note: ${w}`);
       const app = await createApp(config, log);
       let lastTick: Date | null = null;
@@ -79,6 +79,9 @@ export function startCommand(program: Command, io: CliIO) {
         store: app.store,
         engine: app.engine,
         lifecycle: app.lifecycle,
+        // Request errors go to the same log, one line each (tokens redacted); stacks only with DEBUG=drip.
+        log,
+        debug: (io.env.DEBUG ?? "").includes("drip"),
         secret: app.secret,
         publicUrl: config.publicUrl,
         webhookSecret: config.webhookSecret,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { subscriberInputSchema } from "../../lifecycle/input.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
-import { guardTimeTravel, instant, requireSequence, withApp } from "./app-context.ts";
+import { guardTimeTravel, instant, withApp } from "./app-context.ts";
 
 function parseInput(fields: unknown) {
   const parsed = subscriberInputSchema.safeParse(fields);

@@ -26,13 +26,6 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
-  /** The ids of the sequences loaded when the app was created, in load order (for messages). */
-  sequenceIds: string[];
-  /**
-   * Run `fn` (synchronous) with the app's log lines sent to `capture` instead: a bulk job such
-   * as an import counts the engine's per-subscriber warnings and says them once.
-   */
-  captureLog<T>(capture: (line: string) => void, fn: () => T): T;
   close(): Promise<void>;
 }
 
@@ -50,17 +43,7 @@ export function makeTransport(config: Config): Transport {
 }
 
 export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
-  let sink = appLog;
-  const log = (line: string) => sink(line);
-  const captureLog = <T>(capture: (line: string) => void, fn: () => T): T => {
-    const previous = sink;
-    sink = capture;
-    try {
-      return fn();
-    } finally {
-      sink = previous;
-    }
-  };
+  const log = appLog;
   const store = openStore(config);
   await store.migrate();
   const dbPath = sqlitePath(config.databaseUrl);
@@ -85,5 +68,5 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     log,
   });
   const lifecycle = new Lifecycle({ store, sequences: engine, log });
-  return { config, store, engine, lifecycle, transport, secret, sequenceIds: loaded.sequences.map((s) => s.sequence.id), captureLog, close: () => store.close() };
+  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
 }

@@ -10,11 +10,11 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { Temporal } from "temporal-polyfill";
 import { z } from "zod";
-import type { App } from "../app.ts";
+import type { Lifecycle } from "./lifecycle.ts";
 import { DripError, coerceError } from "../errors.ts";
 import { isValidTimeZone } from "../schedule/index.ts";
 import type { SubscriberStatus } from "../store/types.ts";
-import { subscriberInputSchema } from "../lifecycle/input.ts";
+import { subscriberInputSchema } from "./input.ts";
 
 export interface BadRow {
   line: number;
@@ -193,14 +193,11 @@ function warningSentence(message: string, count: number): string {
   return `${rows}: ${message}`;
 }
 
-export async function importCsv(app: App, rows: AsyncIterable<CsvRow>, opts: ImportOptions): Promise<ImportResult> {
+export async function importCsv(lifecycle: Pick<Lifecycle, "importPage" | "sequenceFor">, rows: AsyncIterable<CsvRow>, opts: ImportOptions): Promise<ImportResult> {
   const pageSize = opts.pageSize ?? 500;
   const result: ImportResult = { imported: 0, existing: 0, suppressed: 0, enrolled: 0, badRows: 0, bad: [], warnings: [] };
-  const sequenceId = opts.sequenceId ?? app.engine.defaultSequence?.id;
-  if (opts.sequenceId !== undefined && !app.engine.getSequence(opts.sequenceId)) {
-    throw new DripError("usage", `no sequence "${opts.sequenceId}" to enroll in (see drip list)`);
-  }
-  if (opts.confirmed && !sequenceId) throw new DripError("usage", "no sequence is loaded to enroll the confirmed rows in: add one under sequences/");
+  // Checked before anything is read or written: a wrong --sequence is a usage error.
+  const sequence = opts.sequenceId !== undefined || opts.confirmed ? lifecycle.sequenceFor(opts.sequenceId) : null;
   // Warnings the engine logs per enrollment, counted by message (the address taken out).
   const warned = new Map<string, number>();
   let page: { line: number; input: z.infer<typeof subscriberInputSchema>; at: Date; status: SubscriberStatus | undefined }[] = [];
@@ -214,38 +211,24 @@ export async function importCsv(app: App, rows: AsyncIterable<CsvRow>, opts: Imp
 
   const flush = async () => {
     if (page.length === 0) return;
-    const suppressed = await app.store.suppressedAmong(page.map((r) => r.input.email));
-    const fresh = page.filter((r) => !suppressed.has(r.input.email.trim().toLowerCase()));
-    result.suppressed += page.length - fresh.length;
-    const startOf = new Map(fresh.map((r) => [r.input.email.trim().toLowerCase(), r.at]));
-    const { created, existing, enrolled } = await app.store.importSubscribers(
+    // Through the lifecycle door: suppression, known addresses and enrollments in one transaction per page.
+    const res = await lifecycle.importPage(
       // --confirmed vouches for consent, but never overrides a row that says the person left or never confirmed.
-      fresh.map((r) => ({
+      page.map((r) => ({
         ...r.input,
         status: r.status && r.status !== "active" ? r.status : opts.confirmed ? "active" : "pending",
         consentSource: "import",
         consentAt: r.at,
+        startAt: r.at,
       })),
+      { enrollIn: opts.confirmed ? sequence : null },
       opts.now,
-      // Enrollments are written in the same transaction as their subscribers: a crash loses
-      // the page whole, and running the import again brings it in whole.
-      (sub) => {
-        if (!opts.confirmed || !sequenceId || sub.status !== "active") return null;
-        // The course starts when they subscribed (never in the future), planned in their own zone.
-        const at = startOf.get(sub.email.toLowerCase()) ?? opts.now;
-        const prefix = `warning: ${sub.email}: `;
-        return app.captureLog(
-          (l) => {
-            const message = l.startsWith(prefix) ? l.slice(prefix.length) : l;
-            warned.set(message, (warned.get(message) ?? 0) + 1);
-          },
-          () => app.engine.planEnrollment(sub, sequenceId, at > opts.now ? opts.now : at),
-        );
-      },
     );
-    result.imported += created.length;
-    result.existing += existing;
-    result.enrolled += enrolled;
+    for (const message of res.warnings) warned.set(message, (warned.get(message) ?? 0) + 1);
+    result.suppressed += res.suppressed;
+    result.imported += res.created;
+    result.existing += res.existing;
+    result.enrolled += res.enrolled;
     page = [];
   };
 
