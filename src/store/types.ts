@@ -1,8 +1,26 @@
 /**
- * The Store interface the engine depends on. The engine never imports a driver: the
- * SQLite adapter (src/store/sqlite/) implements this today; a Postgres adapter can follow
- * without touching the engine (claims there use FOR UPDATE SKIP LOCKED).
+ * The data drip keeps, and the Store interfaces over it, split by consumer. The engine and
+ * the lifecycle door never import a driver: the SQLite adapter (src/store/sqlite/) implements
+ * these today; a Postgres adapter can follow without touching them (claims there use
+ * FOR UPDATE SKIP LOCKED), and tests/store/contract.ts holds both to one contract.
  * All instants are JS Dates in UTC; stored as integer epoch milliseconds.
+ *
+ * Glossary (the words code, tests and docs use):
+ * - subscriber: one email address with a name, a time zone, tags and a status (`pending`
+ *   until double opt-in, then `active`, `unsubscribed`, `suppressed`).
+ * - sequence: a typed, validated definition of ordered steps (sequences/*.ts).
+ * - step: one email of a sequence, with a stable id, a schedule, a template, a subject and
+ *   conditions (skipIf, exit rules).
+ * - enrollment: one subscriber's walk through one sequence: start time, cursor (last step
+ *   done), next step and its due time (UTC), status.
+ * - send: one attempt-tracked delivery of one step to one subscriber; unique per
+ *   (enrollment, round, step); its id roots the provider's idempotency key.
+ * - tick: one scheduler pass at an instant `now`: claim what is due, re-check conditions,
+ *   render, deliver, record, advance.
+ * - claim / lease: a worker's temporary ownership of a due step (owner, lease-until,
+ *   fencing token). It is not the schedule: re-planning moves due times, never leases.
+ * - transport: where a rendered message goes (outbox, resend); it owns its wire format,
+ *   its rate limit and its mapping of the provider's answers.
  */
 
 export type SubscriberStatus = "pending" | "active" | "unsubscribed" | "suppressed";
