@@ -277,11 +277,12 @@ async function tickUntilFirstDrop(app: App, d: ResendDouble, now: Date) {
 
 describe("idempotent recovery", () => {
   it("an accepted batch whose answer was lost is retried within the tick under the same key: the double replays, nothing is sent twice", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env } = await deliveryApp(d.url, 50);
     try {
       await seedEnrolled(app.store, app.engine, 100, T0);
-      expect(await app.engine.tick(T0)).toMatchObject({ sent: 100, failed: 0 });
+      expect(await app.engine.tick(time.set(T0))).toMatchObject({ sent: 100, failed: 0 });
       expect(d.requests.map((r) => r.status)).toEqual([0, 200]);
       expect(new Set(keysOf(d)).size).toBe(1);
       expect(d.delivered).toHaveLength(100);
@@ -297,7 +298,8 @@ describe("idempotent recovery", () => {
   });
 
   it("stopped after a lost answer: the next tick re-sends the stored batch with the same key, the double replays, sends are recorded sent", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env } = await deliveryApp(d.url, 50);
     try {
       await seedEnrolled(app.store, app.engine, 100, T0);
@@ -311,7 +313,7 @@ describe("idempotent recovery", () => {
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 100, sent: 0 });
 
       d.set({ dropRate: 0 });
-      expect(await app.engine.tick(plus(T0, MINUTE))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
+      expect(await app.engine.tick(time.set(plus(T0, MINUTE)))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
       expect(d.requests.map((r) => [r.status, r.idempotencyKey])).toEqual([
         [0, batch!.id],
         [200, batch!.id],
@@ -328,7 +330,8 @@ describe("idempotent recovery", () => {
   });
 
   it("409 invalid_idempotent_request (the payload changed after an accepted attempt) is recorded as sent, with a warning", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env, logs } = await deliveryApp(d.url, 50);
     try {
       const subs = await seedEnrolled(app.store, app.engine, 100, T0);
@@ -338,7 +341,7 @@ describe("idempotent recovery", () => {
       // emails, the key has already been used for 100.
       await unsubscribe(app.store, subs[5]!, plus(T0, 30_000));
       d.set({ dropRate: 0 });
-      expect(await app.engine.tick(plus(T0, MINUTE))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
+      expect(await app.engine.tick(time.set(plus(T0, MINUTE)))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
       expect(d.requests.map((r) => r.status)).toEqual([0, 409]);
       expect(d.requests[1]).toMatchObject({ count: 99, idempotencyKey: d.requests[0]!.idempotencyKey });
       expect(d.delivered).toHaveLength(100); // nothing sent twice, nothing lost
@@ -352,21 +355,22 @@ describe("idempotent recovery", () => {
   });
 
   it("a batch still unresolved after 24 h is in_doubt, shown in drip status, and never re-sent", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env, logs } = await deliveryApp(d.url, 50);
     try {
       await seedEnrolled(app.store, app.engine, 100, T0);
       await tickUntilFirstDrop(app, d, T0);
       d.set({ dropRate: 0 });
       const later = plus(T0, KEY_LIFETIME_MS + MINUTE);
-      expect(await app.engine.tick(later)).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
+      expect(await app.engine.tick(time.set(later))).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
       expect(d.requests).toHaveLength(1); // not re-sent: the provider no longer dedupes this key
       const rows = await sendRows(app.store);
       expect(rows.every((r) => r.status === "in_doubt" && /24 h/.test(r.reason ?? ""))).toBe(true);
       expect(logs.some((l) => l.startsWith("warning:") && l.includes("24 h"))).toBe(true);
       expect((await statusJson(env, later)).sends).toMatchObject({ claimed: 0, sent: 0, in_doubt: 100 });
       expect(await pendingBatches(app.store)).toEqual([]);
-      await app.engine.tick(plus(later, HOUR));
+      await app.engine.tick(time.set(plus(later, HOUR)));
       expect(d.requests).toHaveLength(1);
     } finally {
       await app.close();
@@ -376,13 +380,14 @@ describe("idempotent recovery", () => {
 
 describe("retries", () => {
   it("5xx: retried with growing backoff under the same key, then failed after maxAttempts with the reason; nothing retries forever", async () => {
-    const d = await double({ rateLimit: 100, failRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 100, failRate: 1, now: time.now });
     const clock = new InstantClock();
     const { engine, store, env, logs } = await handEngine(d.url, { clock, maxAttempts: 8 });
     try {
       await seedEnrolled(store, engine, 100, T0);
       // Tick 1: 4 tries in the tick, waiting 0.25–0.5 s, 0.5–1 s, 1–2 s between them.
-      expect(await engine.tick(T0)).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 100 });
+      expect(await engine.tick(time.set(T0))).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 100 });
       expect(d.requests.map((r) => r.status)).toEqual([500, 500, 500, 500]);
       expect(clock.sleeps).toHaveLength(3);
       clock.sleeps.forEach((ms, i) => {
@@ -400,11 +405,11 @@ describe("retries", () => {
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 100 });
 
       // Not before its time.
-      await engine.tick(plus(T0, MINUTE));
+      await engine.tick(time.set(plus(T0, MINUTE)));
       expect(d.requests).toHaveLength(4);
 
       // Tick 2 at the lease: attempts 5–8, then failed.
-      expect(await engine.tick(new Date(batch!.lease_until))).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
+      expect(await engine.tick(time.set(new Date(batch!.lease_until)))).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
       expect(d.requests).toHaveLength(8);
       expect(new Set(keysOf(d))).toEqual(new Set([batch!.id]));
       expect(clock.sleeps.slice(3).every((ms, i) => ms >= Math.min(30_000, 500 * 2 ** (i + 4)) / 2)).toBe(true);
@@ -414,8 +419,8 @@ describe("retries", () => {
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 0, failed: 100 });
 
       d.set({ failRate: 0 });
-      await engine.tick(plus(T0, 2 * HOUR));
-      await engine.tick(plus(T0, 20 * HOUR));
+      await engine.tick(time.set(plus(T0, 2 * HOUR)));
+      await engine.tick(time.set(plus(T0, 20 * HOUR)));
       expect(d.requests).toHaveLength(8);
       expect(d.delivered).toHaveLength(0);
     } finally {
@@ -424,7 +429,8 @@ describe("retries", () => {
   });
 
   it("a whole-request 4xx (validation_error) fails the batch at once: one request, no retry", async () => {
-    const d = await double({ rateLimit: 100 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 100, now: time.now });
     const clock = new InstantClock();
     const { engine, store, env } = await handEngine(d.url, { clock });
     try {
@@ -432,13 +438,13 @@ describe("retries", () => {
       // 101 emails in one batch (the engine never writes one; the store does not stop it).
       const claims = await store.claimDue(T0, 101, 5 * MINUTE);
       await writeBatch(store, "drip-batch-hand-written-101", claims, claims.map((c) => plainEmail(c.subscriber.email)), T0);
-      expect(await engine.tick(T0)).toEqual({ sent: 0, skipped: 0, failed: 101, deferred: 0 });
+      expect(await engine.tick(time.set(T0))).toEqual({ sent: 0, skipped: 0, failed: 101, deferred: 0 });
       expect(d.requests).toEqual([expect.objectContaining({ status: 422, count: 101 })]);
       expect(clock.sleeps).toEqual([]);
       const rows = await sendRows(store);
       expect(rows.every((r) => r.status === "failed" && /^validation_error: Too many emails in the batch: 101/.test(r.reason ?? ""))).toBe(true);
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 0, failed: 101 });
-      await engine.tick(plus(T0, HOUR));
+      await engine.tick(time.set(plus(T0, HOUR)));
       expect(d.requests).toHaveLength(1);
       expect(await pendingBatches(store)).toEqual([]);
     } finally {
