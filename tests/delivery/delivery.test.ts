@@ -11,7 +11,6 @@ import { KEY_LIFETIME_MS, PAUSE_KEY } from "../../src/engine/batch-delivery.ts";
 import type { App } from "../../src/app.ts";
 import { unsubscribe } from "../../src/engine/subscribers.ts";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { Store } from "../../src/store/types.ts";
 import {
   HOUR,
   InstantClock,
@@ -21,19 +20,17 @@ import {
   deliveryApp,
   dripStatus,
   handEngine,
-  maxInWindow,
   pendingBatches,
   plainEmail,
   plus,
   seedEnrolled,
   sendRows,
   tally,
-  tickUntilSettled,
   waitFor,
   writeBatch,
 } from "../support/delivery-helpers.ts";
-import { type RequestLogEntry, type ResendDouble, type ResendDoubleOptions, startResendDouble } from "../support/resend-double.ts";
-import { startRemoteDouble } from "../support/remote-double.ts";
+import { type ResendDouble, type ResendDoubleOptions, startResendDouble } from "../support/resend-double.ts";
+import { expectAllAccountedFor, faultyProviderRun, keysOf, statusJson } from "../support/fault-run.ts";
 import { TestClock } from "../support/test-clock.ts";
 
 let doubles: ResendDouble[] = [];
@@ -47,93 +44,10 @@ afterEach(async () => {
 });
 afterAll(() => cleanupTempDirs());
 
-type Logs = { requests: RequestLogEntry[] };
-const ok = (d: Logs) => d.requests.filter((r) => r.status !== 429);
-const keysOf = (d: Logs) => d.requests.map((r) => r.idempotencyKey);
-
-async function statusJson(env: Record<string, string>, now: Date) {
-  const r = await dripStatus(env, now);
-  expect(r.code, r.err).toBe(0);
-  return JSON.parse(r.out) as { sends: Record<string, number>; transport: string } & Record<string, unknown>;
-}
-
-/** Every send row is settled: sent, or failed/in_doubt with a reason; none left claimed. */
-async function expectAllAccountedFor(store: Store, env: Record<string, string>, now: Date, total: number) {
-  const rows = await sendRows(store);
-  expect(rows).toHaveLength(total);
-  const counts = { claimed: 0, sent: 0, skipped: 0, failed: 0, in_doubt: 0 };
-  for (const r of rows) {
-    counts[r.status as keyof typeof counts]++;
-    if (r.status === "failed" || r.status === "in_doubt") expect(r.reason, `${r.id} ${r.status} without a reason`).toBeTruthy();
-  }
-  expect(counts.claimed).toBe(0);
-  const status = await statusJson(env, now);
-  expect(status.transport).toBe("resend");
-  expect(status.sends).toEqual(counts);
-  return counts;
-}
-
-describe("5,000 due sends against a faulty, rate-limited provider", () => {
-  it(
-    "fail 5%, drop 2%, 2 req/s, latency 10–60 ms: 5,000 distinct deliveries, 0 duplicates, 0 lost, never over the limit",
-    { timeout: 180_000 },
-    async () => {
-      const N = 5_000;
-      // The provider is another machine: the double runs in its own process, so its arrival
-      // times and rate-limit window are not skewed by renders blocking this event loop.
-      const remote = await startRemoteDouble({ rateLimit: 2, latencyMs: [10, 60], failRate: 0.05, dropRate: 0.02, seed: 13 });
-      const { app, env, logs } = await deliveryApp(remote.url, 2);
-      try {
-        const tSeed = performance.now();
-        await seedEnrolled(app.store, app.engine, N, T0);
-        const t0 = performance.now();
-        const run = await tickUntilSettled(app.engine, app.store, T0, 10 * MINUTE);
-        const seconds = (performance.now() - t0) / 1000;
-        const seeded = (t0 - tSeed) / 1000;
-
-        const d = await remote.snapshot();
-        const status500 = d.requests.filter((r) => r.status === 500).length;
-        const dropped = d.requests.filter((r) => r.status === 0).length;
-        const window = maxInWindow(ok(d));
-        const all = maxInWindow(d.requests);
-        const r429 = d.requests.filter((r) => r.status === 429);
-        console.info(
-          `5,000 sends: seeded in ${seeded.toFixed(1)} s, delivered in ${seconds.toFixed(1)} s, ${run.ticks} ticks, ${d.requests.length} requests ` +
-            `(${status500} × 500, ${dropped} dropped, ${r429.length} × 429), max per sliding second: ${window.max} admitted / ${all.max} sent; ` +
-            `warnings logged: ${logs.filter((l) => l.startsWith("warning")).length}`,
-        );
-
-        // What the provider holds: every subscriber exactly once.
-        const byTo = tally(d.delivered.map((e) => e.to.join(",")));
-        const duplicates = [...byTo.values()].reduce((n, c) => n + c - 1, 0);
-        expect(duplicates).toBe(0);
-        expect(byTo.size).toBe(N);
-        expect(d.delivered).toHaveLength(N);
-        // Each delivered email is the course's first step.
-        expect(new Set(d.delivered.map((e) => e.subject))).toEqual(new Set(["Outer leg pain? It may start in your hip"]));
-
-        // What drip recorded: all sent, with the provider's message id.
-        const counts = await expectAllAccountedFor(app.store, env, run.last, N);
-        expect(counts).toEqual({ claimed: 0, sent: N, skipped: 0, failed: 0, in_doubt: 0 });
-        const rows = await sendRows(app.store);
-        const ids = new Set(d.delivered.map((e) => e.id));
-        for (const r of rows) expect(ids.has(r.provider_message_id ?? ""), `${r.id} has no provider id of a delivered email`).toBe(true);
-
-        // Faults did happen, and were absorbed by retries with the same key.
-        expect(status500).toBeGreaterThan(0);
-        expect(dropped).toBeGreaterThan(0);
-        for (const r of d.requests) expect(r.count, "batches of at most 100").toBeLessThanOrEqual(100);
-        expect(new Set(keysOf(d)).size, "one key per batch: 50 batches of 100").toBe(N / 100);
-
-        // The rate limit: no sliding second with more than 2 admitted requests, no 429 after the first.
-        expect(window.max).toBeLessThanOrEqual(2);
-        expect(r429.length, `429s at ${r429.map((r) => r.at).join(", ")}`).toBeLessThanOrEqual(1);
-      } finally {
-        await app.close();
-        await remote.close();
-      }
-    },
-  );
+describe("due sends against a faulty, rate-limited provider (the 5,000-send run is in faults.soak.test.ts)", () => {
+  it("300 sends, fail 30%, drop 20%, 5 req/s, latency 10–60 ms: 300 distinct deliveries, 0 duplicates, 0 lost, never over the limit", { timeout: 60_000 }, async () => {
+    await faultyProviderRun({ n: 300, rate: 5, failRate: 0.3, dropRate: 0.2, seed: 13 });
+  });
 });
 
 describe("one bad address in a batch of 100", () => {
