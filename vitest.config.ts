@@ -1,11 +1,15 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
+/** Slow proofs (SIGKILL loops, thousands of sends, a real browser): `npm run test:soak` (vitest.soak.config.ts). */
+export const SOAK_FILES = "tests/**/*.soak.test.{ts,tsx}";
+
+// The fast suite (`npm test`, `npx vitest`): everything but the soak files.
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.{ts,tsx}"],
+    exclude: [...configDefaults.exclude, SOAK_FILES],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Child-process crash tests and the browser test are heavy: keep the 2-core machine sane.
     maxWorkers: 2,
   },
 });

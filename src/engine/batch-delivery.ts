@@ -209,7 +209,10 @@ export class BatchDelivery {
             return next;
           });
           const until = new Date(pause.until);
-          await store.retryBatchLater(batch.id, until, res.reason, attempts - 1);
+          // A quota answer is definite (the provider took nothing under this key) and nothing is
+          // requested before the pause lifts: the 24 h "outcome unknown" age restarts there, or a
+          // pause across two quota resets would turn never-sent emails in_doubt.
+          await store.retryBatchLater(batch.id, until, res.reason, attempts - 1, until);
           this.o.log(`delivery paused until ${pause.until}: ${res.reason}`);
           result.deferred += members.length;
           result.pausedUntil = until;

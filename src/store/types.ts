@@ -280,8 +280,12 @@ export interface SchedulingStore {
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]>;
   /** Record every send of a batch and close it, atomically. */
   completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void>;
-  /** Try a pending batch again at `at` (same key, same bytes). */
-  retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void>;
+  /**
+   * Try a pending batch again at `at` (same key, same bytes). `keyWindowFrom`: the provider
+   * refused the batch with a definite answer and nothing is requested before `at`, so its
+   * "outcome unknown for 24 h" age counts from there (stored as the batch's created_at).
+   */
+  retryBatchLater(batchId: string, at: Date, reason: string, attempts: number, keyWindowFrom?: Date): Promise<void>;
   /** Enrollments with a deferred re-plan whose claim is released (or lapsed). */
   claimReplans(now: Date, limit: number): Promise<{ enrollment: Enrollment; subscriber: Subscriber }[]>;
   /** Apply a deferred re-plan (`at` null: keep the due time). */

@@ -10,7 +10,6 @@ import { backoffMs, type Clock, RateLimiter } from "../../src/delivery/rate-limi
 import { KEY_LIFETIME_MS, PAUSE_KEY } from "../../src/engine/batch-delivery.ts";
 import type { App } from "../../src/wiring.ts";
 import type { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { Store } from "../../src/store/types.ts";
 import {
   HOUR,
   InstantClock,
@@ -20,19 +19,18 @@ import {
   deliveryApp,
   dripStatus,
   handEngine,
-  maxInWindow,
   pendingBatches,
   plainEmail,
   plus,
   seedEnrolled,
   sendRows,
   tally,
-  tickUntilSettled,
   waitFor,
   writeBatch,
 } from "../support/delivery-helpers.ts";
-import { type RequestLogEntry, type ResendDouble, type ResendDoubleOptions, startResendDouble } from "../support/resend-double.ts";
-import { startRemoteDouble } from "../support/remote-double.ts";
+import { type ResendDouble, type ResendDoubleOptions, startResendDouble } from "../support/resend-double.ts";
+import { expectAllAccountedFor, faultyProviderRun, keysOf, statusJson } from "../support/fault-run.ts";
+import { TestClock } from "../support/test-clock.ts";
 
 let doubles: ResendDouble[] = [];
 async function double(opts: ResendDoubleOptions): Promise<ResendDouble> {
@@ -45,93 +43,10 @@ afterEach(async () => {
 });
 afterAll(() => cleanupTempDirs());
 
-type Logs = { requests: RequestLogEntry[] };
-const ok = (d: Logs) => d.requests.filter((r) => r.status !== 429);
-const keysOf = (d: Logs) => d.requests.map((r) => r.idempotencyKey);
-
-async function statusJson(env: Record<string, string>, now: Date) {
-  const r = await dripStatus(env, now);
-  expect(r.code, r.err).toBe(0);
-  return JSON.parse(r.out) as { sends: Record<string, number>; transport: string } & Record<string, unknown>;
-}
-
-/** Every send row is settled: sent, or failed/in_doubt with a reason; none left claimed. */
-async function expectAllAccountedFor(store: Store, env: Record<string, string>, now: Date, total: number) {
-  const rows = await sendRows(store);
-  expect(rows).toHaveLength(total);
-  const counts = { claimed: 0, sent: 0, skipped: 0, failed: 0, in_doubt: 0 };
-  for (const r of rows) {
-    counts[r.status as keyof typeof counts]++;
-    if (r.status === "failed" || r.status === "in_doubt") expect(r.reason, `${r.id} ${r.status} without a reason`).toBeTruthy();
-  }
-  expect(counts.claimed).toBe(0);
-  const status = await statusJson(env, now);
-  expect(status.transport).toBe("resend");
-  expect(status.sends).toEqual(counts);
-  return counts;
-}
-
-describe("5,000 due sends against a faulty, rate-limited provider", () => {
-  it(
-    "fail 5%, drop 2%, 2 req/s, latency 10–60 ms: 5,000 distinct deliveries, 0 duplicates, 0 lost, never over the limit",
-    { timeout: 180_000 },
-    async () => {
-      const N = 5_000;
-      // The provider is another machine: the double runs in its own process, so its arrival
-      // times and rate-limit window are not skewed by renders blocking this event loop.
-      const remote = await startRemoteDouble({ rateLimit: 2, latencyMs: [10, 60], failRate: 0.05, dropRate: 0.02, seed: 13 });
-      const { app, env, logs } = await deliveryApp(remote.url, 2);
-      try {
-        const tSeed = performance.now();
-        await seedEnrolled(app.store, app.engine, N, T0);
-        const t0 = performance.now();
-        const run = await tickUntilSettled(app.engine, app.store, T0, 10 * MINUTE);
-        const seconds = (performance.now() - t0) / 1000;
-        const seeded = (t0 - tSeed) / 1000;
-
-        const d = await remote.snapshot();
-        const status500 = d.requests.filter((r) => r.status === 500).length;
-        const dropped = d.requests.filter((r) => r.status === 0).length;
-        const window = maxInWindow(ok(d));
-        const all = maxInWindow(d.requests);
-        const r429 = d.requests.filter((r) => r.status === 429);
-        console.info(
-          `5,000 sends: seeded in ${seeded.toFixed(1)} s, delivered in ${seconds.toFixed(1)} s, ${run.ticks} ticks, ${d.requests.length} requests ` +
-            `(${status500} × 500, ${dropped} dropped, ${r429.length} × 429), max per sliding second: ${window.max} admitted / ${all.max} sent; ` +
-            `warnings logged: ${logs.filter((l) => l.startsWith("warning")).length}`,
-        );
-
-        // What the provider holds: every subscriber exactly once.
-        const byTo = tally(d.delivered.map((e) => e.to.join(",")));
-        const duplicates = [...byTo.values()].reduce((n, c) => n + c - 1, 0);
-        expect(duplicates).toBe(0);
-        expect(byTo.size).toBe(N);
-        expect(d.delivered).toHaveLength(N);
-        // Each delivered email is the course's first step.
-        expect(new Set(d.delivered.map((e) => e.subject))).toEqual(new Set(["Outer leg pain? It may start in your hip"]));
-
-        // What drip recorded: all sent, with the provider's message id.
-        const counts = await expectAllAccountedFor(app.store, env, run.last, N);
-        expect(counts).toEqual({ claimed: 0, sent: N, skipped: 0, failed: 0, in_doubt: 0 });
-        const rows = await sendRows(app.store);
-        const ids = new Set(d.delivered.map((e) => e.id));
-        for (const r of rows) expect(ids.has(r.provider_message_id ?? ""), `${r.id} has no provider id of a delivered email`).toBe(true);
-
-        // Faults did happen, and were absorbed by retries with the same key.
-        expect(status500).toBeGreaterThan(0);
-        expect(dropped).toBeGreaterThan(0);
-        for (const r of d.requests) expect(r.count, "batches of at most 100").toBeLessThanOrEqual(100);
-        expect(new Set(keysOf(d)).size, "one key per batch: 50 batches of 100").toBe(N / 100);
-
-        // The rate limit: no sliding second with more than 2 admitted requests, no 429 after the first.
-        expect(window.max).toBeLessThanOrEqual(2);
-        expect(r429.length, `429s at ${r429.map((r) => r.at).join(", ")}`).toBeLessThanOrEqual(1);
-      } finally {
-        await app.close();
-        await remote.close();
-      }
-    },
-  );
+describe("due sends against a faulty, rate-limited provider (the 5,000-send run is in faults.soak.test.ts)", () => {
+  it("300 sends, fail 30%, drop 20%, 5 req/s, latency 10–60 ms: 300 distinct deliveries, 0 duplicates, 0 lost, never over the limit", { timeout: 60_000 }, async () => {
+    await faultyProviderRun({ n: 300, rate: 5, failRate: 0.3, dropRate: 0.2, seed: 13 });
+  });
 });
 
 describe("one bad address in a batch of 100", () => {
@@ -196,7 +111,9 @@ describe("one bad address in a batch of 100", () => {
 
 describe("quota", () => {
   it("daily quota 150 with 300 due: pauses without a hot loop, resumes after each reset, nothing lost or doubled", async () => {
-    const d = await double({ rateLimit: 50, dailyQuota: 150 });
+    // The double's quota day and retry-after run on the test's clock, the one `now` comes from.
+    const clock = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dailyQuota: 150, now: clock.now });
     const { app, env, logs } = await deliveryApp(d.url, 50);
     try {
       const subs = await seedEnrolled(app.store, app.engine, 300, T0);
@@ -226,7 +143,7 @@ describe("quota", () => {
 
       // Before the reset: ticks do nothing and ask the provider nothing.
       for (const at of [plus(T0, MINUTE), plus(T0, 10 * MINUTE), new Date(until.getTime() - 1)]) {
-        expect(await app.engine.tick(at)).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 0 });
+        expect(await app.engine.tick(clock.set(at))).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 0 });
       }
       expect(d.requests).toHaveLength(3);
 
@@ -236,7 +153,7 @@ describe("quota", () => {
       for (let i = 0; i < 5 && d.delivered.length < 300; i++) {
         d.resetQuota();
         const before = d.requests.length;
-        const s = await app.engine.tick(at);
+        const s = await app.engine.tick(clock.set(at));
         cycles.push({ at: at.toISOString(), sent: s.sent, requests: d.requests.length - before });
         const next = await app.engine.pausedUntil(at);
         if (next) at = new Date(next.until);
@@ -273,11 +190,12 @@ async function tickUntilFirstDrop(app: App, d: ResendDouble, now: Date) {
 
 describe("idempotent recovery", () => {
   it("an accepted batch whose answer was lost is retried within the tick under the same key: the double replays, nothing is sent twice", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env } = await deliveryApp(d.url, 50);
     try {
       await seedEnrolled(app.store, app.engine, 100, T0);
-      expect(await app.engine.tick(T0)).toMatchObject({ sent: 100, failed: 0 });
+      expect(await app.engine.tick(time.set(T0))).toMatchObject({ sent: 100, failed: 0 });
       expect(d.requests.map((r) => r.status)).toEqual([0, 200]);
       expect(new Set(keysOf(d)).size).toBe(1);
       expect(d.delivered).toHaveLength(100);
@@ -293,7 +211,8 @@ describe("idempotent recovery", () => {
   });
 
   it("stopped after a lost answer: the next tick re-sends the stored batch with the same key, the double replays, sends are recorded sent", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env } = await deliveryApp(d.url, 50);
     try {
       await seedEnrolled(app.store, app.engine, 100, T0);
@@ -307,7 +226,7 @@ describe("idempotent recovery", () => {
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 100, sent: 0 });
 
       d.set({ dropRate: 0 });
-      expect(await app.engine.tick(plus(T0, MINUTE))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
+      expect(await app.engine.tick(time.set(plus(T0, MINUTE)))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
       expect(d.requests.map((r) => [r.status, r.idempotencyKey])).toEqual([
         [0, batch!.id],
         [200, batch!.id],
@@ -324,7 +243,8 @@ describe("idempotent recovery", () => {
   });
 
   it("409 invalid_idempotent_request (the payload changed after an accepted attempt) is recorded as sent, with a warning", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env, logs } = await deliveryApp(d.url, 50);
     try {
       const subs = await seedEnrolled(app.store, app.engine, 100, T0);
@@ -334,7 +254,7 @@ describe("idempotent recovery", () => {
       // emails, the key has already been used for 100.
       await app.lifecycle.unsubscribe(subs[5]!, plus(T0, 30_000), "test");
       d.set({ dropRate: 0 });
-      expect(await app.engine.tick(plus(T0, MINUTE))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
+      expect(await app.engine.tick(time.set(plus(T0, MINUTE)))).toEqual({ sent: 100, skipped: 0, failed: 0, deferred: 0 });
       expect(d.requests.map((r) => r.status)).toEqual([0, 409]);
       expect(d.requests[1]).toMatchObject({ count: 99, idempotencyKey: d.requests[0]!.idempotencyKey });
       expect(d.delivered).toHaveLength(100); // nothing sent twice, nothing lost
@@ -348,21 +268,22 @@ describe("idempotent recovery", () => {
   });
 
   it("a batch still unresolved after 24 h is in_doubt, shown in drip status, and never re-sent", async () => {
-    const d = await double({ rateLimit: 50, dropRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
     const { app, env, logs } = await deliveryApp(d.url, 50);
     try {
       await seedEnrolled(app.store, app.engine, 100, T0);
       await tickUntilFirstDrop(app, d, T0);
       d.set({ dropRate: 0 });
       const later = plus(T0, KEY_LIFETIME_MS + MINUTE);
-      expect(await app.engine.tick(later)).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
+      expect(await app.engine.tick(time.set(later))).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
       expect(d.requests).toHaveLength(1); // not re-sent: the provider no longer dedupes this key
       const rows = await sendRows(app.store);
       expect(rows.every((r) => r.status === "in_doubt" && /24 h/.test(r.reason ?? ""))).toBe(true);
       expect(logs.some((l) => l.startsWith("warning:") && l.includes("24 h"))).toBe(true);
       expect((await statusJson(env, later)).sends).toMatchObject({ claimed: 0, sent: 0, in_doubt: 100 });
       expect(await pendingBatches(app.store)).toEqual([]);
-      await app.engine.tick(plus(later, HOUR));
+      await app.engine.tick(time.set(plus(later, HOUR)));
       expect(d.requests).toHaveLength(1);
     } finally {
       await app.close();
@@ -372,13 +293,14 @@ describe("idempotent recovery", () => {
 
 describe("retries", () => {
   it("5xx: retried with growing backoff under the same key, then failed after maxAttempts with the reason; nothing retries forever", async () => {
-    const d = await double({ rateLimit: 100, failRate: 1 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 100, failRate: 1, now: time.now });
     const clock = new InstantClock();
     const { engine, store, env, logs } = await handEngine(d.url, { clock, maxAttempts: 8 });
     try {
       await seedEnrolled(store, engine, 100, T0);
       // Tick 1: 4 tries in the tick, waiting 0.25–0.5 s, 0.5–1 s, 1–2 s between them.
-      expect(await engine.tick(T0)).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 100 });
+      expect(await engine.tick(time.set(T0))).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 100 });
       expect(d.requests.map((r) => r.status)).toEqual([500, 500, 500, 500]);
       expect(clock.sleeps).toHaveLength(3);
       clock.sleeps.forEach((ms, i) => {
@@ -396,11 +318,11 @@ describe("retries", () => {
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 100 });
 
       // Not before its time.
-      await engine.tick(plus(T0, MINUTE));
+      await engine.tick(time.set(plus(T0, MINUTE)));
       expect(d.requests).toHaveLength(4);
 
       // Tick 2 at the lease: attempts 5–8, then failed.
-      expect(await engine.tick(new Date(batch!.lease_until))).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
+      expect(await engine.tick(time.set(new Date(batch!.lease_until)))).toEqual({ sent: 0, skipped: 0, failed: 100, deferred: 0 });
       expect(d.requests).toHaveLength(8);
       expect(new Set(keysOf(d))).toEqual(new Set([batch!.id]));
       expect(clock.sleeps.slice(3).every((ms, i) => ms >= Math.min(30_000, 500 * 2 ** (i + 4)) / 2)).toBe(true);
@@ -410,8 +332,8 @@ describe("retries", () => {
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 0, failed: 100 });
 
       d.set({ failRate: 0 });
-      await engine.tick(plus(T0, 2 * HOUR));
-      await engine.tick(plus(T0, 20 * HOUR));
+      await engine.tick(time.set(plus(T0, 2 * HOUR)));
+      await engine.tick(time.set(plus(T0, 20 * HOUR)));
       expect(d.requests).toHaveLength(8);
       expect(d.delivered).toHaveLength(0);
     } finally {
@@ -420,7 +342,8 @@ describe("retries", () => {
   });
 
   it("a whole-request 4xx (validation_error) fails the batch at once: one request, no retry", async () => {
-    const d = await double({ rateLimit: 100 });
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 100, now: time.now });
     const clock = new InstantClock();
     const { engine, store, env } = await handEngine(d.url, { clock });
     try {
@@ -428,13 +351,13 @@ describe("retries", () => {
       // 101 emails in one batch (the engine never writes one; the store does not stop it).
       const claims = await store.claimDue(T0, 101, 5 * MINUTE);
       await writeBatch(store, "drip-batch-hand-written-101", claims, claims.map((c) => plainEmail(c.subscriber.email)), T0);
-      expect(await engine.tick(T0)).toEqual({ sent: 0, skipped: 0, failed: 101, deferred: 0 });
+      expect(await engine.tick(time.set(T0))).toEqual({ sent: 0, skipped: 0, failed: 101, deferred: 0 });
       expect(d.requests).toEqual([expect.objectContaining({ status: 422, count: 101 })]);
       expect(clock.sleeps).toEqual([]);
       const rows = await sendRows(store);
       expect(rows.every((r) => r.status === "failed" && /^validation_error: Too many emails in the batch: 101/.test(r.reason ?? ""))).toBe(true);
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 0, failed: 101 });
-      await engine.tick(plus(T0, HOUR));
+      await engine.tick(time.set(plus(T0, HOUR)));
       expect(d.requests).toHaveLength(1);
       expect(await pendingBatches(store)).toEqual([]);
     } finally {

@@ -191,14 +191,19 @@ export async function writeBatch(store: Store, id: string, claims: readonly Clai
   await store.createBatch({ id, payload, claims, leaseUntil: now, now });
 }
 
-/** A clock whose sleeps return at once (and are recorded): in-tick backoff waits without waiting. */
+/**
+ * A clock whose sleeps return at once (and are recorded): in-tick backoff waits without
+ * waiting. Its time is virtual and moves only by the sleeps, so `now()` agrees with them.
+ */
 export class InstantClock implements Clock {
   readonly sleeps: number[] = [];
+  private t = 0;
   now(): number {
-    return Date.now();
+    return this.t;
   }
   async sleep(ms: number): Promise<void> {
     this.sleeps.push(ms);
+    this.t += ms;
   }
 }
 

@@ -27,6 +27,12 @@ export interface ResendDoubleOptions {
   dailyQuota?: number;
   /** clock for rate-limit windows, idempotency expiry and the quota day */
   now?: () => number;
+  /**
+   * Called as each request arrives (body read, before any rule is applied); the request waits
+   * for it. Tests use it to make something happen at a known point of a tick: "while the first
+   * batch is in flight".
+   */
+  onRequest?: (r: { path: string; count: number; idempotencyKey?: string }) => void | Promise<void>;
 }
 
 export interface DeliveredEmail {
@@ -161,6 +167,16 @@ export async function startResendDouble(initial: ResendDoubleOptions = {}): Prom
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string): Promise<void> {
+    if (opts.onRequest) {
+      const p = (req.url ?? "/").split("?")[0] ?? "/";
+      let n = 0;
+      try {
+        const b: unknown = JSON.parse(raw);
+        n = Array.isArray(b) ? b.length : b && typeof b === "object" ? 1 : 0;
+      } catch {}
+      const key = firstHeader(req.headers["idempotency-key"]);
+      await opts.onRequest({ path: p, count: n, ...(key !== undefined ? { idempotencyKey: key } : {}) });
+    }
     const at = now();
     // Always draw three values in arrival order so outcomes depend only on seed + sequence.
     const delay = latencyFor(rand());

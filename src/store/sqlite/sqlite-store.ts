@@ -438,8 +438,9 @@ export class SqliteStore implements Store {
     await this.immediate((q) => sq.completeBatch(q, batchId, records));
   }
 
-  async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number): Promise<void> {
-    await this.db.updateTable("batches").set({ lease_until: at.getTime(), reason, attempts }).where("id", "=", batchId).execute();
+  async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number, keyWindowFrom?: Date): Promise<void> {
+    const window = keyWindowFrom ? { created_at: keyWindowFrom.getTime() } : {};
+    await this.db.updateTable("batches").set({ lease_until: at.getTime(), reason, attempts, ...window }).where("id", "=", batchId).execute();
   }
 
   defer(claim: ClaimedSend, dueAt: Date): Promise<boolean> {

@@ -156,7 +156,7 @@ describe("crash test: SIGKILL at random points during a 5,000-send run through R
     cleanupTempDirs();
   });
 
-  it(`after ≥ ${KILLS} kills and restarts: ${N} distinct deliveries, 0 duplicates, every send recorded`, { timeout: 240_000 }, async () => {
+  it(`after ≥ ${KILLS} kills and restarts: ${N} distinct deliveries, 0 duplicates, every send recorded`, async () => {
     const random = rng(SEED);
     const t0 = performance.now();
     const landed: Record<string, number> = {};
