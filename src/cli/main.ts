@@ -7,8 +7,8 @@ import { DripError, coerceError, exitCodeFor } from "../errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { importCommand } from "./commands/import.ts";
-import { failuresCommand, lifecycleCommands } from "./commands/lifecycle.ts";
 import { listCommand } from "./commands/list.ts";
+import { reportCommands } from "./commands/reports.ts";
 import { startCommand } from "./commands/start.ts";
 import { statusCommand } from "./commands/status.ts";
 import { subscriberCommands } from "./commands/subscribers.ts";
@@ -33,11 +33,10 @@ export function buildProgram(io: CliIO): Command {
     tickCommand,
     subscriberCommands,
     statusCommand,
+    reportCommands,
     importCommand,
     exportCommand,
     demoCommand,
-    lifecycleCommands,
-    failuresCommand,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

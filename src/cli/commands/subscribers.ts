@@ -67,4 +67,32 @@ export function subscriberCommands(program: Command, io: CliIO) {
         });
       });
   }
+
+  program
+    .command("event")
+    .description('Record an event from the booking system: "booked" tags the subscriber, skips booking steps and credits the last email they engaged with')
+    .argument("<email>", "email address")
+    .argument("<name>", 'the event: "booked"')
+    .option("--at <instant>", "when it happened (ISO 8601, default: now)")
+    .action(async (email: string, name: string, opts: { at?: string }) => {
+      if (name !== "booked") throw new UsageError(`unknown event "${name}": the only event is "booked"`);
+      const at = instant(opts.at, io, "--at");
+      await withApp(io, async (app) => {
+        const sub = await app.store.findSubscriberByEmail(email);
+        if (!sub) throw new WorkError(`no subscriber ${email}`);
+        const { creditedSend } = await app.lifecycle.recordBooking(sub, at);
+        io.out(`booked: ${sub.email}${creditedSend ? ` (credited to send ${creditedSend})` : " (no email engagement to credit)"}\n`);
+      });
+    });
+
+  program
+    .command("forget")
+    .description("Erase a subscriber's personal data; a hashed suppression entry keeps them from being re-added by an import")
+    .argument("<email>", "email address")
+    .action(async (email: string) => {
+      await withApp(io, async (app) => {
+        const res = await app.lifecycle.forget(email, io.now());
+        io.out(`${res === "erased" ? "erased" : "no subscriber, suppressed anyway"}: ${email}\n`);
+      });
+    });
 }

@@ -7,8 +7,7 @@
 import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
-import type { DB, SubscribersTable } from "../schema.ts";
-import { HELD_BY_BATCH, emailHash, emailKey, newSubscriberId, toEnrollment, toSend, toSubscriber, zeroCounts } from "../shared.ts";
+import type { DB } from "../schema.ts";
 import type {
   Advance,
   ClaimedSend,
@@ -31,12 +30,14 @@ import type {
   SubscriberInput,
   SubscriberStatus,
 } from "../types.ts";
+import * as cq from "./confirmation-queries.ts";
+import * as eq from "./enrollment-queries.ts";
 import { createPrivately, privateSideFiles } from "./file-modes.ts";
-import { hydrate } from "./hydrate.ts";
-import * as lq from "./lifecycle-queries.ts";
-import * as sq from "./send-queries.ts";
+import * as mq from "./meta-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
-
+import * as rq from "./report-queries.ts";
+import * as sq from "./send-queries.ts";
+import * as uq from "./subscriber-queries.ts";
 
 /** `file:./data/drip.db` → ./data/drip.db; `:memory:` stays. */
 export function sqlitePath(url: string): string {
@@ -183,37 +184,16 @@ export class SqliteStore implements Store {
     await this.db.destroy();
   }
 
-  async getMeta(key: string): Promise<string | null> {
-    const row = await this.db.selectFrom("meta").select("value").where("key", "=", key).executeTakeFirst();
-    return row?.value ?? null;
+  getMeta(key: string): Promise<string | null> {
+    return mq.getMeta(this.db, key);
   }
 
-  async setMeta(key: string, value: string | null): Promise<void> {
-    if (value === null) await this.db.deleteFrom("meta").where("key", "=", key).execute();
-    else await this.db.insertInto("meta").values({ key, value }).onConflict((oc) => oc.column("key").doUpdateSet({ value })).execute();
+  setMeta(key: string, value: string | null): Promise<void> {
+    return mq.setMeta(this.db, key, value);
   }
 
-  async initMeta(key: string, value: string): Promise<string> {
-    await this.db.insertInto("meta").values({ key, value }).onConflict((oc) => oc.column("key").doNothing()).execute();
-    return (await this.getMeta(key)) ?? value;
-  }
-
-  private row(input: SubscriberInput, now: Date): SubscribersTable {
-    const t = now.getTime();
-    return {
-      id: newSubscriberId(),
-      email: input.email.trim(),
-      email_key: emailKey(input.email),
-      name: input.name?.trim() ?? "",
-      timezone: input.timezone?.trim() ?? "",
-      status: input.status,
-      consent_source: input.consentSource ?? null,
-      consent_at: input.consentAt?.getTime() ?? null,
-      consent_ip: input.consentIp ?? null,
-      created_at: t,
-      updated_at: t,
-      unsubscribed_at: null,
-    };
+  initMeta(key: string, value: string): Promise<string> {
+    return mq.initMeta(this.db, key, value);
   }
 
   async upsertSubscriber(input: SubscriberInput, now: Date): Promise<{ subscriber: Subscriber; created: boolean }> {
@@ -229,110 +209,50 @@ export class SqliteStore implements Store {
     enroll?: (subscriber: Subscriber) => EnrollmentPlan | null,
   ): Promise<{ created: Subscriber[]; existing: number; enrolled: number }> {
     if (rows.length === 0) return { created: [], existing: 0, enrolled: 0 };
-    return this.immediate(async (q) => {
-      const created: Subscriber[] = [];
-      let enrolled = 0;
-      // One statement per row inside one transaction: SQLite's fastest safe bulk path,
-      // and the unique email_key makes a second import of the same file a no-op.
-      for (const input of rows) {
-        const row = this.row(input, now);
-        const res = await q.insertInto("subscribers").values(row).onConflict((oc) => oc.column("email_key").doNothing()).executeTakeFirst();
-        if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) continue;
-        const tags = [...new Set(input.tags ?? [])];
-        if (tags.length) await q.insertInto("tags").values(tags.map((tag) => ({ subscriber_id: row.id, tag }))).execute();
-        const subscriber = toSubscriber(row, tags.sort());
-        created.push(subscriber);
-        const plan = enroll?.(subscriber);
-        if (plan) {
-          const t = plan.startedAt.getTime();
-          await q
-            .insertInto("enrollments")
-            .values({
-              subscriber_id: row.id,
-              sequence_id: plan.sequenceId,
-              round: 1,
-              started_at: t,
-              cursor: null,
-              next_step_id: plan.firstStepId,
-              next_due_at: plan.firstDueAt.getTime(),
-              status: "active",
-              reason: null,
-              updated_at: t,
-            })
-            .execute();
-          enrolled++;
-        }
-      }
-      return { created, existing: rows.length - created.length, enrolled };
-    });
+    return this.immediate((q) => uq.importSubscribers(q, rows, now, enroll));
   }
 
-  async suppressedAmong(emails: readonly string[]): Promise<Set<string>> {
-    if (emails.length === 0) return new Set();
-    const byHash = new Map(emails.map((e) => [emailHash(e), emailKey(e)]));
-    const rows = await this.db.selectFrom("suppressions").select("email_hash").where("email_hash", "in", [...byHash.keys()]).execute();
-    return new Set(rows.map((r) => byHash.get(r.email_hash)!));
+  suppressedAmong(emails: readonly string[]): Promise<Set<string>> {
+    return uq.suppressedAmong(this.db, emails);
   }
 
-  async getSubscriber(id: string): Promise<Subscriber | null> {
-    const row = await this.db.selectFrom("subscribers").selectAll().where("id", "=", id).executeTakeFirst();
-    return row ? ((await hydrate(this.db, [row]))[0] ?? null) : null;
+  getSubscriber(id: string): Promise<Subscriber | null> {
+    return uq.getSubscriber(this.db, id);
   }
 
-  async findSubscriberByEmail(email: string): Promise<Subscriber | null> {
-    const row = await this.db.selectFrom("subscribers").selectAll().where("email_key", "=", emailKey(email)).executeTakeFirst();
-    return row ? ((await hydrate(this.db, [row]))[0] ?? null) : null;
+  findSubscriberByEmail(email: string): Promise<Subscriber | null> {
+    return uq.findSubscriberByEmail(this.db, email);
   }
 
-  async listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]> {
-    let q = this.db.selectFrom("subscribers").selectAll().orderBy("id").limit(limit);
-    if (afterId !== null) q = q.where("id", ">", afterId);
-    return hydrate(this.db, await q.execute());
+  listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]> {
+    return uq.listSubscribers(this.db, afterId, limit);
   }
 
-  async setSubscriberStatus(id: string, status: SubscriberStatus, now: Date, consent?: { source: string; at: Date; ip: string | null }): Promise<void> {
-    const leaving = status === "unsubscribed" || status === "suppressed";
-    await this.db
-      .updateTable("subscribers")
-      .set({
-        status,
-        updated_at: now.getTime(),
-        ...(leaving ? { unsubscribed_at: now.getTime() } : {}),
-        ...(consent ? { consent_source: consent.source, consent_at: consent.at.getTime(), consent_ip: consent.ip } : {}),
-      })
-      .where("id", "=", id)
-      .execute();
+  setSubscriberStatus(id: string, status: SubscriberStatus, now: Date, consent?: { source: string; at: Date; ip: string | null }): Promise<void> {
+    return uq.setSubscriberStatus(this.db, id, status, now, consent);
   }
 
-  async updateSubscriber(id: string, fields: { name?: string; timezone?: string }): Promise<void> {
-    const set: Partial<SubscribersTable> = {};
-    if (fields.name !== undefined) set.name = fields.name;
-    if (fields.timezone !== undefined) set.timezone = fields.timezone;
-    if (Object.keys(set).length) await this.db.updateTable("subscribers").set(set).where("id", "=", id).execute();
+  updateSubscriber(id: string, fields: { name?: string; timezone?: string }): Promise<void> {
+    return uq.updateSubscriber(this.db, id, fields);
   }
 
-  async addTag(id: string, tag: string): Promise<void> {
-    await this.db.insertInto("tags").values({ subscriber_id: id, tag }).onConflict((oc) => oc.doNothing()).execute();
+  addTag(id: string, tag: string): Promise<void> {
+    return uq.addTag(this.db, id, tag);
   }
 
-  async removeTag(id: string, tag: string): Promise<void> {
-    await this.db.deleteFrom("tags").where("subscriber_id", "=", id).where("tag", "=", tag).execute();
+  removeTag(id: string, tag: string): Promise<void> {
+    return uq.removeTag(this.db, id, tag);
   }
 
-  async isSuppressed(email: string): Promise<boolean> {
-    const row = await this.db.selectFrom("suppressions").select("email_hash").where("email_hash", "=", emailHash(email)).executeTakeFirst();
-    return row !== undefined;
+  isSuppressed(email: string): Promise<boolean> {
+    return uq.isSuppressed(this.db, email);
   }
 
-  async suppress(email: string, reason: string, now: Date): Promise<void> {
-    await this.db
-      .insertInto("suppressions")
-      .values({ email_hash: emailHash(email), reason, created_at: now.getTime() })
-      .onConflict((oc) => oc.doNothing())
-      .execute();
+  suppress(email: string, reason: string, now: Date): Promise<void> {
+    return uq.suppress(this.db, email, reason, now);
   }
 
-  async enroll(input: {
+  enroll(input: {
     subscriberId: string;
     sequenceId: string;
     startedAt: Date;
@@ -340,82 +260,27 @@ export class SqliteStore implements Store {
     firstDueAt: Date;
     allowReentry: boolean;
   }): Promise<EnrollResult> {
-    return this.immediate(async (q) => {
-      const existing = await q
-        .selectFrom("enrollments")
-        .select(["id", "status", "round"])
-        .where("subscriber_id", "=", input.subscriberId)
-        .where("sequence_id", "=", input.sequenceId)
-        .executeTakeFirst();
-      const fresh = {
-        started_at: input.startedAt.getTime(),
-        cursor: null,
-        next_step_id: input.firstStepId,
-        next_due_at: input.firstDueAt.getTime(),
-        status: "active",
-        reason: null,
-        updated_at: input.startedAt.getTime(),
-      };
-      if (!existing) {
-        await q
-          .insertInto("enrollments")
-          .values({ subscriber_id: input.subscriberId, sequence_id: input.sequenceId, round: 1, ...fresh })
-          .execute();
-        return "created";
-      }
-      // Enrolling again never restarts a course in progress; only a finished one may start over.
-      if (existing.status === "completed" && input.allowReentry) {
-        await q.updateTable("enrollments").set({ ...fresh, round: existing.round + 1 }).where("id", "=", existing.id).execute();
-        return "reentered";
-      }
-      return "exists";
-    });
+    return this.immediate((q) => eq.enroll(q, input));
   }
 
-  async getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null> {
-    const row = await this.db
-      .selectFrom("enrollments")
-      .selectAll()
-      .where("subscriber_id", "=", subscriberId)
-      .where("sequence_id", "=", sequenceId)
-      .executeTakeFirst();
-    return row ? toEnrollment(row) : null;
+  getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null> {
+    return eq.getEnrollment(this.db, subscriberId, sequenceId);
   }
 
-  async listEnrollments(subscriberId: string): Promise<Enrollment[]> {
-    const rows = await this.db.selectFrom("enrollments").selectAll().where("subscriber_id", "=", subscriberId).orderBy("id").execute();
-    return rows.map(toEnrollment);
+  listEnrollments(subscriberId: string): Promise<Enrollment[]> {
+    return eq.listEnrollments(this.db, subscriberId);
   }
 
-  async setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null): Promise<void> {
-    // Status only: the schedule moves through replanEnrollment, and no write here touches a claim.
-    await this.db.updateTable("enrollments").set({ status, reason }).where("id", "=", id).execute();
+  setEnrollmentStatus(id: number, status: EnrollmentStatus, reason: string | null): Promise<void> {
+    return eq.setEnrollmentStatus(this.db, id, status, reason);
   }
 
-  async exitEnrollments(subscriberId: string, reason: string): Promise<void> {
-    await this.db
-      .updateTable("enrollments")
-      .set({ status: "exited", reason, next_due_at: null })
-      .where("subscriber_id", "=", subscriberId)
-      .where("status", "in", ["active", "paused"])
-      .execute();
+  exitEnrollments(subscriberId: string, reason: string): Promise<void> {
+    return eq.exitEnrollments(this.db, subscriberId, reason);
   }
 
-  async leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void> {
-    const t = now.getTime();
-    await this.immediate(async (q) => {
-      await q.updateTable("subscribers").set({ status, updated_at: t, unsubscribed_at: t }).where("id", "=", subscriberId).execute();
-      await q
-        .updateTable("enrollments")
-        .set({ status: "exited", reason, next_due_at: null })
-        .where("subscriber_id", "=", subscriberId)
-        .where("status", "in", ["active", "paused"])
-        .execute();
-      if (event) {
-        const sendId = await lq.lastSentSend(q, subscriberId);
-        await lq.recordEvent(q, { subscriberId, sendId, type: event.type, at: now, data: event.data });
-      }
-    });
+  leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void> {
+    return this.immediate((q) => eq.leave(q, subscriberId, status, reason, now, event));
   }
 
   claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
@@ -464,96 +329,55 @@ export class SqliteStore implements Store {
   }
 
   recordEvent(event: EventInput): Promise<boolean> {
-    return lq.recordEvent(this.db, event);
+    return rq.recordEvent(this.db, event);
   }
 
   findSendByProviderId(id: string): Promise<SendRecord | null> {
-    return lq.findSendByProviderId(this.db, id);
+    return rq.findSendByProviderId(this.db, id);
   }
 
   lastEngagedSend(subscriberId: string): Promise<string | null> {
-    return lq.lastEngagedSend(this.db, subscriberId);
+    return rq.lastEngagedSend(this.db, subscriberId);
   }
 
   stepStats(sequenceId?: string): Promise<StepStats[]> {
-    return lq.stepStats(this.db, sequenceId);
+    return rq.stepStats(this.db, sequenceId);
   }
 
   subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>> {
-    return lq.subscriberStatuses(this.db, ids);
+    return rq.subscriberStatuses(this.db, ids);
   }
 
   queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
     // Counted and inserted under the write lock: concurrent signups cannot both slip under the cap.
-    return this.immediate((q) => lq.queueConfirmation(q, subscriberId, now, since, max));
+    return this.immediate((q) => cq.queueConfirmation(q, subscriberId, now, since, max));
   }
 
   claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
-    return this.immediate((q) => lq.claimConfirmations(q, now, limit, leaseMs));
+    return this.immediate((q) => cq.claimConfirmations(q, now, limit, leaseMs));
   }
 
-  async finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void> {
-    await this.db
-      .updateTable("confirmations")
-      .set({ status, sent_at: status === "sent" ? now.getTime() : null, reason: reason ?? null })
-      .where("id", "=", id)
-      .execute();
+  finishConfirmation(id: number, status: "sent" | "failed", now: Date, reason?: string): Promise<void> {
+    return cq.finishConfirmation(this.db, id, status, now, reason);
   }
 
-  async retryConfirmationLater(id: number, at: Date, reason: string): Promise<void> {
-    await this.db.updateTable("confirmations").set({ lease_until: at.getTime(), reason }).where("id", "=", id).execute();
+  retryConfirmationLater(id: number, at: Date, reason: string): Promise<void> {
+    return cq.retryConfirmationLater(this.db, id, at, reason);
   }
 
-  async forgetSubscriber(id: string): Promise<void> {
-    await this.immediate(async (q) => {
-      // Their address and rendered email leave any batch not yet resolved, now.
-      await sq.scrubPendingBatches(q, id);
-      await q.deleteFrom("events").where("subscriber_id", "=", id).execute();
-      // Cascades to tags, enrollments, their sends and confirmations: nothing keyed to the person stays.
-      await q.deleteFrom("subscribers").where("id", "=", id).execute();
-    });
+  forgetSubscriber(id: string): Promise<void> {
+    return this.immediate((q) => uq.forgetSubscriber(q, id));
   }
 
-  async getSend(id: string): Promise<SendRecord | null> {
-    const row = await this.db.selectFrom("sends").selectAll().where("id", "=", id).executeTakeFirst();
-    return row ? toSend(row) : null;
+  getSend(id: string): Promise<SendRecord | null> {
+    return rq.getSend(this.db, id);
   }
 
-  async listSends(filter: { subscriberId?: string; sequenceId?: string; statuses?: readonly SendStatus[]; limit?: number }): Promise<SendRecord[]> {
-    let q = this.db.selectFrom("sends").selectAll().orderBy("due_at").orderBy("id");
-    if (filter.subscriberId) q = q.where("subscriber_id", "=", filter.subscriberId);
-    if (filter.sequenceId) q = q.where("sequence_id", "=", filter.sequenceId);
-    if (filter.statuses?.length) q = q.where("status", "in", filter.statuses);
-    if (filter.limit) q = q.limit(filter.limit);
-    return (await q.execute()).map(toSend);
+  listSends(filter: { subscriberId?: string; sequenceId?: string; statuses?: readonly SendStatus[]; limit?: number }): Promise<SendRecord[]> {
+    return rq.listSends(this.db, filter);
   }
 
-  async status(): Promise<StatusCounts> {
-    const count = async (table: "subscribers" | "enrollments" | "sends") =>
-      this.db
-        .selectFrom(table)
-        .select(["status", sql<number>`count(*)`.as("n")])
-        .groupBy("status")
-        .execute();
-    const fill = <K extends string>(keys: readonly K[], rows: { status: string; n: number }[]) => {
-      const out = zeroCounts(keys);
-      for (const r of rows) if (r.status in out) out[r.status as K] = Number(r.n);
-      return out;
-    };
-    const next = await this.db
-      .selectFrom("enrollments")
-      // When something next comes due: an unclaimed step at its due time, a claimed one when
-      // its lease runs out (a crashed worker); a step held by a pending batch is the batch's.
-      .select(
-        sql<number | null>`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN max(lease_until, next_due_at) END)`.as("at"),
-      )
-      .where("status", "=", "active")
-      .executeTakeFirst();
-    return {
-      subscribers: fill(["pending", "active", "unsubscribed", "suppressed"] as const, await count("subscribers")),
-      enrollments: fill(["active", "completed", "exited", "paused"] as const, await count("enrollments")),
-      sends: fill(["claimed", "sent", "skipped", "failed", "in_doubt"] as const, await count("sends")),
-      nextDueAt: next?.at != null ? new Date(Number(next.at)) : null,
-    };
+  status(): Promise<StatusCounts> {
+    return rq.status(this.db);
   }
 }
