@@ -29,6 +29,8 @@ export function importCommand(program: Command, io: CliIO) {
       if (!info.isFile()) throw new UsageError(`${file} is not a file: give the path of a CSV file`);
       const size = info.size;
       await withApp(io, async (app) => {
+        // A wrong --sequence is refused before the file is even opened.
+        if (opts.sequence !== undefined || opts.confirmed) app.lifecycle.sequenceFor(opts.sequence);
         const stream = createReadStream(file);
         let lastDraw = 0;
         const result = await importCsv(app.lifecycle, readCsv(stream, { file }), {
