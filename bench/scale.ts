@@ -328,7 +328,7 @@ export async function benchScale(): Promise<void> {
   console.log();
 
   const imp: string[][] = [["import (importCsv + readCsv stream)", "rows", "imported", "enrolled", "bad", "seconds", "rows/s", "aim", "result"]];
-  imports.forEach((r, i) =>
+  for (const [i, r] of imports.entries())
     imp.push([
       i === 0 ? "drip import (pending)" : "drip import --confirmed (+ enroll)",
       count(IMPORT_ROWS),
@@ -339,8 +339,7 @@ export async function benchScale(): Promise<void> {
       (IMPORT_ROWS / r.seconds).toFixed(0),
       `< ${AIM_IMPORT_S} s`,
       pass(r.seconds < AIM_IMPORT_S),
-    ]),
-  );
+    ]);
   console.log(table(imp));
   console.log();
   console.log(`load average (1/5/15 min) before: ${loadBefore}, after: ${load()} on ${availableParallelism()} cores (the rates are CPU-bound: other load slows them)`);

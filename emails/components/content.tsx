@@ -49,6 +49,7 @@ export function Steps({ items }: { items: readonly ReactNode[] }) {
   return (
     <ol style={list} className="bht-text">
       {items.map((step, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: a fixed list rendered once to static HTML; it never reorders
         <li key={i} style={item}>
           {step}
         </li>

@@ -40,6 +40,7 @@ export function Layout({ preview, sender, links, reason, children }: LayoutProps
         <meta name="color-scheme" content="light dark" />
         <meta name="supported-color-schemes" content="light dark" />
         {/* Raw CSS: React would otherwise escape the text of a <style> child. */}
+        {/* biome-ignore lint/security/noDangerouslySetInnerHtml: a constant stylesheet of ours, no user input */}
         <style dangerouslySetInnerHTML={{ __html: darkModeCss }} />
       </Head>
       <Body style={page} className="bht-page">

@@ -77,7 +77,10 @@ export class RateLimiter {
     const retryAfter = Number(headers["retry-after"]);
     if (status === 429) {
       this.slowDown();
-      if (Number.isFinite(retryAfter)) return this.block(now + retryAfter * 1000);
+      if (Number.isFinite(retryAfter)) {
+        this.block(now + retryAfter * 1000);
+        return;
+      }
     }
     const remaining = Number(headers["ratelimit-remaining"]);
     const reset = Number(headers["ratelimit-reset"]);

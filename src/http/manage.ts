@@ -4,7 +4,6 @@
  * token reaches nobody.
  */
 import { Hono } from "hono";
-import { z } from "zod";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { resolveZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
@@ -51,7 +50,7 @@ export function manageRoutes(): Hono<Env> {
   app.post("/unsubscribe/:token", async (c) => {
     const deps = c.get("deps");
     const body = await c.req.parseBody().catch(() => null);
-    if (!body || body["List-Unsubscribe"] !== "One-Click") {
+    if (body?.["List-Unsubscribe"] !== "One-Click") {
       return respondPage(c, 400, "Unsubscribe", html`<h1>Unsubscribe</h1><p>The request did not say <code>List-Unsubscribe=One-Click</code>. Use the button on <a href="/unsubscribe/${c.req.param("token")}">this page</a>.</p>`);
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));

@@ -10,16 +10,17 @@
 import { unstableToPlainText } from "react-email";
 
 /** Invisible characters used as preview padding by email templates. */
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: each invisible character is removed on its own (U+034F included)
 const INVISIBLE = /[\u200b\u200c\u200d\u034f\u2007\u00ad\ufeff]/g;
 
 export function htmlToText(html: string): string {
   return (
-    unstableToPlainText(html)
+    `${unstableToPlainText(html)
       .replace(INVISIBLE, "")
       .split("\n")
       .map((line) => line.replace(/[ \t\u00a0]+$/g, "").replace(/^[ \t\u00a0]+/, ""))
       .join("\n")
       .replace(/\n{3,}/g, "\n\n")
-      .trim() + "\n"
+      .trim()}\n`
   );
 }

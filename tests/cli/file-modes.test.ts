@@ -34,7 +34,7 @@ describe("a new database", () => {
     raw.prepare("SELECT count(*) FROM subscribers").get();
     try {
       for (const side of ["-wal", "-shm"]) if (existsSync(db + side)) expect([side, mode(db + side)]).toEqual([side, 0o600]);
-      expect(existsSync(db + "-wal")).toBe(true);
+      expect(existsSync(`${db}-wal`)).toBe(true);
       expect(raw.prepare("SELECT value FROM meta WHERE key = 'secret'").pluck().get()).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       raw.close();

@@ -32,7 +32,7 @@ import { type ResendDouble, type ResendDoubleOptions, startResendDouble } from "
 import { expectAllAccountedFor, faultyProviderRun, keysOf, statusJson } from "../support/fault-run.ts";
 import { TestClock } from "../support/test-clock.ts";
 
-let doubles: ResendDouble[] = [];
+const doubles: ResendDouble[] = [];
 async function double(opts: ResendDoubleOptions): Promise<ResendDouble> {
   const d = await startResendDouble(opts);
   doubles.push(d);

@@ -9,7 +9,7 @@ import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import { InstantClock, MINUTE, T0, cleanupTempDirs, handEngine, pendingBatches, plus, seedEnrolled, sendRows } from "../support/delivery-helpers.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
 
-let doubles: ResendDouble[] = [];
+const doubles: ResendDouble[] = [];
 afterEach(async () => {
   for (const d of doubles.splice(0)) await d.close();
 });

@@ -34,10 +34,10 @@ const hrefs = (html: string) => [...html.matchAll(/\shref="([^"]*)"/g)].map((m) 
 const imgTags = (html: string) => [...html.matchAll(/<img\b[^>]*>/g)].map((m) => m[0]);
 
 /** Shared checks for both kinds of template: footer, links, images, no network. */
-function expectFooterAndHygiene(html: string, props: EmailProps, escape: (s: string) => string) {
-  expect(html).toContain(escape(props.sender.organization));
-  expect(html).toContain(escape(props.sender.postalAddress));
-  expect(html).toContain(escape(props.reason));
+function expectFooterAndHygiene(html: string, props: EmailProps, esc: (s: string) => string) {
+  expect(html).toContain(esc(props.sender.organization));
+  expect(html).toContain(esc(props.sender.postalAddress));
+  expect(html).toContain(esc(props.reason));
   const links = hrefs(html);
   expect(links).toContain(props.links.unsubscribe);
   expect(links).toContain(props.links.preferences);

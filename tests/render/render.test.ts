@@ -85,6 +85,7 @@ describe("the text part is written for people", () => {
     // No markup, comments or CSS: the only angle brackets allowed are ones around a kept link.
     expect(text).not.toMatch(/<(?!(https:\/\/|mailto:)[^\s<>]+>)/);
     expect(text).not.toMatch(/display:\s*none|{|}|mso-|&nbsp;|&amp;|&#/i);
+    // biome-ignore lint/suspicious/noMisleadingCharacterClass: each invisible character is looked for on its own
     expect(text).not.toMatch(/[\u200b-\u200f\u034f\u00ad\u2007\u2060\ufeff\u00a0]/);
     expect(text).not.toMatch(/\n\s*\n\s*\n/); // never two blank lines in a row
     expect(text).not.toMatch(/[ \t]+$/m);

@@ -62,13 +62,18 @@ describe("claims", () => {
   it("the claim query uses the enrollments_due index (EXPLAIN QUERY PLAN of the exact statement claimDue runs)", async () => {
     for (let i = 0; i < 50; i++) await enrolled(store, `e${i}@example.com`, new Date(T0.getTime() + i * HOUR));
     // Capture the statements claimDue prepares, with their parameters.
+    // biome-ignore lint/complexity/useLiteralKeys: reaching a private field on purpose (TypeScript allows it only with brackets)
     const raw = store["raw"];
     const prepare = raw.prepare.bind(raw);
     const seen: { sql: string; params: unknown[] }[] = [];
     raw.prepare = ((text: string) => {
       const stmt = prepare(text);
       const all = stmt.all.bind(stmt);
-      if (stmt.reader) stmt.all = ((...params: unknown[]) => (seen.push({ sql: text, params: params.flat() }), all(...(params as [])))) as typeof stmt.all;
+      if (stmt.reader)
+        stmt.all = ((...params: unknown[]) => {
+          seen.push({ sql: text, params: params.flat() });
+          return all(...(params as []));
+        }) as typeof stmt.all;
       return stmt;
     }) as typeof raw.prepare;
     try {

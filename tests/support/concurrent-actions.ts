@@ -12,7 +12,7 @@
 import { expect } from "vitest";
 import { createHttpApp } from "../../src/http/app.ts";
 import { signToken } from "../../src/tokens.ts";
-import { type App } from "../../src/wiring.ts";
+import type { App } from "../../src/wiring.ts";
 import type { SendRecord } from "../../src/store/types.ts";
 import { COURSE, MINUTE, T0, deliveryApp, plus, seedEnrolled, tally } from "./delivery-helpers.ts";
 import { makePrng } from "./resend-double-rules.ts";

@@ -35,6 +35,7 @@ export function cleanupTempDirs(): void {
 
 /** A tiny template rendered inside the real shared layout (footer, unsubscribe link, address). */
 export function TinyEmail(props: EmailProps) {
+  // biome-ignore lint/correctness/noChildrenProp: createElement without JSX; Layout types its children as a required prop
   return h(Layout, { ...props, children: h(Text, null, `Hello ${props.subscriber.name || "there"}.`) });
 }
 
