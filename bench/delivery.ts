@@ -89,9 +89,17 @@ interface ProfileNode {
 
 function categoryOf(url: string, fn: string): Category | null {
   if (fn === "(garbage collector)") return "GC";
-  if (/\/(react|react-dom|react-email|@react-email|mjml[^/]*|html-to-text|html5parser|htmlparser2|entities)\/|\/emails\/|\/src\/render\/|\/sequences\//.test(url)) return "render";
+  if (
+    /\/(react|react-dom|react-email|@react-email|mjml[^/]*|html-to-text|html5parser|htmlparser2|entities)\/|\/emails\/|\/src\/render\/|\/sequences\//.test(url)
+  )
+    return "render";
   if (/\/(kysely|better-sqlite3)\/|\/src\/store\//.test(url)) return "store";
-  if (/\/(resend|undici)\/|node:internal\/deps\/undici|node:internal\/encoding|node:(net|http|stream|_http|internal\/(streams|net|http|stream_base|webstreams))/.test(url)) return "HTTP + SDK";
+  if (
+    /\/(resend|undici)\/|node:internal\/deps\/undici|node:internal\/encoding|node:(net|http|stream|_http|internal\/(streams|net|http|stream_base|webstreams))/.test(
+      url,
+    )
+  )
+    return "HTTP + SDK";
   if (/\/temporal-polyfill\/|\/src\/schedule\//.test(url)) return "schedule";
   if (/\/src\/(engine|delivery|tokens)/.test(url)) return "engine";
   if (url === "" && (fn === "stringify" || fn === "parse")) return "JSON";
@@ -141,7 +149,8 @@ async function measure(): Promise<void> {
     const summary = await app.engine.tick(T0);
     const wall = performance.now() - t0;
     const cpu = cpuMs(process.cpuUsage(cpu0));
-    if (summary.sent !== ENGINE_EMAILS || (await pendingBatches(app.store)).length > 0) throw new Error(`engine run did not settle in one tick: ${JSON.stringify(summary)}`);
+    if (summary.sent !== ENGINE_EMAILS || (await pendingBatches(app.store)).length > 0)
+      throw new Error(`engine run did not settle in one tick: ${JSON.stringify(summary)}`);
     const engineLog = (await remote.snapshot()).requests;
     const engineRate = sustained(engineLog);
     const engine = row("engine: batches of 100, one process", ENGINE_EMAILS, wall, engineRate, cpu, engineLog);
@@ -189,7 +198,9 @@ async function measure(): Promise<void> {
 
     console.log(
       `\nDelivery: local Resend double at ${RATE} req/s (ceiling ${CEILING} emails/s), latency 20–50 ms, NODE_ENV=${process.env.NODE_ENV}; ` +
-        `load average ${loadavg().map((l) => f(l, 2)).join(" ")} on ${availableParallelism()} cores`,
+        `load average ${loadavg()
+          .map((l) => f(l, 2))
+          .join(" ")} on ${availableParallelism()} cores`,
     );
     console.table([engine, naive]);
     const cpuPerEmail = cpu / ENGINE_EMAILS;
@@ -202,7 +213,9 @@ async function measure(): Promise<void> {
         `engine / naive: ${f(engineRate / naiveRate, 0)}× the emails per second (naive: ${retries} waits on a 429's retry-after)`,
       ].join("\n"),
     );
-    console.log(`\nWhere the engine's CPU goes (${PROFILED_EMAILS} emails, sampling profiler; ${f(pcpu / PROFILED_EMAILS, 3)} ms/email by cpuUsage with the profiler on):`);
+    console.log(
+      `\nWhere the engine's CPU goes (${PROFILED_EMAILS} emails, sampling profiler; ${f(pcpu / PROFILED_EMAILS, 3)} ms/email by cpuUsage with the profiler on):`,
+    );
     console.table(
       [...parts.entries()]
         .sort((a, b) => b[1] - a[1])

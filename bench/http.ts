@@ -24,10 +24,7 @@ const WARMUP_TOKENS = 2_000;
 const SECRET = "bench-http-secret-0123456789abcdef0123456789";
 const AIM = { signup: 1_000, unsubscribe: 3_000, p99: 50 };
 
-type FromChild =
-  | { type: "ready"; port: number; tokens: string[] }
-  | { type: "counts"; counts: Record<string, number> }
-  | { type: "cpu"; micros: number };
+type FromChild = { type: "ready"; port: number; tokens: string[] } | { type: "counts"; counts: Record<string, number> } | { type: "cpu"; micros: number };
 
 /** The server side: build the app, pre-create subscribers, listen, report the port and tokens. */
 async function serveForBench(): Promise<void> {
@@ -37,14 +34,33 @@ async function serveForBench(): Promise<void> {
   const { createHttpApp } = await import("../src/http/app.ts");
   const { signToken } = await import("../src/tokens.ts");
   const dir = process.env.HTTP_BENCH_DIR!;
-  const config = loadConfig({ DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: join(dir, "outbox"), DRIP_SECRET: SECRET, DRIP_PUBLIC_URL: "http://127.0.0.1:3000" });
+  const config = loadConfig({
+    DATABASE_URL: `file:${join(dir, "drip.db")}`,
+    OUTBOX_DIR: join(dir, "outbox"),
+    DRIP_SECRET: SECRET,
+    DRIP_PUBLIC_URL: "http://127.0.0.1:3000",
+  });
   const app = await createApp(config);
   const now = new Date();
-  const rows = Array.from({ length: SUBSCRIBERS + WARMUP_TOKENS }, (_, i) => ({ email: `reader${i}@bench.example`, name: `Reader ${i}`, timezone: "Europe/London", status: "active" as const, consentSource: "bench" }));
+  const rows = Array.from({ length: SUBSCRIBERS + WARMUP_TOKENS }, (_, i) => ({
+    email: `reader${i}@bench.example`,
+    name: `Reader ${i}`,
+    timezone: "Europe/London",
+    status: "active" as const,
+    consentSource: "bench",
+  }));
   const { created } = await app.store.importSubscribers(rows, now);
   const sequence = app.engine.defaultSequence!;
   for (const s of created) await app.engine.enroll(s, sequence.id, now);
-  const http = createHttpApp({ store: app.store, engine: app.engine, lifecycle: app.lifecycle, secret: app.secret, publicUrl: config.publicUrl, now: () => new Date(), signupsPerIp: Number.POSITIVE_INFINITY });
+  const http = createHttpApp({
+    store: app.store,
+    engine: app.engine,
+    lifecycle: app.lifecycle,
+    secret: app.secret,
+    publicUrl: config.publicUrl,
+    now: () => new Date(),
+    signupsPerIp: Number.POSITIVE_INFINITY,
+  });
   const server = serve({ fetch: http.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
     process.send!({ type: "ready", port: info.port, tokens: created.map((s) => signToken(app.secret, "manage", s.id)) } satisfies FromChild);
   });
@@ -83,7 +99,10 @@ const signupRequest = (prefix: string) => {
     method: "POST",
     path: "/subscribe",
     headers: { "content-type": "application/json" },
-    setupRequest: (req: { body?: string | Buffer }) => ({ ...req, body: JSON.stringify({ email: `${prefix}${n++}@bench.example`, name: "Bench", timezone: "Europe/London" }) }),
+    setupRequest: (req: { body?: string | Buffer }) => ({
+      ...req,
+      body: JSON.stringify({ email: `${prefix}${n++}@bench.example`, name: "Bench", timezone: "Europe/London" }),
+    }),
   };
 };
 
@@ -116,7 +135,10 @@ export async function benchHttp(): Promise<void> {
     const { port, tokens } = await nextMessage(child, "ready");
     const setupS = (performance.now() - t0) / 1000;
     const url = `http://127.0.0.1:${port}`;
-    const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+    const load = () =>
+      loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ");
     const loadBefore = load();
     const cpu = async () => {
       child.send({ type: "cpu" });
@@ -156,7 +178,9 @@ export async function benchHttp(): Promise<void> {
         rps > aim && r.latency.p99 < AIM.p99 ? "ok" : "MISSED",
       ];
     };
-    console.log(`\nhttp: @hono/node-server on 127.0.0.1 (child process), autocannon ${CONNECTIONS} connections × ${SECONDS} s per route, SQLite file, outbox transport, Node ${process.version}`);
+    console.log(
+      `\nhttp: @hono/node-server on 127.0.0.1 (child process), autocannon ${CONNECTIONS} connections × ${SECONDS} s per route, SQLite file, outbox transport, Node ${process.version}`,
+    );
     console.log(
       table([
         ["route", "requests/s", "p50 ms", "p99 ms", "non-2xx", "errors", "server CPU µs/req", "req/s per busy core", "aim", "result"],
@@ -169,7 +193,9 @@ export async function benchHttp(): Promise<void> {
       `check: ${ok(signup).toLocaleString("en-US")} signups answered 2xx, pending subscribers in the database ${counts.pending?.toLocaleString("en-US")} (incl. warm-up); ` +
         `${ok(unsub).toLocaleString("en-US")} unsubscribes answered 2xx (${repeats.toLocaleString("en-US")} of them repeats of a token), unsubscribed in the database ${counts.unsubscribed?.toLocaleString("en-US")}`,
     );
-    console.log(`setup: ${(SUBSCRIBERS + WARMUP_TOKENS).toLocaleString("en-US")} enrolled subscribers in ${setupS.toFixed(1)} s; load average before ${loadBefore}, after ${load()} on ${availableParallelism()} cores`);
+    console.log(
+      `setup: ${(SUBSCRIBERS + WARMUP_TOKENS).toLocaleString("en-US")} enrolled subscribers in ${setupS.toFixed(1)} s; load average before ${loadBefore}, after ${load()} on ${availableParallelism()} cores`,
+    );
   } finally {
     if (child.connected) child.send({ type: "exit" });
     await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once("exit", r)));

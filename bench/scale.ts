@@ -74,7 +74,7 @@ function insertFixture(dbFile: string, n: number): number {
   const started = t - 60 * MINUTE;
   const steps = course.steps.map((s) => s.id);
   let seed = 42;
-  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
   const BATCH = 50_000;
   const batch = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
@@ -100,9 +100,7 @@ function makeDue(dbFile: string, fromId: number, k: number): void {
 function claimPlan(dbFile: string): string {
   const db = new Database(dbFile, { readonly: true });
   const rows = db
-    .prepare(
-      "EXPLAIN QUERY PLAN SELECT id FROM enrollments WHERE status = 'active' AND next_due_at <= ? ORDER BY next_due_at LIMIT 100",
-    )
+    .prepare("EXPLAIN QUERY PLAN SELECT id FROM enrollments WHERE status = 'active' AND next_due_at <= ? ORDER BY next_due_at LIMIT 100")
     .all(NOW.getTime()) as { detail: string }[];
   db.close();
   return rows.map((r) => r.detail).join("; ");
@@ -275,7 +273,10 @@ function table(rows: string[][]): string {
 }
 
 export async function benchScale(): Promise<void> {
-  const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ");
   const loadBefore = load();
   const sizes = (process.env.SCALE_SIZES ?? "100000,1000000").split(",").map(Number);
   const results: ScaleResult[] = [];
@@ -304,22 +305,19 @@ export async function benchScale(): Promise<void> {
   // Peak RSS includes V8's garbage not yet collected (the heap grows before a major GC), so
   // the test of "memory does not grow with the number due" is what a tick keeps, after GC.
   const flat = results.every((r) => r.runs[1]!.retained <= r.runs[0]!.retained + 4 * 1024 * 1024);
-  add(
-    "peak RSS growth 2,000 → 10,000 due (MB)",
-    (r) => mb(r.runs[1]!.peakDelta - r.runs[0]!.peakDelta),
-  );
-  add(
-    "heap kept growth 2,000 → 10,000 due (MB)",
-    (r) => mb(r.runs[1]!.retained - r.runs[0]!.retained),
-    "flat (≤ 4 MB for 5× due)",
-    pass(flat),
-  );
+  add("peak RSS growth 2,000 → 10,000 due (MB)", (r) => mb(r.runs[1]!.peakDelta - r.runs[0]!.peakDelta));
+  add("heap kept growth 2,000 → 10,000 due (MB)", (r) => mb(r.runs[1]!.retained - r.runs[0]!.retained), "flat (≤ 4 MB for 5× due)", pass(flat));
   console.log(table(rows));
   console.log();
 
   const prof: string[][] = [["per send, 10,000 due (ms)", ...results.map((r) => `${count(r.n)} enr.`)]];
   for (const k of ["claim", "render", "transport", "record"] as const) {
-    const label = { claim: "claim (page of 100, incl. subscriber+tags)", render: "checks + render (React Email / MJML + text)", transport: "outbox: compose .eml + write + rename", record: "record outcome + advance" }[k];
+    const label = {
+      claim: "claim (page of 100, incl. subscriber+tags)",
+      render: "checks + render (React Email / MJML + text)",
+      transport: "outbox: compose .eml + write + rename",
+      record: "record outcome + advance",
+    }[k];
     prof.push([label, ...results.map((r) => ms(r.runs[1]![k]))]);
   }
   prof.push(["  of which MailComposer build alone", ...results.map((r) => ms(r.compose))]);
@@ -342,7 +340,9 @@ export async function benchScale(): Promise<void> {
     ]);
   console.log(table(imp));
   console.log();
-  console.log(`load average (1/5/15 min) before: ${loadBefore}, after: ${load()} on ${availableParallelism()} cores (the rates are CPU-bound: other load slows them)`);
+  console.log(
+    `load average (1/5/15 min) before: ${loadBefore}, after: ${load()} on ${availableParallelism()} cores (the rates are CPU-bound: other load slows them)`,
+  );
   for (const r of results) console.log(`claim query plan at ${count(r.n)}: ${r.plan}`);
 }
 

@@ -11,14 +11,10 @@ export default function Book(props: EmailProps) {
     <Layout {...props}>
       <Title>Would you like a hand with it?</Title>
       <Greeting name={subscriber.name} />
+      <Paragraph>You now have two ways to work on the gluteus minimus at home: the lacrosse-ball release and the knee-to-chest variation.</Paragraph>
       <Paragraph>
-        You now have two ways to work on the gluteus minimus at home: the lacrosse-ball release and the knee-to-chest
-        variation.
-      </Paragraph>
-      <Paragraph>
-        If you'd rather not do it all on your own, that's what we're here for. At {sender.organization} we release these
-        trigger points by hand. We've helped many people get lasting relief, and we can help you keep the pain from
-        coming back.
+        If you'd rather not do it all on your own, that's what we're here for. At {sender.organization} we release these trigger points by hand. We've helped
+        many people get lasting relief, and we can help you keep the pain from coming back.
       </Paragraph>
       <Paragraph>Come and see us:</Paragraph>
       <BookingButton href={links.booking}>Book a session</BookingButton>

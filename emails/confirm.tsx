@@ -18,8 +18,8 @@ export default function Confirm(props: ConfirmProps) {
       <Title>Please confirm your email address</Title>
       <Greeting name={subscriber.name} />
       <Paragraph>
-        Thanks for signing up for our free course, “{courseName}”. Tap the button below to confirm this is your address,
-        and the first email will follow within a minute or two.
+        Thanks for signing up for our free course, “{courseName}”. Tap the button below to confirm this is your address, and the first email will follow within
+        a minute or two.
       </Paragraph>
       <BookingButton href={confirmUrl}>Yes, send me the course</BookingButton>
       <Paragraph>The link works for seven days. If you didn't sign up, ignore this email and we won't write again.</Paragraph>

@@ -11,8 +11,7 @@ export default function DynamicRelease(props: EmailProps) {
       <Title>Add movement: the knee-to-chest release</Title>
       <Greeting name={subscriber.name} />
       <Paragraph>
-        Sometimes steady pressure on the lacrosse ball doesn't release the trigger point very well. When that happens, we
-        bring in some movement.
+        Sometimes steady pressure on the lacrosse ball doesn't release the trigger point very well. When that happens, we bring in some movement.
       </Paragraph>
       <Subheading>How to do it</Subheading>
       <Steps
@@ -24,9 +23,7 @@ export default function DynamicRelease(props: EmailProps) {
           "Repeat the bend and straighten a few times.",
         ]}
       />
-      <Paragraph>
-        The earlier advice still holds: don't stay on one spot too long, so your hip isn't sore the next day.
-      </Paragraph>
+      <Paragraph>The earlier advice still holds: don't stay on one spot too long, so your hip isn't sore the next day.</Paragraph>
       <SafetyNote />
       <Paragraph>Next time: what we can do for you if the pain keeps hanging around.</Paragraph>
       <Signature organization={sender.organization} />

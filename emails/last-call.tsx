@@ -12,12 +12,12 @@ export default function LastCall(props: EmailProps) {
       <Title>Thanks for taking the course</Title>
       <Greeting name={subscriber.name} />
       <Paragraph>
-        This is the last email of our course. We hope the lacrosse-ball release and the knee-to-chest variation have
-        helped you get to know your gluteus minimus, the deep hip muscle that so often gets mistaken for the IT band.
+        This is the last email of our course. We hope the lacrosse-ball release and the knee-to-chest variation have helped you get to know your gluteus
+        minimus, the deep hip muscle that so often gets mistaken for the IT band.
       </Paragraph>
       <Paragraph>
-        If the pain is still there, or keeps returning, we'd be glad to see you. We release these trigger points by hand,
-        and we can help keep the pain from coming back.
+        If the pain is still there, or keeps returning, we'd be glad to see you. We release these trigger points by hand, and we can help keep the pain from
+        coming back.
       </Paragraph>
       <BookingButton href={links.booking}>Book a session</BookingButton>
       <Paragraph>Whatever you decide, thank you for reading along.</Paragraph>

@@ -11,8 +11,8 @@ export default function SelfRelease(props: EmailProps) {
       <Title>Release it yourself with a lacrosse ball</Title>
       <Greeting name={subscriber.name} />
       <Paragraph>
-        Last time we met the gluteus minimus, the deep hip muscle behind a lot of pain down the outside of the leg.
-        Today we'll show you how to work on it at home.
+        Last time we met the gluteus minimus, the deep hip muscle behind a lot of pain down the outside of the leg. Today we'll show you how to work on it at
+        home.
       </Paragraph>
       <Subheading>Swap the roller for a ball</Subheading>
       <Paragraph>Put the foam roller to one side. For this one you'll want a lacrosse ball.</Paragraph>
@@ -26,9 +26,7 @@ export default function SelfRelease(props: EmailProps) {
         ]}
       />
       <SafetyNote />
-      <Paragraph>
-        In two days we'll share a variation for when holding still on the ball isn't releasing things well.
-      </Paragraph>
+      <Paragraph>In two days we'll share a variation for when holding still on the ball isn't releasing things well.</Paragraph>
       <Signature organization={sender.organization} />
     </Layout>
   );

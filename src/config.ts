@@ -116,7 +116,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const port = e.PORT;
   const publicUrl = (e.DRIP_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, "");
   const warnings: string[] = [];
-  if (new URL(publicUrl).protocol === "http:") warnings.push(`DRIP_PUBLIC_URL is ${publicUrl} (plain http, for local development only): set an https URL before sending to real subscribers.`);
+  if (new URL(publicUrl).protocol === "http:")
+    warnings.push(`DRIP_PUBLIC_URL is ${publicUrl} (plain http, for local development only): set an https URL before sending to real subscribers.`);
   const placeholders = (Object.keys(EXAMPLE) as (keyof typeof EXAMPLE)[]).filter((k) => env[k] === undefined);
   if (placeholders.length > 0) warnings.push(`Using example values for ${placeholders.join(", ")}: set them to the clinic's real details before launch.`);
   return {

@@ -62,8 +62,7 @@ export function Steps({ items }: { items: readonly ReactNode[] }) {
 export function SafetyNote() {
   return (
     <Text style={note} className="bht-muted">
-      A quick word of care: this is general information, not a diagnosis. If the pain turns sharp or gets worse, stop, and
-      have a professional take a look.
+      A quick word of care: this is general information, not a diagnosis. If the pain turns sharp or gets worse, stop, and have a professional take a look.
     </Text>
   );
 }

@@ -24,12 +24,12 @@ function quietOnEpipe(stream: NodeJS.WriteStream) {
 export const processIO = (): CliIO => {
   quietOnEpipe(process.stdout);
   return {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-  env: process.env,
-  cwd: process.cwd(),
-  now: () => new Date(),
-  isTTY: Boolean(process.stderr.isTTY),
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    env: process.env,
+    cwd: process.cwd(),
+    now: () => new Date(),
+    isTTY: Boolean(process.stderr.isTTY),
   };
 };
 

@@ -9,7 +9,14 @@ import { RateLimiter } from "./rate-limiter.ts";
 import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail, Transport } from "./transport.ts";
 
 /** Provider error names that no retry can fix. */
-const PERMANENT = new Set(["validation_error", "missing_required_field", "invalid_from_address", "invalid_to_address", "invalid_parameter", "invalid_attachment"]);
+const PERMANENT = new Set([
+  "validation_error",
+  "missing_required_field",
+  "invalid_from_address",
+  "invalid_to_address",
+  "invalid_parameter",
+  "invalid_attachment",
+]);
 const QUOTA = new Set(["daily_quota_exceeded", "monthly_quota_exceeded"]);
 
 export const idempotencyKey = (sendId: string) => `drip-send-${sendId}`;
@@ -45,8 +52,7 @@ export function classify(error: SdkError | null, headers: Record<string, string>
   if (QUOTA.has(name)) return { kind: "paused", reason, afterMs, status };
   // A missing, wrong or restricted API key fails every send alike: pause (15 min) and say so,
   // rather than recording every due step as failed.
-  if (status === 401 || status === 403)
-    return { kind: "paused", reason: `${reason} (check RESEND_API_KEY and its permissions)`, afterMs: 15 * 60_000, status };
+  if (status === 401 || status === 403) return { kind: "paused", reason: `${reason} (check RESEND_API_KEY and its permissions)`, afterMs: 15 * 60_000, status };
   // Same key, different bytes: the provider accepted this batch's first attempt.
   if (name === "invalid_idempotent_request") return { kind: "already-accepted", reason, status };
   if (status === null) return { kind: "unknown", reason, status };
@@ -94,11 +100,14 @@ export class ResendTransport implements Transport {
 
   async sendBatch(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome> {
     await this.limiter.acquire();
-    const { data, error, headers } = await this.client.batch.send(emails as ProviderEmail[], {
-      idempotencyKey: key,
-      batchValidation: "permissive",
-      signal: AbortSignal.timeout(this.timeoutMs),
-    } as Parameters<Resend["batch"]["send"]>[1]);
+    const { data, error, headers } = await this.client.batch.send(
+      emails as ProviderEmail[],
+      {
+        idempotencyKey: key,
+        batchValidation: "permissive",
+        signal: AbortSignal.timeout(this.timeoutMs),
+      } as Parameters<Resend["batch"]["send"]>[1],
+    );
     if (!data) {
       const outcome: BatchOutcome = { ...classify(error, headers), headers };
       this.observe(outcome, outcome.status);

@@ -116,7 +116,10 @@ export class BatchDelivery {
     const record = (claim: ClaimedSend, outcome: Omit<Outcome, "at">): OutcomeRecord => ({
       claim,
       outcome: { ...outcome, at: now },
-      advance: outcome.status === "skipped" && claim.subscriber.status !== "active" ? { kind: "exited", reason: outcome.reason ?? "left" } : this.o.advanceFor(claim, now),
+      advance:
+        outcome.status === "skipped" && claim.subscriber.status !== "active"
+          ? { kind: "exited", reason: outcome.reason ?? "left" }
+          : this.o.advanceFor(claim, now),
     });
     const finish = async (records: OutcomeRecord[]) => {
       await store.completeBatch(batch.id, records);
@@ -153,7 +156,8 @@ export class BatchDelivery {
       if (!claim || !email) return; // erased: nothing of theirs is sent
       claimBySend.delete(sendId);
       if (claim.subscriber.status !== "active") leftRecords.push(record(claim, { status: "skipped", reason: `subscriber is ${claim.subscriber.status}` }));
-      else if (!sameAddress(email.to[0], claim.subscriber.email)) leftRecords.push(record(claim, { status: "skipped", reason: "the stored email is addressed to someone else" }));
+      else if (!sameAddress(email.to[0], claim.subscriber.email))
+        leftRecords.push(record(claim, { status: "skipped", reason: "the stored email is addressed to someone else" }));
       else members.push({ claim, email });
     });
     // A claim whose entry is missing from the payload is never sent blind.
@@ -188,7 +192,9 @@ export class BatchDelivery {
             ...members.map(({ claim }) => record(claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request)" })),
             // They left after that attempt was accepted: it reached them before they left.
             ...leftRecords.map((r) =>
-              r.outcome.status === "skipped" ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request), before they left" }) : r,
+              r.outcome.status === "skipped"
+                ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request), before they left" })
+                : r,
             ),
           ]);
         case "rejected":

@@ -14,7 +14,7 @@ import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
-import { advanceAfter, advanceAfterRemoved, advanceFor, } from "./advance.ts";
+import { advanceAfter, advanceAfterRemoved, advanceFor } from "./advance.ts";
 import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
 import { planEnrollment, replannedDue } from "../lifecycle/plans.ts";
@@ -202,7 +202,10 @@ export class Engine {
     for (;;) {
       const due = await this.o.store.claimReplans(now, 500);
       for (const { enrollment, subscriber } of due) {
-        const at = enrollment.status === "active" || enrollment.status === "paused" ? replannedDue(this.sequences.get(enrollment.sequenceId), enrollment, subscriber.timezone) : null;
+        const at =
+          enrollment.status === "active" || enrollment.status === "paused"
+            ? replannedDue(this.sequences.get(enrollment.sequenceId), enrollment, subscriber.timezone)
+            : null;
         await this.o.store.applyReplan(enrollment.id, at, now);
       }
       if (due.length < 500) return;
@@ -252,8 +255,6 @@ export class Engine {
     });
     return this.batches;
   }
-
-
 
   private async deliverOne(ready: Ready, now: Date): Promise<SendEvent> {
     const { store } = this.o;

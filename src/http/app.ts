@@ -75,7 +75,10 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (c.req.path.startsWith("/webhooks/")) return next();
     return bodyLimit({
       maxSize: 16 * 1024,
-      onError: (c2) => (isMachineRoute(c2.req.path) || wantsJson(c2) ? c2.json({ error: "body too large (16 KiB at most)" }, 413) : respondPage(c2, 413, "Too large", html`<h1>That was too much</h1><p>The form sent more data than we accept.</p>`)),
+      onError: (c2) =>
+        isMachineRoute(c2.req.path) || wantsJson(c2)
+          ? c2.json({ error: "body too large (16 KiB at most)" }, 413)
+          : respondPage(c2, 413, "Too large", html`<h1>That was too much</h1><p>The form sent more data than we accept.</p>`),
     })(c, next);
   });
 
@@ -92,7 +95,9 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.route("/", hookRoutes());
 
   app.notFound((c) =>
-    isMachineRoute(c.req.path) || wantsJson(c) ? c.json({ error: "not found" }, 404) : respondPage(c, 404, "Not found", html`<h1>Page not found</h1><p><a href="/">Go to the signup page</a>.</p>`),
+    isMachineRoute(c.req.path) || wantsJson(c)
+      ? c.json({ error: "not found" }, 404)
+      : respondPage(c, 404, "Not found", html`<h1>Page not found</h1><p><a href="/">Go to the signup page</a>.</p>`),
   );
   app.onError((raw, c) => {
     if (raw instanceof HTTPException) return raw.getResponse();
@@ -100,7 +105,10 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     // Logged for the operator in one line, link tokens redacted; the stack only with DEBUG=drip.
     const message = err instanceof Error ? err.message : String(err);
     const head = `${c.req.method} ${redactPath(c.req.path)}: ${redactTokens(message.replace(/\s*[\r\n]+\s*/g, " "))}`;
-    const stack = deps.debug && err instanceof Error && err.stack ? `\n${err.stack}${isDripError(err) && err.cause instanceof Error && err.cause.stack ? `\ncaused by ${err.cause.stack}` : ""}` : "";
+    const stack =
+      deps.debug && err instanceof Error && err.stack
+        ? `\n${err.stack}${isDripError(err) && err.cause instanceof Error && err.cause.stack ? `\ncaused by ${err.cause.stack}` : ""}`
+        : "";
     (deps.log ?? console.error)(head + redactTokens(stack));
     // The visitor gets a status and a sentence, never internals.
     const machine = isMachineRoute(c.req.path) || wantsJson(c);
@@ -109,10 +117,17 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       c.header("Retry-After", String(RETRY_AFTER_S));
       return machine
         ? c.json({ error: "the database is busy: try again in a minute" }, 503)
-        : respondPage(c, 503, "Please try again", html`<h1>Please try again in a minute</h1><p>We're busy and could not finish that just now. Please try again in a minute.</p>`);
+        : respondPage(
+            c,
+            503,
+            "Please try again",
+            html`<h1>Please try again in a minute</h1><p>We're busy and could not finish that just now. Please try again in a minute.</p>`,
+          );
     }
     if (isDripError(err) && status < 500) {
-      return machine ? c.json({ error: err.message }, status as 400) : respondPage(c, status, "That didn't work", html`<h1>That didn't work</h1><p>${err.message}</p>`);
+      return machine
+        ? c.json({ error: err.message }, status as 400)
+        : respondPage(c, status, "That didn't work", html`<h1>That didn't work</h1><p>${err.message}</p>`);
     }
     return machine
       ? c.json({ error: "internal error" }, 500)

@@ -26,7 +26,9 @@ const bookingSchema = z.object({
 const webhookEventSchema = z.object(
   {
     // Dotted lower-case names (email.delivered, contact.created): never "constructor" or "__proto__".
-    type: z.string({ error: "type must be a string such as email.delivered" }).regex(/^[a-z]+(?:\.[a-z_]+)+$/, { error: "type must be an event name such as email.delivered" }),
+    type: z
+      .string({ error: "type must be a string such as email.delivered" })
+      .regex(/^[a-z]+(?:\.[a-z_]+)+$/, { error: "type must be an event name such as email.delivered" }),
     created_at: z
       .string({ error: "created_at must be an ISO 8601 time" })
       .refine((s) => /^\d{4}-\d{2}-\d{2}[T ]/.test(s) && !Number.isNaN(Date.parse(s)), { error: "created_at must be an ISO 8601 time" }),
@@ -98,4 +100,3 @@ export function hookRoutes(): Hono<Env> {
 
   return app;
 }
-

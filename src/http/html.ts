@@ -58,7 +58,12 @@ const ZONE_OPTIONS = TIME_ZONES.map((z) => `<option value="${esc(z)}">${esc(z)}<
  * nothing selected would post its first option, Africa/Abidjan).
  */
 export function zoneSelect(selected: string, noZoneLabel = "Not set: the course's own time zone"): Html {
-  const own = selected === "" ? `<option value="" selected>${esc(noZoneLabel)}</option>` : !LISTED.has(selected) && isValidTimeZone(selected) ? `<option value="${esc(selected)}" selected>${esc(selected)}</option>` : "";
+  const own =
+    selected === ""
+      ? `<option value="" selected>${esc(noZoneLabel)}</option>`
+      : !LISTED.has(selected) && isValidTimeZone(selected)
+        ? `<option value="${esc(selected)}" selected>${esc(selected)}</option>`
+        : "";
   const options = LISTED.has(selected) ? ZONE_OPTIONS.replace(`<option value="${esc(selected)}">`, `<option value="${esc(selected)}" selected>`) : ZONE_OPTIONS;
   return new Html(`<select id="timezone" name="timezone">${own}${options}</select>`);
 }

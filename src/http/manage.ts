@@ -12,7 +12,6 @@ import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } f
 import { type Html, html, zoneSelect } from "./html.ts";
 import { csrfToken } from "./security.ts";
 
-
 async function subscriberFor(deps: HttpDeps, token: string): Promise<Subscriber | null> {
   const check = verifyToken(deps.secret, "manage", token, deps.now());
   return check.ok ? deps.store.getSubscriber(check.subscriberId) : null;
@@ -51,7 +50,12 @@ export function manageRoutes(): Hono<Env> {
     const deps = c.get("deps");
     const body = await c.req.parseBody().catch(() => null);
     if (body?.["List-Unsubscribe"] !== "One-Click") {
-      return respondPage(c, 400, "Unsubscribe", html`<h1>Unsubscribe</h1><p>The request did not say <code>List-Unsubscribe=One-Click</code>. Use the button on <a href="/unsubscribe/${c.req.param("token")}">this page</a>.</p>`);
+      return respondPage(
+        c,
+        400,
+        "Unsubscribe",
+        html`<h1>Unsubscribe</h1><p>The request did not say <code>List-Unsubscribe=One-Click</code>. Use the button on <a href="/unsubscribe/${c.req.param("token")}">this page</a>.</p>`,
+      );
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
@@ -132,7 +136,14 @@ async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, don
   const csrf = csrfToken(deps.secret, `prefs:${token}`, deps.now());
   const button = (action: string, label: string, secondary = false) =>
     html`<form method="post" class="inline"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="${action}"><button type="submit"${secondary ? html` class="secondary"` : ""}>${label}</button></form>`;
-  const state = s.status === "unsubscribed" ? "You're unsubscribed." : paused ? "Your course is paused." : active ? "Your course is running." : "You're not in a course right now.";
+  const state =
+    s.status === "unsubscribed"
+      ? "You're unsubscribed."
+      : paused
+        ? "Your course is paused."
+        : active
+          ? "Your course is running."
+          : "You're not in a course right now.";
   return html`<h1>Your preferences</h1>
 ${done && DONE.has(done) ? html`<p role="status">${DONE.get(done)}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
 <p>${s.email}: ${state}</p>

@@ -38,7 +38,14 @@ export function siteOrigins(requestUrl: string, publicUrl: string): string[] {
  * Is this form post genuine: a valid token for `scope`, and (when the browser says) from this
  * site, reached either through DRIP_PUBLIC_URL or directly? Every page form checks it.
  */
-export function genuineForm(req: { url: string; origin: string | undefined }, secret: string, publicUrl: string, scope: string, token: unknown, now: Date): boolean {
+export function genuineForm(
+  req: { url: string; origin: string | undefined },
+  secret: string,
+  publicUrl: string,
+  scope: string,
+  token: unknown,
+  now: Date,
+): boolean {
   return checkCsrf(secret, scope, token, now) && sameOrigin(req.origin, siteOrigins(req.url, publicUrl));
 }
 

@@ -86,13 +86,18 @@ export function signupRoutes(): Hono<Env> {
     try {
       raw = jsonBody ? await c.req.json() : await c.req.parseBody();
     } catch {
-      return json ? c.json({ error: "the body is not valid JSON" }, 400) : respondPage(c, 400, "Sign up", signupForm(deps, now, {}, "The form could not be read. Please try again."));
+      return json
+        ? c.json({ error: "the body is not valid JSON" }, 400)
+        : respondPage(c, 400, "Sign up", signupForm(deps, now, {}, "The form could not be read. Please try again."));
     }
     const fields = (raw !== null && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
     const typed = { email: text(fields.email), name: text(fields.name), timezone: text(fields.timezone) };
     if (!jsonBody && !isGenuineForm(c, "signup", fields.csrf)) {
       return json
-        ? c.json({ error: "this form has expired or did not come from this site: send Content-Type: application/json, or the page's form with its csrf field" }, 403)
+        ? c.json(
+            { error: "this form has expired or did not come from this site: send Content-Type: application/json, or the page's form with its csrf field" },
+            403,
+          )
         : respondPage(c, 403, "Sign up", signupForm(deps, now, typed, "This form has expired. Please submit it again."), TZ_SCRIPT);
     }
     const parsed = signupBody.safeParse(raw);
@@ -115,11 +120,21 @@ export function signupRoutes(): Hono<Env> {
     const check = verifyToken(deps.secret, "confirm", c.req.param("token"), now);
     const subscriber = check.ok ? await deps.store.getSubscriber(check.subscriberId) : null;
     if (!check.ok || !subscriber) {
-      const why = check.ok ? "This link no longer works." : check.reason === "expired" ? "This confirmation link has expired." : "This confirmation link is not valid.";
+      const why = check.ok
+        ? "This link no longer works."
+        : check.reason === "expired"
+          ? "This confirmation link has expired."
+          : "This confirmation link is not valid.";
       return respondPage(c, 400, "Link not valid", resendForm(deps, now, why));
     }
     const result = await deps.lifecycle.confirm(subscriber.id, check.issuedAt ?? now, now, { ip: clientIp(c) });
-    if (result.kind === "gone") return respondPage(c, 410, "Not subscribed", html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`);
+    if (result.kind === "gone")
+      return respondPage(
+        c,
+        410,
+        "Not subscribed",
+        html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`,
+      );
     if (result.kind === "returned") {
       // Say what really happens: the course resumes where it stopped, or there is nothing left to send.
       const next = result.nextDueAt;
@@ -129,7 +144,12 @@ export function signupRoutes(): Hono<Env> {
           : next.getTime() <= now.getTime() + 10 * 60_000
             ? html`The course picks up where you left off: your next email is on its way and should arrive in the next few minutes.`
             : html`The course picks up where you left off: your next email arrives ${formatLocal(next, subscriber.timezone || "UTC")} (your time).`;
-      return respondPage(c, 200, "Welcome back", html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`);
+      return respondPage(
+        c,
+        200,
+        "Welcome back",
+        html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`,
+      );
     }
     return respondPage(
       c,

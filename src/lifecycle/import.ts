@@ -94,7 +94,9 @@ export function parseCsvLine(text: string): { fields: string[] } | { error: stri
       }
       while (text[j] === " " || text[j] === "\t") j++;
       if (j < text.length && text[j] !== ",") {
-        return { error: `malformed CSV: a quoted field closes at column ${j} but more text follows before the next comma (write a quote inside a quoted field as "")` };
+        return {
+          error: `malformed CSV: a quoted field closes at column ${j} but more text follows before the next comma (write a quote inside a quoted field as "")`,
+        };
       }
       fields.push(value);
       if (j >= text.length) return { fields };
@@ -193,7 +195,11 @@ function warningSentence(message: string, count: number): string {
   return `${rows}: ${message}`;
 }
 
-export async function importCsv(lifecycle: Pick<Lifecycle, "importPage" | "sequenceFor">, rows: AsyncIterable<CsvRow>, opts: ImportOptions): Promise<ImportResult> {
+export async function importCsv(
+  lifecycle: Pick<Lifecycle, "importPage" | "sequenceFor">,
+  rows: AsyncIterable<CsvRow>,
+  opts: ImportOptions,
+): Promise<ImportResult> {
   const pageSize = opts.pageSize ?? 500;
   const result: ImportResult = { imported: 0, existing: 0, suppressed: 0, enrolled: 0, badRows: 0, bad: [], warnings: [] };
   // Checked before anything is read or written: a wrong --sequence is a usage error.
@@ -268,7 +274,10 @@ export async function importCsv(lifecycle: Pick<Lifecycle, "importPage" | "seque
       email: r.email,
       name: r.name ?? "",
       timezone: r.timezone ?? "",
-      tags: (r.tags ?? "").split(/[;|]/).map((t) => t.trim()).filter(Boolean),
+      tags: (r.tags ?? "")
+        .split(/[;|]/)
+        .map((t) => t.trim())
+        .filter(Boolean),
     });
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;

@@ -43,6 +43,15 @@ export const subscriberInputSchema = z.object({
     .trim()
     .refine((tz) => tz === "" || isValidTimeZone(tz), { error: (i) => `time zone ${JSON.stringify(i.input)} is not an IANA zone such as Europe/London` })
     .default(""),
-  tags: z.array(z.string().trim().min(1).max(64).regex(/^[\w:.-]+$/, { error: "tags use letters, digits, _ : . and -" })).default([]),
+  tags: z
+    .array(
+      z
+        .string()
+        .trim()
+        .min(1)
+        .max(64)
+        .regex(/^[\w:.-]+$/, { error: "tags use letters, digits, _ : . and -" }),
+    )
+    .default([]),
 });
 export type SubscriberInputFields = z.infer<typeof subscriberInputSchema>;

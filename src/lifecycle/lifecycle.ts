@@ -136,7 +136,10 @@ export class Lifecycle {
     const result = await this.store.transaction(async (tx): Promise<SignUpResult> => {
       const existing = await tx.findSubscriberByEmail(input.email);
       if (!existing) {
-        const { subscriber } = await tx.upsertSubscriber({ ...input, status: "pending", consentSource: meta.source, consentAt: now, consentIp: meta.ip ?? null }, now);
+        const { subscriber } = await tx.upsertSubscriber(
+          { ...input, status: "pending", consentSource: meta.source, consentAt: now, consentIp: meta.ip ?? null },
+          now,
+        );
         return (await this.queueConfirmation(tx, subscriber, now)) ? "queued" : "capped";
       }
       if (existing.status === "pending") return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
@@ -224,7 +227,8 @@ export class Lifecycle {
         await tx.setSubscriberStatus(subscriber.id, "active", now, { source: opts.source, at: now, ip: opts.ip ?? null });
         current = { ...subscriber, status: "active" };
       }
-      if (current.status !== "active" || !sequence) return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
+      if (current.status !== "active" || !sequence)
+        return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
       return { kind: "ok", subscriber: current, created, enrolled: await this.enrollIn(tx, current, sequence, now) };
     });
   }

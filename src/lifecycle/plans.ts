@@ -11,7 +11,13 @@ import type { Enrollment, EnrollmentPlan, Subscriber } from "../store/types.ts";
 /** Where a new enrollment starts: its first step and when it is due. */
 export function planEnrollment(sequence: Sequence, subscriber: Pick<Subscriber, "timezone">, start: Date): EnrollmentPlan & { warnings: string[] } {
   const first = sequence.steps[0]!;
-  const plan = planStep({ schedule: first.schedule, start, timezone: subscriber.timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow });
+  const plan = planStep({
+    schedule: first.schedule,
+    start,
+    timezone: subscriber.timezone,
+    defaultTimezone: sequence.defaultTimezone,
+    window: sequence.sendWindow,
+  });
   return { sequenceId: sequence.id, startedAt: start, firstStepId: first.id, firstDueAt: plan.at, warnings: plan.warnings };
 }
 
@@ -19,7 +25,8 @@ export function planEnrollment(sequence: Sequence, subscriber: Pick<Subscriber, 
 export function replannedDue(sequence: Sequence | undefined, enrollment: Pick<Enrollment, "nextStepId" | "startedAt">, timezone: string): Date | null {
   const step = sequence?.steps.find((s) => s.id === enrollment.nextStepId);
   if (!sequence || !step) return null;
-  return planStep({ schedule: step.schedule, start: enrollment.startedAt, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow }).at;
+  return planStep({ schedule: step.schedule, start: enrollment.startedAt, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow })
+    .at;
 }
 
 /**
@@ -36,7 +43,13 @@ export function resumeAfterReturn(
 ): { stepId: string; dueAt: Date; startedAt: Date } | null {
   const step = sequence.steps.find((s) => !sentStepIds.has(s.id));
   if (!step) return null;
-  const planned = planStep({ schedule: step.schedule, start: enrollment.startedAt, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow }).at;
+  const planned = planStep({
+    schedule: step.schedule,
+    start: enrollment.startedAt,
+    timezone,
+    defaultTimezone: sequence.defaultTimezone,
+    window: sequence.sendWindow,
+  }).at;
   const startedAt = new Date(enrollment.startedAt.getTime() + Math.max(0, now.getTime() - planned.getTime()));
   const zone = resolveZone(timezone, sequence.defaultTimezone).zone;
   const dueAt = nextWindowInstant(now, zone, sequence.sendWindow);

@@ -56,7 +56,9 @@ export async function compileMjml(path: string): Promise<string> {
   if (unknown.length > 0) {
     throw new TemplateError(
       path,
-      `unknown placeholder {{${unknown[0]}}}: use one of ${Object.keys(MJML_PLACEHOLDERS).map((k) => `{{${k}}}`).join(", ")}`,
+      `unknown placeholder {{${unknown[0]}}}: use one of ${Object.keys(MJML_PLACEHOLDERS)
+        .map((k) => `{{${k}}}`)
+        .join(", ")}`,
     );
   }
   let html: string;

@@ -14,13 +14,11 @@ import { unstableToPlainText } from "react-email";
 const INVISIBLE = /[\u200b\u200c\u200d\u034f\u2007\u00ad\ufeff]/g;
 
 export function htmlToText(html: string): string {
-  return (
-    `${unstableToPlainText(html)
-      .replace(INVISIBLE, "")
-      .split("\n")
-      .map((line) => line.replace(/[ \t\u00a0]+$/g, "").replace(/^[ \t\u00a0]+/, ""))
-      .join("\n")
-      .replace(/\n{3,}/g, "\n\n")
-      .trim()}\n`
-  );
+  return `${unstableToPlainText(html)
+    .replace(INVISIBLE, "")
+    .split("\n")
+    .map((line) => line.replace(/[ \t\u00a0]+$/g, "").replace(/^[ \t\u00a0]+/, ""))
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trim()}\n`;
 }

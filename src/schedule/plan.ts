@@ -57,12 +57,7 @@ function requireWeekdays(window: SendWindow): ReadonlySet<string> {
  * The first instant on or after local `date` whose local date is an allowed weekday,
  * at local `time` (gap → transition instant, ambiguous → earlier).
  */
-function onAllowedDay(
-  date: Temporal.PlainDate,
-  time: Temporal.PlainTime,
-  zone: string,
-  allowed: ReadonlySet<string>,
-): Temporal.ZonedDateTime {
+function onAllowedDay(date: Temporal.PlainDate, time: Temporal.PlainTime, zone: string, allowed: ReadonlySet<string>): Temporal.ZonedDateTime {
   let d = date;
   for (let i = 0; i < MAX_DAYS; i++) {
     const at = localToInstant(d, time, zone);
@@ -108,11 +103,7 @@ export function nextWindowInstant(after: Date, zone: string, window: SendWindow)
   }
   const now = toZoned(after, zone);
   const tod = now.toPlainTime();
-  if (
-    allowed.has(weekdayOf(now)) &&
-    Temporal.PlainTime.compare(tod, open) >= 0 &&
-    Temporal.PlainTime.compare(tod, close) < 0
-  ) {
+  if (allowed.has(weekdayOf(now)) && Temporal.PlainTime.compare(tod, open) >= 0 && Temporal.PlainTime.compare(tod, close) < 0) {
     return new Date(after.getTime());
   }
   let d = now.toPlainDate();

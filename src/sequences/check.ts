@@ -19,7 +19,13 @@ export const SAMPLE_LINKS: LinkContext = {
 export const SAMPLE_POSTAL_ADDRESS = "1 Sample Street, Sampleton, SA1 1AA";
 export const MAX_SUBJECT = 150;
 
-const decode = (s: string) => s.replace(/&amp;/g, "&").replace(/&quot;/g, '"').replace(/&#x27;|&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">");
+const decode = (s: string) =>
+  s
+    .replace(/&amp;/g, "&")
+    .replace(/&quot;/g, '"')
+    .replace(/&#x27;|&#39;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">");
 
 /** Problems in one rendered email; `path` is the step's path in the definition. */
 export function checkRendered(email: RenderedEmail, path: string, expect: { unsubscribe: string; postalAddress: string }): SequenceIssue[] {
@@ -34,10 +40,12 @@ export function checkRendered(email: RenderedEmail, path: string, expect: { unsu
   if (!hrefs.includes(expect.unsubscribe))
     issues.push({ path: `${path}.template`, message: "the email body has no unsubscribe link: render links.unsubscribe (the shared Layout footer does)" });
   if (!decode(html).includes(expect.postalAddress))
-    issues.push({ path: `${path}.template`, message: "the email body does not show the postal address: render sender.postalAddress (the shared Layout footer does)" });
+    issues.push({
+      path: `${path}.template`,
+      message: "the email body does not show the postal address: render sender.postalAddress (the shared Layout footer does)",
+    });
   for (const href of hrefs) {
-    if (!/^(https:|mailto:)/.test(href))
-      issues.push({ path: `${path}.template`, message: `link ${JSON.stringify(href)} is not https: use https links only` });
+    if (!/^(https:|mailto:)/.test(href)) issues.push({ path: `${path}.template`, message: `link ${JSON.stringify(href)} is not https: use https links only` });
   }
   for (const m of html.matchAll(/<img\b[^>]*>/g)) {
     const alt = /\salt="([^"]*)"/.exec(m[0]);

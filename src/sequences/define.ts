@@ -33,13 +33,20 @@ const timeZone = z.string({ error: "time zone must be a string" }).refine(isVali
 });
 
 const textOrFn = (what: string) =>
-  z.union([z.string().trim().min(1, { error: `${what} must not be empty` }), z.custom<(s: unknown) => string>((v) => typeof v === "function")], {
-    error: `${what} must be a non-empty string or a function of the subscriber returning one`,
-  });
+  z.union(
+    [
+      z
+        .string()
+        .trim()
+        .min(1, { error: `${what} must not be empty` }),
+      z.custom<(s: unknown) => string>((v) => typeof v === "function"),
+    ],
+    {
+      error: `${what} must be a non-empty string or a function of the subscriber returning one`,
+    },
+  );
 
-const isComponent = (v: unknown) =>
-  typeof v === "function" ||
-  (typeof v === "object" && v !== null && "$$typeof" in v); // memo() / forwardRef() components
+const isComponent = (v: unknown) => typeof v === "function" || (typeof v === "object" && v !== null && "$$typeof" in v); // memo() / forwardRef() components
 
 const templateSchema = z.union(
   [

@@ -24,7 +24,9 @@ export async function reloadSequences(o: ReloadOptions): Promise<SequenceIssue[]
   const issues = [...loaded.issues];
   for (const { file, sequence } of loaded.sequences) issues.push(...(await checkSequence(sequence, o.emailsDir)).map((i) => ({ ...i, file })));
   if (issues.length > 0) {
-    o.log(`sequences not reloaded (${issues.length} problem${issues.length === 1 ? "" : "s"}); the last good definitions keep running:\n${issues.map(formatIssue).join("\n")}`);
+    o.log(
+      `sequences not reloaded (${issues.length} problem${issues.length === 1 ? "" : "s"}); the last good definitions keep running:\n${issues.map(formatIssue).join("\n")}`,
+    );
     return issues;
   }
   o.engine.setSequences(loaded.sequences.map((s) => s.sequence));

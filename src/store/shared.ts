@@ -6,7 +6,10 @@ import type { Enrollment, EnrollmentStatus, SendRecord, SendStatus, Subscriber, 
 export const newSubscriberId = () => randomBytes(12).toString("base64url");
 export const emailKey = (email: string) => email.trim().toLowerCase();
 /** Suppressions keep only a hash, so `forget` can erase the address and still block re-adding it. */
-export const emailHash = (email: string) => createHash("sha256").update(`drip-suppression:${emailKey(email)}`).digest("hex");
+export const emailHash = (email: string) =>
+  createHash("sha256")
+    .update(`drip-suppression:${emailKey(email)}`)
+    .digest("hex");
 /** A send's id is the provider idempotency key's root: stable for the enrollment round and step. */
 /** lease_until of an enrollment whose due step is bound to a pending provider batch. */
 export const HELD_BY_BATCH = Number.MAX_SAFE_INTEGER;

@@ -101,9 +101,7 @@ export interface SendRecord {
 /** What happens to the enrollment once a send is recorded. */
 export type Advance =
   /** `startedAt`: the course slid later by a late step's delay (kept so later steps slide too). */
-  | { kind: "next"; stepId: string; dueAt: Date; startedAt?: Date }
-  | { kind: "completed" }
-  | { kind: "exited"; reason: string };
+  { kind: "next"; stepId: string; dueAt: Date; startedAt?: Date } | { kind: "completed" } | { kind: "exited"; reason: string };
 
 export interface Outcome {
   status: "sent" | "skipped" | "failed" | "in_doubt";
@@ -225,9 +223,14 @@ export interface SubscriberStore {
   isSuppressed(email: string): Promise<boolean>;
   suppress(email: string, reason: string, now: Date): Promise<void>;
   /** Create the enrollment, or leave the existing one alone (re-entry after completion when allowed). */
-  enroll(
-    input: { subscriberId: string; sequenceId: string; startedAt: Date; firstStepId: string; firstDueAt: Date; allowReentry: boolean },
-  ): Promise<EnrollResult>;
+  enroll(input: {
+    subscriberId: string;
+    sequenceId: string;
+    startedAt: Date;
+    firstStepId: string;
+    firstDueAt: Date;
+    allowReentry: boolean;
+  }): Promise<EnrollResult>;
   getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null>;
   listEnrollments(subscriberId: string): Promise<Enrollment[]>;
   /** Change an enrollment's status only (pause); the schedule and any claim are left alone. */

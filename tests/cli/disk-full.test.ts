@@ -80,7 +80,10 @@ describe("a full database", () => {
     try {
       const r = await drip(["import", join(dir, "big.csv")]);
       expect(r.code).toBe(1);
-      const m = /^drip: the disk is full: free some space: the import stopped at line (\d+); the ([\d,]+) rows before it are in, so run the same import again to bring in the rest \(rows already there are skipped\)\n$/.exec(r.err);
+      const m =
+        /^drip: the disk is full: free some space: the import stopped at line (\d+); the ([\d,]+) rows before it are in, so run the same import again to bring in the rest \(rows already there are skipped\)\n$/.exec(
+          r.err,
+        );
       expect(m, r.err).not.toBeNull();
       stored = Number(m![2]!.replace(/,/g, ""));
       expect(stored).toBeGreaterThanOrEqual(500);

@@ -24,7 +24,18 @@ afterEach(() => cleanupTempDirs());
 
 describe("subscribe, tick, status, tag, unsubscribe", () => {
   it("walks a confirmed subscriber through the CLI in virtual time", async () => {
-    const sub = await drip(["subscribe", "ana@example.com", "--confirmed", "--name", "Ana", "--tz", "America/New_York", "--at", "2026-10-28T14:00:00Z", "--json"]);
+    const sub = await drip([
+      "subscribe",
+      "ana@example.com",
+      "--confirmed",
+      "--name",
+      "Ana",
+      "--tz",
+      "America/New_York",
+      "--at",
+      "2026-10-28T14:00:00Z",
+      "--json",
+    ]);
     expect(sub).toMatchObject({ code: 0, err: "" });
     expect(json(sub.out)).toMatchObject({ email: "ana@example.com", status: "active", created: true, enrolled: "created" });
     expect((await drip(["subscribe", "ANA@example.com", "--confirmed", "--json"])).out).toContain('"enrolled": "exists"');
@@ -62,7 +73,11 @@ describe("subscribe, tick, status, tag, unsubscribe", () => {
   });
 
   it("an unknown address is a failed piece of work (exit 1); a bad address, zone, tag or instant is a usage error (exit 2)", async () => {
-    for (const argv of [["unsubscribe", "nobody@example.com"], ["tag", "nobody@example.com", "booked"], ["untag", "nobody@example.com", "booked"]]) {
+    for (const argv of [
+      ["unsubscribe", "nobody@example.com"],
+      ["tag", "nobody@example.com", "booked"],
+      ["untag", "nobody@example.com", "booked"],
+    ]) {
       const r = await drip(argv);
       expect([argv[0], r.code]).toEqual([argv[0], 1]);
       expect(r.err).toMatch(/no subscriber nobody@example.com/);

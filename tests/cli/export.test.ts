@@ -23,7 +23,7 @@ afterEach(() => cleanupTempDirs());
 describe("export", () => {
   it("prefixes formula-looking cells with ' and import round-trips the real values", async () => {
     const people = [
-      ["cmd@example.com", "=HYPERLINK(\"http://evil.example\",\"click\")"],
+      ["cmd@example.com", '=HYPERLINK("http://evil.example","click")'],
       ["+44@example.com", "+1+2"],
       ["-minus@example.com", "@SUM(A1:A9)"],
       ["plain@example.com", "Ana 'the' Great"],
@@ -36,7 +36,7 @@ describe("export", () => {
     const rows = parse(readFileSync(file, "utf8"), { columns: true }) as Record<string, string>[];
     const by = Object.fromEntries(rows.map((r) => [r.email, r]));
     expect(Object.keys(by).sort()).toEqual(["'+44@example.com", "'-minus@example.com", "cmd@example.com", "plain@example.com", "quote@example.com"]);
-    expect(by["cmd@example.com"]!.name).toBe("'=HYPERLINK(\"http://evil.example\",\"click\")");
+    expect(by["cmd@example.com"]!.name).toBe('\'=HYPERLINK("http://evil.example","click")');
     expect(by["'+44@example.com"]!.name).toBe("'+1+2");
     expect(by["'-minus@example.com"]!.name).toBe("'@SUM(A1:A9)");
     expect(by["plain@example.com"]).toMatchObject({ name: "Ana 'the' Great", tags: "'-vip" });
@@ -50,9 +50,7 @@ describe("export", () => {
     const raw = new Database(join(other, "drip.db"), { readonly: true });
     try {
       const stored = raw.prepare("SELECT email, name FROM subscribers ORDER BY email").all();
-      expect(stored).toEqual(
-        people.map(([email, name]) => ({ email, name })).sort((a, b) => (a.email! < b.email! ? -1 : 1)),
-      );
+      expect(stored).toEqual(people.map(([email, name]) => ({ email, name })).sort((a, b) => (a.email! < b.email! ? -1 : 1)));
       expect(raw.prepare("SELECT tag FROM tags").pluck().all()).toEqual(["-vip"]);
     } finally {
       raw.close();

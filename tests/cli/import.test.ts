@@ -143,7 +143,9 @@ describe("refused up front", () => {
     const file = csv("semi.csv", ["email;name;timezone", "ana@example.com;Ana;Europe/London"]);
     const r = await drip(["import", file]);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`drip: ${file}: line 1 is separated by ";", not commas: save the file as comma-separated CSV (in a spreadsheet, "CSV UTF-8 (comma delimited)"); nothing was imported\n`);
+    expect(r.err).toBe(
+      `drip: ${file}: line 1 is separated by ";", not commas: save the file as comma-separated CSV (in a spreadsheet, "CSV UTF-8 (comma delimited)"); nothing was imported\n`,
+    );
     expect(await exported()).toEqual([]);
   });
 

@@ -15,7 +15,6 @@ import { freePort } from "../support/process.ts";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 let child: ChildProcess | undefined;
 
-
 /** Poll `check` every 100 ms until it returns a value, or fail after `ms`. */
 async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const end = Date.now() + ms;
@@ -66,10 +65,17 @@ describe("drip start", () => {
     expect(sub.code, sub.err).toBe(0);
 
     let stderr = "";
-    child = spawn(process.execPath, [join(ROOT, "bin", "drip.js"), "start"], { cwd: dir, env: env as NodeJS.ProcessEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(process.execPath, [join(ROOT, "bin", "drip.js"), "start"], {
+      cwd: dir,
+      env: env as NodeJS.ProcessEnv,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     child.stdout?.resume();
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once("exit", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child!.once("exit", (code, signal) => resolve({ code, signal })),
+    );
 
     const up = await until("GET /healthz to answer 200", 20_000, async () => {
       const h = await health(port);
@@ -115,10 +121,17 @@ describe("drip start", () => {
     expect(imp.code, imp.err).toBe(0);
 
     let stderr = "";
-    child = spawn(process.execPath, [join(ROOT, "bin", "drip.js"), "start", "--no-watch"], { cwd: dir, env: env as NodeJS.ProcessEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(process.execPath, [join(ROOT, "bin", "drip.js"), "start", "--no-watch"], {
+      cwd: dir,
+      env: env as NodeJS.ProcessEnv,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     child.stdout?.resume();
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once("exit", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child!.once("exit", (code, signal) => resolve({ code, signal })),
+    );
 
     const outbox = join(dir, "outbox");
     const count = () => (existsSync(outbox) ? readdirSync(outbox).filter((f) => f.endsWith(".eml")).length : 0);

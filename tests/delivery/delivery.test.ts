@@ -44,7 +44,9 @@ afterEach(async () => {
 afterAll(() => cleanupTempDirs());
 
 describe("due sends against a faulty, rate-limited provider (the 5,000-send run is in faults.soak.test.ts)", () => {
-  it("300 sends, fail 30%, drop 20%, 5 req/s, latency 10–60 ms: 300 distinct deliveries, 0 duplicates, 0 lost, never over the limit", { timeout: 60_000 }, async () => {
+  it("300 sends, fail 30%, drop 20%, 5 req/s, latency 10–60 ms: 300 distinct deliveries, 0 duplicates, 0 lost, never over the limit", {
+    timeout: 60_000,
+  }, async () => {
     await faultyProviderRun({ n: 300, rate: 5, failRate: 0.3, dropRate: 0.2, seed: 13 });
   });
 });
@@ -57,11 +59,7 @@ describe("one bad address in a batch of 100", () => {
       const subs = await seedEnrolled(app.store, app.engine, 100, T0);
       const bad = subs[37]!;
       // Bypass every validation on the way in: an import bug or a hand edit of the database.
-      await (app.store as SqliteStore).db
-        .updateTable("subscribers")
-        .set({ email: "sam.at.example.com" })
-        .where("id", "=", bad.id)
-        .execute();
+      await (app.store as SqliteStore).db.updateTable("subscribers").set({ email: "sam.at.example.com" }).where("id", "=", bad.id).execute();
       expect(await app.engine.tick(T0)).toEqual({ sent: 99, skipped: 0, failed: 1, deferred: 0 });
 
       expect(d.requests).toHaveLength(1);
@@ -327,7 +325,9 @@ describe("retries", () => {
       expect(new Set(keysOf(d))).toEqual(new Set([batch!.id]));
       expect(clock.sleeps.slice(3).every((ms, i) => ms >= Math.min(30_000, 500 * 2 ** (i + 4)) / 2)).toBe(true);
       const rows = await sendRows(store);
-      expect(rows.every((r) => r.status === "failed" && r.reason === "gave up after 8 attempts: internal_server_error: An unexpected error occurred.")).toBe(true);
+      expect(rows.every((r) => r.status === "failed" && r.reason === "gave up after 8 attempts: internal_server_error: An unexpected error occurred.")).toBe(
+        true,
+      );
       expect(logs.some((l) => l.startsWith("warning:") && l.includes("gave up after 8 attempts"))).toBe(true);
       expect((await statusJson(env, T0)).sends).toMatchObject({ claimed: 0, failed: 100 });
 
@@ -350,7 +350,13 @@ describe("retries", () => {
       await seedEnrolled(store, engine, 101, T0);
       // 101 emails in one batch (the engine never writes one; the store does not stop it).
       const claims = await store.claimDue(T0, 101, 5 * MINUTE);
-      await writeBatch(store, "drip-batch-hand-written-101", claims, claims.map((c) => plainEmail(c.subscriber.email)), T0);
+      await writeBatch(
+        store,
+        "drip-batch-hand-written-101",
+        claims,
+        claims.map((c) => plainEmail(c.subscriber.email)),
+        T0,
+      );
       expect(await engine.tick(time.set(T0))).toEqual({ sent: 0, skipped: 0, failed: 101, deferred: 0 });
       expect(d.requests).toEqual([expect.objectContaining({ status: 422, count: 101 })]);
       expect(clock.sleeps).toEqual([]);

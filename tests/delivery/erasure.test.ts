@@ -45,7 +45,12 @@ describe("forget and unsubscribe while a batch is pending", () => {
       const delivered = d.delivered.map((e) => e.to[0]);
       expect(delivered).not.toContain(erased.email);
       expect(delivered).not.toContain(subs[5]!.email);
-      expect(delivered.sort()).toEqual(subs.filter((_s, i) => i !== 3 && i !== 5).map((s) => s.email).sort());
+      expect(delivered.sort()).toEqual(
+        subs
+          .filter((_s, i) => i !== 3 && i !== 5)
+          .map((s) => s.email)
+          .sort(),
+      );
 
       // Each recorded provider id is the id the provider gave that very recipient's email.
       const idTo = new Map(d.delivered.map((e) => [e.id, e.to[0]]));
@@ -59,7 +64,14 @@ describe("forget and unsubscribe while a batch is pending", () => {
 
       // The provider reports a complaint about s00004's email: s00004 is suppressed, nobody else.
       const four = sent.find((r) => r.subscriber_id === subs[4]!.id)!;
-      expect(await lifecycle.applyProviderEvent({ id: "msg_complaint_1", type: "email.complained", createdAt: plus(T0, 2 * 60 * MINUTE), emailId: four.provider_message_id! })).toBe("suppressed");
+      expect(
+        await lifecycle.applyProviderEvent({
+          id: "msg_complaint_1",
+          type: "email.complained",
+          createdAt: plus(T0, 2 * 60 * MINUTE),
+          emailId: four.provider_message_id!,
+        }),
+      ).toBe("suppressed");
       const statuses = await Promise.all(subs.filter((_s, i) => i !== 3).map(async (s) => [s.email, (await store.getSubscriber(s.id))?.status]));
       expect(Object.fromEntries(statuses)).toEqual(
         Object.fromEntries(subs.filter((_s, i) => i !== 3).map((s) => [s.email, s === subs[4] ? "suppressed" : s === subs[5] ? "unsubscribed" : "active"])),

@@ -22,7 +22,10 @@ const msg = (sendId: string, subject = "Hello") => ({
   html: "<p>Hi</p>",
   text: "Hi\n",
   headers: { "List-Unsubscribe": "<https://drip.example/unsubscribe/t>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click" },
-  tags: [{ name: "sequence", value: "s" }, { name: "step", value: "one" }],
+  tags: [
+    { name: "sequence", value: "s" },
+    { name: "step", value: "one" },
+  ],
   date: new Date("2026-03-06T15:00:00Z"),
 });
 
@@ -49,4 +52,3 @@ describe("outbox transport", () => {
     expect(existsSync(mine)).toBe(true);
   });
 });
-

@@ -26,9 +26,12 @@ const templates: { step: string; T: ReactTemplate & { PreviewProps: EmailProps }
 ];
 
 /** How React escapes text and attribute values. */
-const esc = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
-const unescapeAttr = (s: string) => s.replace(/&amp;/g, "&").replace(/&quot;/g, '"').replace(/&#x27;|&#39;/g, "'");
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
+const unescapeAttr = (s: string) =>
+  s
+    .replace(/&amp;/g, "&")
+    .replace(/&quot;/g, '"')
+    .replace(/&#x27;|&#39;/g, "'");
 
 const hrefs = (html: string) => [...html.matchAll(/\shref="([^"]*)"/g)].map((m) => unescapeAttr(m[1]!));
 const imgTags = (html: string) => [...html.matchAll(/<img\b[^>]*>/g)].map((m) => m[0]);
@@ -77,9 +80,7 @@ describe("React course templates", () => {
       if (books) {
         it("links to the booking page with its UTM parameters", async () => {
           const html = await render(<T {...props} />);
-          expect(props.links.booking).toContain(
-            `utm_source=drip&utm_medium=email&utm_campaign=hip-pain-course&utm_content=${step}`,
-          );
+          expect(props.links.booking).toContain(`utm_source=drip&utm_medium=email&utm_campaign=hip-pain-course&utm_content=${step}`);
           expect(html).toContain(`href="${props.links.booking.replace(/&/g, "&amp;")}"`);
           expect(hrefs(html)).toContain(props.links.booking);
         });
@@ -123,8 +124,7 @@ describe("MJML template keep-it-away.mjml", () => {
     reason: props.reason,
     preview: props.preview,
   };
-  const mjmlEscape = (s: string) =>
-    s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  const mjmlEscape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   const filled = () => source.replace(PLACEHOLDER, (_m, name: string) => mjmlEscape(values[name]!));
 
   it("uses only the placeholders the renderer knows, and never the (possibly empty) name", () => {

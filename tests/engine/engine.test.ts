@@ -201,13 +201,20 @@ describe("delivery failures and leases", () => {
   });
 
   it("a transient failure that clears is sent once, on the retry", async () => {
-    const transport = new ScriptedTransport((_m, n) => (n < 3 ? { ok: false, permanent: false, reason: "429 slow down" } : { ok: true, providerMessageId: "p-3" }));
+    const transport = new ScriptedTransport((_m, n) =>
+      n < 3 ? { ok: false, permanent: false, reason: "429 slow down" } : { ok: true, providerMessageId: "p-3" },
+    );
     const { store, engine } = await memoryEngine({ transport });
     const hal = await active(store, "hal@example.com");
     await engine.enroll(hal, "tiny", T0);
     for (let m = 0; m <= 10; m++) await engine.tick(plus(T0, m * MINUTE));
     expect(transport.calls).toHaveLength(3);
-    expect((await store.listSends({ subscriberId: hal.id }))[0]).toMatchObject({ status: "sent", attempts: 3, providerMessageId: "p-3", sentAt: plus(T0, 3 * MINUTE) });
+    expect((await store.listSends({ subscriberId: hal.id }))[0]).toMatchObject({
+      status: "sent",
+      attempts: 3,
+      providerMessageId: "p-3",
+      sentAt: plus(T0, 3 * MINUTE),
+    });
   });
 
   it("a permanent failure records failed with the provider's reason at once and moves on to the next step", async () => {

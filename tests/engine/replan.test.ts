@@ -26,7 +26,11 @@ async function world(onSend: (lifecycle: Lifecycle, sub: Subscriber) => Promise<
   const { store, engine } = await memoryEngine({ transport });
   close = () => store.close();
   lifecycle = new Lifecycle({ store, sequences: engine });
-  const res = await lifecycle.subscribe({ email: "zoe@example.com", name: "Zoe", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, T0);
+  const res = await lifecycle.subscribe(
+    { email: "zoe@example.com", name: "Zoe", timezone: "Europe/London", tags: [] },
+    { confirmed: true, source: "test" },
+    T0,
+  );
   if (res.kind !== "ok") throw new Error("not subscribed");
   sub = res.subscriber;
   return { store, engine, transport, lifecycle, sub };
@@ -54,7 +58,12 @@ describe("re-planning a claimed enrollment", () => {
     });
     expect(await engine.tick(T0)).toMatchObject({ sent: 1 });
     expect(await engine.tick(T0)).toMatchObject({ sent: 0 });
-    expect((await store.getEnrollment(sub.id, "tiny"))).toMatchObject({ status: "active", nextStepId: "tips", nextDueAt: at("2027-01-05T09:00:00Z"), claimed: false });
+    expect(await store.getEnrollment(sub.id, "tiny")).toMatchObject({
+      status: "active",
+      nextStepId: "tips",
+      nextDueAt: at("2027-01-05T09:00:00Z"),
+      claimed: false,
+    });
     expect(await engine.tick(at("2027-01-05T09:00:00Z"))).toMatchObject({ sent: 1 });
     expect(transport.stepsTo("zoe@example.com")).toEqual(["welcome", "tips"]);
   });

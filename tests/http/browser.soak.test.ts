@@ -32,8 +32,12 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-
-const emls = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".eml")).sort() : []);
+const emls = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".eml"))
+        .sort()
+    : [];
 const parse = (dir: string, file: string) => simpleParser(readFileSync(join(dir, file)));
 const href = (html: unknown, path: string) => {
   const m = new RegExp(`href="([^"]*/${path}/[^"]+)"`).exec(String(html));
@@ -49,10 +53,23 @@ describe("in a real browser", () => {
     const outbox = join(dir, "outbox");
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const config = loadConfig({ DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: outbox, DRIP_PUBLIC_URL: base, DRIP_SECRET: SECRET, PORT: String(port) });
+    const config = loadConfig({
+      DATABASE_URL: `file:${join(dir, "drip.db")}`,
+      OUTBOX_DIR: outbox,
+      DRIP_PUBLIC_URL: base,
+      DRIP_SECRET: SECRET,
+      PORT: String(port),
+    });
     app = await createApp(config);
     let now = START;
-    const http = createHttpApp({ store: app.store, engine: app.engine, lifecycle: app.lifecycle, secret: app.secret, publicUrl: config.publicUrl, now: () => now });
+    const http = createHttpApp({
+      store: app.store,
+      engine: app.engine,
+      lifecycle: app.lifecycle,
+      secret: app.secret,
+      publicUrl: config.publicUrl,
+      now: () => now,
+    });
     await new Promise<void>((resolve) => {
       server = serve({ fetch: http.fetch, port, hostname: "127.0.0.1" }, () => resolve());
     });
@@ -127,14 +144,31 @@ describe("in a real browser", () => {
     const dir = tempDir("drip-browser-zone-");
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const config = loadConfig({ DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: join(dir, "outbox"), DRIP_PUBLIC_URL: base, DRIP_SECRET: SECRET, PORT: String(port) });
+    const config = loadConfig({
+      DATABASE_URL: `file:${join(dir, "drip.db")}`,
+      OUTBOX_DIR: join(dir, "outbox"),
+      DRIP_PUBLIC_URL: base,
+      DRIP_SECRET: SECRET,
+      PORT: String(port),
+    });
     const zoneApp = await createApp(config);
-    const http = createHttpApp({ store: zoneApp.store, engine: zoneApp.engine, lifecycle: zoneApp.lifecycle, secret: zoneApp.secret, publicUrl: config.publicUrl, now: () => START });
+    const http = createHttpApp({
+      store: zoneApp.store,
+      engine: zoneApp.engine,
+      lifecycle: zoneApp.lifecycle,
+      secret: zoneApp.secret,
+      publicUrl: config.publicUrl,
+      now: () => START,
+    });
     let zoneServer: ServerType | undefined;
     await new Promise<void>((resolve) => {
       zoneServer = serve({ fetch: http.fetch, port, hostname: "127.0.0.1" }, () => resolve());
     });
-    const zoneBrowser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+    const zoneBrowser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
     try {
       const context = await zoneBrowser.newContext({ timezoneId: "Etc/GMT+5", locale: "en-US" });
       const page = await context.newPage();

@@ -39,7 +39,9 @@ export interface Harness {
 }
 
 /** `http` overrides or adds HTTP dependencies (a log sink, an injected sleep, ...). */
-export async function harness(opts: { signupsPerIp?: number; transport?: Transport; env?: Record<string, string>; http?: Partial<HttpDeps> } = {}): Promise<Harness> {
+export async function harness(
+  opts: { signupsPerIp?: number; transport?: Transport; env?: Record<string, string>; http?: Partial<HttpDeps> } = {},
+): Promise<Harness> {
   const dir = tempDir("drip-http-");
   const outboxDir = join(dir, "outbox");
   const env: Record<string, string> = {
@@ -68,7 +70,9 @@ export async function harness(opts: { signupsPerIp?: number; transport?: Transpo
   });
   const files = (prefix = "") => {
     try {
-      return readdirSync(outboxDir).filter((f) => f.endsWith(".eml") && f.startsWith(prefix)).sort();
+      return readdirSync(outboxDir)
+        .filter((f) => f.endsWith(".eml") && f.startsWith(prefix))
+        .sort();
     } catch {
       return [];
     }
@@ -83,7 +87,9 @@ export async function harness(opts: { signupsPerIp?: number; transport?: Transpo
     setNow: (d) => void (clock = d),
     advance: (ms) => (clock = new Date(clock.getTime() + ms)),
     req: async (path, init, ip = "203.0.113.7") =>
-      http.request(path.startsWith("http") ? path : `${BASE}${path}`, init, { incoming: { socket: { remoteAddress: ip, remotePort: 40000, remoteFamily: "IPv4" } } }),
+      http.request(path.startsWith("http") ? path : `${BASE}${path}`, init, {
+        incoming: { socket: { remoteAddress: ip, remotePort: 40000, remoteFamily: "IPv4" } },
+      }),
     tick: (at) => app.engine.tick(at ?? clock),
     files,
     mails: async (prefix = "") => (await readOutbox(outboxDir)).filter((m) => m.file.startsWith(prefix)),
@@ -152,5 +158,10 @@ export async function activeReader(h: Harness, email: string): Promise<{ id: str
 
 /** A page's HTML with the escaper's entities turned back into characters (for text matching). */
 export async function pageText(res: Response): Promise<string> {
-  return (await res.text()).replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  return (await res.text())
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 }

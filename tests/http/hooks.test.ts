@@ -32,7 +32,8 @@ async function reader(email: string): Promise<string> {
   return r.subscriber.id;
 }
 
-const providerId = async (subscriberId: string, stepId: string) => (await h.app.store.listSends({ subscriberId })).find((s) => s.stepId === stepId)!.providerMessageId!;
+const providerId = async (subscriberId: string, stepId: string) =>
+  (await h.app.store.listSends({ subscriberId })).find((s) => s.stepId === stepId)!.providerMessageId!;
 const events = () => (h.app.store as SqliteStore).db.selectFrom("events").selectAll().execute();
 let seq = 0;
 
@@ -40,11 +41,20 @@ let seq = 0;
 function delivery(type: string, data: Record<string, unknown>, opts: { id?: string; signedAt?: Date; secret?: string } = {}) {
   const id = opts.id ?? `msg_${++seq}`;
   const signedAt = opts.signedAt ?? new Date();
-  const payload = JSON.stringify({ type, created_at: h.now().toISOString(), data: { created_at: h.now().toISOString(), from: "x@clinic.example", subject: "s", ...data } });
+  const payload = JSON.stringify({
+    type,
+    created_at: h.now().toISOString(),
+    data: { created_at: h.now().toISOString(), from: "x@clinic.example", subject: "s", ...data },
+  });
   const signature = new Webhook(opts.secret ?? WEBHOOK_SECRET).sign(id, signedAt, payload);
   return {
     method: "POST",
-    headers: { "content-type": "application/json", "svix-id": id, "svix-timestamp": String(Math.floor(signedAt.getTime() / 1000)), "svix-signature": signature },
+    headers: {
+      "content-type": "application/json",
+      "svix-id": id,
+      "svix-timestamp": String(Math.floor(signedAt.getTime() / 1000)),
+      "svix-signature": signature,
+    },
     body: payload,
   } satisfies RequestInit;
 }
@@ -67,7 +77,9 @@ describe("POST /webhooks/resend", () => {
   });
 
   it("rejects a forged signature or an altered body (401) and stores nothing", async () => {
-    expect((await post(delivery("email.delivered", await about(ann, "article"), { secret: `whsec_${Buffer.from("not the real key").toString("base64")}` }))).status).toBe(401);
+    expect(
+      (await post(delivery("email.delivered", await about(ann, "article"), { secret: `whsec_${Buffer.from("not the real key").toString("base64")}` }))).status,
+    ).toBe(401);
     const good = delivery("email.complained", await about(ann, "article"));
     expect((await post({ ...good, body: good.body.replace("complained", "delivered") })).status).toBe(401);
     expect((await post({ ...good, headers: { ...good.headers, "svix-id": "msg_other" } })).status).toBe(401);
@@ -76,7 +88,9 @@ describe("POST /webhooks/resend", () => {
   });
 
   it("rejects a stale timestamp (over 5 minutes old) with 401", async () => {
-    const res = await post(delivery("email.bounced", { ...(await about(ann, "article")), bounce: { type: "Permanent" } }, { signedAt: new Date(Date.now() - 6 * 60_000) }));
+    const res = await post(
+      delivery("email.bounced", { ...(await about(ann, "article")), bounce: { type: "Permanent" } }, { signedAt: new Date(Date.now() - 6 * 60_000) }),
+    );
     expect(res.status).toBe(401);
     expect(await events()).toHaveLength(0);
     expect((await h.app.store.getSubscriber(ann))?.status).toBe("active");
@@ -124,7 +138,9 @@ describe("POST /webhooks/resend", () => {
   });
 
   it("only counts a transient bounce; suppresses on a complaint", async () => {
-    expect(await (await post(delivery("email.bounced", { ...(await about(ann, "article")), bounce: { type: "Transient" } }))).json()).toMatchObject({ result: "stored" });
+    expect(await (await post(delivery("email.bounced", { ...(await about(ann, "article")), bounce: { type: "Transient" } }))).json()).toMatchObject({
+      result: "stored",
+    });
     expect((await h.app.store.getSubscriber(ann))?.status).toBe("active");
     expect((await stats()).find((r) => r.stepId === "article")).toMatchObject({ sent: 1, bounced: 1 });
     const res = await post(delivery("email.complained", await about(ann, "article")));
@@ -186,7 +202,12 @@ describe("booking events", () => {
     expect((await book({ email: "ann@example.com", name: "booked" }, "Bearer wrong-key-0123456789abcd")).status).toBe(401);
     expect((await h.req("/api/events", json({ email: "ann@example.com", name: "booked" }))).status).toBe(401);
     expect((await book({ email: "ann@example.com", name: "booked" }, API_KEY)).status).toBe(401);
-    for (const bad of ["{not json", { email: "ann@example.com", name: "cancelled" }, { email: "nope", name: "booked" }, { email: "ann@example.com", name: "booked", at: "yesterday" }]) {
+    for (const bad of [
+      "{not json",
+      { email: "ann@example.com", name: "cancelled" },
+      { email: "nope", name: "booked" },
+      { email: "ann@example.com", name: "booked", at: "yesterday" },
+    ]) {
       const res = await book(bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
       expect(((await res.json()) as { error: string }).error.length).toBeGreaterThan(10);
@@ -222,7 +243,12 @@ describe("validly signed but malformed webhooks", () => {
     const at = new Date();
     return {
       method: "POST",
-      headers: { "content-type": "application/json", "svix-id": id, "svix-timestamp": String(Math.floor(at.getTime() / 1000)), "svix-signature": new Webhook(WEBHOOK_SECRET).sign(id, at, payload) },
+      headers: {
+        "content-type": "application/json",
+        "svix-id": id,
+        "svix-timestamp": String(Math.floor(at.getTime() / 1000)),
+        "svix-signature": new Webhook(WEBHOOK_SECRET).sign(id, at, payload),
+      },
       body: payload,
     } satisfies RequestInit;
   };
@@ -259,7 +285,9 @@ describe("validly signed but malformed webhooks", () => {
     expect(await events()).toHaveLength(0);
     expect((await h.app.store.getSubscriber(ann))?.status).toBe("active");
     // The same shape, well formed, still works (and extra fields are fine).
-    const ok = await post(signed(JSON.stringify({ type: "email.bounced", created_at, data: { ...data, bounce: { type: "Permanent", subType: "General" }, tags: { a: "b" } } })));
+    const ok = await post(
+      signed(JSON.stringify({ type: "email.bounced", created_at, data: { ...data, bounce: { type: "Permanent", subType: "General" }, tags: { a: "b" } } })),
+    );
     expect(ok.status).toBe(200);
     expect((await h.app.store.getSubscriber(ann))?.status).toBe("suppressed");
   });
@@ -271,7 +299,15 @@ describe("the events API's Authorization header", () => {
     for (const auth of [`bearer ${API_KEY}`, `BEARER ${API_KEY}`, `BeArEr ${API_KEY}`, `Bearer  ${API_KEY}`]) {
       expect((await h.req("/api/events", json(body, { authorization: auth }))).status, auth).toBe(200);
     }
-    for (const auth of [`bearer ${API_KEY.toUpperCase()}`, `bearer ${API_KEY}x`, `Basic ${API_KEY}`, `bearer`, `bearer${API_KEY}`, API_KEY, `Token ${API_KEY}`]) {
+    for (const auth of [
+      `bearer ${API_KEY.toUpperCase()}`,
+      `bearer ${API_KEY}x`,
+      `Basic ${API_KEY}`,
+      `bearer`,
+      `bearer${API_KEY}`,
+      API_KEY,
+      `Token ${API_KEY}`,
+    ]) {
       expect((await h.req("/api/events", json(body, { authorization: auth }))).status, auth).toBe(401);
     }
   });

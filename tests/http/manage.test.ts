@@ -177,7 +177,13 @@ describe("preferences", () => {
     expect(sub).toMatchObject({ name: "Annie", timezone: "Asia/Tokyo" });
     const seq = h.app.engine.getSequence(before.sequenceId)!;
     const step = seq.steps.find((s) => s.id === "self-release")!;
-    const want = planStep({ schedule: step.schedule, start: before.startedAt, timezone: "Asia/Tokyo", defaultTimezone: seq.defaultTimezone, window: seq.sendWindow }).at;
+    const want = planStep({
+      schedule: step.schedule,
+      start: before.startedAt,
+      timezone: "Asia/Tokyo",
+      defaultTimezone: seq.defaultTimezone,
+      window: seq.sendWindow,
+    }).at;
     const after = await enrollment();
     expect(after.nextDueAt?.toISOString()).toBe(want.toISOString());
     expect(after.nextDueAt?.toISOString()).toBe("2026-03-11T00:00:00.000Z"); // 09:00 in Tokyo
@@ -191,7 +197,7 @@ describe("preferences", () => {
   it("refuses a missing, wrong or other subscriber's csrf token with 403 and changes nothing", async () => {
     const url = prefsUrl(reader.article);
     expect((await h.req(url, form({ action: "pause" }))).status).toBe(403);
-    expect((await act("pause", {}, "abc.def"))).toHaveProperty("status", 403);
+    expect(await act("pause", {}, "abc.def")).toHaveProperty("status", 403);
     const bob = await activeReader(h, "bob@example.com");
     const bobsCsrf = hidden(await (await h.req(prefsUrl(bob.article))).text(), "csrf");
     expect((await act("pause", {}, bobsCsrf)).status).toBe(403);

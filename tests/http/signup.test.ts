@@ -50,7 +50,11 @@ describe("GET /", () => {
 
 describe("POST /subscribe", () => {
   it("accepts the form with the page's csrf token and records consent (source, time, IP)", async () => {
-    const res = await h.req("/subscribe", form({ email: "ann@example.com", name: "Ann", timezone: "America/New_York", csrf: await csrfFromPage(), website: "" }), "198.51.100.23");
+    const res = await h.req(
+      "/subscribe",
+      form({ email: "ann@example.com", name: "Ann", timezone: "America/New_York", csrf: await csrfFromPage(), website: "" }),
+      "198.51.100.23",
+    );
     expect(res.status).toBe(200);
     expect(await res.text()).toContain("Check your inbox");
     const sub = await h.app.store.findSubscriberByEmail("ann@example.com");
@@ -92,7 +96,12 @@ describe("POST /subscribe", () => {
 
   it.each([
     ["a bad email", json({ email: "not-an-address", name: "Ann", timezone: "" }), 400, /valid email address/],
-    ["a name with a line break", json({ email: "a@example.com", name: "Ann\r\nBcc: victim@example.com", timezone: "" }), 400, /line breaks or control characters/],
+    [
+      "a name with a line break",
+      json({ email: "a@example.com", name: "Ann\r\nBcc: victim@example.com", timezone: "" }),
+      400,
+      /line breaks or control characters/,
+    ],
     ["a name with a control character", json({ email: "a@example.com", name: "Ann\u0007", timezone: "" }), 400, /control characters/],
     ["an invalid zone", json({ email: "a@example.com", name: "Ann", timezone: "Mars/Olympus_Mons" }), 400, /not an IANA zone/],
     ["bad JSON", json('{"email": "a@example.com",'), 400, /not valid JSON/],
@@ -277,7 +286,9 @@ describe("cross-site requests (CSRF)", () => {
 describe("internationalised addresses (RFC 6531)", () => {
   it("accepts 用户@例子.广告 and chloé@example.fr as a form, as JSON and on the command line", async () => {
     expect((await h.req("/subscribe", json({ email: "用户@例子.广告", name: "", timezone: "" }))).status).toBe(200);
-    expect((await h.req("/subscribe", form({ email: "chloé@example.fr", name: "Chloé", timezone: "Europe/Paris", csrf: await csrfFromPage() }))).status).toBe(200);
+    expect((await h.req("/subscribe", form({ email: "chloé@example.fr", name: "Chloé", timezone: "Europe/Paris", csrf: await csrfFromPage() }))).status).toBe(
+      200,
+    );
     expect(await h.app.store.findSubscriberByEmail("用户@例子.广告")).toMatchObject({ status: "pending" });
     expect(await h.app.store.findSubscriberByEmail("Chloé@example.fr")).toMatchObject({ status: "pending", name: "Chloé", email: "chloé@example.fr" });
     const cli = await runDrip(["subscribe", "josé@ejemplo.es", "--confirmed"], { env: h.env, cwd: h.dir, now: h.now() });
@@ -312,7 +323,9 @@ describe("a repeated signup", () => {
     const before = await h.app.store.findSubscriberByEmail("ann@example.com");
     h.advance(60_000);
     expect((await h.req("/subscribe", json({ email: "ann@example.com", name: "Mallory", timezone: "Pacific/Kiritimati" }))).status).toBe(200);
-    expect((await h.req("/subscribe", form({ email: "ANN@example.com", name: "Mallory", timezone: "Asia/Tokyo", csrf: await csrfFromPage() }))).status).toBe(200);
+    expect((await h.req("/subscribe", form({ email: "ANN@example.com", name: "Mallory", timezone: "Asia/Tokyo", csrf: await csrfFromPage() }))).status).toBe(
+      200,
+    );
     expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toEqual(before);
     expect((await h.req(link)).status).toBe(200);
     expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toMatchObject({ status: "active", name: "Ann", timezone: "Europe/London" });
@@ -323,7 +336,12 @@ describe("Cache-Control on token pages", () => {
   it("sends no-store (and keeps the Referrer-Policy) on /confirm/:token and the resend form's answer", async () => {
     const link = await signUpAndGetLink(h, "ann@example.com");
     const bad = await h.req("/confirm/garbage");
-    const answers = [await h.req(link), await h.req(link), bad, await h.req("/confirm/resend", form({ email: "ann@example.com", csrf: hidden(await bad.clone().text(), "csrf") }))];
+    const answers = [
+      await h.req(link),
+      await h.req(link),
+      bad,
+      await h.req("/confirm/resend", form({ email: "ann@example.com", csrf: hidden(await bad.clone().text(), "csrf") })),
+    ];
     for (const res of answers) {
       expect(res.headers.get("cache-control"), res.url).toBe("no-store");
       expect(res.headers.get("referrer-policy")).toBe("same-origin");
@@ -340,10 +358,17 @@ describe("the signup page's time-zone script", () => {
     const hash = `sha256-${createHash("sha256").update(script).digest("base64")}`;
     expect(res.headers.get("content-security-policy")).toContain(`'${hash}'`);
     const values = [...page.matchAll(/<option value="([^"]*)"/g)].map((m) => m[1]!);
-    for (const [zone, listed] of [["Etc/GMT+5", false], ["America/New_York", true]] as const) {
+    for (const [zone, listed] of [
+      ["Etc/GMT+5", false],
+      ["America/New_York", true],
+    ] as const) {
       expect(values.includes(zone)).toBe(listed);
       const select = fakeSelect(values, "Europe/London");
-      runInNewContext(script, { document: { getElementById: (id: string) => (id === "timezone" ? select : null), createElement: () => ({ value: "", text: "" }) }, Option: FakeOption, Intl: { DateTimeFormat: () => ({ resolvedOptions: () => ({ timeZone: zone }) }) } });
+      runInNewContext(script, {
+        document: { getElementById: (id: string) => (id === "timezone" ? select : null), createElement: () => ({ value: "", text: "" }) },
+        Option: FakeOption,
+        Intl: { DateTimeFormat: () => ({ resolvedOptions: () => ({ timeZone: zone }) }) },
+      });
       expect(select.value, zone).toBe(zone);
       expect(select.options.filter((o) => o.value === zone)).toHaveLength(1);
     }

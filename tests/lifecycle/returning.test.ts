@@ -18,7 +18,9 @@ afterAll(cleanupTempDirs);
 const HOUR = 3_600_000;
 const confirmationsTo = async (email: string) => (await h.mails("confirm-")).filter((m) => JSON.stringify(m.mail.to).includes(email));
 const stepsTo = async (email: string) =>
-  (await h.mails()).filter((m) => !m.file.startsWith("confirm-") && JSON.stringify(m.mail.to).includes(email)).map((m) => String(m.mail.headers.get("subject")));
+  (await h.mails())
+    .filter((m) => !m.file.startsWith("confirm-") && JSON.stringify(m.mail.to).includes(email))
+    .map((m) => String(m.mail.headers.get("subject")));
 
 describe("an unsubscribed address stays unsubscribed", () => {
   it("30 days of hourly signups by someone else produce at most one confirmation email, and the status never changes", async () => {

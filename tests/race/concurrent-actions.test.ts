@@ -13,7 +13,9 @@ import { cleanupTempDirs } from "../support/delivery-helpers.ts";
 afterAll(cleanupTempDirs);
 
 describe("subscribers acting during a tick", () => {
-  it("1,000 due, 120 change time zone, pause, pause and resume, or rename while the first batch is in flight: each due email once", { timeout: 60_000 }, async () => {
+  it("1,000 due, 120 change time zone, pause, pause and resume, or rename while the first batch is in flight: each due email once", {
+    timeout: 60_000,
+  }, async () => {
     const run = await raceTickAgainstActions({ seed: 7, due: 1_000, actors: 120 });
     try {
       await expectEachDueSendOnce(run);

@@ -32,7 +32,9 @@ const hrefs = (html: string) => [...html.matchAll(/\shref="([^"]*)"/g)].map((m) 
 
 /** A sequence with one MJML step from tests/fixtures/emails/. */
 const mjmlFixture = (file: string) =>
-  defineSequence(validSequence(`fixture-${file.replace(/\W+/g, "-")}`, [{ id: "only", schedule: immediately(), template: mjml(file), subject: "S", preview: "P" }]));
+  defineSequence(
+    validSequence(`fixture-${file.replace(/\W+/g, "-")}`, [{ id: "only", schedule: immediately(), template: mjml(file), subject: "S", preview: "P" }]),
+  );
 
 describe("renderStep output", () => {
   it.each(["article", "keep-it-away"])("%s: the same input renders byte-identical output", async (step) => {

@@ -1,13 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  formatLocal,
-  isValidTimeZone,
-  nextWindowInstant,
-  parseLocalTime,
-  planStep,
-  resolveZone,
-  type PlanInput,
-} from "../../src/schedule/index.ts";
+import { formatLocal, isValidTimeZone, nextWindowInstant, parseLocalTime, planStep, resolveZone, type PlanInput } from "../../src/schedule/index.ts";
 import type { SendWindow, Weekday } from "../../src/sequences/types.ts";
 
 const ALL: Weekday[] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

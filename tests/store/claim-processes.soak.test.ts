@@ -21,7 +21,8 @@ describe("claims across processes", () => {
     await seed.migrate();
     const rows = Array.from({ length: 300 }, (_, i) => ({ email: `w${i}@example.com`, status: "active" as const }));
     const { created } = await seed.importSubscribers(rows, T0);
-    for (const s of created) await seed.enroll({ subscriberId: s.id, sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0, allowReentry: false });
+    for (const s of created)
+      await seed.enroll({ subscriberId: s.id, sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0, allowReentry: false });
     await seed.close();
 
     const tsx = createRequire(import.meta.url).resolve("tsx/cli");

@@ -27,7 +27,6 @@ beforeEach(async () => {
 afterEach(async () => store.close());
 afterAll(() => cleanupTempDirs());
 
-
 describe("subscribers", () => {
   it("suppression stores a hash, never the address", async () => {
     await store.suppress("Ana@X.com", "hard bounce", T0);
@@ -41,7 +40,6 @@ describe("subscribers", () => {
 });
 
 describe("claims", () => {
-
   it("two SqliteStore instances on one file in the same process can claim in parallel without 'database is locked'", async () => {
     const dir = tempDir("drip-claims-");
     const one = new SqliteStore(`file:${dir}/drip.db`);
@@ -100,5 +98,4 @@ describe("migrations and status", () => {
     const rows = await sql<{ id: number }>`SELECT id FROM drip_migrations ORDER BY id`.execute(store.db);
     expect(rows.rows.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id));
   });
-
 });

@@ -81,7 +81,14 @@ export async function raceTickAgainstActions(opts: { seed: number; due: number; 
     },
   });
   const { app } = await deliveryApp(double.url, opts.rateLimit ?? 50);
-  const http = createHttpApp({ store: app.store, engine: app.engine, lifecycle: app.lifecycle, secret: app.secret, publicUrl: app.config.publicUrl, now: () => clock.date() });
+  const http = createHttpApp({
+    store: app.store,
+    engine: app.engine,
+    lifecycle: app.lifecycle,
+    secret: app.secret,
+    publicUrl: app.config.publicUrl,
+    now: () => clock.date(),
+  });
   const env = { incoming: { socket: { remoteAddress: "203.0.113.7", remotePort: 40000, remoteFamily: "IPv4" } } };
   const request = (path: string, init?: RequestInit) => http.request(`${app.config.publicUrl}${path}`, init, env);
   const tokenOf = (id: string) => signToken(app.secret, "manage", id);
@@ -117,7 +124,11 @@ export async function raceTickAgainstActions(opts: { seed: number; due: number; 
     }
     const headers = ORIGIN_HEADERS(app.config.publicUrl);
     const post = async (a: Actor, fields: Record<string, string>) => {
-      const res = await request(`/preferences/${tokenOf(a.id)}`, { method: "POST", headers, body: new URLSearchParams({ csrf: csrf.get(a.id)!, ...fields }).toString() });
+      const res = await request(`/preferences/${tokenOf(a.id)}`, {
+        method: "POST",
+        headers,
+        body: new URLSearchParams({ csrf: csrf.get(a.id)!, ...fields }).toString(),
+      });
       actionStatuses.push(res.status);
     };
     const actionStatuses: number[] = [];
@@ -150,7 +161,24 @@ export async function raceTickAgainstActions(opts: { seed: number; due: number; 
     const articleDeliveries = tally(double.delivered.filter((e) => e.tags?.some((t) => t.name === "step" && t.value === "article")).map((e) => e.to[0]!));
     const sends = await app.store.listSends({ sequenceId: COURSE });
     const emails = new Map(subs.map((x) => [x.id, x.email]));
-    return { seed: opts.seed, due: opts.due, actors, actorsHoldingClaims, actionStatuses, perRecipientStep, duplicates, articleDeliveries, sends, emails, ticks, app, double, http, tokenOf, close };
+    return {
+      seed: opts.seed,
+      due: opts.due,
+      actors,
+      actorsHoldingClaims,
+      actionStatuses,
+      perRecipientStep,
+      duplicates,
+      articleDeliveries,
+      sends,
+      emails,
+      ticks,
+      app,
+      double,
+      http,
+      tokenOf,
+      close,
+    };
   } catch (e) {
     await close();
     throw e;
@@ -186,7 +214,10 @@ export async function expectEachDueSendOnce(run: RaceRun): Promise<void> {
       sentRows: sent.length,
       claimedRows: run.sends.filter((s) => s.status === "claimed").length,
     },
-    `seed ${run.seed}: duplicates at the provider, e.g. ${run.duplicates.slice(0, 3).map(([k, n]) => `${k} ×${n}`).join(", ")}`,
+    `seed ${run.seed}: duplicates at the provider, e.g. ${run.duplicates
+      .slice(0, 3)
+      .map(([k, n]) => `${k} ×${n}`)
+      .join(", ")}`,
   ).toEqual({
     deliveries: run.perRecipientStep.size,
     distinctRecipientSteps: run.perRecipientStep.size,

@@ -104,7 +104,12 @@ export const emailOf = (i: number) => `s${String(i).padStart(5, "0")}@example.co
 
 /** `n` confirmed subscribers (one transaction), each enrolled in the course at `now`: step one is due at `now`. */
 export async function seedEnrolled(store: Store, engine: Engine, n: number, now: Date, first = 0): Promise<Subscriber[]> {
-  const rows = Array.from({ length: n }, (_, k) => ({ email: emailOf(first + k), name: `Sub ${first + k}`, timezone: "Europe/London", status: "active" as const }));
+  const rows = Array.from({ length: n }, (_, k) => ({
+    email: emailOf(first + k),
+    name: `Sub ${first + k}`,
+    timezone: "Europe/London",
+    status: "active" as const,
+  }));
   const { created } = await store.importSubscribers(rows, now);
   if (created.length !== n) throw new Error(`seeded ${created.length} of ${n}`);
   for (const s of created) {
@@ -179,7 +184,15 @@ export function tally(values: Iterable<string>): Map<string, number> {
 
 /** A plain provider email for hand-written batches (what the store holds is just JSON). */
 export function plainEmail(to: string, subject = "Hello"): ProviderEmail {
-  return { from: "Body Heal Therapy <hello@clinic.example.com>", to: [to], subject, html: `<p>${subject}</p>`, text: subject, headers: {}, tags: [{ name: "sequence", value: COURSE }] };
+  return {
+    from: "Body Heal Therapy <hello@clinic.example.com>",
+    to: [to],
+    subject,
+    html: `<p>${subject}</p>`,
+    text: subject,
+    headers: {},
+    tags: [{ name: "sequence", value: COURSE }],
+  };
 }
 
 /**

@@ -32,7 +32,14 @@ process.on("message", (m: Message) => {
       return send({
         id: m.id,
         requests: double.requests,
-        delivered: double.delivered.map(({ id, to, subject, idempotencyKey, batchIndex, receivedAt }) => ({ id, to, subject, idempotencyKey, batchIndex, receivedAt })),
+        delivered: double.delivered.map(({ id, to, subject, idempotencyKey, batchIndex, receivedAt }) => ({
+          id,
+          to,
+          subject,
+          idempotencyKey,
+          batchIndex,
+          receivedAt,
+        })),
       });
     case "close":
       void double.close().then(() => {

@@ -100,7 +100,9 @@ export async function memoryEngine(opts: { sequences?: Sequence[]; transport?: T
 export async function readOutbox(dir: string): Promise<{ file: string; raw: string; mail: ParsedMail }[]> {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".eml")).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith(".eml"))
+      .sort();
   } catch {
     return [];
   }

@@ -7,9 +7,21 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import {
-  canonicalJson, errorBody, IDEMPOTENCY_TTL_MS, idempotencyKeyError, makeId, makePrng, MAX_BATCH, MESSAGES,
-  RateLimiter, secondsUntilUtcMidnight, utcDay, validateEmail,
-  type ErrorBody, type NormalizedEmail, type RateDecision,
+  canonicalJson,
+  errorBody,
+  IDEMPOTENCY_TTL_MS,
+  idempotencyKeyError,
+  makeId,
+  makePrng,
+  MAX_BATCH,
+  MESSAGES,
+  RateLimiter,
+  secondsUntilUtcMidnight,
+  utcDay,
+  validateEmail,
+  type ErrorBody,
+  type NormalizedEmail,
+  type RateDecision,
 } from "./resend-double-rules.ts";
 
 export interface ResendDoubleOptions {
@@ -225,8 +237,7 @@ export async function startResendDouble(initial: ResendDoubleOptions = {}): Prom
       const stored = results.get(scope);
       if (stored && at - stored.at >= IDEMPOTENCY_TTL_MS) results.delete(scope);
       else if (stored) {
-        if (stored.hash !== canonicalJson(body))
-          return fail(errorBody(409, "invalid_idempotent_request", MESSAGES.idemMismatch), rl);
+        if (stored.hash !== canonicalJson(body)) return fail(errorBody(409, "invalid_idempotent_request", MESSAGES.idemMismatch), rl);
         // Same key + same payload: replay the first answer, send nothing again.
         return { status: stored.status, body: stored.body, headers: rl };
       }

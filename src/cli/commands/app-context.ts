@@ -45,4 +45,3 @@ export function instant(value: string | undefined, io: CliIO, flag: string): Dat
   if (!at) throw new UsageError(`${flag} "${value}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
   return at;
 }
-

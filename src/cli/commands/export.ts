@@ -41,7 +41,9 @@ export function exportCommand(program: Command, io: CliIO) {
             if (page.length === 0) break;
             write(
               // Every cell the public can fill is guarded against spreadsheet formulas (import undoes it).
-              stringify(page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
+              stringify(
+                page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()]),
+              ),
             );
             after = page[page.length - 1]!.id;
           }

@@ -16,13 +16,20 @@ export function statusCommand(program: Command, io: CliIO) {
           const out = { ...s, nextDueAt: s.nextDueAt?.toISOString() ?? null, transport: app.transport.name, deliveryPaused: pause };
           if (opts.json) return printJson(io, out);
           const line = (label: string, counts: Record<string, number>) =>
-            io.out(`${label.padEnd(12)} ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
+            io.out(
+              `${label.padEnd(12)} ${Object.entries(counts)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(", ")}\n`,
+            );
           line("subscribers", s.subscribers);
           line("enrollments", s.enrollments);
           line("sends", s.sends);
           io.out(`${"next due".padEnd(12)} ${out.nextDueAt ?? "nothing scheduled"}\n${"transport".padEnd(12)} ${out.transport}\n`);
           if (pause) io.out(`${"delivery".padEnd(12)} PAUSED until ${pause.until}: ${pause.reason}\n`);
-          if (s.sends.in_doubt > 0) io.out(`${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`);
+          if (s.sends.in_doubt > 0)
+            io.out(
+              `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,
+            );
           if (s.sends.failed > 0) io.out(`${"attention".padEnd(12)} ${s.sends.failed} send(s) failed: 'drip failures' lists them with reasons\n`);
         },
         { quiet: true },

@@ -22,17 +22,29 @@ export function subscriberCommands(program: Command, io: CliIO) {
     .option("--confirmed", "consent already confirmed (skip double opt-in)")
     .option("--allow-time-travel", "accept an --at more than 24 hours in the future (the course would start then)")
     .option("--json", "print the result as JSON")
-    .action(async (email: string, opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; allowTimeTravel?: boolean; json?: boolean }) => {
-      const input = parseInput({ email, name: opts.name, timezone: opts.tz });
-      // Back-dating is how people who subscribed elsewhere come in; only a future start is refused.
-      const now = guardTimeTravel(instant(opts.at, io, "--at"), io, "--at", { allowed: opts.allowTimeTravel, direction: "future" });
-      await withApp(io, async (app) => {
-        const res = await app.lifecycle.subscribe(input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
-        if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
-        if (opts.json) return printJson(io, { id: res.subscriber.id, email: res.subscriber.email, status: res.subscriber.status, created: res.created, enrolled: res.enrolled });
-        io.out(`${res.created ? "added" : "already known"}: ${res.subscriber.email} (${res.subscriber.status}); enrollment: ${res.enrolled}\n`);
-      });
-    });
+    .action(
+      async (
+        email: string,
+        opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; allowTimeTravel?: boolean; json?: boolean },
+      ) => {
+        const input = parseInput({ email, name: opts.name, timezone: opts.tz });
+        // Back-dating is how people who subscribed elsewhere come in; only a future start is refused.
+        const now = guardTimeTravel(instant(opts.at, io, "--at"), io, "--at", { allowed: opts.allowTimeTravel, direction: "future" });
+        await withApp(io, async (app) => {
+          const res = await app.lifecycle.subscribe(input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
+          if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
+          if (opts.json)
+            return printJson(io, {
+              id: res.subscriber.id,
+              email: res.subscriber.email,
+              status: res.subscriber.status,
+              created: res.created,
+              enrolled: res.enrolled,
+            });
+          io.out(`${res.created ? "added" : "already known"}: ${res.subscriber.email} (${res.subscriber.status}); enrollment: ${res.enrolled}\n`);
+        });
+      },
+    );
 
   program
     .command("unsubscribe")

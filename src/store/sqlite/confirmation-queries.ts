@@ -17,10 +17,7 @@ export async function queueConfirmation(q: Kysely<DB>, subscriberId: string, now
     .where("created_at", ">", since.getTime())
     .executeTakeFirst();
   if (Number(row?.n ?? 0) >= max) return false;
-  await q
-    .insertInto("confirmations")
-    .values({ subscriber_id: subscriberId, status: "pending", created_at: now.getTime(), lease_until: 0 })
-    .execute();
+  await q.insertInto("confirmations").values({ subscriber_id: subscriberId, status: "pending", created_at: now.getTime(), lease_until: 0 }).execute();
   return true;
 }
 
@@ -31,13 +28,7 @@ export async function claimConfirmations(q: Kysely<DB>, now: Date, limit: number
     .updateTable("confirmations")
     .set({ lease_until: t + leaseMs })
     .where("id", "in", (sub) =>
-      sub
-        .selectFrom("confirmations")
-        .select("id")
-        .where("status", "=", "pending")
-        .where("lease_until", "<=", t)
-        .orderBy("lease_until")
-        .limit(limit),
+      sub.selectFrom("confirmations").select("id").where("status", "=", "pending").where("lease_until", "<=", t).orderBy("lease_until").limit(limit),
     )
     .returning(["id", "subscriber_id", "created_at"])
     .execute();

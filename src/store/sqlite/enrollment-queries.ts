@@ -45,19 +45,18 @@ export async function enroll(
   }
   // Enrolling again never restarts a course in progress; only a finished one may start over.
   if (existing.status === "completed" && input.allowReentry) {
-    await q.updateTable("enrollments").set({ ...fresh, round: existing.round + 1 }).where("id", "=", existing.id).execute();
+    await q
+      .updateTable("enrollments")
+      .set({ ...fresh, round: existing.round + 1 })
+      .where("id", "=", existing.id)
+      .execute();
     return "reentered";
   }
   return "exists";
 }
 
 export async function getEnrollment(q: Kysely<DB>, subscriberId: string, sequenceId: string): Promise<Enrollment | null> {
-  const row = await q
-    .selectFrom("enrollments")
-    .selectAll()
-    .where("subscriber_id", "=", subscriberId)
-    .where("sequence_id", "=", sequenceId)
-    .executeTakeFirst();
+  const row = await q.selectFrom("enrollments").selectAll().where("subscriber_id", "=", subscriberId).where("sequence_id", "=", sequenceId).executeTakeFirst();
   return row ? toEnrollment(row) : null;
 }
 

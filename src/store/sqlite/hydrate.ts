@@ -17,6 +17,10 @@ export async function hydrate(q: Kysely<DB>, rows: SubscribersTable[]): Promise<
 /** The subscribers with these ids (tags included), by id. */
 export async function subscribersById(q: Kysely<DB>, ids: readonly string[]): Promise<Map<string, Subscriber>> {
   if (ids.length === 0) return new Map();
-  const rows = await q.selectFrom("subscribers").selectAll().where("id", "in", [...new Set(ids)]).execute();
+  const rows = await q
+    .selectFrom("subscribers")
+    .selectAll()
+    .where("id", "in", [...new Set(ids)])
+    .execute();
   return new Map((await hydrate(q, rows)).map((s) => [s.id, s]));
 }

@@ -12,11 +12,20 @@ export async function getMeta(q: Kysely<DB>, key: string): Promise<string | null
 
 export async function setMeta(q: Kysely<DB>, key: string, value: string | null): Promise<void> {
   if (value === null) await q.deleteFrom("meta").where("key", "=", key).execute();
-  else await q.insertInto("meta").values({ key, value }).onConflict((oc) => oc.column("key").doUpdateSet({ value })).execute();
+  else
+    await q
+      .insertInto("meta")
+      .values({ key, value })
+      .onConflict((oc) => oc.column("key").doUpdateSet({ value }))
+      .execute();
 }
 
 /** Set `key` unless it is already set; the value that is stored either way. */
 export async function initMeta(q: Kysely<DB>, key: string, value: string): Promise<string> {
-  await q.insertInto("meta").values({ key, value }).onConflict((oc) => oc.column("key").doNothing()).execute();
+  await q
+    .insertInto("meta")
+    .values({ key, value })
+    .onConflict((oc) => oc.column("key").doNothing())
+    .execute();
   return (await getMeta(q, key)) ?? value;
 }

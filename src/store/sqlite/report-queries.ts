@@ -84,8 +84,7 @@ export async function stepStats(q: Kysely<DB>, sequenceId?: string): Promise<Ste
   for (const s of await sends.execute()) row(s.sequence_id, s.step_id).sent = Number(s.sent);
   for (const e of await events.execute()) {
     const r = row(e.sequence_id, e.step_id);
-    if (e.type in r && e.type !== "sequenceId" && e.type !== "stepId" && e.type !== "sent")
-      (r as unknown as Record<string, number>)[e.type] = Number(e.n);
+    if (e.type in r && e.type !== "sequenceId" && e.type !== "stepId" && e.type !== "sent") (r as unknown as Record<string, number>)[e.type] = Number(e.n);
   }
   return [...out.values()];
 }
@@ -139,7 +138,9 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
     // When something next comes due: an unclaimed step at its due time, a claimed one when
     // its lease runs out (a crashed worker); a step held by a pending batch is the batch's.
     .select(
-      sql<number | null>`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN max(lease_until, next_due_at) END)`.as("at"),
+      sql<number | null>`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN max(lease_until, next_due_at) END)`.as(
+        "at",
+      ),
     )
     .where("status", "=", "active")
     .executeTakeFirst();

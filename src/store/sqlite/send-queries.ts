@@ -171,9 +171,7 @@ export async function createBatch(
   batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date },
 ): Promise<{ lost: string[] }> {
   const ids = batch.claims.map((c) => c.enrollmentId);
-  const fences = new Map(
-    (await q.selectFrom("enrollments").select(["id", "fence"]).where("id", "in", ids).execute()).map((r) => [r.id, r.fence]),
-  );
+  const fences = new Map((await q.selectFrom("enrollments").select(["id", "fence"]).where("id", "in", ids).execute()).map((r) => [r.id, r.fence]));
   const lost = batch.claims.filter((c) => fences.get(c.enrollmentId) !== c.fence).map((c) => c.sendId);
   if (lost.length > 0) return { lost };
   await q
@@ -212,13 +210,7 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
     .updateTable("batches")
     .set({ lease_until: t + leaseMs })
     .where("id", "in", (sub) =>
-      sub
-        .selectFrom("batches")
-        .select("id")
-        .where("status", "=", "pending")
-        .where("lease_until", "<=", t)
-        .orderBy("lease_until")
-        .limit(limit),
+      sub.selectFrom("batches").select("id").where("status", "=", "pending").where("lease_until", "<=", t).orderBy("lease_until").limit(limit),
     )
     .returning(["id", "payload", "attempts", "created_at"])
     .execute();
@@ -309,7 +301,11 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
     const keep = payload.sendIds.map((id) => !sendIds.has(id));
     const next = { ...payload, sendIds: payload.sendIds.filter((_s, i) => keep[i]), emails: payload.emails.filter((_e, i) => keep[i]) };
     scrubbed += payload.sendIds.length - next.sendIds.length;
-    await q.updateTable("batches").set({ payload: JSON.stringify(next) }).where("id", "=", batchId).execute();
+    await q
+      .updateTable("batches")
+      .set({ payload: JSON.stringify(next) })
+      .where("id", "=", batchId)
+      .execute();
   }
   return scrubbed;
 }

@@ -168,10 +168,12 @@ export class SqliteStore implements Store {
     const done = new Set(this.raw.prepare("SELECT id FROM drip_migrations").pluck().all() as number[]);
     for (const m of MIGRATIONS) {
       if (done.has(m.id)) continue;
-      this.raw.transaction(() => {
-        this.raw.exec(m.sql);
-        this.raw.prepare("INSERT INTO drip_migrations (id, name, applied_at) VALUES (?, ?, ?)").run(m.id, m.name, Date.now());
-      }).immediate();
+      this.raw
+        .transaction(() => {
+          this.raw.exec(m.sql);
+          this.raw.prepare("INSERT INTO drip_migrations (id, name, applied_at) VALUES (?, ?, ?)").run(m.id, m.name, Date.now());
+        })
+        .immediate();
     }
   }
 
@@ -305,7 +307,11 @@ export class SqliteStore implements Store {
 
   async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number, keyWindowFrom?: Date): Promise<void> {
     const window = keyWindowFrom ? { created_at: keyWindowFrom.getTime() } : {};
-    await this.db.updateTable("batches").set({ lease_until: at.getTime(), reason, attempts, ...window }).where("id", "=", batchId).execute();
+    await this.db
+      .updateTable("batches")
+      .set({ lease_until: at.getTime(), reason, attempts, ...window })
+      .where("id", "=", batchId)
+      .execute();
   }
 
   defer(claim: ClaimedSend, dueAt: Date): Promise<boolean> {

@@ -41,10 +41,18 @@ export async function importSubscribers(
   // and the unique email_key makes a second import of the same file a no-op.
   for (const input of rows) {
     const row = subscriberRow(input, now);
-    const res = await q.insertInto("subscribers").values(row).onConflict((oc) => oc.column("email_key").doNothing()).executeTakeFirst();
+    const res = await q
+      .insertInto("subscribers")
+      .values(row)
+      .onConflict((oc) => oc.column("email_key").doNothing())
+      .executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) continue;
     const tags = [...new Set(input.tags ?? [])];
-    if (tags.length) await q.insertInto("tags").values(tags.map((tag) => ({ subscriber_id: row.id, tag }))).execute();
+    if (tags.length)
+      await q
+        .insertInto("tags")
+        .values(tags.map((tag) => ({ subscriber_id: row.id, tag })))
+        .execute();
     const subscriber = toSubscriber(row, tags.sort());
     created.push(subscriber);
     const plan = enroll?.(subscriber);
@@ -116,7 +124,11 @@ export async function updateSubscriber(q: Kysely<DB>, id: string, fields: { name
 }
 
 export async function addTag(q: Kysely<DB>, id: string, tag: string): Promise<void> {
-  await q.insertInto("tags").values({ subscriber_id: id, tag }).onConflict((oc) => oc.doNothing()).execute();
+  await q
+    .insertInto("tags")
+    .values({ subscriber_id: id, tag })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 export async function removeTag(q: Kysely<DB>, id: string, tag: string): Promise<void> {
@@ -127,7 +139,11 @@ export async function removeTag(q: Kysely<DB>, id: string, tag: string): Promise
 export async function suppressedAmong(q: Kysely<DB>, emails: readonly string[]): Promise<Set<string>> {
   if (emails.length === 0) return new Set();
   const byHash = new Map(emails.map((e) => [emailHash(e), emailKey(e)]));
-  const rows = await q.selectFrom("suppressions").select("email_hash").where("email_hash", "in", [...byHash.keys()]).execute();
+  const rows = await q
+    .selectFrom("suppressions")
+    .select("email_hash")
+    .where("email_hash", "in", [...byHash.keys()])
+    .execute();
   return new Set(rows.map((r) => byHash.get(r.email_hash)!));
 }
 
