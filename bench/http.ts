@@ -51,7 +51,7 @@ async function serveForBench(): Promise<void> {
   }));
   const { created } = await app.store.importSubscribers(rows, now);
   const sequence = app.engine.defaultSequence!;
-  for (const s of created) await app.engine.enroll(s, sequence.id, now);
+  for (const s of created) await app.lifecycle.enroll(s, sequence.id, now);
   const http = createHttpApp({
     store: app.store,
     engine: app.engine,

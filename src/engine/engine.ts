@@ -12,17 +12,17 @@ import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EnrollResult, EnrollmentPlan, Store, Subscriber } from "../store/types.ts";
+import type { Advance, ClaimedSend, EngineStore } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
 import { advanceAfter, advanceAfterRemoved, advanceFor } from "./advance.ts";
 import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
-import { planEnrollment, replannedDue } from "../lifecycle/plans.ts";
+import { replannedDue } from "../lifecycle/plans.ts";
 import { randomUUID } from "node:crypto";
 
 export interface EngineOptions {
-  /** A full Store (enroll() still writes an enrollment for tests and the importer). */
-  store: Store;
+  /** The narrow store the tick needs (claims, batches, confirmations, meta). */
+  store: EngineStore;
   sequences: readonly Sequence[];
   transport: Transport;
   links: LinkContext;
@@ -111,24 +111,6 @@ export class Engine {
 
   sequenceIds(): string[] {
     return [...this.sequences.keys()];
-  }
-
-  /** Where a new enrollment starts: its first step and when it is due (pure). */
-  planEnrollment(subscriber: Subscriber, sequenceId: string, start: Date): EnrollmentPlan {
-    const sequence = this.sequences.get(sequenceId);
-    if (!sequence) throw new Error(`no sequence "${sequenceId}"`);
-    const { warnings, ...plan } = planEnrollment(sequence, subscriber, start);
-    for (const w of warnings) this.o.log(`warning: ${subscriber.email}: ${w}`);
-    return plan;
-  }
-
-  /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
-  async enroll(subscriber: Subscriber, sequenceId: string, now: Date): Promise<EnrollResult> {
-    const sequence = this.sequences.get(sequenceId);
-    if (!sequence) throw new Error(`no sequence "${sequenceId}"`);
-    if (subscriber.status !== "active") throw new Error(`${subscriber.email} is ${subscriber.status}, not active: only confirmed subscribers can be enrolled`);
-    const plan = this.planEnrollment(subscriber, sequenceId, now);
-    return this.o.store.enroll({ subscriberId: subscriber.id, ...plan, allowReentry: sequence.allowReentry ?? false });
   }
 
   /** Process everything due as of `now`. */

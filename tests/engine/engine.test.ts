@@ -4,7 +4,6 @@
  * Time is an input: every tick gets its `now`.
  */
 import { describe, expect, it } from "vitest";
-import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import type { Store, Subscriber } from "../../src/store/types.ts";
 import { HOUR, MINUTE, ScriptedTransport, at, localStamp, memoryEngine, tinySequence } from "../support/engine-helpers.ts";
 
@@ -18,11 +17,11 @@ async function active(store: Store, email: string, timezone = "Europe/London") {
 
 describe("enrollment", () => {
   it("enrolling twice is a no-op: it returns exists and does not restart the course", async () => {
-    const { store, engine, transport } = await memoryEngine();
+    const { store, engine, lifecycle, transport } = await memoryEngine();
     const ana = await active(store, "ana@example.com");
-    expect(await engine.enroll(ana, "tiny", T0)).toBe("created");
+    expect(await lifecycle.enroll(ana, "tiny", T0)).toBe("created");
     expect(await engine.tick(T0)).toEqual({ ...ZERO, sent: 1 });
-    expect(await engine.enroll(ana, "tiny", plus(T0, HOUR))).toBe("exists");
+    expect(await lifecycle.enroll(ana, "tiny", plus(T0, HOUR))).toBe("exists");
     const e = await store.getEnrollment(ana.id, "tiny");
     expect(e).toMatchObject({ startedAt: T0, cursor: "welcome", nextStepId: "tips", nextDueAt: at("2027-01-05T09:00:00Z"), status: "active" });
     expect(await engine.tick(plus(T0, HOUR))).toEqual(ZERO);
@@ -30,29 +29,29 @@ describe("enrollment", () => {
   });
 
   it("only an active subscriber can be enrolled", async () => {
-    const { store, engine } = await memoryEngine();
+    const { store, lifecycle } = await memoryEngine();
     const { subscriber } = await store.upsertSubscriber({ email: "pending@example.com", status: "pending" }, T0);
-    await expect(engine.enroll(subscriber, "tiny", T0)).rejects.toThrow(/pending/);
+    await expect(lifecycle.enroll(subscriber, "tiny", T0)).rejects.toThrow(/pending/);
     expect(await store.getEnrollment(subscriber.id, "tiny")).toBeNull();
   });
 
   it("re-entry happens only after completion and only when the sequence allows it", async () => {
     const transport = new ScriptedTransport();
-    const { store, engine } = await memoryEngine({ transport, sequences: [tinySequence(), tinySequence({ id: "tiny-again", allowReentry: true })] });
+    const { store, engine, lifecycle } = await memoryEngine({ transport, sequences: [tinySequence(), tinySequence({ id: "tiny-again", allowReentry: true })] });
     const bo = await active(store, "bo@example.com");
-    expect(await engine.enroll(bo, "tiny", T0)).toBe("created");
-    expect(await engine.enroll(bo, "tiny-again", T0)).toBe("created");
+    expect(await lifecycle.enroll(bo, "tiny", T0)).toBe("created");
+    expect(await lifecycle.enroll(bo, "tiny-again", T0)).toBe("created");
     await engine.tick(T0);
-    expect(await engine.enroll(bo, "tiny-again", plus(T0, MINUTE))).toBe("exists"); // in progress: no restart
+    expect(await lifecycle.enroll(bo, "tiny-again", plus(T0, MINUTE))).toBe("exists"); // in progress: no restart
     await engine.tick(at("2027-01-05T09:00:00Z"));
     await engine.tick(at("2027-01-07T09:00:00Z"));
     expect((await store.getEnrollment(bo.id, "tiny"))?.status).toBe("completed");
     expect((await store.getEnrollment(bo.id, "tiny-again"))?.status).toBe("completed");
 
     const again = at("2027-01-10T12:00:00Z");
-    expect(await engine.enroll(bo, "tiny", again)).toBe("exists");
+    expect(await lifecycle.enroll(bo, "tiny", again)).toBe("exists");
     expect((await store.getEnrollment(bo.id, "tiny"))?.status).toBe("completed");
-    expect(await engine.enroll(bo, "tiny-again", again)).toBe("reentered");
+    expect(await lifecycle.enroll(bo, "tiny-again", again)).toBe("reentered");
     expect(await store.getEnrollment(bo.id, "tiny-again")).toMatchObject({ status: "active", startedAt: again, cursor: null, nextStepId: "welcome" });
     expect(await engine.tick(again)).toEqual({ ...ZERO, sent: 1 });
     const welcomes = (await store.listSends({ subscriberId: bo.id, sequenceId: "tiny-again" })).filter((s) => s.stepId === "welcome");
@@ -64,25 +63,25 @@ describe("enrollment", () => {
 
 describe("tick", () => {
   it("returns zeros when nothing is due (empty store, or the next step is tomorrow)", async () => {
-    const { store, engine, transport } = await memoryEngine();
+    const { store, engine, lifecycle, transport } = await memoryEngine();
     expect(await engine.tick(T0)).toEqual(ZERO);
-    await engine.enroll(await active(store, "cy@example.com"), "tiny", T0);
+    await lifecycle.enroll(await active(store, "cy@example.com"), "tiny", T0);
     await engine.tick(T0);
     for (let t = 1; t <= 22; t++) expect(await engine.tick(plus(T0, t * HOUR))).toEqual(ZERO); // tips: 09:00 next day
     expect((transport as ScriptedTransport).calls).toHaveLength(1);
   });
 
   it("processes every page of what is due in one tick", async () => {
-    const { store, engine } = await memoryEngine({ engine: { pageSize: 10 } });
-    for (let i = 0; i < 25; i++) await engine.enroll(await active(store, `p${i}@example.com`), "tiny", T0);
+    const { store, engine, lifecycle } = await memoryEngine({ engine: { pageSize: 10 } });
+    for (let i = 0; i < 25; i++) await lifecycle.enroll(await active(store, `p${i}@example.com`), "tiny", T0);
     expect(await engine.tick(T0)).toEqual({ ...ZERO, sent: 25 });
     expect(await engine.tick(T0)).toEqual(ZERO);
   });
 
   it("after downtime, a step due 2 h ago is sent on the next tick", async () => {
-    const { store, engine } = await memoryEngine();
+    const { store, engine, lifecycle } = await memoryEngine();
     const dee = await active(store, "dee@example.com");
-    await engine.enroll(dee, "tiny", T0);
+    await lifecycle.enroll(dee, "tiny", T0);
     await engine.tick(T0);
     expect(await engine.tick(at("2027-01-05T11:00:00Z"))).toEqual({ ...ZERO, sent: 1 });
     const tips = (await store.listSends({ subscriberId: dee.id })).find((s) => s.stepId === "tips");
@@ -91,9 +90,9 @@ describe("tick", () => {
 
   it("a step more than 12 h late at 03:00 local is deferred to 08:00 local (window start) and sent then, not before", async () => {
     const transport = new ScriptedTransport();
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const eli = await active(store, "eli@example.com", "America/New_York");
-    await engine.enroll(eli, "tiny", T0);
+    await lifecycle.enroll(eli, "tiny", T0);
     await engine.tick(T0);
     // tips was due 2027-01-05 09:00 EST (14:00Z); the scheduler is down until 03:00 EST the next day.
     const three = at("2027-01-06T08:00:00Z");
@@ -112,10 +111,10 @@ describe("tick", () => {
 
   it("a back-dated start slides the course: late steps keep their spacing instead of all going out at once", async () => {
     const transport = new ScriptedTransport();
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const fay = await active(store, "fay@example.com", "Europe/London");
     // Enrolled (e.g. imported with subscribed_at) 30 days before the scheduler first looks.
-    await engine.enroll(fay, "tiny", at("2026-12-06T10:00:00Z"));
+    await lifecycle.enroll(fay, "tiny", at("2026-12-06T10:00:00Z"));
     const now = at("2027-01-05T10:00:00Z");
     expect(await engine.tick(now)).toEqual({ ...ZERO, sent: 1 });
     // tips (day 1, 09:00) is planned from the slid start: the next morning, not straight away.
@@ -135,8 +134,8 @@ describe("tick", () => {
       if (n === 1) stop.abort(); // SIGTERM arrives while the first send is in hand
       return { ok: true, providerMessageId: null };
     });
-    const { store, engine } = await memoryEngine({ transport });
-    for (const email of ["g1@example.com", "g2@example.com", "g3@example.com"]) await engine.enroll(await active(store, email), "tiny", T0);
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
+    for (const email of ["g1@example.com", "g2@example.com", "g3@example.com"]) await lifecycle.enroll(await active(store, email), "tiny", T0);
     expect(await engine.tick(T0, { signal: stop.signal })).toEqual({ ...ZERO, sent: 1 });
     expect((await store.status()).nextDueAt).toEqual(T0); // released, not held for the 5-minute lease
     expect(await engine.tick(T0)).toEqual({ ...ZERO, sent: 2 });
@@ -147,14 +146,14 @@ describe("tick", () => {
     let second: Subscriber | undefined;
     // While the first message is being handed over, the second subscriber (same page) clicks unsubscribe.
     const transport = new ScriptedTransport(async (msg) => {
-      if (msg.to === "first@example.com" && second) await new Lifecycle({ store, sequences: engine }).unsubscribe(second, plus(T0, MINUTE), "test");
+      if (msg.to === "first@example.com" && second) await lifecycle.unsubscribe(second, plus(T0, MINUTE), "test");
       return { ok: true, providerMessageId: null };
     });
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const first = await active(store, "first@example.com");
     second = await active(store, "second@example.com");
-    await engine.enroll(first, "tiny", T0);
-    await engine.enroll(second, "tiny", plus(T0, MINUTE));
+    await lifecycle.enroll(first, "tiny", T0);
+    await lifecycle.enroll(second, "tiny", plus(T0, MINUTE));
     const summary = await engine.tick(plus(T0, 2 * MINUTE));
     expect(transport.calls.map((m) => m.to)).toEqual(["first@example.com"]);
     expect(summary).toEqual({ ...ZERO, sent: 1, skipped: 1 });
@@ -165,9 +164,9 @@ describe("tick", () => {
 
   it("re-checks the suppression list at send time (an address suppressed by hash only, e.g. by a bounce webhook)", async () => {
     const transport = new ScriptedTransport();
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const fay = await active(store, "fay@example.com");
-    await engine.enroll(fay, "tiny", T0);
+    await lifecycle.enroll(fay, "tiny", T0);
     await store.suppress("FAY@example.com", "hard bounce", T0);
     const summary = await engine.tick(T0);
     expect(transport.calls.map((m) => m.to)).toEqual([]);
@@ -179,9 +178,9 @@ describe("tick", () => {
 describe("delivery failures and leases", () => {
   it("a transient failure retries with exponential backoff and records failed after maxAttempts (8), then moves on", async () => {
     const transport = new ScriptedTransport({ ok: false, permanent: false, reason: "503 upstream unavailable" });
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const gus = await active(store, "gus@example.com");
-    await engine.enroll(gus, "tiny", T0);
+    await lifecycle.enroll(gus, "tiny", T0);
     const totals = { ...ZERO };
     const callMinutes: number[] = [];
     for (let m = 0; m <= 180; m++) {
@@ -204,9 +203,9 @@ describe("delivery failures and leases", () => {
     const transport = new ScriptedTransport((_m, n) =>
       n < 3 ? { ok: false, permanent: false, reason: "429 slow down" } : { ok: true, providerMessageId: "p-3" },
     );
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const hal = await active(store, "hal@example.com");
-    await engine.enroll(hal, "tiny", T0);
+    await lifecycle.enroll(hal, "tiny", T0);
     for (let m = 0; m <= 10; m++) await engine.tick(plus(T0, m * MINUTE));
     expect(transport.calls).toHaveLength(3);
     expect((await store.listSends({ subscriberId: hal.id }))[0]).toMatchObject({
@@ -221,9 +220,9 @@ describe("delivery failures and leases", () => {
     const transport = new ScriptedTransport((m) =>
       m.subject === "Welcome" ? { ok: false, permanent: true, reason: "invalid_to_address: mailbox does not exist" } : { ok: true, providerMessageId: null },
     );
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const ida = await active(store, "ida@example.com");
-    await engine.enroll(ida, "tiny", T0);
+    await lifecycle.enroll(ida, "tiny", T0);
     expect(await engine.tick(T0)).toEqual({ ...ZERO, failed: 1 });
     expect((await store.listSends({ subscriberId: ida.id }))[0]).toMatchObject({
       status: "failed",
@@ -238,9 +237,9 @@ describe("delivery failures and leases", () => {
 
   it("a claim that is never recorded (a crashed worker) comes due again after the 5-minute lease and is sent exactly once", async () => {
     const transport = new ScriptedTransport();
-    const { store, engine } = await memoryEngine({ transport });
+    const { store, engine, lifecycle } = await memoryEngine({ transport });
     const jo = await active(store, "jo@example.com");
-    await engine.enroll(jo, "tiny", T0);
+    await lifecycle.enroll(jo, "tiny", T0);
     const dropped = await store.claimDue(T0, 100, 5 * MINUTE);
     expect(dropped.map((c) => c.stepId)).toEqual(["welcome"]);
     expect(await engine.tick(T0)).toEqual(ZERO);

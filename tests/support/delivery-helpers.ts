@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
 import { type App, createApp } from "../../src/wiring.ts";
+import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import { runCli } from "../../src/cli/main.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Clock } from "../../src/delivery/rate-limiter.ts";
@@ -113,7 +114,7 @@ export async function seedEnrolled(store: Store, engine: Engine, n: number, now:
   const { created } = await store.importSubscribers(rows, now);
   if (created.length !== n) throw new Error(`seeded ${created.length} of ${n}`);
   for (const s of created) {
-    const r = await engine.enroll(s, COURSE, now);
+    const r = await new Lifecycle({ store, sequences: engine }).enroll(s, COURSE, now);
     if (r !== "created") throw new Error(`enroll ${s.email}: ${r}`);
   }
   return created;

@@ -12,6 +12,7 @@ import { type ParsedMail, simpleParser } from "mailparser";
 import { Layout } from "../../emails/components/layout.tsx";
 import type { DeliveryResult, OutgoingMessage, Transport } from "../../src/delivery/transport.ts";
 import { Engine, type EngineOptions } from "../../src/engine/engine.ts";
+import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import { EMAILS_DIR } from "../../src/paths.ts";
 import { realClock } from "../../src/delivery/rate-limiter.ts";
 import { day, defineSequence, immediately } from "../../src/sequences/define.ts";
@@ -93,7 +94,9 @@ export async function memoryEngine(opts: { sequences?: Sequence[]; transport?: T
     clock: realClock,
     ...opts.engine,
   });
-  return { store, engine, transport };
+  // Subscriber changes go through the lifecycle door, as in the app.
+  const lifecycle = new Lifecycle({ store, sequences: engine });
+  return { store, engine, transport, lifecycle };
 }
 
 /** Every .eml in `dir`, parsed by mailparser, sorted by file name. */
