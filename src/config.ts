@@ -68,6 +68,7 @@ const schema = z.object({
   DRIP_API_KEY: z.string().min(16, { error: "DRIP_API_KEY must be at least 16 characters" }).optional(),
   DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
+  DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
 });
 
 export interface Config {
@@ -87,6 +88,8 @@ export interface Config {
   apiKey: string | undefined;
   rateLimit: number;
   latenessMs: number;
+  /** At most one confirmation email per this long to an address that unsubscribed (signups by anyone). */
+  returnConfirmEveryMs: number;
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
 }
@@ -137,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     apiKey: e.DRIP_API_KEY,
     rateLimit: e.DRIP_RATE_LIMIT,
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
+    returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
     warnings,
   };
 }

@@ -67,6 +67,6 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     clock: realClock,
     log,
   });
-  const lifecycle = new Lifecycle({ store, sequences: engine, log });
+  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
   return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
 }

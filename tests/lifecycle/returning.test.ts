@@ -43,6 +43,25 @@ describe("an unsubscribed address stays unsubscribed", () => {
     expect(await stepsTo("left@example.com")).toHaveLength(1); // only the article, sent before they left
   });
 
+  it("the interval is DRIP_RETURN_CONFIRM_DAYS: at 7, daily signups for 15 days reach the address 3 times", async () => {
+    const short = await harness({ signupsPerIp: Number.POSITIVE_INFINITY, env: { DRIP_RETURN_CONFIRM_DAYS: "7" } });
+    try {
+      const reader = await activeReader(short, "weekly@example.com");
+      await short.req(unsubscribeUrl(reader.article), form({ "List-Unsubscribe": "One-Click" }));
+      const count = async () => (await short.mails("confirm-")).filter((m) => JSON.stringify(m.mail.to).includes("weekly@example.com")).length;
+      const before = await count();
+      for (let d = 0; d < 15; d++) {
+        short.advance(DAY);
+        await short.req("/subscribe", json({ email: "weekly@example.com" }));
+        await short.tick();
+      }
+      expect((await count()) - before).toBe(3); // days 1, 8 and 15
+      expect((await short.app.store.findSubscriberByEmail("weekly@example.com"))?.status).toBe("unsubscribed");
+    } finally {
+      await short.close();
+    }
+  });
+
   it("a second signup of a pending address changes neither its name nor its zone", async () => {
     await signUpAndGetLink(h, "pend@example.com");
     await h.req("/subscribe", json({ email: "pend@example.com", name: "Someone Else", timezone: "Asia/Tokyo" }));
