@@ -28,6 +28,16 @@ describe("enrollment", () => {
     expect((transport as ScriptedTransport).stepsTo("ana@example.com")).toEqual(["welcome"]);
   });
 
+  it("refuses a batching transport that cannot encode its own batch entries (it would silently send one by one)", async () => {
+    const batching = {
+      name: "resend" as const,
+      idempotent: true,
+      send: async () => ({ ok: true as const, providerMessageId: null }),
+      sendBatch: async () => ({ kind: "rejected" as const, reason: "x", status: 400 }),
+    };
+    await expect(memoryEngine({ transport: batching })).rejects.toThrow(/encode/);
+  });
+
   it("only an active subscriber can be enrolled", async () => {
     const { store, lifecycle } = await memoryEngine();
     const { subscriber } = await store.upsertSubscriber({ email: "pending@example.com", status: "pending" }, T0);

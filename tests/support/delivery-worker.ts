@@ -40,6 +40,9 @@ class TracingTransport implements Transport {
   send(message: OutgoingMessage): Promise<DeliveryResult> {
     return this.inner.send(message);
   }
+  encode(message: OutgoingMessage): ProviderEmail {
+    return this.inner.encode(message);
+  }
   async sendBatch(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome> {
     line(`T ${key}`);
     const outcome = await this.inner.sendBatch(emails, key);
