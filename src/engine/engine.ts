@@ -97,7 +97,8 @@ export class Engine {
     // A batching provider without its own encoding would silently fall back to one request
     // per email (and a wrapper that forgets encode() would hide it): say so at once.
     const t = opts.transport;
-    if (t.idempotent && t.sendBatch && !t.encode) throw new Error(`transport "${t.name}" sends batches but has no encode(): it must encode its own batch entries`);
+    if (t.idempotent && t.sendBatch && !t.encode)
+      throw new Error(`transport "${t.name}" sends batches but has no encode(): it must encode its own batch entries`);
   }
 
   /** Swap in newly validated definitions; the caller keeps the old ones when validation fails. */
