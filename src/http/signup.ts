@@ -66,8 +66,9 @@ export function signupRoutes(): Hono<Env> {
    *   sent, must be this site. Every other body (form, multipart, text/plain, none) needs the
    *   page's CSRF token and the Origin check. Accept only picks the format of the answer.
    * - POST /confirm/resend: a page form, so the token and the Origin check.
-   * - GET /confirm/:token changes state too: its proof is the signed, expiring token, which
-   *   only the address's inbox receives; another page cannot know it.
+   * - GET /confirm/:token changes nothing (mail scanners open links); POST /confirm/:token
+   *   needs the signed, expiring link token, which only the address's inbox receives, plus the
+   *   page's form token and the Origin check (see the route).
    * - POST /unsubscribe/:token and /preferences/:token: see manage.ts.
    * - POST /webhooks/resend and /api/events: see hooks.ts (a signature or a key, never ambient).
    */
@@ -114,51 +115,6 @@ export function signupRoutes(): Hono<Env> {
     return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", html`<h1>Almost there</h1><p>${CHECK_INBOX}</p>`);
   });
 
-  app.get("/confirm/:token", async (c) => {
-    const deps = c.get("deps");
-    const now = deps.now();
-    const check = verifyToken(deps.secret, "confirm", c.req.param("token"), now);
-    const subscriber = check.ok ? await deps.store.getSubscriber(check.subscriberId) : null;
-    if (!check.ok || !subscriber) {
-      const why = check.ok
-        ? "This link no longer works."
-        : check.reason === "expired"
-          ? "This confirmation link has expired."
-          : "This confirmation link is not valid.";
-      return respondPage(c, 400, "Link not valid", resendForm(deps, now, why));
-    }
-    const result = await deps.lifecycle.confirm(subscriber.id, check.issuedAt ?? now, now, { ip: clientIp(c) });
-    if (result.kind === "gone")
-      return respondPage(
-        c,
-        410,
-        "Not subscribed",
-        html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`,
-      );
-    if (result.kind === "returned") {
-      // Say what really happens: the course resumes where it stopped, or there is nothing left to send.
-      const next = result.nextDueAt;
-      const when =
-        next === null
-          ? html`You had already received every email of the course, so there is nothing more to send for now.`
-          : next.getTime() <= now.getTime() + 10 * 60_000
-            ? html`The course picks up where you left off: your next email is on its way and should arrive in the next few minutes.`
-            : html`The course picks up where you left off: your next email arrives ${formatLocal(next, subscriber.timezone || "UTC")} (your time).`;
-      return respondPage(
-        c,
-        200,
-        "Welcome back",
-        html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`,
-      );
-    }
-    return respondPage(
-      c,
-      200,
-      "You're in",
-      html`<h1>${result.kind === "already" ? "You're already in" : "You're in!"}</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
-    );
-  });
-
   app.post("/confirm/resend", async (c) => {
     const deps = c.get("deps");
     const now = deps.now();
@@ -171,7 +127,112 @@ export function signupRoutes(): Hono<Env> {
     return respondPage(c, 200, "Check your inbox", html`<h1>Check your inbox</h1><p>${CHECK_INBOX}</p>`);
   });
 
+  /*
+   * The link in the confirmation email. Mail scanners (Microsoft Defender Safe Links and
+   * others) open every link in an incoming email, and some run the page's scripts, so
+   * opening the link changes nothing: GET shows one "Confirm my subscription" button, and
+   * only its POST confirms. The link token alone is not enough for the POST (a scanner has
+   * it, and could post the URL back): the POST also needs the page's form token (scoped to
+   * this link token, valid for three hours) and, when the browser sends one, this site's
+   * Origin. The page does not submit itself with JavaScript: a scanner that runs scripts
+   * would then confirm too, and one tap is little to ask of the reader.
+   */
+  app.get("/confirm/:token", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const token = c.req.param("token");
+    const check = await confirmLinkCheck(deps, token, now);
+    if (!check.ok) return respondPage(c, 400, "Link not valid", resendForm(deps, now, check.why));
+    const preview = await deps.lifecycle.confirmPreview(check.subscriberId, check.issuedAt);
+    if (preview.kind === "gone") return goneAnswer(c);
+    if (preview.kind === "already") return alreadyAnswer(c);
+    return respondPage(c, 200, "Confirm your subscription", confirmButtonPage(deps, token, now, preview));
+  });
+
+  app.post("/confirm/:token", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const token = c.req.param("token");
+    const check = await confirmLinkCheck(deps, token, now);
+    if (!check.ok) return respondPage(c, 400, "Link not valid", resendForm(deps, now, check.why));
+    const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    if (!isGenuineForm(c, `confirm:${token}`, body.csrf)) {
+      const preview = await deps.lifecycle.confirmPreview(check.subscriberId, check.issuedAt);
+      if (preview.kind === "gone") return goneAnswer(c);
+      if (preview.kind === "already") return alreadyAnswer(c);
+      return respondPage(
+        c,
+        403,
+        "Confirm your subscription",
+        confirmButtonPage(deps, token, now, preview, "Nothing was confirmed yet: please press the button again."),
+      );
+    }
+    const result = await deps.lifecycle.confirm(check.subscriberId, check.issuedAt, now, { ip: clientIp(c) });
+    if (result.kind === "gone") return goneAnswer(c);
+    if (result.kind === "already") return alreadyAnswer(c);
+    if (result.kind === "returned") {
+      const subscriber = await deps.store.getSubscriber(check.subscriberId);
+      // Say what really happens: the course resumes where it stopped, or there is nothing left to send.
+      const next = result.nextDueAt;
+      const when =
+        next === null
+          ? html`You had already received every email of the course, so there is nothing more to send for now.`
+          : next.getTime() <= now.getTime() + 10 * 60_000
+            ? html`The course picks up where you left off: your next email is on its way and should arrive in the next few minutes.`
+            : html`The course picks up where you left off: your next email arrives ${formatLocal(next, subscriber?.timezone || "UTC")} (your time).`;
+      return respondPage(
+        c,
+        200,
+        "Welcome back",
+        html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`,
+      );
+    }
+    return respondPage(
+      c,
+      200,
+      "You're in",
+      html`<h1>You're in!</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
+    );
+  });
+
   return app;
+}
+
+type LinkCheck = { ok: true; subscriberId: string; issuedAt: Date } | { ok: false; why: string };
+
+/** A confirmation link's token: valid, unexpired, and its subscriber still exists. */
+async function confirmLinkCheck(deps: HttpDeps, token: string, now: Date): Promise<LinkCheck> {
+  const check = verifyToken(deps.secret, "confirm", token, now);
+  if (!check.ok) return { ok: false, why: check.reason === "expired" ? "This confirmation link has expired." : "This confirmation link is not valid." };
+  if (!(await deps.store.getSubscriber(check.subscriberId))) return { ok: false, why: "This link no longer works." };
+  return { ok: true, subscriberId: check.subscriberId, issuedAt: check.issuedAt ?? now };
+}
+
+const goneAnswer = (c: Context<Env>) =>
+  respondPage(
+    c,
+    410,
+    "Not subscribed",
+    html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`,
+  );
+
+const alreadyAnswer = (c: Context<Env>) =>
+  respondPage(
+    c,
+    200,
+    "You're in",
+    html`<h1>You're already in</h1><p>This address is already confirmed: the course emails arrive on their days, in your time zone. There is nothing more to do.</p>`,
+  );
+
+/** The page behind the link: one button, which POSTs the page's form token to the same URL. */
+function confirmButtonPage(deps: HttpDeps, token: string, now: Date, who: { kind: "first" | "returning"; email: string }, error?: string): Html {
+  const intro =
+    who.kind === "returning"
+      ? html`<h1>Come back to the course?</h1><p>Press the button to start receiving the course at <strong>${who.email}</strong> again, from where you left off.</p>`
+      : html`<h1>One last step</h1><p>Press the button to start the course at <strong>${who.email}</strong>.</p>`;
+  return html`${intro}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+<form method="post" action="/confirm/${token}"><input type="hidden" name="csrf" value="${csrfToken(deps.secret, `confirm:${token}`, now)}"><button type="submit">Confirm my subscription</button></form>
+<p class="hint">Didn't sign up? Close this page: nothing happens unless you press the button.</p>`;
 }
 
 function resendForm(deps: HttpDeps, now: Date, why: string): Html {
