@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
-import { resolveZone } from "../schedule/index.ts";
+import { canonicalTimeZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
@@ -105,9 +105,11 @@ export function manageRoutes(): Hono<Env> {
           return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
         }
         // A save that did not touch the zone never changes it: an empty or missing field, or the
-        // current zone posted back, leave it (and the planned sends) as they are.
-        const posted = parsed.data.timezone === "" ? "" : resolveZone(parsed.data.timezone, subscriber.timezone).zone;
-        const moved = posted !== "" && posted !== subscriber.timezone;
+        // current zone posted back (under any spelling: the field offers Asia/Kolkata for a
+        // stored Asia/Calcutta), leave it (and the planned sends) as they are. A new zone is
+        // stored under its canonical name (the schema's transform).
+        const posted = parsed.data.timezone;
+        const moved = posted !== "" && posted !== (canonicalTimeZone(subscriber.timezone) ?? subscriber.timezone);
         await deps.lifecycle.updateProfile(subscriber, { name: parsed.data.name, ...(moved ? { timezone: posted } : {}) });
         break;
       }
