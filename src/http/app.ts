@@ -10,9 +10,10 @@ import { secureHeaders } from "hono/secure-headers";
 import { coerceError, httpStatusFor, isDripError } from "../errors.ts";
 import { type Env, type HttpDeps, respondPage, wantsJson } from "./context.ts";
 import { hookRoutes } from "./hooks.ts";
-import { TZ_SCRIPT_HASH, html } from "./html.ts";
+import { html } from "./html.ts";
 import { manageRoutes } from "./manage.ts";
 import { signupRoutes } from "./signup.ts";
+import { TZ_SCRIPT_HASH } from "./zones.ts";
 
 export type { HttpDeps } from "./context.ts";
 

@@ -9,8 +9,9 @@ import { canonicalTimeZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
-import { type Html, html, zoneSelect } from "./html.ts";
+import { type Html, html } from "./html.ts";
 import { csrfToken } from "./security.ts";
+import { zoneSelect } from "./zones.ts";
 
 async function subscriberFor(deps: HttpDeps, token: string): Promise<Subscriber | null> {
   const check = verifyToken(deps.secret, "manage", token, deps.now());
@@ -154,6 +155,6 @@ ${active || paused ? button("leave", "Leave the course, keep the newsletter", tr
 ${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everything", true) : ""}
 <hr><form method="post"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="profile">
 <label for="name">First name</label><input id="name" name="name" type="text" maxlength="100" autocomplete="given-name" value="${s.name}">
-<label for="timezone">Time zone</label>${zoneSelect(s.timezone)}
+<label for="timezone">Time zone</label>${zoneSelect(s.timezone, deps.now())}
 <button type="submit">Save details</button></form>`;
 }

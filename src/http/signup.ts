@@ -9,8 +9,9 @@ import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { formatLocal } from "../schedule/index.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson } from "./context.ts";
-import { type Html, TZ_SCRIPT, html, zoneSelect } from "./html.ts";
+import { type Html, html } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
+import { TZ_SCRIPT, zoneSelect } from "./zones.ts";
 
 const text = (v: unknown) => (typeof v === "string" ? v : "");
 
@@ -34,7 +35,7 @@ ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <label for="name">First name <span class="hint">(optional)</span></label>
 <input id="name" name="name" type="text" autocomplete="given-name" maxlength="100" value="${values.name ?? ""}">
 <label for="timezone">Time zone</label>
-${zoneSelect(zone)}
+${zoneSelect(zone, now)}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <button type="submit">Send me the course</button>
 </form>
