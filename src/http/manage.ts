@@ -8,7 +8,7 @@ import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { canonicalTimeZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
+import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy, writeTo } from "./context.ts";
 import { type Html, html } from "./html.ts";
 import { csrfToken } from "./security.ts";
 import { zoneSelect } from "./zones.ts";
@@ -18,7 +18,8 @@ async function subscriberFor(deps: HttpDeps, token: string): Promise<Subscriber 
   return check.ok ? deps.store.getSubscriber(check.subscriberId) : null;
 }
 
-const invalidLink = html`<h1>This link is not valid</h1><p>It may have been cut short when it was copied. Use the link at the bottom of any of our emails, or write to us and we'll sort it out.</p>`;
+const invalidLink = (deps: HttpDeps) =>
+  html`<h1>This link is not valid</h1><p>It may have been cut short when it was copied. Use the link at the bottom of any of our emails, or ${writeTo(deps)} and we'll sort it out.</p>`;
 const unsubscribedPage = html`<h1>You're unsubscribed</h1><p>We won't send you any more emails. If this was a mistake, you can <a href="/">sign up again</a> at any time.</p>`;
 
 export function manageRoutes(): Hono<Env> {
@@ -28,7 +29,7 @@ export function manageRoutes(): Hono<Env> {
     const deps = c.get("deps");
     const token = c.req.param("token");
     const subscriber = await subscriberFor(deps, token);
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     if (subscriber.status === "unsubscribed") return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
     // GET never unsubscribes: mail scanners open links. The button POSTs what RFC 8058 asks for.
     return respondPage(
@@ -59,7 +60,7 @@ export function manageRoutes(): Hono<Env> {
       );
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     // Never lost to a busy database: retried for a while, then 503 with Retry-After (providers retry).
     const now = deps.now();
     await retryWhileBusy(deps, () => deps.lifecycle.unsubscribe(subscriber, now, "one-click"));
@@ -69,7 +70,7 @@ export function manageRoutes(): Hono<Env> {
   app.get("/preferences/:token", async (c) => {
     const deps = c.get("deps");
     const subscriber = await subscriberFor(deps, c.req.param("token"));
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     return respondPage(c, 200, "Your preferences", await preferencesPage(deps, c.req.param("token"), subscriber, c.req.query("done")));
   });
 
@@ -79,7 +80,7 @@ export function manageRoutes(): Hono<Env> {
     const now = deps.now();
     const token = c.req.param("token");
     const subscriber = await subscriberFor(deps, token);
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     if (!isGenuineForm(c, `prefs:${token}`, body.csrf)) {
       return respondPage(c, 403, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, "This form has expired. Please try again."));
@@ -132,6 +133,13 @@ const DONE = new Map<string, string>([
   ["profile", "Saved. Upcoming emails are planned in your time zone."],
 ]);
 
+/** The done messages that say the state themselves (so the state is not said again below them). */
+const STATE_AFTER = new Map<string, "paused" | "active" | "none">([
+  ["pause", "paused"],
+  ["resume", "active"],
+  ["leave", "none"],
+]);
+
 async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, done?: string, error?: string): Promise<Html> {
   const enrollments = await deps.store.listEnrollments(s.id);
   const paused = enrollments.some((e) => e.status === "paused");
@@ -147,9 +155,13 @@ async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, don
         : active
           ? "Your course is running."
           : "You're not in a course right now.";
+  // Said once: after pausing, "The course is paused" stands for the state (if it still holds).
+  const doneText = done && DONE.has(done) ? DONE.get(done) : undefined;
+  const current = s.status === "unsubscribed" ? "unsubscribed" : paused ? "paused" : active ? "active" : "none";
+  const stateSaid = doneText !== undefined && STATE_AFTER.get(done!) === current;
   return html`<h1>Your preferences</h1>
-${done && DONE.has(done) ? html`<p role="status">${DONE.get(done)}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
-<p>${s.email}: ${state}</p>
+${doneText ? html`<p role="status">${doneText}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+<p>For <strong>${s.email}</strong>${stateSaid ? "." : html`: ${state}`}</p>
 ${active ? button("pause", "Pause the course") : ""}${paused ? button("resume", "Resume the course") : ""}
 ${active || paused ? button("leave", "Leave the course, keep the newsletter", true) : ""}
 ${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everything", true) : ""}

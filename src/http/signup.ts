@@ -8,14 +8,29 @@ import { z } from "zod";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { formatLocal } from "../schedule/index.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson } from "./context.ts";
+import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson, writeTo } from "./context.ts";
 import { type Html, html } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
 import { TZ_SCRIPT, zoneSelect } from "./zones.ts";
 
 const text = (v: unknown) => (typeof v === "string" ? v : "");
 
-const CHECK_INBOX = "Check your inbox: if this address can join the course, a confirmation email is on its way. Tap the link in it to start.";
+/** The JSON answer to a signup: the same for every address (no enumeration). */
+const CHECK_INBOX = "A confirmation link is on its way: open it and press the button to start the course.";
+
+/**
+ * The page after a signup (and after the resend form): the same words for every address,
+ * known or not, so nothing tells a stranger whether an address is on the list. It repeats
+ * the address (a typo shows), says where to look, and says plainly, for everyone, when no
+ * email comes and how to get back in.
+ */
+function checkInboxPage(deps: HttpDeps, email: string): Html {
+  return html`<h1>Check your inbox</h1>
+<p>A confirmation link is on its way to <strong>${email}</strong>. Open it and press the button to start the course.</p>
+<p><strong>Not there in a few minutes?</strong> Look in your spam or junk folder.</p>
+<p><strong>A typo in the address?</strong> <a href="/">Go back to the form</a> and enter it again.</p>
+<p class="hint">No email comes if this address is already on the course, if it was sent three links today, if it unsubscribed and was sent a link recently, or if you asked us to forget it or our emails to it bounced. To get back in, ${writeTo(deps)} and we'll sort it out.</p>`;
+}
 
 const signupBody = subscriberInputSchema.pick({ email: true, name: true, timezone: true }).extend({
   website: z.string().optional(), // the honeypot
@@ -113,7 +128,7 @@ export function signupRoutes(): Hono<Env> {
     const form = parsed.data;
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
     if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now);
-    return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", html`<h1>Almost there</h1><p>${CHECK_INBOX}</p>`);
+    return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", checkInboxPage(deps, form.email));
   });
 
   app.post("/confirm/resend", async (c) => {
@@ -125,7 +140,7 @@ export function signupRoutes(): Hono<Env> {
     if (overIpLimit(c, now)) return respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
     if (!email.success) return respondPage(c, 400, "Link not valid", resendForm(deps, now, "Please enter a valid email address."));
     await signUp(deps, { email: email.data, name: "", timezone: "" }, clientIp(c), now);
-    return respondPage(c, 200, "Check your inbox", html`<h1>Check your inbox</h1><p>${CHECK_INBOX}</p>`);
+    return respondPage(c, 200, "Check your inbox", checkInboxPage(deps, email.data));
   });
 
   /*
@@ -240,7 +255,8 @@ function resendForm(deps: HttpDeps, now: Date, why: string): Html {
   return html`<h1>Let's get you a new link</h1><p>${why} Enter your email address and we'll send a fresh confirmation link.</p>
 <form method="post" action="/confirm/resend"><input type="hidden" name="csrf" value="${csrfToken(deps.secret, "resend", now)}">
 <label for="email">Email address</label><input id="email" name="email" type="email" autocomplete="email" required>
-<button type="submit">Send a new link</button></form>`;
+<button type="submit">Send a new link</button></form>
+<p class="hint">Still stuck? ${writeTo(deps)} and we'll sort it out.</p>`;
 }
 
 /**

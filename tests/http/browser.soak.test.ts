@@ -97,7 +97,7 @@ describe("in a real browser", () => {
     await page.getByLabel("Email address").fill("reader@example.com");
     await page.getByLabel("First name").fill("Robin");
     await page.getByRole("button", { name: "Send me the course" }).click();
-    await expect.poll(() => page.locator("h1").textContent()).toBe("Almost there");
+    await expect.poll(() => page.locator("h1").textContent()).toBe("Check your inbox");
     const sub = (await app.store.findSubscriberByEmail("reader@example.com"))!;
     expect(sub).toMatchObject({ status: "pending", name: "Robin", timezone: "America/New_York", consentIp: "127.0.0.1" });
 
@@ -203,7 +203,7 @@ describe("in a real browser", () => {
         await expect.poll(() => page.locator("#timezone").inputValue()).toBe("Etc/GMT+5");
         await page.getByLabel("Email address").fill("zone@example.com");
         await page.getByRole("button", { name: "Send me the course" }).click();
-        await expect.poll(() => page.locator("h1").textContent()).toBe("Almost there");
+        await expect.poll(() => page.locator("h1").textContent()).toBe("Check your inbox");
         expect(await zoneApp.store.findSubscriberByEmail("zone@example.com")).toMatchObject({ status: "pending", timezone: "Etc/GMT+5" });
         expect(problems, problems.join("\n")).toEqual([]);
       } finally {

@@ -62,6 +62,7 @@ export async function harness(
     lifecycle: app.lifecycle,
     secret: app.secret,
     publicUrl: config.publicUrl,
+    contactEmail: config.contactEmail,
     webhookSecret: config.webhookSecret,
     apiKey: config.apiKey,
     now: () => clock,

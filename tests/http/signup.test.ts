@@ -90,9 +90,10 @@ describe("POST /subscribe", () => {
     expect((await h.app.store.findSubscriberByEmail("known@example.com"))?.status).toBe("active");
     expect(await post("known@example.com")).toEqual(fresh);
     const csrf = await csrfFromPage();
+    // The form's page repeats the address (so a typo shows); apart from it, the pages are identical.
     const viaForm = async (email: string) => {
       const r = await h.req("/subscribe", form({ email, name: "", timezone: "", csrf }));
-      return [r.status, await r.text()] as const;
+      return [r.status, (await r.text()).split(email).join("<address>")] as const;
     };
     expect(await viaForm("known@example.com")).toEqual(await viaForm("another@example.com"));
   });
