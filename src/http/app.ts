@@ -133,7 +133,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (isDripError(err) && status < 500) {
       return machine
         ? c.json({ error: err.message }, status as 400)
-        : respondPage(c, status, "That didn't work", html`<h1>That didn't work</h1><p>${err.message}</p><p class="hint">Stuck? ${writeTo(deps)}.</p>`);
+        : respondPage(
+            c,
+            status,
+            "That didn't work",
+            html`<h1>That didn't work</h1><p>${err.message}</p><p class="hint">Stuck? ${writeTo(deps, { sentenceStart: true })}.</p>`,
+          );
     }
     return machine
       ? c.json({ error: "internal error" }, 500)

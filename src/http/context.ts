@@ -46,8 +46,9 @@ export function organization(deps: HttpDeps): string {
 }
 
 /** "write to <the contact address>" as a mailto link, or "write to us" when none is configured. */
-export function writeTo(deps: HttpDeps): Html {
-  return deps.contactEmail ? html`write to <a href="mailto:${deps.contactEmail}">${deps.contactEmail}</a>` : html`write to us`;
+export function writeTo(deps: HttpDeps, opts: { sentenceStart?: boolean } = {}): Html {
+  const verb = opts.sentenceStart ? "Write" : "write";
+  return deps.contactEmail ? html`${verb} to <a href="mailto:${deps.contactEmail}">${deps.contactEmail}</a>` : html`${verb} to us`;
 }
 
 /** An HTML page with a status. */

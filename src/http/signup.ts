@@ -256,7 +256,7 @@ function resendForm(deps: HttpDeps, now: Date, why: string): Html {
 <form method="post" action="/confirm/resend"><input type="hidden" name="csrf" value="${csrfToken(deps.secret, "resend", now)}">
 <label for="email">Email address</label><input id="email" name="email" type="email" autocomplete="email" required>
 <button type="submit">Send a new link</button></form>
-<p class="hint">Still stuck? ${writeTo(deps)} and we'll sort it out.</p>`;
+<p class="hint">Still stuck? ${writeTo(deps, { sentenceStart: true })} and we'll sort it out.</p>`;
 }
 
 /**
