@@ -69,6 +69,13 @@ describe("loadConfig", () => {
     });
   });
 
+  it("DRIP_CONTACT_EMAIL: the address pages give readers, defaulting to the sender (DRIP_FROM)", () => {
+    expect(loadConfig({}).contactEmail).toBe(loadConfig({}).from);
+    expect(loadConfig({ DRIP_FROM: "hello@clinic.example" }).contactEmail).toBe("hello@clinic.example");
+    expect(loadConfig({ DRIP_FROM: "hello@clinic.example", DRIP_CONTACT_EMAIL: "care@clinic.example" }).contactEmail).toBe("care@clinic.example");
+    expect(problems({ DRIP_CONTACT_EMAIL: "not an address" })).toEqual([expect.stringMatching(/^DRIP_CONTACT_EMAIL must be an email address/)]);
+  });
+
   it("RESEND_API_KEY selects the resend transport", () => {
     const c = loadConfig({ RESEND_API_KEY: "re_123", RESEND_BASE_URL: "http://127.0.0.1:4010" });
     expect(c.transport).toBe("resend");

@@ -8,11 +8,12 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import { coerceError, httpStatusFor, isDripError } from "../errors.ts";
-import { type Env, type HttpDeps, respondPage, wantsJson } from "./context.ts";
+import { type Env, type HttpDeps, respondPage, wantsJson, writeTo } from "./context.ts";
 import { hookRoutes } from "./hooks.ts";
-import { TZ_SCRIPT_HASH, html } from "./html.ts";
+import { html } from "./html.ts";
 import { manageRoutes } from "./manage.ts";
 import { signupRoutes } from "./signup.ts";
+import { TZ_SCRIPT_HASH } from "./zones.ts";
 
 export type { HttpDeps } from "./context.ts";
 
@@ -97,7 +98,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.notFound((c) =>
     isMachineRoute(c.req.path) || wantsJson(c)
       ? c.json({ error: "not found" }, 404)
-      : respondPage(c, 404, "Not found", html`<h1>Page not found</h1><p><a href="/">Go to the signup page</a>.</p>`),
+      : respondPage(
+          c,
+          404,
+          "Not found",
+          html`<h1>Page not found</h1><p>There is nothing at this address. <a href="/">Go to the signup page</a>, or ${writeTo(deps)} if you were looking for something.</p>`,
+        ),
   );
   app.onError((raw, c) => {
     if (raw instanceof HTTPException) return raw.getResponse();
@@ -127,11 +133,21 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     if (isDripError(err) && status < 500) {
       return machine
         ? c.json({ error: err.message }, status as 400)
-        : respondPage(c, status, "That didn't work", html`<h1>That didn't work</h1><p>${err.message}</p>`);
+        : respondPage(
+            c,
+            status,
+            "That didn't work",
+            html`<h1>That didn't work</h1><p>${err.message}</p><p class="hint">Stuck? ${writeTo(deps, { sentenceStart: true })}.</p>`,
+          );
     }
     return machine
       ? c.json({ error: "internal error" }, 500)
-      : respondPage(c, 500, "Something went wrong", html`<h1>Something went wrong</h1><p>Please try again in a moment.</p>`);
+      : respondPage(
+          c,
+          500,
+          "Something went wrong",
+          html`<h1>Something went wrong</h1><p>Please try again in a moment. If it keeps happening, ${writeTo(deps)}.</p>`,
+        );
   });
   return app;
 }

@@ -5,7 +5,7 @@ import type { Engine } from "../engine/engine.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
-import { type Html, page } from "./html.ts";
+import { type Html, html, page } from "./html.ts";
 import { genuineForm, sameOrigin, siteOrigins } from "./security.ts";
 
 export interface HttpDeps {
@@ -17,6 +17,8 @@ export interface HttpDeps {
   secret: string;
   /** DRIP_PUBLIC_URL: where links in emails point (its origin is the allowed form origin). */
   publicUrl: string;
+  /** DRIP_CONTACT_EMAIL: the address pages give readers to write to (none: "write to us" has no address). */
+  contactEmail?: string;
   webhookSecret?: string;
   apiKey?: string;
   /** The clock, read at the HTTP edge. */
@@ -41,6 +43,12 @@ export type Env = { Variables: { deps: HttpDeps } };
 
 export function organization(deps: HttpDeps): string {
   return deps.engine.defaultSequence?.sender.organization ?? "drip";
+}
+
+/** "write to <the contact address>" as a mailto link, or "write to us" when none is configured. */
+export function writeTo(deps: HttpDeps, opts: { sentenceStart?: boolean } = {}): Html {
+  const verb = opts.sentenceStart ? "Write" : "write";
+  return deps.contactEmail ? html`${verb} to <a href="mailto:${deps.contactEmail}">${deps.contactEmail}</a>` : html`${verb} to us`;
 }
 
 /** An HTML page with a status. */

@@ -2,8 +2,6 @@
  * Server-rendered pages: plain HTML and CSS that work with no JavaScript, on a phone, with
  * a keyboard and a screen reader (labels, focus styles, AA contrast). Every value is escaped.
  */
-import { createHash } from "node:crypto";
-import { isValidTimeZone } from "../schedule/index.ts";
 
 const ESC: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 export const esc = (s: unknown) => String(s ?? "").replace(/[&<>"']/g, (c) => ESC[c]!);
@@ -39,42 +37,6 @@ button.secondary{background:transparent;color:var(--text);border:1px solid var(-
 .hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}footer{color:var(--muted);font-size:.9rem;margin-top:1.5rem;text-align:center}
 form.inline{margin-top:.5rem}hr{border:0;border-top:1px solid var(--border);margin:1.5rem 0}
 `;
-
-/**
- * The zones offered in the time-zone fields: those this runtime lists (Node 20's ICU lists
- * legacy spellings such as Asia/Calcutta and leaves out UTC, Asia/Kolkata and Europe/Kyiv),
- * plus UTC. Only the choices: the fields accept every valid zone (see isValidTimeZone), and
- * a zone not in this list is added to the select when it is the current one.
- */
-export const TIME_ZONES: readonly string[] = [...new Set([...Intl.supportedValuesOf("timeZone"), "UTC"])];
-const LISTED = new Set(TIME_ZONES);
-// ~420 options: built once, not on every page view.
-const ZONE_OPTIONS = TIME_ZONES.map((z) => `<option value="${esc(z)}">${esc(z)}</option>`).join("");
-
-/**
- * The time-zone <select> (id and name "timezone") with `selected` chosen, always: a valid zone
- * missing from the list comes first, and "" (no zone yet) is an option of its own, so that a
- * form saved without touching the field posts back exactly the current value (a select with
- * nothing selected would post its first option, Africa/Abidjan).
- */
-export function zoneSelect(selected: string, noZoneLabel = "Not set: the course's own time zone"): Html {
-  const own =
-    selected === ""
-      ? `<option value="" selected>${esc(noZoneLabel)}</option>`
-      : !LISTED.has(selected) && isValidTimeZone(selected)
-        ? `<option value="${esc(selected)}" selected>${esc(selected)}</option>`
-        : "";
-  const options = LISTED.has(selected) ? ZONE_OPTIONS.replace(`<option value="${esc(selected)}">`, `<option value="${esc(selected)}" selected>`) : ZONE_OPTIONS;
-  return new Html(`<select id="timezone" name="timezone">${own}${options}</select>`);
-}
-
-/**
- * Selects the browser's zone when JavaScript runs, adding it first when the list lacks it (a
- * browser may say UTC or Etc/GMT+5); the page works without it. The CSP allows exactly this
- * script by its hash, computed below from the text.
- */
-export const TZ_SCRIPT = `(function(){try{var z=Intl.DateTimeFormat().resolvedOptions().timeZone;var s=document.getElementById("timezone");if(z&&s){for(var i=0;i<s.options.length&&s.options[i].value!==z;i++){}if(i===s.options.length)s.add(new Option(z,z),0);s.value=z}}catch(e){}})();`;
-export const TZ_SCRIPT_HASH = `sha256-${createHash("sha256").update(TZ_SCRIPT).digest("base64")}`;
 
 export function page(opts: { title: string; organization: string; body: Html; script?: string }): string {
   return `<!doctype html>

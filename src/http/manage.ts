@@ -5,19 +5,21 @@
  */
 import { Hono } from "hono";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
-import { resolveZone } from "../schedule/index.ts";
+import { canonicalTimeZone } from "../schedule/index.ts";
 import type { Subscriber } from "../store/types.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy } from "./context.ts";
-import { type Html, html, zoneSelect } from "./html.ts";
+import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy, writeTo } from "./context.ts";
+import { type Html, html } from "./html.ts";
 import { csrfToken } from "./security.ts";
+import { zoneSelect } from "./zones.ts";
 
 async function subscriberFor(deps: HttpDeps, token: string): Promise<Subscriber | null> {
   const check = verifyToken(deps.secret, "manage", token, deps.now());
   return check.ok ? deps.store.getSubscriber(check.subscriberId) : null;
 }
 
-const invalidLink = html`<h1>This link is not valid</h1><p>It may have been cut short when it was copied. Use the link at the bottom of any of our emails, or write to us and we'll sort it out.</p>`;
+const invalidLink = (deps: HttpDeps) =>
+  html`<h1>This link is not valid</h1><p>It may have been cut short when it was copied. Use the link at the bottom of any of our emails, or ${writeTo(deps)} and we'll sort it out.</p>`;
 const unsubscribedPage = html`<h1>You're unsubscribed</h1><p>We won't send you any more emails. If this was a mistake, you can <a href="/">sign up again</a> at any time.</p>`;
 
 export function manageRoutes(): Hono<Env> {
@@ -27,7 +29,7 @@ export function manageRoutes(): Hono<Env> {
     const deps = c.get("deps");
     const token = c.req.param("token");
     const subscriber = await subscriberFor(deps, token);
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     if (subscriber.status === "unsubscribed") return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
     // GET never unsubscribes: mail scanners open links. The button POSTs what RFC 8058 asks for.
     return respondPage(
@@ -58,7 +60,7 @@ export function manageRoutes(): Hono<Env> {
       );
     }
     const subscriber = await subscriberFor(deps, c.req.param("token"));
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     // Never lost to a busy database: retried for a while, then 503 with Retry-After (providers retry).
     const now = deps.now();
     await retryWhileBusy(deps, () => deps.lifecycle.unsubscribe(subscriber, now, "one-click"));
@@ -68,7 +70,7 @@ export function manageRoutes(): Hono<Env> {
   app.get("/preferences/:token", async (c) => {
     const deps = c.get("deps");
     const subscriber = await subscriberFor(deps, c.req.param("token"));
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     return respondPage(c, 200, "Your preferences", await preferencesPage(deps, c.req.param("token"), subscriber, c.req.query("done")));
   });
 
@@ -78,7 +80,7 @@ export function manageRoutes(): Hono<Env> {
     const now = deps.now();
     const token = c.req.param("token");
     const subscriber = await subscriberFor(deps, token);
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink);
+    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     if (!isGenuineForm(c, `prefs:${token}`, body.csrf)) {
       return respondPage(c, 403, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, "This form has expired. Please try again."));
@@ -105,9 +107,11 @@ export function manageRoutes(): Hono<Env> {
           return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, `Not saved: ${msg}.`));
         }
         // A save that did not touch the zone never changes it: an empty or missing field, or the
-        // current zone posted back, leave it (and the planned sends) as they are.
-        const posted = parsed.data.timezone === "" ? "" : resolveZone(parsed.data.timezone, subscriber.timezone).zone;
-        const moved = posted !== "" && posted !== subscriber.timezone;
+        // current zone posted back (under any spelling: the field offers Asia/Kolkata for a
+        // stored Asia/Calcutta), leave it (and the planned sends) as they are. A new zone is
+        // stored under its canonical name (the schema's transform).
+        const posted = parsed.data.timezone;
+        const moved = posted !== "" && posted !== (canonicalTimeZone(subscriber.timezone) ?? subscriber.timezone);
         await deps.lifecycle.updateProfile(subscriber, { name: parsed.data.name, ...(moved ? { timezone: posted } : {}) });
         break;
       }
@@ -129,6 +133,13 @@ const DONE = new Map<string, string>([
   ["profile", "Saved. Upcoming emails are planned in your time zone."],
 ]);
 
+/** The done messages that say the state themselves (so the state is not said again below them). */
+const STATE_AFTER = new Map<string, "paused" | "active" | "none">([
+  ["pause", "paused"],
+  ["resume", "active"],
+  ["leave", "none"],
+]);
+
 async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, done?: string, error?: string): Promise<Html> {
   const enrollments = await deps.store.listEnrollments(s.id);
   const paused = enrollments.some((e) => e.status === "paused");
@@ -144,14 +155,18 @@ async function preferencesPage(deps: HttpDeps, token: string, s: Subscriber, don
         : active
           ? "Your course is running."
           : "You're not in a course right now.";
+  // Said once: after pausing, "The course is paused" stands for the state (if it still holds).
+  const doneText = done && DONE.has(done) ? DONE.get(done) : undefined;
+  const current = s.status === "unsubscribed" ? "unsubscribed" : paused ? "paused" : active ? "active" : "none";
+  const stateSaid = doneText !== undefined && STATE_AFTER.get(done!) === current;
   return html`<h1>Your preferences</h1>
-${done && DONE.has(done) ? html`<p role="status">${DONE.get(done)}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
-<p>${s.email}: ${state}</p>
+${doneText ? html`<p role="status">${doneText}</p>` : ""}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+<p>For <strong>${s.email}</strong>${stateSaid ? "." : html`: ${state}`}</p>
 ${active ? button("pause", "Pause the course") : ""}${paused ? button("resume", "Resume the course") : ""}
 ${active || paused ? button("leave", "Leave the course, keep the newsletter", true) : ""}
 ${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everything", true) : ""}
 <hr><form method="post"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="profile">
 <label for="name">First name</label><input id="name" name="name" type="text" maxlength="100" autocomplete="given-name" value="${s.name}">
-<label for="timezone">Time zone</label>${zoneSelect(s.timezone)}
+<label for="timezone">Time zone</label>${zoneSelect(s.timezone, deps.now())}
 <button type="submit">Save details</button></form>`;
 }

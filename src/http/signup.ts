@@ -8,13 +8,29 @@ import { z } from "zod";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { formatLocal } from "../schedule/index.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson } from "./context.ts";
-import { type Html, TZ_SCRIPT, html, zoneSelect } from "./html.ts";
+import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson, writeTo } from "./context.ts";
+import { type Html, html } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
+import { TZ_SCRIPT, zoneSelect } from "./zones.ts";
 
 const text = (v: unknown) => (typeof v === "string" ? v : "");
 
-const CHECK_INBOX = "Check your inbox: if this address can join the course, a confirmation email is on its way. Tap the link in it to start.";
+/** The JSON answer to a signup: the same for every address (no enumeration). */
+const CHECK_INBOX = "A confirmation link is on its way: open it and press the button to start the course.";
+
+/**
+ * The page after a signup (and after the resend form): the same words for every address,
+ * known or not, so nothing tells a stranger whether an address is on the list. It repeats
+ * the address (a typo shows), says where to look, and says plainly, for everyone, when no
+ * email comes and how to get back in.
+ */
+function checkInboxPage(deps: HttpDeps, email: string): Html {
+  return html`<h1>Check your inbox</h1>
+<p>A confirmation link is on its way to <strong>${email}</strong>. Open it and press the button to start the course.</p>
+<p><strong>Not there in a few minutes?</strong> Look in your spam or junk folder.</p>
+<p><strong>A typo in the address?</strong> <a href="/">Go back to the form</a> and enter it again.</p>
+<p class="hint">No email comes if this address is already on the course, if it was sent three links today, if it unsubscribed and was sent a link recently, or if you asked us to forget it or our emails to it bounced. To get back in, ${writeTo(deps)} and we'll sort it out.</p>`;
+}
 
 const signupBody = subscriberInputSchema.pick({ email: true, name: true, timezone: true }).extend({
   website: z.string().optional(), // the honeypot
@@ -34,7 +50,7 @@ ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <label for="name">First name <span class="hint">(optional)</span></label>
 <input id="name" name="name" type="text" autocomplete="given-name" maxlength="100" value="${values.name ?? ""}">
 <label for="timezone">Time zone</label>
-${zoneSelect(zone)}
+${zoneSelect(zone, now)}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <button type="submit">Send me the course</button>
 </form>
@@ -66,8 +82,9 @@ export function signupRoutes(): Hono<Env> {
    *   sent, must be this site. Every other body (form, multipart, text/plain, none) needs the
    *   page's CSRF token and the Origin check. Accept only picks the format of the answer.
    * - POST /confirm/resend: a page form, so the token and the Origin check.
-   * - GET /confirm/:token changes state too: its proof is the signed, expiring token, which
-   *   only the address's inbox receives; another page cannot know it.
+   * - GET /confirm/:token changes nothing (mail scanners open links); POST /confirm/:token
+   *   needs the signed, expiring link token, which only the address's inbox receives, plus the
+   *   page's form token and the Origin check (see the route).
    * - POST /unsubscribe/:token and /preferences/:token: see manage.ts.
    * - POST /webhooks/resend and /api/events: see hooks.ts (a signature or a key, never ambient).
    */
@@ -111,52 +128,7 @@ export function signupRoutes(): Hono<Env> {
     const form = parsed.data;
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
     if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now);
-    return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", html`<h1>Almost there</h1><p>${CHECK_INBOX}</p>`);
-  });
-
-  app.get("/confirm/:token", async (c) => {
-    const deps = c.get("deps");
-    const now = deps.now();
-    const check = verifyToken(deps.secret, "confirm", c.req.param("token"), now);
-    const subscriber = check.ok ? await deps.store.getSubscriber(check.subscriberId) : null;
-    if (!check.ok || !subscriber) {
-      const why = check.ok
-        ? "This link no longer works."
-        : check.reason === "expired"
-          ? "This confirmation link has expired."
-          : "This confirmation link is not valid.";
-      return respondPage(c, 400, "Link not valid", resendForm(deps, now, why));
-    }
-    const result = await deps.lifecycle.confirm(subscriber.id, check.issuedAt ?? now, now, { ip: clientIp(c) });
-    if (result.kind === "gone")
-      return respondPage(
-        c,
-        410,
-        "Not subscribed",
-        html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`,
-      );
-    if (result.kind === "returned") {
-      // Say what really happens: the course resumes where it stopped, or there is nothing left to send.
-      const next = result.nextDueAt;
-      const when =
-        next === null
-          ? html`You had already received every email of the course, so there is nothing more to send for now.`
-          : next.getTime() <= now.getTime() + 10 * 60_000
-            ? html`The course picks up where you left off: your next email is on its way and should arrive in the next few minutes.`
-            : html`The course picks up where you left off: your next email arrives ${formatLocal(next, subscriber.timezone || "UTC")} (your time).`;
-      return respondPage(
-        c,
-        200,
-        "Welcome back",
-        html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`,
-      );
-    }
-    return respondPage(
-      c,
-      200,
-      "You're in",
-      html`<h1>${result.kind === "already" ? "You're already in" : "You're in!"}</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
-    );
+    return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", checkInboxPage(deps, form.email));
   });
 
   app.post("/confirm/resend", async (c) => {
@@ -168,17 +140,123 @@ export function signupRoutes(): Hono<Env> {
     if (overIpLimit(c, now)) return respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
     if (!email.success) return respondPage(c, 400, "Link not valid", resendForm(deps, now, "Please enter a valid email address."));
     await signUp(deps, { email: email.data, name: "", timezone: "" }, clientIp(c), now);
-    return respondPage(c, 200, "Check your inbox", html`<h1>Check your inbox</h1><p>${CHECK_INBOX}</p>`);
+    return respondPage(c, 200, "Check your inbox", checkInboxPage(deps, email.data));
+  });
+
+  /*
+   * The link in the confirmation email. Mail scanners (Microsoft Defender Safe Links and
+   * others) open every link in an incoming email, and some run the page's scripts, so
+   * opening the link changes nothing: GET shows one "Confirm my subscription" button, and
+   * only its POST confirms. The link token alone is not enough for the POST (a scanner has
+   * it, and could post the URL back): the POST also needs the page's form token (scoped to
+   * this link token, valid for three hours) and, when the browser sends one, this site's
+   * Origin. The page does not submit itself with JavaScript: a scanner that runs scripts
+   * would then confirm too, and one tap is little to ask of the reader.
+   */
+  app.get("/confirm/:token", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const token = c.req.param("token");
+    const check = await confirmLinkCheck(deps, token, now);
+    if (!check.ok) return respondPage(c, 400, "Link not valid", resendForm(deps, now, check.why));
+    const preview = await deps.lifecycle.confirmPreview(check.subscriberId, check.issuedAt);
+    if (preview.kind === "gone") return goneAnswer(c);
+    if (preview.kind === "already") return alreadyAnswer(c);
+    return respondPage(c, 200, "Confirm your subscription", confirmButtonPage(deps, token, now, preview));
+  });
+
+  app.post("/confirm/:token", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const token = c.req.param("token");
+    const check = await confirmLinkCheck(deps, token, now);
+    if (!check.ok) return respondPage(c, 400, "Link not valid", resendForm(deps, now, check.why));
+    const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    if (!isGenuineForm(c, `confirm:${token}`, body.csrf)) {
+      const preview = await deps.lifecycle.confirmPreview(check.subscriberId, check.issuedAt);
+      if (preview.kind === "gone") return goneAnswer(c);
+      if (preview.kind === "already") return alreadyAnswer(c);
+      return respondPage(
+        c,
+        403,
+        "Confirm your subscription",
+        confirmButtonPage(deps, token, now, preview, "Nothing was confirmed yet: please press the button again."),
+      );
+    }
+    const result = await deps.lifecycle.confirm(check.subscriberId, check.issuedAt, now, { ip: clientIp(c) });
+    if (result.kind === "gone") return goneAnswer(c);
+    if (result.kind === "already") return alreadyAnswer(c);
+    if (result.kind === "returned") {
+      const subscriber = await deps.store.getSubscriber(check.subscriberId);
+      // Say what really happens: the course resumes where it stopped, or there is nothing left to send.
+      const next = result.nextDueAt;
+      const when =
+        next === null
+          ? html`You had already received every email of the course, so there is nothing more to send for now.`
+          : next.getTime() <= now.getTime() + 10 * 60_000
+            ? html`The course picks up where you left off: your next email is on its way and should arrive in the next few minutes.`
+            : html`The course picks up where you left off: your next email arrives ${formatLocal(next, subscriber?.timezone || "UTC")} (your time).`;
+      return respondPage(
+        c,
+        200,
+        "Welcome back",
+        html`<h1>Welcome back</h1><p>${when} You can pause or leave at any time from the link at the bottom of every email.</p>`,
+      );
+    }
+    return respondPage(
+      c,
+      200,
+      "You're in",
+      html`<h1>You're in!</h1><p>The first email of the course is on its way: look for it in the next few minutes. The rest follow on their days, in your time zone.</p>`,
+    );
   });
 
   return app;
+}
+
+type LinkCheck = { ok: true; subscriberId: string; issuedAt: Date } | { ok: false; why: string };
+
+/** A confirmation link's token: valid, unexpired, and its subscriber still exists. */
+async function confirmLinkCheck(deps: HttpDeps, token: string, now: Date): Promise<LinkCheck> {
+  const check = verifyToken(deps.secret, "confirm", token, now);
+  if (!check.ok) return { ok: false, why: check.reason === "expired" ? "This confirmation link has expired." : "This confirmation link is not valid." };
+  if (!(await deps.store.getSubscriber(check.subscriberId))) return { ok: false, why: "This link no longer works." };
+  return { ok: true, subscriberId: check.subscriberId, issuedAt: check.issuedAt ?? now };
+}
+
+const goneAnswer = (c: Context<Env>) =>
+  respondPage(
+    c,
+    410,
+    "Not subscribed",
+    html`<h1>You're not subscribed</h1><p>This address left the course after this link was sent, so we won't write to it. You can <a href="/">sign up again</a> at any time.</p>`,
+  );
+
+const alreadyAnswer = (c: Context<Env>) =>
+  respondPage(
+    c,
+    200,
+    "You're in",
+    html`<h1>You're already in</h1><p>This address is already confirmed: the course emails arrive on their days, in your time zone. There is nothing more to do.</p>`,
+  );
+
+/** The page behind the link: one button, which POSTs the page's form token to the same URL. */
+function confirmButtonPage(deps: HttpDeps, token: string, now: Date, who: { kind: "first" | "returning"; email: string }, error?: string): Html {
+  const intro =
+    who.kind === "returning"
+      ? html`<h1>Come back to the course?</h1><p>Press the button to start receiving the course at <strong>${who.email}</strong> again, from where you left off.</p>`
+      : html`<h1>One last step</h1><p>Press the button to start the course at <strong>${who.email}</strong>.</p>`;
+  return html`${intro}${error ? html`<p class="error" role="alert">${error}</p>` : ""}
+<form method="post" action="/confirm/${token}"><input type="hidden" name="csrf" value="${csrfToken(deps.secret, `confirm:${token}`, now)}"><button type="submit">Confirm my subscription</button></form>
+<p class="hint">Didn't sign up? Close this page: nothing happens unless you press the button.</p>`;
 }
 
 function resendForm(deps: HttpDeps, now: Date, why: string): Html {
   return html`<h1>Let's get you a new link</h1><p>${why} Enter your email address and we'll send a fresh confirmation link.</p>
 <form method="post" action="/confirm/resend"><input type="hidden" name="csrf" value="${csrfToken(deps.secret, "resend", now)}">
 <label for="email">Email address</label><input id="email" name="email" type="email" autocomplete="email" required>
-<button type="submit">Send a new link</button></form>`;
+<button type="submit">Send a new link</button></form>
+<p class="hint">Still stuck? ${writeTo(deps, { sentenceStart: true })} and we'll sort it out.</p>`;
 }
 
 /**

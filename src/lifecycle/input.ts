@@ -3,7 +3,7 @@
  * one schema, used by every edge before anything is written.
  */
 import { z } from "zod";
-import { isValidTimeZone } from "../schedule/index.ts";
+import { canonicalTimeZone, isValidTimeZone } from "../schedule/index.ts";
 
 /** Control characters and line breaks would let a name inject headers: refuse them. */
 const NO_CONTROL = /^[^\p{Cc}\u2028\u2029]*$/u;
@@ -42,6 +42,8 @@ export const subscriberInputSchema = z.object({
     .string()
     .trim()
     .refine((tz) => tz === "" || isValidTimeZone(tz), { error: (i) => `time zone ${JSON.stringify(i.input)} is not an IANA zone such as Europe/London` })
+    // Stored under its current name, whatever the spelling: Asia/Calcutta → Asia/Kolkata.
+    .transform((tz) => (tz === "" ? "" : (canonicalTimeZone(tz) ?? tz)))
     .default(""),
   tags: z
     .array(

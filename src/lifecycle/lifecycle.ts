@@ -78,6 +78,17 @@ export interface ProviderEvent {
 
 const open = (e: Enrollment) => e.status === "active" || e.status === "paused";
 
+/** What a confirmation would do: nothing (gone, already), a first confirmation, or a return. */
+export type ConfirmPreview = { kind: "gone" } | { kind: "already" } | { kind: "first"; email: string } | { kind: "returning"; email: string };
+
+function confirmGate(s: Subscriber, issuedAt: Date, suppressed: boolean): ConfirmPreview {
+  if (s.status === "suppressed" || suppressed) return { kind: "gone" };
+  if (s.status === "active") return { kind: "already" };
+  // A link sent before the reader unsubscribed must not bring them back.
+  if (s.status === "unsubscribed" && s.unsubscribedAt && s.unsubscribedAt > issuedAt) return { kind: "gone" };
+  return s.status === "unsubscribed" ? { kind: "returning", email: s.email } : { kind: "first", email: s.email };
+}
+
 export class Lifecycle {
   private readonly log: (line: string) => void;
   constructor(private readonly o: LifecycleOptions) {
@@ -160,15 +171,23 @@ export class Lifecycle {
     return tx.queueConfirmation(subscriber.id, now, new Date(now.getTime() - DAY), this.o.confirmationsPerDay ?? 3);
   }
 
+  /**
+   * What confirming would do, changing nothing (the confirmation page shows it before the
+   * reader presses the button): the same rules as confirm().
+   */
+  async confirmPreview(subscriberId: string, issuedAt: Date): Promise<ConfirmPreview> {
+    const s = await this.store.getSubscriber(subscriberId);
+    return s ? confirmGate(s, issuedAt, await this.store.isSuppressed(s.email)) : { kind: "gone" };
+  }
+
   /** The double opt-in link was followed (`issuedAt`: when that link was sent). Harmless twice. */
   async confirm(subscriberId: string, issuedAt: Date, now: Date, meta: { ip?: string | null } = {}): Promise<ConfirmResult> {
     return this.store.transaction(async (tx): Promise<ConfirmResult> => {
       const s = await tx.getSubscriber(subscriberId);
-      if (!s || s.status === "suppressed" || (await tx.isSuppressed(s.email))) return { kind: "gone" };
-      if (s.status === "active") return { kind: "already" };
-      // A link sent before the reader unsubscribed must not bring them back.
-      if (s.status === "unsubscribed" && s.unsubscribedAt && s.unsubscribedAt > issuedAt) return { kind: "gone" };
-      const returning = s.status === "unsubscribed";
+      if (!s) return { kind: "gone" };
+      const gate = confirmGate(s, issuedAt, await tx.isSuppressed(s.email));
+      if (gate.kind === "gone" || gate.kind === "already") return gate;
+      const returning = gate.kind === "returning";
       await tx.setSubscriberStatus(s.id, "active", now, { source: returning ? "confirmed return" : "confirmed", at: now, ip: meta.ip ?? null });
       const active = { ...s, status: "active" as const };
       if (returning) {

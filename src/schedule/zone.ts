@@ -21,6 +21,59 @@ export function isValidTimeZone(tz: string): boolean {
 }
 
 /**
+ * The current IANA name of the zones whose name CLDR (and so Intl on Node 20, and some
+ * browsers) still gives in an older spelling. Only renames within one country: a zone that
+ * the IANA data merely links to another country's zone (Europe/Vatican to Europe/Rome)
+ * keeps its own name, as ECMAScript's Intl does.
+ */
+const IANA_NAMES: ReadonlyMap<string, string> = new Map([
+  ["Africa/Asmera", "Africa/Asmara"],
+  ["America/Buenos_Aires", "America/Argentina/Buenos_Aires"],
+  ["America/Catamarca", "America/Argentina/Catamarca"],
+  ["America/Coral_Harbour", "America/Atikokan"],
+  ["America/Cordoba", "America/Argentina/Cordoba"],
+  ["America/Godthab", "America/Nuuk"],
+  ["America/Indianapolis", "America/Indiana/Indianapolis"],
+  ["America/Jujuy", "America/Argentina/Jujuy"],
+  ["America/Louisville", "America/Kentucky/Louisville"],
+  ["America/Mendoza", "America/Argentina/Mendoza"],
+  ["Asia/Calcutta", "Asia/Kolkata"],
+  ["Asia/Katmandu", "Asia/Kathmandu"],
+  ["Asia/Rangoon", "Asia/Yangon"],
+  ["Asia/Saigon", "Asia/Ho_Chi_Minh"],
+  ["Atlantic/Faeroe", "Atlantic/Faroe"],
+  ["Europe/Kiev", "Europe/Kyiv"],
+  ["Pacific/Enderbury", "Pacific/Kanton"],
+  ["Pacific/Ponape", "Pacific/Pohnpei"],
+  ["Pacific/Truk", "Pacific/Chuuk"],
+]);
+
+const canonicalCache = new Map<string, string | null>();
+
+/**
+ * The name drip stores for a zone: its current IANA name (Asia/Calcutta → Asia/Kolkata,
+ * Europe/Kiev → Europe/Kyiv, US/Eastern → America/New_York, Etc/UTC → UTC, europe/london →
+ * Europe/London); null when `tz` is not a valid zone. Intl first resolves links and case
+ * (to CLDR's names on Node 20's ICU), then the few names CLDR keeps in an older spelling are
+ * renamed. A runtime whose Intl already answers with IANA names needs no rename.
+ */
+export function canonicalTimeZone(tz: string): string | null {
+  const cached = canonicalCache.get(tz);
+  if (cached !== undefined) return cached;
+  let canonical: string | null = null;
+  if (isValidTimeZone(tz)) {
+    try {
+      const id = new Intl.DateTimeFormat("en-US", { timeZone: tz }).resolvedOptions().timeZone;
+      canonical = IANA_NAMES.get(id) ?? id;
+    } catch {
+      canonical = null;
+    }
+  }
+  if (canonicalCache.size < 2_000) canonicalCache.set(tz, canonical);
+  return canonical;
+}
+
+/**
  * Resolve a subscriber zone: valid → itself (case-normalized, e.g. "europe/london" →
  * "Europe/London"); empty/unknown → `fallback` plus a warning naming both zones.
  * Never throws for a bad subscriber zone; `fallback` is assumed valid.

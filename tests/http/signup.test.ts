@@ -8,7 +8,22 @@ import { createHash } from "node:crypto";
 import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cleanupTempDirs, runDrip } from "../support/engine-helpers.ts";
-import { DAY, type Harness, confirmLink, form, harness, hidden, json, pageText, signUpAndGetLink, START, unsubscribeUrl } from "./harness.ts";
+import { csrfToken } from "../../src/http/security.ts";
+import {
+  DAY,
+  type Harness,
+  SECRET,
+  confirmLink,
+  confirmVia,
+  form,
+  harness,
+  hidden,
+  json,
+  pageText,
+  signUpAndGetLink,
+  START,
+  unsubscribeUrl,
+} from "./harness.ts";
 
 let h: Harness;
 beforeEach(async () => {
@@ -71,13 +86,14 @@ describe("POST /subscribe", () => {
     expect(fresh[0]).toBe(200);
     expect(await post("new@example.com")).toEqual(fresh);
     // Confirmed readers too: nothing tells a stranger the address is on the list.
-    await h.req(await signUpAndGetLink(h, "known@example.com"));
+    await confirmVia(h, await signUpAndGetLink(h, "known@example.com"));
     expect((await h.app.store.findSubscriberByEmail("known@example.com"))?.status).toBe("active");
     expect(await post("known@example.com")).toEqual(fresh);
     const csrf = await csrfFromPage();
+    // The form's page repeats the address (so a typo shows); apart from it, the pages are identical.
     const viaForm = async (email: string) => {
       const r = await h.req("/subscribe", form({ email, name: "", timezone: "", csrf }));
-      return [r.status, await r.text()] as const;
+      return [r.status, (await r.text()).split(email).join("<address>")] as const;
     };
     expect(await viaForm("known@example.com")).toEqual(await viaForm("another@example.com"));
   });
@@ -175,10 +191,56 @@ describe("POST /subscribe", () => {
 });
 
 describe("confirmation link", () => {
+  it("only shows a button when opened (a link scanner confirms nothing); the button confirms", async () => {
+    const link = await signUpAndGetLink(h, "scan@example.com");
+    const status = async () => (await h.app.store.findSubscriberByEmail("scan@example.com"))?.status;
+    // A scanner fetches the link, perhaps several times, with any Accept header: nothing changes.
+    for (const accept of ["text/html", "*/*", "application/json"]) {
+      const res = await h.req(link, { headers: { accept } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      const page = await pageText(res);
+      expect(page).toContain("Confirm my subscription");
+      expect(page).toContain("scan@example.com");
+      expect(page).toMatch(new RegExp(`<form method="post" action="${new URL(link).pathname}"`));
+      expect(page).not.toContain("<script"); // no auto-submit: a scanner that runs scripts confirms nothing either
+      noStack(page);
+    }
+    h.advance(60_000);
+    const page = await (await h.req(link)).text();
+    expect(await status()).toBe("pending");
+    await h.tick();
+    expect(articles()).toHaveLength(0);
+    // A POST without the page's form token (a scanner that posts the URL back) confirms nothing,
+    // nor does one with a token from another page or from another site.
+    const token = new URL(link).pathname.split("/").pop()!;
+    const signupCsrf = hidden(await (await h.req("/")).text(), "csrf");
+    for (const init of [
+      form({}),
+      { method: "POST" },
+      form({ csrf: "abc.def" }),
+      form({ csrf: signupCsrf }),
+      form({ csrf: hidden(page, "csrf") }, { origin: "https://evil.example" }),
+    ]) {
+      const res = await h.req(link, init);
+      expect(res.status).toBe(403);
+      const answer = await pageText(res);
+      expect(answer).toContain("Confirm my subscription"); // the button again, with a fresh token
+      noStack(answer);
+    }
+    expect(await status()).toBe("pending");
+    // The page's button: a POST with the page's token.
+    const res = await h.req(link, form({ csrf: hidden(page, "csrf") }));
+    expect(res.status).toBe(200);
+    expect(await pageText(res)).toContain("You're in!");
+    expect(await status()).toBe("active");
+    expect(hidden(page, "csrf")).toBe(csrfToken(SECRET, `confirm:${token}`, h.now()));
+  });
+
   it("activates and enrolls; the article goes out on the next tick; opening twice is harmless", async () => {
     const link = await signUpAndGetLink(h, "dee@example.com");
     expect(link.startsWith("https://drip.example.com/confirm/")).toBe(true);
-    const res = await h.req(link);
+    const res = await confirmVia(h, link);
     expect(res.status).toBe(200);
     expect(await pageText(res)).toContain("You're in!");
     const sub = (await h.app.store.findSubscriberByEmail("dee@example.com"))!;
@@ -187,9 +249,12 @@ describe("confirmation link", () => {
     expect(articles()).toHaveLength(0);
     await h.tick();
     expect(articles()).toEqual([expect.stringMatching(/\.article\.eml$/)]);
-    const again = await h.req(link);
+    const again = await confirmVia(h, link);
     expect(again.status).toBe(200);
     expect(await pageText(again)).toContain("You're already in");
+    const repost = await h.req(link, form({ csrf: csrfToken(SECRET, `confirm:${new URL(link).pathname.split("/").pop()}`, h.now()) }));
+    expect(repost.status).toBe(200);
+    expect(await pageText(repost)).toContain("You're already in");
     await h.tick(new Date(h.now().getTime() + 60_000));
     expect(await h.app.store.listEnrollments(sub.id)).toHaveLength(1);
     expect(articles()).toHaveLength(1);
@@ -227,7 +292,7 @@ describe("confirmation link", () => {
     expect(h.files("confirm-")).toHaveLength(4);
     const mails = await h.mails("confirm-");
     const fresh = mails.find((m) => m.file === "confirm-4.eml")!;
-    const ok = await h.req(confirmLink(fresh.mail));
+    const ok = await confirmVia(h, confirmLink(fresh.mail));
     expect(ok.status).toBe(200);
     expect((await h.app.store.findSubscriberByEmail("fay@example.com"))?.status).toBe("active");
   });
@@ -241,6 +306,10 @@ describe("confirmation link", () => {
     h.advance(60_000);
     const res = await h.req(link);
     expect(res.status).toBe(410);
+    expect(await res.text()).not.toContain('name="csrf"');
+    // Nor does a POST with a valid form token bring them back.
+    const post = await h.req(link, form({ csrf: csrfToken(SECRET, `confirm:${new URL(link).pathname.split("/").pop()}`, h.now()) }));
+    expect(post.status).toBe(410);
     expect((await h.app.store.findSubscriberByEmail("gil@example.com"))?.status).toBe("unsubscribed");
     await h.tick();
     expect(articles()).toHaveLength(0);
@@ -327,18 +396,18 @@ describe("a repeated signup", () => {
       200,
     );
     expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toEqual(before);
-    expect((await h.req(link)).status).toBe(200);
+    expect((await confirmVia(h, link)).status).toBe(200);
     expect(await h.app.store.findSubscriberByEmail("ann@example.com")).toMatchObject({ status: "active", name: "Ann", timezone: "Europe/London" });
   });
 });
 
 describe("Cache-Control on token pages", () => {
-  it("sends no-store (and keeps the Referrer-Policy) on /confirm/:token and the resend form's answer", async () => {
+  it("sends no-store (and keeps the Referrer-Policy) on /confirm/:token, its button's answer and the resend form's answer", async () => {
     const link = await signUpAndGetLink(h, "ann@example.com");
     const bad = await h.req("/confirm/garbage");
     const answers = [
       await h.req(link),
-      await h.req(link),
+      await confirmVia(h, link),
       bad,
       await h.req("/confirm/resend", form({ email: "ann@example.com", csrf: hidden(await bad.clone().text(), "csrf") })),
     ];

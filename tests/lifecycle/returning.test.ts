@@ -5,7 +5,7 @@
  * again resumes the course at the first email not yet sent, never sending one twice.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DAY, type Harness, activeReader, form, harness, json, pageText, signUpAndGetLink, unsubscribeUrl } from "../http/harness.ts";
+import { DAY, type Harness, activeReader, confirmVia, form, harness, json, pageText, signUpAndGetLink, unsubscribeUrl } from "../http/harness.ts";
 import { cleanupTempDirs } from "../support/engine-helpers.ts";
 
 let h: Harness;
@@ -82,7 +82,7 @@ describe("coming back", () => {
     h.advance(7 * DAY);
     const link = await signUpAndGetLink(h, "back@example.com");
     expect((await h.app.store.findSubscriberByEmail("back@example.com"))?.status).toBe("unsubscribed"); // not before confirming
-    const page = await h.req(link);
+    const page = await confirmVia(h, link);
     expect(page.status).toBe(200);
     const text = await pageText(page);
     expect(text).toContain("Welcome back");
@@ -102,13 +102,13 @@ describe("coming back", () => {
 
   it("a confirmation link issued before the unsubscribe still cannot bring them back", async () => {
     const link = await signUpAndGetLink(h, "old@example.com");
-    expect((await h.req(link)).status).toBe(200);
+    expect((await confirmVia(h, link)).status).toBe(200);
     await h.tick();
     const sub = (await h.app.store.findSubscriberByEmail("old@example.com"))!;
     h.advance(HOUR);
     await h.app.lifecycle.unsubscribe(sub, h.now(), "test");
     h.advance(HOUR);
-    expect((await h.req(link)).status).toBe(410);
+    expect((await confirmVia(h, link)).status).toBe(410);
     expect((await h.app.store.findSubscriberByEmail("old@example.com"))?.status).toBe("unsubscribed");
   });
 });

@@ -84,6 +84,7 @@ export function startCommand(program: Command, io: CliIO) {
         debug: (io.env.DEBUG ?? "").includes("drip"),
         secret: app.secret,
         publicUrl: config.publicUrl,
+        contactEmail: config.contactEmail,
         webhookSecret: config.webhookSecret,
         apiKey: config.apiKey,
         now: io.now,
