@@ -4,7 +4,7 @@
  * (unsubscribe link, postal address, subject and preview, https links, alt text).
  */
 import { buildLinks, type LinkContext } from "../render/links.ts";
-import { type RenderedEmail, renderStep } from "../render/render.ts";
+import { type ListContext, type RenderedEmail, renderStep } from "../render/render.ts";
 import type { SequenceIssue } from "./errors.ts";
 import type { Sequence, SubscriberFields } from "./types.ts";
 
@@ -17,6 +17,8 @@ export const SAMPLE_LINKS: LinkContext = {
   siteUrl: "https://clinic.example.com",
 };
 export const SAMPLE_POSTAL_ADDRESS = "1 Sample Street, Sampleton, SA1 1AA";
+/** The sender for checks (List-Id and Message-ID domains). */
+export const SAMPLE_LIST: ListContext = { from: "hello@clinic.example.com" };
 export const MAX_SUBJECT = 150;
 
 const decode = (s: string) =>
@@ -65,7 +67,7 @@ export async function checkSequence(sequence: Sequence, emailsDir: string, subsc
     const links = buildLinks(SAMPLE_LINKS, "sample-token.0000", sequence.id, step.id);
     let email: RenderedEmail;
     try {
-      email = await renderStep({ sequence, step, subscriber, links, postalAddress: SAMPLE_POSTAL_ADDRESS, emailsDir });
+      email = await renderStep({ sequence, step, subscriber, links, postalAddress: SAMPLE_POSTAL_ADDRESS, list: SAMPLE_LIST, emailsDir });
     } catch (err) {
       issues.push({ path: `${path}.template`, message: `step "${step.id}" failed to render: ${(err as Error).message}` });
       continue;
