@@ -80,11 +80,9 @@ describe.skipIf(!haveChromium)("every email in Chromium", () => {
 
   it.each(NAMES)("%s: on a 375 px phone the body is at most 375 px wide, nothing scrolls sideways (screenshot)", async (name) => {
     const page = await open(name, "phone");
-    const m = await page.evaluate(() => ({
-      body: document.body.getBoundingClientRect().width,
-      scroll: document.documentElement.scrollWidth,
-      inner: window.innerWidth,
-    }));
+    const m = (await page.evaluate(
+      "({ body: document.body.getBoundingClientRect().width, scroll: document.documentElement.scrollWidth, inner: window.innerWidth })",
+    )) as { body: number; scroll: number; inner: number };
     await page.screenshot({ path: join(SHOTS, `${slug(name)}-375.png`), fullPage: true });
     await page.context().close();
     expect(m.inner, `${name}: the layout viewport`).toBe(375);
@@ -94,16 +92,13 @@ describe.skipIf(!haveChromium)("every email in Chromium", () => {
 
   it.each(NAMES)("%s: at 1024 px the card is at most 600 px wide (screenshot)", async (name) => {
     const page = await open(name, "desktop");
-    const widest = await page.evaluate(() => {
-      const title = document.querySelector("h1");
-      let el: HTMLElement | null = title;
+    // The outermost white box around the title: the card.
+    const widest = (await page.evaluate(`(() => {
       let card = 0;
-      while (el) {
+      for (let el = document.querySelector("h1"); el; el = el.parentElement)
         if (getComputedStyle(el).backgroundColor === "rgb(255, 255, 255)") card = el.getBoundingClientRect().width;
-        el = el.parentElement;
-      }
       return card;
-    });
+    })()`)) as number;
     await page.screenshot({ path: join(SHOTS, `${slug(name)}-1024.png`), fullPage: true });
     await page.context().close();
     expect(widest, `${name}: the white card`).toBeGreaterThan(500);
@@ -112,11 +107,9 @@ describe.skipIf(!haveChromium)("every email in Chromium", () => {
 
   it.each(NAMES)("%s: the footer links are tap targets at least 44 px tall on a phone", async (name) => {
     const page = await open(name, "phone");
-    const heights = await page.evaluate(() =>
-      [...document.querySelectorAll("a")]
-        .filter((a) => /^(Unsubscribe|Manage preferences)$/.test(a.textContent?.trim() ?? ""))
-        .map((a) => ({ text: a.textContent?.trim(), height: a.getBoundingClientRect().height })),
-    );
+    const heights = (await page.evaluate(`[...document.querySelectorAll("a")]
+      .filter((a) => /^(Unsubscribe|Manage preferences)$/.test(a.textContent.trim()))
+      .map((a) => ({ text: a.textContent.trim(), height: a.getBoundingClientRect().height }))`)) as { text: string; height: number }[];
     await page.context().close();
     expect(heights.map((h) => h.text)).toEqual(["Unsubscribe", "Manage preferences"]);
     for (const h of heights) expect(h.height, `${name}: ${h.text}`).toBeGreaterThanOrEqual(44);
@@ -125,18 +118,16 @@ describe.skipIf(!haveChromium)("every email in Chromium", () => {
   it.each(NAMES)("%s: with <style> stripped, the spacing holds (height within 2%) and the design stays light, even in dark mode", async (name) => {
     const measure = async (stripStyles: boolean) => {
       const page = await open(name, "desktop", { stripStyles, colorScheme: "dark" });
-      const m = await page.evaluate(() => {
-        const h1 = document.querySelector("h1")!;
-        let el: HTMLElement | null = h1;
+      // The page height, the title's colour and the first background behind it (the card's).
+      const m = (await page.evaluate(`(() => {
+        const h1 = document.querySelector("h1");
         let background = "";
-        while (el && !background) {
+        for (let el = h1; el && !background; el = el.parentElement) {
           const bg = getComputedStyle(el).backgroundColor;
           if (bg !== "rgba(0, 0, 0, 0)") background = bg;
-          el = el.parentElement;
         }
-        const card = h1.closest("table")!.getBoundingClientRect();
-        return { height: document.body.scrollHeight, cardTop: card.top, text: getComputedStyle(h1).color, background };
-      });
+        return { height: document.body.scrollHeight, text: getComputedStyle(h1).color, background };
+      })()`)) as { height: number; text: string; background: string };
       if (stripStyles) await page.screenshot({ path: join(SHOTS, `${slug(name)}-1024-no-style-dark.png`), fullPage: true });
       await page.context().close();
       return m;
