@@ -39,7 +39,7 @@ export function Paragraph({ children }: { children: ReactNode }) {
   );
 }
 
-/** "Hi Sam," when we know a name (its first word), a plain "Hello," when we don't (see greetingLine). */
+/** "Hi Sam," when we know a name, a plain "Hello," when we don't (see greetingLine). */
 export function Greeting({ name }: { name: string }) {
   return <Paragraph>{greetingLine(name)}</Paragraph>;
 }

@@ -42,7 +42,6 @@ export function Layout({ preview, sender, links, reason, children }: LayoutProps
       <Head>
         {/* Without it, phones lay the email out at 980px and shrink it to a third. */}
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="x-apple-disable-message-reformatting" />
         <meta name="color-scheme" content="light dark" />
         <meta name="supported-color-schemes" content="light dark" />
         {/* Raw CSS: React would otherwise escape the text of a <style> child. */}

@@ -1,12 +1,12 @@
 /**
- * The opening line every course email shares: "Hi Sam," (the first name, as the course's
- * preview texts use it) when we know a name, a plain "Hello," when we don't (the name is
- * optional at signup). React templates use it through <Greeting>, MJML templates through the
- * {{greeting}} placeholder, so both read the same.
+ * The opening line every course email shares: "Hi Sam," when we know a name (as the reader
+ * gave it), a plain "Hello," when we don't (the name is optional at signup). React templates
+ * use it through <Greeting>, MJML templates through the {{greeting}} placeholder, so both
+ * read the same.
  */
 export function greetingLine(name: string): string {
-  const first = name.trim().split(/\s+/)[0] ?? "";
-  return first ? `Hi ${first},` : "Hello,";
+  const given = name.trim();
+  return given ? `Hi ${given},` : "Hello,";
 }
 
 /**
