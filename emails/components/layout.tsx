@@ -1,7 +1,9 @@
 /**
- * The frame every React email shares: preview text, dark-mode hints, the clinic's name on
- * top and the footer the law and the reader both need (why you get this, who sends it,
- * where they are, and how to stop or change it).
+ * The frame every React email shares: the viewport tag (phones lay out at their own width),
+ * preview text, the clinic's name on top and the footer the law and the reader both need (why
+ * you get this, who sends it, where they are, and how to stop or change it). The light design
+ * is inline and complete: dark mode is only an enhancement in <style>, which Gmail, Outlook
+ * for Windows and Yahoo ignore.
  */
 import { type CSSProperties, Fragment, type ReactNode } from "react";
 import { Body, Container, Head, Hr, Html, Link, Preview, Section, Text } from "react-email";
