@@ -241,6 +241,7 @@ function renderInput(step: (typeof course.steps)[number], i: number, secret: str
     subscriber: { email: `naive-${i}@example.com`, name: `Sub ${i}`, timezone: "Europe/London", tags: [] },
     links,
     postalAddress: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
+    list: { from: "hello@bodyhealtherapy.example" },
     emailsDir: EMAILS_DIR,
   };
 }

@@ -12,7 +12,7 @@ import { compileMjml, fillMjml } from "../src/render/mjml.ts";
 import { renderReactEmail } from "../src/render/react.ts";
 import { type RenderInput, emailProps, isMjml, renderStep } from "../src/render/render.ts";
 import { htmlToText } from "../src/render/text.ts";
-import { SAMPLE_LINKS, SAMPLE_POSTAL_ADDRESS, SAMPLE_SUBSCRIBER } from "../src/sequences/check.ts";
+import { SAMPLE_LINKS, SAMPLE_LIST, SAMPLE_POSTAL_ADDRESS, SAMPLE_SUBSCRIBER } from "../src/sequences/check.ts";
 import type { ReactTemplate } from "../src/sequences/types.ts";
 
 const WARMUP = 50;
@@ -46,6 +46,7 @@ function inputFor(stepId: string): RenderInput {
     subscriber: SAMPLE_SUBSCRIBER,
     links: buildLinks(SAMPLE_LINKS, "bench-token.0000", course.id, step.id),
     postalAddress: SAMPLE_POSTAL_ADDRESS,
+    list: SAMPLE_LIST,
     emailsDir: EMAILS_DIR,
   };
 }

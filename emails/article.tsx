@@ -1,23 +1,11 @@
 /** Step "article", sent right after confirming: where the pain shows up and where it comes from. */
-import type { CSSProperties } from "react";
-import { Img } from "react-email";
 import type { EmailProps } from "../src/sequences/types.ts";
 import { Greeting, Paragraph, Signature, Subheading, Title } from "./components/content.tsx";
 import { Layout } from "./components/layout.tsx";
 import { sampleFor } from "./components/sample-props.ts";
 
-// Scales down on a phone; the width/height attributes keep Outlook and layout stable.
-const picture: CSSProperties = {
-  display: "block",
-  width: "100%",
-  maxWidth: "552px",
-  height: "auto",
-  borderRadius: "6px",
-  margin: "8px 0 16px",
-};
-
 export default function Article(props: EmailProps) {
-  const { subscriber, links, sender } = props;
+  const { subscriber, sender } = props;
   return (
     <Layout {...props}>
       <Title>Outer hip and leg pain that isn't your IT band</Title>
@@ -26,13 +14,6 @@ export default function Article(props: EmailProps) {
         Thanks for joining our free course. Over the next two weeks we'll send you a few short emails about one small, deep muscle that causes a lot of
         confusion: the gluteus minimus.
       </Paragraph>
-      <Img
-        src={`${links.site}/images/outer-hip-pain.png`}
-        width="552"
-        height="368"
-        alt="Illustration of a woman holding the outside of her leg, where this kind of pain is felt"
-        style={picture}
-      />
       <Subheading>Where you feel it</Subheading>
       <Paragraph>
         Trigger points in this muscle can refer pain along the line of your IT band, across the outer side of your knee, and on down the outside of your lower

@@ -13,7 +13,7 @@ export default function LastCall(props: EmailProps) {
       <Greeting name={subscriber.name} />
       <Paragraph>
         This is the last email of our course. We hope the lacrosse-ball release and the knee-to-chest variation have helped you get to know your gluteus
-        minimus, the deep hip muscle that so often gets mistaken for the IT band.
+        minimus, the deep hip muscle whose trigger points so often send people foam-rolling their IT band instead.
       </Paragraph>
       <Paragraph>
         If the pain is still there, or keeps returning, we'd be glad to see you. We release these trigger points by hand, and we can help keep the pain from

@@ -62,6 +62,7 @@ const schema = z.object({
   DRIP_SECRET: z.string().min(32, { error: "DRIP_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)" }).optional(),
   DRIP_FROM: z.email({ error: "DRIP_FROM must be an email address such as hello@yourclinic.com" }).default(EXAMPLE.DRIP_FROM),
   DRIP_CONTACT_EMAIL: z.email({ error: "DRIP_CONTACT_EMAIL must be an email address such as care@yourclinic.com" }).optional(),
+  DRIP_UNSUBSCRIBE_MAILTO: z.email({ error: "DRIP_UNSUBSCRIBE_MAILTO must be an email address such as unsubscribe@yourclinic.com" }).optional(),
   DRIP_POSTAL_ADDRESS: z.string().trim().min(5, { error: "DRIP_POSTAL_ADDRESS must be the clinic's postal address" }).default(EXAMPLE.DRIP_POSTAL_ADDRESS),
   DRIP_BOOKING_URL: url("DRIP_BOOKING_URL", { allowLocalHttp: false }).default(EXAMPLE.DRIP_BOOKING_URL),
   DRIP_SITE_URL: url("DRIP_SITE_URL", { allowLocalHttp: false }).default(EXAMPLE.DRIP_SITE_URL),
@@ -84,6 +85,8 @@ export interface Config {
   from: string;
   /** The address pages give readers to write to (DRIP_CONTACT_EMAIL, default DRIP_FROM). */
   contactEmail: string;
+  /** A mailbox for List-Unsubscribe's mailto: fallback (clients without one-click), if any. */
+  unsubscribeMailto: string | undefined;
   postalAddress: string;
   bookingUrl: string;
   siteUrl: string;
@@ -137,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     secret: e.DRIP_SECRET,
     from: e.DRIP_FROM,
     contactEmail: e.DRIP_CONTACT_EMAIL ?? e.DRIP_FROM,
+    unsubscribeMailto: e.DRIP_UNSUBSCRIBE_MAILTO,
     postalAddress: e.DRIP_POSTAL_ADDRESS,
     bookingUrl: e.DRIP_BOOKING_URL,
     siteUrl: e.DRIP_SITE_URL,

@@ -61,6 +61,7 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     links: config,
     secret,
     from: config.from,
+    unsubscribeMailto: config.unsubscribeMailto,
     postalAddress: config.postalAddress,
     emailsDir: EMAILS_DIR,
     latenessMs: config.latenessMs,

@@ -76,6 +76,12 @@ describe("loadConfig", () => {
     expect(problems({ DRIP_CONTACT_EMAIL: "not an address" })).toEqual([expect.stringMatching(/^DRIP_CONTACT_EMAIL must be an email address/)]);
   });
 
+  it("DRIP_UNSUBSCRIBE_MAILTO: unset by default, an address when set, a sentence when it is not one", () => {
+    expect(loadConfig({}).unsubscribeMailto).toBeUndefined();
+    expect(loadConfig({ DRIP_UNSUBSCRIBE_MAILTO: "leave@clinic.example" }).unsubscribeMailto).toBe("leave@clinic.example");
+    expect(() => loadConfig({ DRIP_UNSUBSCRIBE_MAILTO: "mailto:leave" })).toThrow(/DRIP_UNSUBSCRIBE_MAILTO must be an email address/);
+  });
+
   it("RESEND_API_KEY selects the resend transport", () => {
     const c = loadConfig({ RESEND_API_KEY: "re_123", RESEND_BASE_URL: "http://127.0.0.1:4010" });
     expect(c.transport).toBe("resend");

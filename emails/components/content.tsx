@@ -1,6 +1,7 @@
 /** Small text parts the course emails share, so each email holds only its words. */
 import type { CSSProperties, ReactNode } from "react";
 import { Heading, Text } from "react-email";
+import { greetingLine } from "../../src/render/greeting.ts";
 import { colors, textStyle } from "./theme.ts";
 
 const title: CSSProperties = { color: colors.text, fontSize: "26px", lineHeight: "34px", fontWeight: 700, margin: "16px 0 16px" };
@@ -38,10 +39,9 @@ export function Paragraph({ children }: { children: ReactNode }) {
   );
 }
 
-/** "Hi Sam," when we know a first name, a plain "Hello," when we don't. */
+/** "Hi Sam," when we know a name, a plain "Hello," when we don't (see greetingLine). */
 export function Greeting({ name }: { name: string }) {
-  const first = name.trim();
-  return <Paragraph>{first ? `Hi ${first},` : "Hello,"}</Paragraph>;
+  return <Paragraph>{greetingLine(name)}</Paragraph>;
 }
 
 /** A numbered list of steps in a technique. */

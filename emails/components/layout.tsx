@@ -1,10 +1,13 @@
 /**
- * The frame every React email shares: preview text, dark-mode hints, the clinic's name on
- * top and the footer the law and the reader both need (why you get this, who sends it,
- * where they are, and how to stop or change it).
+ * The frame every React email shares: the viewport tag (phones lay out at their own width),
+ * preview text, the clinic's name on top and the footer the law and the reader both need (why
+ * you get this, who sends it, where they are, and how to stop or change it). The light design
+ * is inline and complete: dark mode is only an enhancement in <style>, which Gmail, Outlook
+ * for Windows and Yahoo ignore.
  */
-import type { CSSProperties, ReactNode } from "react";
+import { type CSSProperties, Fragment, type ReactNode } from "react";
 import { Body, Container, Head, Hr, Html, Link, Preview, Section, Text } from "react-email";
+import { senderLines } from "../../src/render/greeting.ts";
 import type { EmailProps } from "../../src/sequences/types.ts";
 import { colors, darkModeCss, fontStack, linkStyle } from "./theme.ts";
 
@@ -31,12 +34,16 @@ const content: CSSProperties = { padding: "8px 24px 8px" };
 const rule: CSSProperties = { borderColor: colors.rule, borderStyle: "solid", borderWidth: "1px 0 0", margin: "8px 0 0" };
 const footer: CSSProperties = { padding: "16px 24px 24px" };
 const small: CSSProperties = { color: colors.muted, fontSize: "14px", lineHeight: "22px", margin: "0 0 12px" };
-const footerLink: CSSProperties = { ...linkStyle, fontWeight: 600 };
+// Tap targets at least 44px tall (WCAG 2.5.5, Apple's guideline): 22px of line plus 11px above and below.
+const footerLinks: CSSProperties = { ...small, margin: 0 };
+const footerLink: CSSProperties = { ...linkStyle, fontWeight: 600, display: "inline-block", lineHeight: "22px", padding: "11px 0" };
 
 export function Layout({ preview, sender, links, reason, children }: LayoutProps) {
   return (
     <Html lang="en" dir="ltr">
       <Head>
+        {/* Without it, phones lay the email out at 980px and shrink it to a third. */}
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="color-scheme" content="light dark" />
         <meta name="supported-color-schemes" content="light dark" />
         {/* Raw CSS: React would otherwise escape the text of a <style> child. */}
@@ -58,11 +65,14 @@ export function Layout({ preview, sender, links, reason, children }: LayoutProps
               {reason}
             </Text>
             <Text style={small} className="bht-muted">
-              {sender.organization}
-              <br />
-              {sender.postalAddress}
+              {senderLines(sender.organization, sender.postalAddress).map((line, i) => (
+                <Fragment key={line}>
+                  {i > 0 && <br />}
+                  {line}
+                </Fragment>
+              ))}
             </Text>
-            <Text style={{ ...small, margin: 0 }} className="bht-muted">
+            <Text style={footerLinks} className="bht-muted">
               <Link href={links.unsubscribe} style={footerLink} className="bht-link">
                 Unsubscribe
               </Link>

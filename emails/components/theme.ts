@@ -18,8 +18,10 @@ export const colors = {
 export const fontStack = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif";
 
 /**
- * Dark mode. Clients that honour prefers-color-scheme (Apple Mail, iOS, some Outlooks)
- * apply these; inline light styles stay the fallback, hence !important. Class names are
+ * Dark mode, a progressive enhancement only: clients that honour prefers-color-scheme (Apple
+ * Mail and iOS Mail, Outlook.com) apply these; Gmail, Outlook for Windows and Yahoo do not,
+ * and show the inline light design, which must stand alone (the browser test strips this
+ * stylesheet and checks it does). Inline light styles stay the fallback, hence !important. Class names are
  * prefixed so they cannot clash with a client's own. React Email's <Body> repeats its
  * background inline on an inner <td>, hence the child selector.
  */

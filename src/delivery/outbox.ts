@@ -6,13 +6,23 @@
  * on the first send: a folder drip cannot create fails the sends (with the reason), never the
  * commands that send nothing (unsubscribe, status, import).
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import { domainOf } from "../render/render.ts";
 import type { DeliveryResult, OutgoingMessage, Transport } from "./transport.ts";
 
 /** Send ids are "<enrollment>.<round>.<step>": safe as file names, but check anyway. */
 const fileName = (sendId: string) => `${sendId.replace(/[^A-Za-z0-9._-]/g, "_")}.eml`;
+
+/**
+ * RFC 5322 §3.6.4: a Message-ID unique to this message in the world. The send id alone repeats
+ * across installs, databases and demo runs (every install has an enrollment 1), so a random
+ * part follows it, under the sending domain (DRIP_FROM's). A retried send gets a new one, which
+ * is right: its file replaces the earlier attempt's, so only one message ever carries either.
+ */
+export const messageIdFor = (msg: Pick<OutgoingMessage, "sendId" | "from">) => `<${msg.sendId}.${randomBytes(8).toString("hex")}@${domainOf(msg.from)}>`;
 
 export async function composeEml(msg: OutgoingMessage): Promise<Buffer> {
   const mail = new MailComposer({
@@ -21,8 +31,7 @@ export async function composeEml(msg: OutgoingMessage): Promise<Buffer> {
     subject: msg.subject,
     html: msg.html,
     text: msg.text,
-    // Stable Message-ID: a retried send produces the same message, not a new one.
-    messageId: `<${msg.sendId}@drip.local>`,
+    messageId: messageIdFor(msg),
     date: msg.date,
     headers: {
       ...msg.headers,

@@ -44,6 +44,8 @@ export interface ConfirmationDeps {
   links: LinkContext;
   secret: string;
   from: string;
+  /** DRIP_UNSUBSCRIBE_MAILTO (the List-Unsubscribe mailto: fallback). */
+  unsubscribeMailto?: string | undefined;
   postalAddress: string;
   /** The templates folder (emails/), where confirm.tsx lives. */
   emailsDir: string;
@@ -96,7 +98,11 @@ async function deliverOne(deps: ConfirmationDeps, sequence: Sequence, c: Pending
     subject: `Confirm your signup: ${sequence.name}`,
     html,
     text: htmlToText(html),
-    headers: listHeaders(links),
+    headers: {
+      ...listHeaders(links, sequence, deps),
+      // RFC 3834: sent by a program in answer to a signup, so auto-responders do not answer it.
+      "Auto-Submitted": "auto-generated",
+    },
     tags: [
       { name: "sequence", value: sequence.id },
       { name: "step", value: "confirm" },

@@ -29,6 +29,8 @@ export interface EngineOptions {
   secret: string;
   /** Sender address; the display name comes from the sequence. */
   from: string;
+  /** DRIP_UNSUBSCRIBE_MAILTO (the List-Unsubscribe mailto: fallback). */
+  unsubscribeMailto?: string | undefined;
   postalAddress: string;
   emailsDir: string;
   /** A step later than this is re-planned to its next send window (default 12 h). */
@@ -79,7 +81,7 @@ const MINUTE = 60_000;
 export class Engine {
   private sequences = new Map<string, Sequence>();
   private batches: BatchDelivery | null = null;
-  private readonly o: Required<Omit<EngineOptions, "sequences">>;
+  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto">> & Pick<EngineOptions, "unsubscribeMailto">;
   /** Who holds this engine's claims (lease_owner), for staff reading the database. */
   private readonly owner = `worker-${randomUUID()}`;
 
@@ -321,7 +323,7 @@ export class Engine {
     }
 
     const links = buildLinks(this.o.links, signToken(this.o.secret, "manage", sub.id), sequence.id, step.id);
-    const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, emailsDir: this.o.emailsDir });
+    const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, list: this.o, emailsDir: this.o.emailsDir });
     return {
       claim,
       advance: advanceAfter(sequence, index, claim, now, this.o.latenessMs),

@@ -5,9 +5,13 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import type { EmailProps } from "../sequences/types.ts";
+import { greetingLine, senderLines } from "./greeting.ts";
 
-/** Every placeholder an MJML template may use, and where its value comes from. */
-export const MJML_PLACEHOLDERS = {
+/**
+ * Every placeholder an MJML template may use, and where its value comes from. A list of
+ * lines is filled as escaped lines joined by <br />.
+ */
+export const MJML_PLACEHOLDERS: Record<string, (p: MjmlValues) => string | readonly string[]> = {
   "subscriber.name": (p: MjmlValues) => p.subscriber.name,
   "subscriber.email": (p: MjmlValues) => p.subscriber.email,
   "links.unsubscribe": (p: MjmlValues) => p.links.unsubscribe,
@@ -17,9 +21,13 @@ export const MJML_PLACEHOLDERS = {
   "sender.organization": (p: MjmlValues) => p.sender.organization,
   "sender.name": (p: MjmlValues) => p.sender.name,
   "sender.postalAddress": (p: MjmlValues) => p.sender.postalAddress,
+  /** The footer's sender lines: the name, then the address, the name once only (see senderLines). */
+  "sender.lines": (p: MjmlValues) => senderLines(p.sender.organization, p.sender.postalAddress),
+  /** "Hi Sam," or, with no name, "Hello," (as the React templates' <Greeting>). */
+  greeting: (p: MjmlValues) => greetingLine(p.subscriber.name),
   reason: (p: MjmlValues) => p.reason,
   preview: (p: MjmlValues) => p.preview,
-} as const;
+};
 
 export type MjmlValues = EmailProps;
 
@@ -73,11 +81,26 @@ export async function compileMjml(path: string): Promise<string> {
     const detail = errors?.length ? errors.map((e) => e.formattedMessage ?? e.message).join("; ") : (err as Error).message;
     throw new TemplateError(path, `invalid MJML: ${detail}`);
   }
-  // MJML's <mj-preview> renders a hidden div; mark it the way React Email's <Preview> is
-  // marked, so the text part does not start with the preview text a second time.
-  html = html.replace(/<div style="display:none;font-size:1px;/g, '<div data-skip-in-text="true" style="display:none;font-size:1px;');
+  html = previewAsReactEmail(html);
   cache.set(path, { mtimeMs, html });
   return html;
+}
+
+/** React Email's preview filler: invisible characters that keep the inbox snippet from running into the body. */
+const PREVIEW_FILLER = "\u00a0\u200c\u200b\u200d\ufeff".repeat(150);
+
+/**
+ * MJML's <mj-preview> renders a hidden div in white 1px text (a spam-filter hit:
+ * SpamAssassin's low-contrast rules) and with no filler, so the inbox snippet runs on into
+ * the body. Render it the way React Email's <Preview> does: hidden without colour tricks,
+ * followed by filler, and marked so the text part does not repeat the preview.
+ */
+function previewAsReactEmail(html: string): string {
+  return html.replace(
+    /<div style="display:none;font-size:1px;color:#ffffff;line-height:1px;max-height:0px;max-width:0px;opacity:0;overflow:hidden;">([\s\S]*?)<\/div>/,
+    (_m, text: string) =>
+      `<div data-skip-in-text="true" style="display:none;overflow:hidden;line-height:1px;opacity:0;max-height:0;max-width:0">${text}<div>${PREVIEW_FILLER}</div></div>`,
+  );
 }
 
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -86,7 +109,8 @@ export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]
 /** Fill placeholders; values are escaped for both text and attribute positions. */
 export function fillMjml(html: string, values: MjmlValues): string {
   return html.replace(PLACEHOLDER, (_m, name: string) => {
-    const get = MJML_PLACEHOLDERS[name as keyof typeof MJML_PLACEHOLDERS];
-    return get ? escapeHtml(get(values)) : "";
+    const value = MJML_PLACEHOLDERS[name]?.(values);
+    if (value === undefined) return "";
+    return typeof value === "string" ? escapeHtml(value) : value.map(escapeHtml).join("<br />");
   });
 }

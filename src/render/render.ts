@@ -16,6 +16,8 @@ export interface RenderInput {
   subscriber: SubscriberFields;
   links: EmailLinks;
   postalAddress: string;
+  /** The list headers' context: the sender address (DRIP_FROM) and the optional unsubscribe mailbox. */
+  list: ListContext;
   /** Folder holding MJML templates (emails/). */
   emailsDir: string;
 }
@@ -46,11 +48,38 @@ export function emailProps(input: RenderInput, preview: string): EmailProps {
   };
 }
 
-/** The headers every sequence email carries (RFC 2369 + RFC 8058 one-click). */
-export function listHeaders(links: EmailLinks): Record<string, string> {
+export interface ListContext {
+  /** The sender address (DRIP_FROM): its domain names the list (List-Id) and the Message-IDs. */
+  from: string;
+  /** DRIP_UNSUBSCRIBE_MAILTO: a mailbox for clients that cannot use the one-click URL. */
+  unsubscribeMailto?: string | undefined;
+}
+
+/** The domain of an address, bare ("hello@clinic.example") or with a display name ("Clinic <hello@clinic.example>"). */
+export function domainOf(address: string): string {
+  const bare = /<([^<>]+)>\s*$/.exec(address)?.[1] ?? address;
+  return bare
+    .slice(bare.lastIndexOf("@") + 1)
+    .trim()
+    .toLowerCase();
+}
+
+/** RFC 5322 atext and spaces may stand as a phrase; anything else is quoted. */
+const phrase = (s: string) => (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(s) ? s : `"${s.replace(/["\\]/g, "\\$&")}"`);
+
+/**
+ * The headers every sequence email carries: List-Id (RFC 2919: one list per sequence, named
+ * `<sequence-id.list.sending-domain>`), List-Unsubscribe (RFC 2369: the https one-click URL
+ * first, then a mailto: for clients without one-click when DRIP_UNSUBSCRIBE_MAILTO is set)
+ * and List-Unsubscribe-Post (RFC 8058).
+ */
+export function listHeaders(links: EmailLinks, sequence: Pick<Sequence, "id" | "name">, list: ListContext): Record<string, string> {
+  const unsubscribe = [`<${links.unsubscribe}>`];
+  if (list.unsubscribeMailto) unsubscribe.push(`<mailto:${list.unsubscribeMailto}?subject=unsubscribe>`);
   return {
-    "List-Unsubscribe": `<${links.unsubscribe}>`,
-    // RFC 8058 §3.1: mailbox providers POST "List-Unsubscribe=One-Click" to the URL above.
+    "List-Id": `${phrase(sequence.name)} <${sequence.id}.list.${domainOf(list.from)}>`,
+    "List-Unsubscribe": unsubscribe.join(", "),
+    // RFC 8058 §3.1: mailbox providers POST "List-Unsubscribe=One-Click" to the https URL above.
     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
   };
 }
@@ -72,7 +101,7 @@ export async function renderStep(input: RenderInput): Promise<RenderedEmail> {
     preview,
     html,
     text: htmlToText(html),
-    headers: listHeaders(input.links),
+    headers: listHeaders(input.links, input.sequence, input.list),
     tags: [
       { name: "sequence", value: input.sequence.id },
       { name: "step", value: step.id },

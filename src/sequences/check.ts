@@ -4,19 +4,21 @@
  * (unsubscribe link, postal address, subject and preview, https links, alt text).
  */
 import { buildLinks, type LinkContext } from "../render/links.ts";
-import { type RenderedEmail, renderStep } from "../render/render.ts";
+import { type ListContext, type RenderedEmail, renderStep } from "../render/render.ts";
 import type { SequenceIssue } from "./errors.ts";
 import type { Sequence, SubscriberFields } from "./types.ts";
 
 export const SAMPLE_SUBSCRIBER: SubscriberFields = { email: "sam.sample@example.com", name: "Sam", timezone: "Europe/London", tags: [] };
 
-/** Links for checks: always https, whatever the local config says. */
+/** Links for checks: always https, whatever the local config says (images are checked against publicUrl). */
 export const SAMPLE_LINKS: LinkContext = {
   publicUrl: "https://drip.example.com",
   bookingUrl: "https://clinic.example.com/book",
   siteUrl: "https://clinic.example.com",
 };
 export const SAMPLE_POSTAL_ADDRESS = "1 Sample Street, Sampleton, SA1 1AA";
+/** The sender for checks (List-Id and Message-ID domains). */
+export const SAMPLE_LIST: ListContext = { from: "hello@clinic.example.com" };
 export const MAX_SUBJECT = 150;
 
 const decode = (s: string) =>
@@ -51,8 +53,21 @@ export function checkRendered(email: RenderedEmail, path: string, expect: { unsu
     const alt = /\salt="([^"]*)"/.exec(m[0]);
     if (!alt || !alt[1]!.trim()) issues.push({ path: `${path}.template`, message: `an image has no alt text (${m[0].slice(0, 80)}…): describe it in alt` });
     const src = /\ssrc="([^"]*)"/.exec(m[0]);
-    if (src && !decode(src[1]!).startsWith("https:"))
-      issues.push({ path: `${path}.template`, message: `image source ${JSON.stringify(src[1])} is not https: use https only` });
+    const url = src ? decode(src[1]!) : "";
+    if (!url.startsWith("https:"))
+      issues.push({
+        path: `${path}.template`,
+        message: `image source ${JSON.stringify(url)} is not an absolute https URL: mail apps load images from the web, so give the full https:// address`,
+      });
+    // drip serves no files: an image on its own address would show as an empty box.
+    else if (url.startsWith(`${SAMPLE_LINKS.publicUrl}/`))
+      issues.push({
+        path: `${path}.template`,
+        message: `image source ${JSON.stringify(url)} is on drip's own address, which serves no images: host the file on the clinic's site (links.site) and check it loads`,
+      });
+    // Without a size, the layout jumps (or collapses) while images are off or loading.
+    if (!/\swidth="\d+"/.test(m[0]) || !/\sheight="\d+"/.test(m[0]))
+      issues.push({ path: `${path}.template`, message: `an image has no width and height attributes (${m[0].slice(0, 80)}…): set both, in pixels` });
   }
   return issues;
 }
@@ -65,7 +80,7 @@ export async function checkSequence(sequence: Sequence, emailsDir: string, subsc
     const links = buildLinks(SAMPLE_LINKS, "sample-token.0000", sequence.id, step.id);
     let email: RenderedEmail;
     try {
-      email = await renderStep({ sequence, step, subscriber, links, postalAddress: SAMPLE_POSTAL_ADDRESS, emailsDir });
+      email = await renderStep({ sequence, step, subscriber, links, postalAddress: SAMPLE_POSTAL_ADDRESS, list: SAMPLE_LIST, emailsDir });
     } catch (err) {
       issues.push({ path: `${path}.template`, message: `step "${step.id}" failed to render: ${(err as Error).message}` });
       continue;

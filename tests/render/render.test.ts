@@ -13,8 +13,8 @@ import course from "../../sequences/hip-pain-course.ts";
 import { EMAILS_DIR } from "../../src/paths.ts";
 import { buildLinks } from "../../src/render/links.ts";
 import { TemplateError } from "../../src/render/mjml.ts";
-import { type RenderInput, renderStep } from "../../src/render/render.ts";
-import { SAMPLE_LINKS, SAMPLE_POSTAL_ADDRESS, SAMPLE_SUBSCRIBER } from "../../src/sequences/check.ts";
+import { listHeaders, type RenderInput, renderStep } from "../../src/render/render.ts";
+import { SAMPLE_LINKS, SAMPLE_LIST, SAMPLE_POSTAL_ADDRESS, SAMPLE_SUBSCRIBER } from "../../src/sequences/check.ts";
 import { defineSequence, immediately, mjml } from "../../src/sequences/define.ts";
 import type { Sequence, SubscriberFields } from "../../src/sequences/types.ts";
 import { validSequence } from "../fixtures/sequences/_base.ts";
@@ -25,7 +25,15 @@ const TOKEN = "sample-token.0000";
 function input(stepId: string, subscriber: SubscriberFields = SAMPLE_SUBSCRIBER, sequence: Sequence = course, emailsDir = EMAILS_DIR): RenderInput {
   const step = sequence.steps.find((s) => s.id === stepId);
   if (!step) throw new Error(`no step ${stepId}`);
-  return { sequence, step, subscriber, links: buildLinks(SAMPLE_LINKS, TOKEN, sequence.id, step.id), postalAddress: SAMPLE_POSTAL_ADDRESS, emailsDir };
+  return {
+    sequence,
+    step,
+    subscriber,
+    links: buildLinks(SAMPLE_LINKS, TOKEN, sequence.id, step.id),
+    postalAddress: SAMPLE_POSTAL_ADDRESS,
+    list: SAMPLE_LIST,
+    emailsDir,
+  };
 }
 
 const hrefs = (html: string) => [...html.matchAll(/\shref="([^"]*)"/g)].map((m) => m[1]!.replace(/&amp;/g, "&"));
@@ -56,6 +64,7 @@ describe("renderStep output", () => {
   it.each(course.steps.map((s) => s.id))("%s: List-Unsubscribe headers and provider tags", async (step) => {
     const email = await renderStep(input(step));
     expect(email.headers).toEqual({
+      "List-Id": "Outer hip and leg pain that isn't your IT band <hip-pain-course.list.clinic.example.com>",
       "List-Unsubscribe": `<https://drip.example.com/unsubscribe/${TOKEN}>`,
       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     });
@@ -63,6 +72,19 @@ describe("renderStep output", () => {
       { name: "sequence", value: "hip-pain-course" },
       { name: "step", value: step },
     ]);
+  });
+
+  it("List-Unsubscribe offers a mailto: after the one-click https URL when DRIP_UNSUBSCRIBE_MAILTO is set", async () => {
+    const email = await renderStep({ ...input("book"), list: { from: "David <hello@Clinic.Example.com>", unsubscribeMailto: "leave@clinic.example.com" } });
+    expect(email.headers["List-Unsubscribe"]).toBe(`<https://drip.example.com/unsubscribe/${TOKEN}>, <mailto:leave@clinic.example.com?subject=unsubscribe>`);
+    expect(email.headers["List-Unsubscribe-Post"]).toBe("List-Unsubscribe=One-Click");
+    expect(email.headers["List-Id"]).toMatch(/ <hip-pain-course\.list\.clinic\.example\.com>$/);
+  });
+
+  it("List-Id is one list per sequence, its name quoted when it is not a plain phrase (RFC 2919)", () => {
+    const links = buildLinks(SAMPLE_LINKS, TOKEN, "s", "a");
+    expect(listHeaders(links, { id: "tips", name: "Tips: hips, knees" }, SAMPLE_LIST)["List-Id"]).toBe('"Tips: hips, knees" <tips.list.clinic.example.com>');
+    expect(listHeaders(links, { id: "news", name: "Clinic news" }, SAMPLE_LIST)["List-Id"]).toBe("Clinic news <news.list.clinic.example.com>");
   });
 
   it("subject and preview may be functions of the subscriber, and are trimmed", async () => {
@@ -98,6 +120,49 @@ describe("the text part is written for people", () => {
     expect(text).toContain(SAMPLE_POSTAL_ADDRESS);
     // Every https link in the html survives into the text part.
     for (const href of new Set(hrefs(html))) expect(text.replace(/\n/g, ""), href).toContain(href);
+  });
+});
+
+describe("every course email reads right", () => {
+  it.each(course.steps.map((s) => s.id))('%s: with an empty first name (no "Hi ,", no stray comma, no placeholder)', async (step) => {
+    const { text, preview, html } = await renderStep(input(step, { ...SAMPLE_SUBSCRIBER, name: "   " }));
+    expect(text).toMatch(/^(Hi \S[^\n]*,|Hello,)$/m);
+    expect(text).toContain("Hello,");
+    expect(`${preview}\n${text}`).not.toMatch(/\bHi\s*,|^\s*,|\s,|\{\{|undefined|null/m);
+    expect(html).not.toMatch(/\{\{/);
+  });
+
+  it.each(course.steps.map((s) => s.id))('%s: greets Sam as "Hi Sam," (React and MJML alike)', async (step) => {
+    expect((await renderStep(input(step))).text).toMatch(/^Hi Sam,$/m);
+    expect((await renderStep(input(step, { ...SAMPLE_SUBSCRIBER, name: "  Sam " }))).text).toMatch(/^Hi Sam,$/m);
+  });
+
+  it.each(course.steps.map((s) => s.id))("%s: the footer shows the clinic's name once when the postal address starts with it", async (step) => {
+    const address = "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP";
+    const { text } = await renderStep({ ...input(step), postalAddress: address });
+    const footer = text.slice(text.lastIndexOf("You're getting this"));
+    expect(footer).toContain(address);
+    expect(footer.split("Body Heal Therapy").length - 1, footer).toBe(2); // the reason line, and the address
+    // An address without the name still gets the name above it.
+    const other = await renderStep(input(step));
+    expect(other.text).toContain(`Body Heal Therapy\n${SAMPLE_POSTAL_ADDRESS}`);
+  });
+
+  it.each(course.steps.map((s) => s.id))("%s: the hidden preview is not white-on-white and is followed by filler", async (step) => {
+    const { html, preview } = await renderStep(input(step));
+    const hidden = /<div[^>]*display:none[^>]*>([^<]*)<div>([^<]*)<\/div><\/div>/.exec(html);
+    expect(hidden, "preview block").not.toBeNull();
+    expect(hidden![0]).not.toMatch(/color:\s*#f{3,6}\b|font-size:\s*[01]px/i);
+    expect(hidden![1]).toContain(preview.slice(0, 20));
+    // biome-ignore lint/suspicious/noMisleadingCharacterClass: each invisible character is looked for on its own
+    expect(hidden![2]).toMatch(/^[\u00a0\u200b\u200c\u200d\ufeff]{300,}$/);
+  });
+
+  it.each(course.steps.map((s) => s.id))("%s: every paragraph carries its margin inline, so spacing survives a stripped <style>", async (step) => {
+    const { html } = await renderStep(input(step));
+    const paragraphs = [...html.matchAll(/<(p|h1|h2)\b[^>]*>/g)].map((m) => m[0]);
+    expect(paragraphs.length).toBeGreaterThan(3);
+    for (const p of paragraphs) expect(p).toMatch(/style="[^"]*margin[^"]*"/);
   });
 });
 

@@ -28,6 +28,9 @@ const broken: { file: string; path: string; phrase: string }[] = [
   { file: "no-postal-address.ts", path: "steps[1].template", phrase: "does not show the postal address" },
   { file: "http-link.ts", path: "steps[2].template", phrase: 'link "http://clinic.example.com/blog/gluteus-minimus" is not https' },
   { file: "image-without-alt.ts", path: "steps[1].template", phrase: "an image has no alt text" },
+  { file: "relative-image.ts", path: "steps[1].template", phrase: 'image source "/images/outer-hip-pain.png" is not an absolute https URL' },
+  { file: "image-on-drip.ts", path: "steps[1].template", phrase: "is on drip's own address, which serves no images" },
+  { file: "image-without-size.ts", path: "steps[1].template", phrase: "an image has no width and height attributes" },
   { file: "empty-weekdays.ts", path: "sendWindow.weekdays", phrase: "the send window needs at least one weekday" },
 ];
 
@@ -65,7 +68,17 @@ describe("drip validate: broken sequence fixtures", () => {
     expect(run.code).toBe(1);
     const report = JSON.parse(run.out) as { sequences: { id: string }[]; issues: { file: string; path: string }[] };
     // Files that load (their problem shows only once rendered) are listed; the rest are not.
-    const renderChecked = ["missing-mjml-template", "subject-too-long", "no-unsubscribe-link", "no-postal-address", "http-link", "image-without-alt"];
+    const renderChecked = [
+      "missing-mjml-template",
+      "subject-too-long",
+      "no-unsubscribe-link",
+      "no-postal-address",
+      "http-link",
+      "image-without-alt",
+      "relative-image",
+      "image-on-drip",
+      "image-without-size",
+    ];
     expect(report.sequences.map((s) => s.id).sort()).toEqual(["fixture-valid", ...renderChecked.map((f) => `fixture-${f}`)].sort());
     const key = (file: string, path: string) => `${file} ${path}`;
     expect(report.issues.map((i) => key(i.file, i.path)).sort()).toEqual(broken.map((b) => key(`${FIXTURES}/${b.file}`, b.path)).sort());

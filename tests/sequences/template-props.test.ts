@@ -9,7 +9,7 @@ import { Body, Html, Link, Text } from "react-email";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { buildLinks } from "../../src/render/links.ts";
 import { renderStep } from "../../src/render/render.ts";
-import { SAMPLE_LINKS, SAMPLE_POSTAL_ADDRESS, SAMPLE_SUBSCRIBER } from "../../src/sequences/check.ts";
+import { SAMPLE_LINKS, SAMPLE_LIST, SAMPLE_POSTAL_ADDRESS, SAMPLE_SUBSCRIBER } from "../../src/sequences/check.ts";
 import { defineSequence, immediately } from "../../src/sequences/define.ts";
 import type { EmailProps, ReactTemplate, StepDefinition } from "../../src/sequences/types.ts";
 import { validSequence } from "../fixtures/sequences/_base.ts";
@@ -59,7 +59,15 @@ describe("template props vs subscriber fields", () => {
     const sequence = defineSequence(validSequence("needs-name", [{ id: "hello", schedule: immediately(), template: NeedsName, subject: "Hi", preview: "Hi" }]));
     const step = sequence.steps[0]!;
     const links = buildLinks(SAMPLE_LINKS, "t.0", sequence.id, step.id);
-    const email = await renderStep({ sequence, step, subscriber: SAMPLE_SUBSCRIBER, links, postalAddress: SAMPLE_POSTAL_ADDRESS, emailsDir: "/nonexistent" });
+    const email = await renderStep({
+      sequence,
+      step,
+      subscriber: SAMPLE_SUBSCRIBER,
+      links,
+      postalAddress: SAMPLE_POSTAL_ADDRESS,
+      list: SAMPLE_LIST,
+      emailsDir: "/nonexistent",
+    });
     expect(email.text).toContain(`Hello ${SAMPLE_SUBSCRIBER.name}`);
     expect(email.html).toContain(links.unsubscribe);
   });
