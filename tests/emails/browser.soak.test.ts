@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCorpus, type CorpusEmail } from "../support/email-corpus.ts";
+import { buildCorpus, type CorpusEmail, EMAIL_NAMES } from "../support/email-corpus.ts";
 import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -20,15 +20,7 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`email browser tests skipped: ${CHROMIUM} is missing (CI installs Debian's chromium with apt)`);
 
 const SHOTS = join(tmpdir(), "drip-email-screenshots");
-const NAMES = [
-  "hip-pain-course/article",
-  "hip-pain-course/self-release",
-  "hip-pain-course/dynamic-release",
-  "hip-pain-course/book",
-  "hip-pain-course/keep-it-away",
-  "hip-pain-course/last-call",
-  "hip-pain-course/confirm",
-];
+const NAMES = EMAIL_NAMES;
 
 let browser: Browser | undefined;
 let corpus: CorpusEmail[] = [];

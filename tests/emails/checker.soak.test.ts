@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { composeEml } from "../../src/delivery/outbox.ts";
-import { buildCorpus, type CorpusEmail } from "../support/email-corpus.ts";
+import { buildCorpus, type CorpusEmail, EMAIL_NAMES } from "../support/email-corpus.ts";
 import { hasSpamAssassin, MAX_SPAM_SCORE, spamAssassin } from "../support/email-checker.ts";
 import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";
 
@@ -20,15 +20,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => cleanupTempDirs());
 
-const NAMES = [
-  "hip-pain-course/article",
-  "hip-pain-course/self-release",
-  "hip-pain-course/dynamic-release",
-  "hip-pain-course/book",
-  "hip-pain-course/keep-it-away",
-  "hip-pain-course/last-call",
-  "hip-pain-course/confirm",
-];
+const NAMES = EMAIL_NAMES;
 
 describe.skipIf(!installed)("SpamAssassin (local content rules) over every email", () => {
   it("covers every email: each course step and the confirmation", () => {

@@ -5,7 +5,7 @@
  * takes a few seconds an email, is part two: checker.soak.test.ts. README: "Checking an email".
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCorpus, type CorpusEmail } from "../support/email-corpus.ts";
+import { buildCorpus, type CorpusEmail, EMAIL_NAMES } from "../support/email-corpus.ts";
 import { DOIUSE_CLIENTS, htmlValidate, IGNORED_FEATURES, unsupportedFeatures } from "../support/email-checker.ts";
 import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";
 
@@ -15,15 +15,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => cleanupTempDirs());
 
-const NAMES = [
-  "hip-pain-course/article",
-  "hip-pain-course/self-release",
-  "hip-pain-course/dynamic-release",
-  "hip-pain-course/book",
-  "hip-pain-course/keep-it-away",
-  "hip-pain-course/last-call",
-  "hip-pain-course/confirm",
-];
+const NAMES = EMAIL_NAMES;
 const email = (name: string) => {
   const e = corpus.find((c) => c.name === name);
   if (!e) throw new Error(`no ${name} in the corpus (${corpus.map((c) => c.name).join(", ")})`);

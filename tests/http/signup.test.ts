@@ -9,6 +9,7 @@ import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cleanupTempDirs, runDrip } from "../support/engine-helpers.ts";
 import { csrfToken } from "../../src/http/security.ts";
+import { FakeOption, fakeSelect } from "../support/fake-select.ts";
 import {
   DAY,
   type Harness,
@@ -443,27 +444,3 @@ describe("the signup page's time-zone script", () => {
     }
   });
 });
-
-/** Just enough of HTMLSelectElement: setting value to a missing option leaves it unset, as browsers do. */
-class FakeOption {
-  constructor(
-    public text = "",
-    public value = "",
-  ) {}
-}
-function fakeSelect(values: string[], selected: string) {
-  const options = values.map((v) => new FakeOption(v, v));
-  let value = selected;
-  return {
-    options,
-    get value() {
-      return value;
-    },
-    set value(v: string) {
-      value = options.some((o) => o.value === v) ? v : "";
-    },
-    add(o: FakeOption, before?: number) {
-      options.splice(before ?? options.length, 0, o);
-    },
-  };
-}

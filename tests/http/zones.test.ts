@@ -10,6 +10,7 @@ import { canonicalTimeZone } from "../../src/schedule/index.ts";
 import { cleanupTempDirs } from "../support/engine-helpers.ts";
 import { LEGACY_ZONES } from "../support/zones.ts";
 import { type Harness, activeReader, harness, pageText } from "./harness.ts";
+import { FakeOption, fakeSelect } from "../support/fake-select.ts";
 
 /** A browser whose Intl speaks CLDR's names (Node 20, Debian's Chromium): Asia/Calcutta. */
 const cldrCanon = (zone: string): string | null => {
@@ -156,28 +157,6 @@ describe("the preferences page's time-zone field", () => {
 });
 
 /** Just enough of a browser for the page's script: a select, Option, and an Intl that canonicalises as `canon` does. */
-class FakeOption {
-  constructor(
-    public text = "",
-    public value = "",
-  ) {}
-}
-function fakeSelect(values: string[], selected: string) {
-  const options = values.map((v) => new FakeOption(v, v));
-  let value = selected;
-  return {
-    options,
-    get value() {
-      return value;
-    },
-    set value(v: string) {
-      value = options.some((o) => o.value === v) ? v : "";
-    },
-    add(o: FakeOption, before?: number) {
-      options.splice(before ?? options.length, 0, o);
-    },
-  };
-}
 function fakeBrowser(select: ReturnType<typeof fakeSelect>, reported: string, canon: (zone: string) => string | null) {
   function DateTimeFormat(_locale?: string, opts?: { timeZone?: string }) {
     const zone = opts?.timeZone === undefined ? reported : canon(opts.timeZone);

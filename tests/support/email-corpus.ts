@@ -74,3 +74,17 @@ export async function buildCorpus(dir: string, opts: { name?: string } = {}): Pr
     throw new Error(`the corpus should hold one email per step and a confirmation: expected ${expected.join(", ")}, got ${got.join(", ")}`);
   return emails;
 }
+
+/**
+ * Every email drip sends today, by corpus name: the checks run on each, and each test file
+ * also asserts the corpus is exactly this list, so an email added or removed is noticed.
+ */
+export const EMAIL_NAMES = [
+  "hip-pain-course/article",
+  "hip-pain-course/self-release",
+  "hip-pain-course/dynamic-release",
+  "hip-pain-course/book",
+  "hip-pain-course/keep-it-away",
+  "hip-pain-course/last-call",
+  "hip-pain-course/confirm",
+] as const;
