@@ -97,13 +97,26 @@ function makeDue(dbFile: string, fromId: number, k: number): void {
   db.close();
 }
 
+/**
+ * The plan of claimDue's two reads (src/store/sqlite/send-queries.ts): unclaimed due steps,
+ * and claims whose lease ran out. Both must use a partial index, never scan enrollments.
+ */
 function claimPlan(dbFile: string): string {
   const db = new Database(dbFile, { readonly: true });
-  const rows = db
-    .prepare("EXPLAIN QUERY PLAN SELECT id FROM enrollments WHERE status = 'active' AND next_due_at <= ? ORDER BY next_due_at LIMIT 100")
-    .all(NOW.getTime()) as { detail: string }[];
+  const t = NOW.getTime();
+  const plan = (sql: string, ...params: number[]) =>
+    (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join("; ");
+  const due = plan(
+    "SELECT id FROM enrollments WHERE status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ? ORDER BY next_due_at LIMIT 100",
+    t,
+  );
+  const lapsed = plan(
+    "SELECT id FROM enrollments WHERE lease_until IS NOT NULL AND lease_until <= ? AND status = 'active' AND replan = 0 AND next_due_at <= ? ORDER BY lease_until LIMIT 100",
+    t,
+    t,
+  );
   db.close();
-  return rows.map((r) => r.detail).join("; ");
+  return `due: ${due} | lapsed leases: ${lapsed}`;
 }
 
 interface Phases {
