@@ -148,7 +148,7 @@ export class BatchDelivery {
     // Members are matched to the payload by identity (send id, then address), never by
     // position: an erased person's entry has no claim any more and must not shift the others.
     const claimBySend = new Map(batch.claims.map((c) => [c.sendId, c]));
-    const members: { claim: ClaimedSend; email: ProviderEmail }[] = [];
+    let members: { claim: ClaimedSend; email: ProviderEmail }[] = [];
     const leftRecords: OutcomeRecord[] = [];
     payload.sendIds.forEach((sendId, i) => {
       const claim = claimBySend.get(sendId);
@@ -162,8 +162,19 @@ export class BatchDelivery {
     });
     // A claim whose entry is missing from the payload is never sent blind.
     for (const claim of claimBySend.values()) leftRecords.push(record(claim, { status: "failed", reason: "not in the stored batch payload" }));
-    const emails = members.map((m) => m.email);
     if (members.length === 0) return finish(leftRecords);
+    // Before a retry within this tick (seconds later), whoever left or was erased meanwhile is
+    // taken out too: the same rule as above, for the same key.
+    const recheck = async () => {
+      const statuses = await store.subscriberStatuses(members.map((m) => m.claim.subscriber.id));
+      members = members.filter(({ claim }) => {
+        const status = statuses.get(claim.subscriber.id) ?? "unsubscribed";
+        if (status === "active") return true;
+        claim.subscriber.status = status;
+        leftRecords.push(record(claim, { status: "skipped", reason: `subscriber is ${status}` }));
+        return false;
+      });
+    };
 
     let attempts = batch.attempts;
     for (let tries = 0; ; tries++) {
@@ -172,8 +183,13 @@ export class BatchDelivery {
         result.deferred += members.length;
         return result;
       }
+      if (tries > 0) {
+        await recheck();
+        if (members.length === 0) return finish(leftRecords);
+      }
       attempts++;
       // The transport waits for its rate limit and learns from the provider's answer.
+      const emails = members.map((m) => m.email);
       const res: BatchOutcome = await this.o.transport.sendBatch(emails, batch.id);
       switch (res.kind) {
         case "accepted":

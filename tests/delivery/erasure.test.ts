@@ -5,6 +5,7 @@
  * a complaint about one recipient suppresses that recipient only.
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail } from "../../src/delivery/transport.ts";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import { InstantClock, MINUTE, T0, cleanupTempDirs, handEngine, pendingBatches, plus, seedEnrolled, sendRows } from "../support/delivery-helpers.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
@@ -76,6 +77,60 @@ describe("forget and unsubscribe while a batch is pending", () => {
       expect(Object.fromEntries(statuses)).toEqual(
         Object.fromEntries(subs.filter((_s, i) => i !== 3).map((s) => [s.email, s === subs[4] ? "suppressed" : s === subs[5] ? "unsubscribed" : "active"])),
       );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("forget between two attempts of the same batch within one tick", () => {
+  it("the retry leaves the erased person out (same key), and the others are delivered once", async () => {
+    let lifecycle: Lifecycle | undefined;
+    let erasedEmail = "";
+    const calls: { key: string; to: string[] }[] = [];
+    // A scripted provider: the first request fails with a 500 (nothing taken); while it is
+    // being answered, one recipient asks to be forgotten; the retry is accepted.
+    const transport = {
+      name: "resend" as const,
+      idempotent: true,
+      async send(): Promise<DeliveryResult> {
+        throw new Error("single sends are not expected here");
+      },
+      encode: (msg: OutgoingMessage): ProviderEmail => ({
+        from: msg.from,
+        to: [msg.to],
+        subject: msg.subject,
+        html: msg.html,
+        text: msg.text,
+        headers: msg.headers,
+        tags: msg.tags,
+      }),
+      async sendBatch(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome> {
+        calls.push({ key, to: emails.map((e) => e.to[0]!) });
+        if (calls.length === 1) {
+          await lifecycle!.forget(erasedEmail, plus(T0, MINUTE));
+          return { kind: "retry", reason: "internal_server_error: scripted", status: 500 };
+        }
+        return { kind: "accepted", results: emails.map((_e, i) => ({ ok: true, providerMessageId: `m-${i}` })) };
+      },
+    };
+    const { engine, store } = await handEngine("http://127.0.0.1:9", { transport, clock: new InstantClock() });
+    lifecycle = new Lifecycle({ store, sequences: engine });
+    try {
+      const subs = await seedEnrolled(store, engine, 5, T0);
+      erasedEmail = subs[2]!.email;
+      expect(await engine.tick(T0)).toMatchObject({ sent: 4 });
+      expect(calls).toHaveLength(2);
+      expect(calls[1]!.key).toBe(calls[0]!.key);
+      expect(calls[0]!.to).toContain(erasedEmail); // the first attempt was composed before the request
+      expect(calls[1]!.to).not.toContain(erasedEmail);
+      expect(calls[1]!.to.sort()).toEqual(
+        subs
+          .filter((_s, i) => i !== 2)
+          .map((s) => s.email)
+          .sort(),
+      );
+      expect(await pendingBatches(store)).toEqual([]);
     } finally {
       await store.close();
     }
