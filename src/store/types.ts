@@ -168,6 +168,12 @@ export interface EnrollmentPlan {
 
 export type EnrollResult = "created" | "exists" | "reentered";
 
+/** A new enrollment: where it starts (an EnrollmentPlan) for whom, and whether a finished one may start over. */
+export interface EnrollInput extends EnrollmentPlan {
+  subscriberId: string;
+  allowReentry: boolean;
+}
+
 export interface StatusCounts {
   subscribers: Record<SubscriberStatus, number>;
   enrollments: Record<EnrollmentStatus, number>;
@@ -223,14 +229,7 @@ export interface SubscriberStore {
   isSuppressed(email: string): Promise<boolean>;
   suppress(email: string, reason: string, now: Date): Promise<void>;
   /** Create the enrollment, or leave the existing one alone (re-entry after completion when allowed). */
-  enroll(input: {
-    subscriberId: string;
-    sequenceId: string;
-    startedAt: Date;
-    firstStepId: string;
-    firstDueAt: Date;
-    allowReentry: boolean;
-  }): Promise<EnrollResult>;
+  enroll(input: EnrollInput): Promise<EnrollResult>;
   getEnrollment(subscriberId: string, sequenceId: string): Promise<Enrollment | null>;
   listEnrollments(subscriberId: string): Promise<Enrollment[]>;
   /** Change an enrollment's status only (pause); the schedule and any claim are left alone. */

@@ -6,20 +6,10 @@
 import type { Kysely } from "kysely";
 import type { DB } from "../schema.ts";
 import { toEnrollment } from "../shared.ts";
-import type { EnrollResult, Enrollment, EnrollmentStatus } from "../types.ts";
+import type { EnrollInput, EnrollResult, Enrollment, EnrollmentStatus } from "../types.ts";
 import { recordEvent } from "./report-queries.ts";
 
-export async function enroll(
-  q: Kysely<DB>,
-  input: {
-    subscriberId: string;
-    sequenceId: string;
-    startedAt: Date;
-    firstStepId: string;
-    firstDueAt: Date;
-    allowReentry: boolean;
-  },
-): Promise<EnrollResult> {
+export async function enroll(q: Kysely<DB>, input: EnrollInput): Promise<EnrollResult> {
   // Read, then insert or update: run under the write lock so two enrollments cannot both miss the row.
   const existing = await q
     .selectFrom("enrollments")

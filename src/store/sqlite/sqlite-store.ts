@@ -11,6 +11,7 @@ import type { DB } from "../schema.ts";
 import type {
   Advance,
   ClaimedSend,
+  EnrollInput,
   EnrollResult,
   Enrollment,
   EnrollmentPlan,
@@ -254,14 +255,7 @@ export class SqliteStore implements Store {
     return uq.suppress(this.db, email, reason, now);
   }
 
-  enroll(input: {
-    subscriberId: string;
-    sequenceId: string;
-    startedAt: Date;
-    firstStepId: string;
-    firstDueAt: Date;
-    allowReentry: boolean;
-  }): Promise<EnrollResult> {
+  enroll(input: EnrollInput): Promise<EnrollResult> {
     return this.immediate((q) => eq.enroll(q, input));
   }
 
