@@ -16,6 +16,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import autocannon, { type Result } from "autocannon";
+import { httpDeps } from "../src/wiring.ts";
 
 const SECONDS = Number(process.env.HTTP_BENCH_SECONDS ?? 10);
 const CONNECTIONS = 10;
@@ -52,15 +53,7 @@ async function serveForBench(): Promise<void> {
   const { created } = await app.store.importSubscribers(rows, now);
   const sequence = app.engine.defaultSequence!;
   for (const s of created) await app.lifecycle.enroll(s, sequence.id, now);
-  const http = createHttpApp({
-    store: app.store,
-    engine: app.engine,
-    lifecycle: app.lifecycle,
-    secret: app.secret,
-    publicUrl: config.publicUrl,
-    now: () => new Date(),
-    signupsPerIp: Number.POSITIVE_INFINITY,
-  });
+  const http = createHttpApp(httpDeps(app, { now: () => new Date(), signupsPerIp: Number.POSITIVE_INFINITY }));
   const server = serve({ fetch: http.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
     process.send!({ type: "ready", port: info.port, tokens: created.map((s) => signToken(app.secret, "manage", s.id)) } satisfies FromChild);
   });

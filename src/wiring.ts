@@ -9,6 +9,7 @@ import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
+import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { DripError } from "./errors.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
@@ -70,4 +71,23 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   });
   const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
   return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+}
+
+/**
+ * What the HTTP app needs from a wired app: its store, engine, lifecycle door, secret and the
+ * configured addresses and keys. The caller adds its clock and anything of its own run.
+ */
+export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDeps>): HttpDeps {
+  const { config } = app;
+  return {
+    store: app.store,
+    engine: app.engine,
+    lifecycle: app.lifecycle,
+    secret: app.secret,
+    publicUrl: config.publicUrl,
+    contactEmail: config.contactEmail,
+    webhookSecret: config.webhookSecret,
+    apiKey: config.apiKey,
+    ...rest,
+  };
 }

@@ -12,7 +12,7 @@ import { type ServerType, serve } from "@hono/node-server";
 import { simpleParser } from "mailparser";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
-import { type App, createApp } from "../../src/wiring.ts";
+import { type App, createApp, httpDeps } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";
@@ -63,14 +63,7 @@ describe("in a real browser", () => {
     });
     app = await createApp(config);
     let now = START;
-    const http = createHttpApp({
-      store: app.store,
-      engine: app.engine,
-      lifecycle: app.lifecycle,
-      secret: app.secret,
-      publicUrl: config.publicUrl,
-      now: () => now,
-    });
+    const http = createHttpApp(httpDeps(app, { now: () => now }));
     await new Promise<void>((resolve) => {
       server = serve({ fetch: http.fetch, port, hostname: "127.0.0.1" }, () => resolve());
     });
@@ -161,14 +154,7 @@ describe("in a real browser", () => {
         PORT: String(port),
       });
       const zoneApp = await createApp(config);
-      const http = createHttpApp({
-        store: zoneApp.store,
-        engine: zoneApp.engine,
-        lifecycle: zoneApp.lifecycle,
-        secret: zoneApp.secret,
-        publicUrl: config.publicUrl,
-        now: () => START,
-      });
+      const http = createHttpApp(httpDeps(zoneApp, { now: () => START }));
       let zoneServer: ServerType | undefined;
       await new Promise<void>((resolve) => {
         zoneServer = serve({ fetch: http.fetch, port, hostname: "127.0.0.1" }, () => resolve());

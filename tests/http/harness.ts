@@ -6,7 +6,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ParsedMail } from "mailparser";
-import { type App, createApp } from "../../src/wiring.ts";
+import { type App, createApp, httpDeps } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Transport } from "../../src/delivery/transport.ts";
 import { type HttpDeps, createHttpApp } from "../../src/http/app.ts";
@@ -56,19 +56,13 @@ export async function harness(
   const config = loadConfig(env);
   const app = await createApp(config, () => {}, opts.transport ? { transport: opts.transport } : {});
   let clock = START;
-  const http = createHttpApp({
-    store: app.store,
-    engine: app.engine,
-    lifecycle: app.lifecycle,
-    secret: app.secret,
-    publicUrl: config.publicUrl,
-    contactEmail: config.contactEmail,
-    webhookSecret: config.webhookSecret,
-    apiKey: config.apiKey,
-    now: () => clock,
-    signupsPerIp: opts.signupsPerIp,
-    ...opts.http,
-  });
+  const http = createHttpApp(
+    httpDeps(app, {
+      now: () => clock,
+      signupsPerIp: opts.signupsPerIp,
+      ...opts.http,
+    }),
+  );
   const files = (prefix = "") => {
     try {
       return readdirSync(outboxDir)

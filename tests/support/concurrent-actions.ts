@@ -18,6 +18,7 @@ import { COURSE, MINUTE, T0, deliveryApp, plus, seedEnrolled, tally } from "./de
 import { makePrng } from "./resend-double-rules.ts";
 import { type ResendDouble, startResendDouble } from "./resend-double.ts";
 import { TestClock } from "./test-clock.ts";
+import { httpDeps } from "../../src/wiring.ts";
 
 export type Action = "timezone" | "pause" | "resume" | "name";
 export const ACTIONS: readonly Action[] = ["timezone", "pause", "resume", "name"];
@@ -81,14 +82,7 @@ export async function raceTickAgainstActions(opts: { seed: number; due: number; 
     },
   });
   const { app } = await deliveryApp(double.url, opts.rateLimit ?? 50);
-  const http = createHttpApp({
-    store: app.store,
-    engine: app.engine,
-    lifecycle: app.lifecycle,
-    secret: app.secret,
-    publicUrl: app.config.publicUrl,
-    now: () => clock.date(),
-  });
+  const http = createHttpApp(httpDeps(app, { now: () => clock.date() }));
   const env = { incoming: { socket: { remoteAddress: "203.0.113.7", remotePort: 40000, remoteFamily: "IPv4" } } };
   const request = (path: string, init?: RequestInit) => http.request(`${app.config.publicUrl}${path}`, init, env);
   const tokenOf = (id: string) => signToken(app.secret, "manage", id);

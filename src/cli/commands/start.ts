@@ -7,7 +7,7 @@ import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import cron from "node-cron";
 import { loadConfig, readEnv } from "../../config.ts";
-import { createApp } from "../../wiring.ts";
+import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { watchSequences } from "../../sequences/reload.ts";
@@ -75,22 +75,16 @@ export function startCommand(program: Command, io: CliIO) {
           })(),
         );
       };
-      const http = createHttpApp({
-        store: app.store,
-        engine: app.engine,
-        lifecycle: app.lifecycle,
-        // Request errors go to the same log, one line each (tokens redacted); stacks only with DEBUG=drip.
-        log,
-        debug: (io.env.DEBUG ?? "").includes("drip"),
-        secret: app.secret,
-        publicUrl: config.publicUrl,
-        contactEmail: config.contactEmail,
-        webhookSecret: config.webhookSecret,
-        apiKey: config.apiKey,
-        now: io.now,
-        lastTick: () => lastTick,
-        afterSignup,
-      });
+      const http = createHttpApp(
+        httpDeps(app, {
+          // Request errors go to the same log, one line each (tokens redacted); stacks only with DEBUG=drip.
+          log,
+          debug: (io.env.DEBUG ?? "").includes("drip"),
+          now: io.now,
+          lastTick: () => lastTick,
+          afterSignup,
+        }),
+      );
       const server = serve({ fetch: http.fetch, port: config.port });
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.

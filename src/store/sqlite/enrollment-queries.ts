@@ -96,12 +96,7 @@ export async function leave(
 ): Promise<void> {
   const t = now.getTime();
   await q.updateTable("subscribers").set({ status, updated_at: t, unsubscribed_at: t }).where("id", "=", subscriberId).execute();
-  await q
-    .updateTable("enrollments")
-    .set({ status: "exited", reason, next_due_at: null })
-    .where("subscriber_id", "=", subscriberId)
-    .where("status", "in", ["active", "paused"])
-    .execute();
+  await exitEnrollments(q, subscriberId, reason);
   if (event) {
     const sendId = await lastSentSend(q, subscriberId);
     await recordEvent(q, { subscriberId, sendId, type: event.type, at: now, data: event.data });
