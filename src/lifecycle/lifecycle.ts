@@ -19,6 +19,7 @@ import type { Sequence } from "../sequences/types.ts";
 import type { Enrollment, EnrollResult, Store, Subscriber, SubscriberInput } from "../store/types.ts";
 import type { SubscriberInputFields } from "./input.ts";
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
+import type { TopicSource } from "../newsletters/topics.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -36,6 +37,8 @@ export interface LifecycleOptions {
   returnConfirmEveryMs?: number;
   /** Called after a confirmation was queued (drip start sends it at once). */
   onConfirmationQueued?: () => void;
+  /** The declared topics (newsletters/topics.ts); joinTopic refuses others. */
+  topics?: TopicSource;
 }
 
 const DAY = 24 * 3_600_000;
@@ -433,6 +436,51 @@ export class Lifecycle {
       const s = subscriber ?? (await tx.findSubscriberByEmail(email));
       if (s) await tx.leave(s.id, "suppressed", reason, event.createdAt);
       return "suppressed";
+    });
+  }
+
+  /** A topic id the caller named, refused (usage) unless it is declared in newsletters/topics.ts. */
+  topicFor(topicId: string) {
+    const topics = this.o.topics?.topics() ?? [];
+    const topic = topics.find((t) => t.id === topicId);
+    if (!topic)
+      throw new DripError(
+        "usage",
+        `no topic "${topicId}": ${topics.length ? `known topics are ${topics.map((t) => t.id).join(", ")} (see \`drip topics\`)` : "no topic is declared in newsletters/topics.ts"}`,
+      );
+    return topic;
+  }
+
+  /**
+   * Join a topic with explicit consent (`source`: the signup checkbox, the preferences page,
+   * `drip subscribe --topic`, an import column, a course hand-off). Joining again renews the
+   * consent record. A suppressed address never joins anything.
+   */
+  async joinTopic(subscriber: Pick<Subscriber, "id">, topicId: string, consent: { source: string }, now: Date): Promise<"joined" | "already"> {
+    this.topicFor(topicId);
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      if (s.status === "suppressed") throw new DripError("conflict", `${s.email} is suppressed: it cannot join a topic`);
+      const before = (await tx.listTopicMemberships(s.id)).find((m) => m.topicId === topicId);
+      if (before?.status === "joined") return "already";
+      await tx.setTopic(s.id, topicId, { status: "joined", at: now, source: consent.source });
+      return "joined";
+    });
+  }
+
+  /**
+   * Leave one topic and stay subscribed to the rest: pending deliveries of its issues end at
+   * once (a claimed one is re-checked before it is sent). `sendId` credits the leave to the
+   * email whose one-click link was used (per-issue "unsubscribed").
+   */
+  async leaveTopic(subscriber: Pick<Subscriber, "id">, topicId: string, now: Date, via: string, sendId: string | null = null): Promise<"left" | "not-joined"> {
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      const before = (await tx.listTopicMemberships(s.id)).find((m) => m.topicId === topicId);
+      if (before?.status !== "joined") return "not-joined";
+      await tx.setTopic(s.id, topicId, { status: "left", at: now });
+      await tx.recordEvent({ subscriberId: s.id, sendId, type: "unsubscribed", at: now, data: { via, topic: topicId } });
+      return "left";
     });
   }
 }
