@@ -12,12 +12,15 @@ import { Engine } from "./engine/engine.ts";
 import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { DripError } from "./errors.ts";
-import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
+import { NewsletterDelivery } from "./newsletters/deliver.ts";
+import { loadTopics } from "./newsletters/load.ts";
+import { Newsletters } from "./newsletters/service.ts";
+import type { Topic, TopicSource } from "./newsletters/topics.ts";
 
 export interface App {
   config: Config;
@@ -27,6 +30,9 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
+  /** Newsletter operations (CLI, dashboard): list, preview, test, audience, schedule, send, cancel, status. */
+  newsletters: Newsletters;
+  topics: TopicSource;
   close(): Promise<void>;
 }
 
@@ -52,9 +58,27 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
-  const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
+  const loaded = await loadSequenceFiles(listSequenceFiles(config.sequencesDir));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
   const transport = opts.transport ?? makeTransport(config);
+  const topicsLoaded = await loadTopics(config.newslettersDir);
+  if (topicsLoaded.problem) log(`warning: topics not loaded: ${topicsLoaded.problem}`);
+  const topicList: readonly Topic[] = topicsLoaded.topics;
+  const topics: TopicSource = { topics: () => topicList };
+  // Newsletters come from the courses' sender; the engine is read lazily (definitions reload).
+  let sender = () => ({ name: config.from, organization: config.from });
+  let defaultZone = () => "UTC";
+  const delivery = new NewsletterDelivery({
+    store,
+    topics,
+    links: config,
+    secret,
+    from: config.from,
+    unsubscribeMailto: config.unsubscribeMailto,
+    postalAddress: config.postalAddress,
+    emailsDir: config.emailsDir,
+    sender: () => sender(),
+  });
   const engine = new Engine({
     store,
     sequences: loaded.sequences.map((s) => s.sequence),
@@ -64,13 +88,33 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     from: config.from,
     unsubscribeMailto: config.unsubscribeMailto,
     postalAddress: config.postalAddress,
-    emailsDir: EMAILS_DIR,
+    emailsDir: config.emailsDir,
     latenessMs: config.latenessMs,
     clock: realClock,
     log,
+    newsletters: delivery,
   });
-  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
-  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+  sender = () => {
+    const s = engine.defaultSequence?.sender;
+    return s ? { name: s.name, organization: s.organization } : { name: config.from, organization: config.from };
+  };
+  defaultZone = () => engine.defaultSequence?.defaultTimezone ?? "UTC";
+  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, topics });
+  const newsletters = new Newsletters({
+    store,
+    topics,
+    dir: config.newslettersDir,
+    emailsDir: config.emailsDir,
+    links: config,
+    secret,
+    from: config.from,
+    unsubscribeMailto: config.unsubscribeMailto,
+    postalAddress: config.postalAddress,
+    transport,
+    sender: () => sender(),
+    defaultZone: () => defaultZone(),
+  });
+  return { config, store, engine, lifecycle, transport, secret, newsletters, topics, close: () => store.close() };
 }
 
 /**

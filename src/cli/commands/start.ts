@@ -9,7 +9,7 @@ import cron from "node-cron";
 import { loadConfig, readEnv } from "../../config.ts";
 import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
-import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
+
 import { watchSequences } from "../../sequences/reload.ts";
 import type { CliIO } from "../io.ts";
 
@@ -88,7 +88,9 @@ export function startCommand(program: Command, io: CliIO) {
       const server = serve({ fetch: http.fetch, port: config.port });
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
-      const unwatch = opts.watch ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log }) : () => {};
+      const unwatch = opts.watch
+        ? watchSequences({ engine: app.engine, sequencesDir: app.config.sequencesDir, emailsDir: app.config.emailsDir, log })
+        : () => {};
       log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
       if (task) void runTick(); // do not wait a minute for the first look
 
