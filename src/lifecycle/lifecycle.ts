@@ -145,8 +145,11 @@ export class Lifecycle {
    * The public signup (form, JSON, resend-link form): consent is recorded and a confirmation
    * queued; nothing about a known address changes before it is confirmed.
    */
-  async signUp(input: SubscriberInputFields, meta: { source: string; ip?: string | null }, now: Date): Promise<SignUpResult> {
+  async signUp(input: SubscriberInputFields, meta: { source: string; ip?: string | null; topics?: readonly string[] }, now: Date): Promise<SignUpResult> {
     if (await this.store.isSuppressed(input.email)) return "unchanged";
+    // Topics ticked on the form (each its own, unticked checkbox): consent recorded now; mail
+    // on them only starts once the address is confirmed (audiences take active subscribers).
+    const topics = (meta.topics ?? []).filter((t) => this.topicList().some((x) => x.id === t));
     const result = await this.store.transaction(async (tx): Promise<SignUpResult> => {
       const existing = await tx.findSubscriberByEmail(input.email);
       if (!existing) {
@@ -154,9 +157,13 @@ export class Lifecycle {
           { ...input, status: "pending", consentSource: meta.source, consentAt: now, consentIp: meta.ip ?? null },
           now,
         );
+        for (const t of topics) await tx.setTopic(subscriber.id, t, { status: "joined", at: now, source: meta.source });
         return (await this.queueConfirmation(tx, subscriber, now)) ? "queued" : "capped";
       }
-      if (existing.status === "pending") return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
+      if (existing.status === "pending") {
+        for (const t of topics) await tx.setTopic(existing.id, t, { status: "joined", at: now, source: meta.source });
+        return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
+      }
       if (existing.status === "unsubscribed") {
         // Whoever typed the address may not own it: the status stays, and the owner hears
         // from us at most once a month until they confirm.
@@ -437,6 +444,11 @@ export class Lifecycle {
       if (s) await tx.leave(s.id, "suppressed", reason, event.createdAt);
       return "suppressed";
     });
+  }
+
+  /** The declared topics (newsletters/topics.ts). */
+  topicList() {
+    return this.o.topics?.topics() ?? [];
   }
 
   /** A topic id the caller named, refused (usage) unless it is declared in newsletters/topics.ts. */

@@ -25,7 +25,11 @@ const READERS = [
 describe("drip newsletter schedule --local 09:00", () => {
   it("reaches New York, London and Kolkata each once between 09:00 and 09:30 local, and nobody outside the topic or who left it", async () => {
     const dir = tempDir("drip-nl-local-");
-    const env = { DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: join(dir, "outbox"), DRIP_POSTAL_ADDRESS: "Body Heal Therapy, 9 Zebra Lane, Testville" };
+    const env = {
+      DATABASE_URL: `file:${join(dir, "drip.db")}`,
+      OUTBOX_DIR: join(dir, "outbox"),
+      DRIP_POSTAL_ADDRESS: "Body Heal Therapy, 9 Zebra Lane, Testville",
+    };
     const drip = async (...argv: string[]) => {
       const r = await runDrip(argv, { env, cwd: dir, now: NOW });
       expect(r.err, argv.join(" ")).not.toMatch(/unexpected/);
