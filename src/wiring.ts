@@ -18,7 +18,8 @@ import { exposureWarning } from "./store/sqlite/file-modes.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 import { NewsletterDelivery } from "./newsletters/deliver.ts";
-import { loadTopics } from "./newsletters/load.ts";
+import { loadFeeds, loadTopics } from "./newsletters/load.ts";
+import type { FeedDefinition } from "./newsletters/feeds.ts";
 import { Newsletters } from "./newsletters/service.ts";
 import type { Topic, TopicSource } from "./newsletters/topics.ts";
 
@@ -33,6 +34,8 @@ export interface App {
   /** Newsletter operations (CLI, dashboard): list, preview, test, audience, schedule, send, cancel, status. */
   newsletters: Newsletters;
   topics: TopicSource;
+  /** The blog feeds (newsletters/feeds.ts) that turn posts into issues. */
+  feeds: FeedDefinition[];
   close(): Promise<void>;
 }
 
@@ -114,7 +117,9 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     sender: () => sender(),
     defaultZone: () => defaultZone(),
   });
-  return { config, store, engine, lifecycle, transport, secret, newsletters, topics, close: () => store.close() };
+  const feedsLoaded = await loadFeeds(config.newslettersDir, config.feedUrl);
+  if (feedsLoaded.problem) log(`warning: feeds not loaded: ${feedsLoaded.problem}`);
+  return { config, store, engine, lifecycle, transport, secret, newsletters, topics, feeds: feedsLoaded.feeds, close: () => store.close() };
 }
 
 /**

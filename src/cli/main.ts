@@ -17,7 +17,7 @@ import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { validateCommand } from "./commands/validate.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
-import { newsletterCommands } from "./commands/newsletters.ts";
+import { feedCommands, newsletterCommands } from "./commands/newsletters.ts";
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command("drip")
@@ -39,6 +39,7 @@ export function buildProgram(io: CliIO): Command {
     exportCommand,
     demoCommand,
     newsletterCommands,
+    feedCommands,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -209,3 +209,55 @@ export function newsletterCommands(program: Command, io: CliIO) {
       );
     });
 }
+
+export function feedCommands(program: Command, io: CliIO) {
+  const feed = program.command("feed").description("The blog feeds that turn new posts into newsletter issues (newsletters/feeds.ts)");
+  feed
+    .command("list")
+    .description("Feed definitions and their last check")
+    .option("--json", "print [{id, url, topic, mode, lastPolledAt, lastError}]")
+    .action(async (opts: { json?: boolean }) => {
+      await withApp(
+        io,
+        async (app) => {
+          const rows = [];
+          for (const f of app.feeds) {
+            const s = await app.store.getFeedState(f.id);
+            rows.push({
+              id: f.id,
+              url: f.url ?? null,
+              topic: f.topic,
+              mode: f.mode,
+              firstPolledAt: s?.firstPolledAt ?? null,
+              lastPolledAt: s?.lastPolledAt ?? null,
+              lastError: s?.lastError ?? null,
+            });
+          }
+          if (opts.json) return printJson(io, rows);
+          if (rows.length === 0) return io.out("no feeds: define them in newsletters/feeds.ts\n");
+          for (const r of rows)
+            io.out(
+              `${r.id}  ${r.url ?? "(off: set DRIP_FEED_URL)"}  → topic ${r.topic}, ${r.mode.kind === "send" ? `send at ${r.mode.local} local` : "drafts"}; last checked ${r.lastPolledAt?.toISOString() ?? "never"}${r.lastError ? `; last error: ${r.lastError}` : ""}\n`,
+            );
+        },
+        { quiet: true },
+      );
+    });
+  feed
+    .command("check")
+    .description("Check every feed now (a conditional request); new posts become issues, the back catalogue never")
+    .option("--now <ISO>", "as of this instant (tests, demos)")
+    .option("--allow-time-travel", "accept a --now far from the clock")
+    .option("--json", "print [{feedId, status, skipped, created, message}]")
+    .action(async (opts: { now?: string; allowTimeTravel?: boolean; json?: boolean }) => {
+      const now = guardTimeTravel(instant(opts.now, io, "--now"), io, "--now", { allowed: opts.allowTimeTravel, direction: "both" });
+      await withApp(io, async (app) => {
+        const { checkFeed } = await import("../../newsletters/feeds.ts");
+        const results = [];
+        for (const f of app.feeds) results.push(await checkFeed(f, { store: app.store, newsletters: app.newsletters, log: (l) => io.err(`${l}\n`) }, now));
+        if (opts.json) return printJson(io, results);
+        if (results.length === 0) return io.out("no feeds: define them in newsletters/feeds.ts\n");
+        for (const r of results) io.out(`${r.feedId}: ${r.status}: ${r.message}${r.created.length ? ` (${r.created.join(", ")})` : ""}\n`);
+      });
+    });
+}
