@@ -7,6 +7,7 @@ import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import cron from "node-cron";
 import { loadConfig, readEnv } from "../../config.ts";
+import { checkFeed } from "../../newsletters/feeds.ts";
 import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 
@@ -55,6 +56,24 @@ export function startCommand(program: Command, io: CliIO) {
         return ticking;
       };
       const task = opts.scheduler ? cron.schedule("* * * * *", runTick, { timezone: "UTC", noOverlap: true, name: "drip-tick" }) : null;
+      // The blog feeds, every 15 minutes (conditional requests: an unchanged feed costs a 304).
+      const checkFeeds = () =>
+        track(
+          (async () => {
+            for (const f of app.feeds) {
+              if (stopping.signal.aborted) return;
+              const r = await checkFeed(f, { store: app.store, newsletters: app.newsletters, log }, io.now()).catch((err: Error) => ({
+                message: err.message,
+                created: [],
+              }));
+              if (r.created.length) log(`feed ${f.id}: ${r.message}`);
+            }
+          })(),
+        );
+      const feedTask =
+        opts.scheduler && app.feeds.some((f) => f.url)
+          ? cron.schedule("*/15 * * * *", checkFeeds, { timezone: "UTC", noOverlap: true, name: "drip-feeds" })
+          : null;
       // A signup's confirmation email goes out at once, not on the next minute's tick.
       let flushing = false;
       let again = false;
@@ -100,6 +119,7 @@ export function startCommand(program: Command, io: CliIO) {
           stopping.abort();
           unwatch();
           await task?.stop();
+          await feedTask?.stop();
           server.close();
           // Whatever is still claimed keeps its lease and comes due again after restart.
           setTimeout(() => process.exit(0), 9_000).unref();
