@@ -29,6 +29,7 @@ const ISSUE = "two-ways-to-ease-outer-hip-pain";
 let dir: string;
 let env: Record<string, string>;
 let double: ResendDouble;
+/** Tick instants that ran to their end (a killed run's last tick did not). */
 const ticks: number[] = [];
 
 describe("crash test: SIGKILL during a 2,000-recipient newsletter through a faulty provider", () => {
@@ -75,6 +76,7 @@ describe("crash test: SIGKILL during a 2,000-recipient newsletter through a faul
             ? { kind: "after-request", requests: 1, delayMs: Math.floor(random() * 5) }
             : { kind: "random", afterReadyMs: Math.floor(random() * 600) };
       const r = await runWorker(opts, start, kill);
+      if (r.killed && r.lastNow) ticks.splice(ticks.lastIndexOf(r.lastNow.getTime()), 1);
       if (r.killed && r.signal === "SIGKILL") {
         kills++;
         const where = `${kill!.kind} → ${PHASE[r.lastLine?.[0] ?? ""] ?? "starting up"}`;
@@ -110,14 +112,16 @@ describe("crash test: SIGKILL during a 2,000-recipient newsletter through a faul
       const report = await store.issueReport(ISSUE);
       expect(report).toMatchObject({ recipients: N, sent: N, pending: 0, failed: 0, skipped: 0 });
       expect(await store.missingRecipients(ISSUE, 10)).toEqual([]);
-      // Course steps: each sent no later than the tick after the first tick at or after its due time.
+      // Course steps due meanwhile: each sent by the first tick that ran to its end after it came
+      // due, or the one after (a 5xx from the faulty double may cost one retry): never behind
+      // the 2,000 newsletter deliveries. Ticks cut short by a kill do not count.
       const course = await store.db.selectFrom("sends").select(["due_at", "sent_at", "status"]).where("sequence_id", "=", "hip-pain-course").execute();
       expect(course).toHaveLength(COURSE_GROUPS * PER_GROUP);
       const sorted = [...new Set(ticks)].sort((a, b) => a - b);
       for (const c of course) {
         expect(c.status).toBe("sent");
-        const firstTick = sorted.find((t) => t >= c.due_at)!;
-        expect(c.sent_at! - firstTick, `a course step due ${new Date(c.due_at).toISOString()} waited`).toBeLessThanOrEqual(STEP_MS);
+        const completed = sorted.filter((t) => t >= c.due_at);
+        expect(c.sent_at!, `a course step due ${new Date(c.due_at).toISOString()} waited`).toBeLessThanOrEqual(completed[1] ?? completed[0]!);
       }
     } finally {
       await store.close();
