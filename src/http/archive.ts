@@ -13,6 +13,8 @@ import { type Env, type HttpDeps, respondPage } from "./context.ts";
 import { Html, html } from "./html.ts";
 
 const MAX_AGE = "public, max-age=300";
+/** The issue's headings under the page's h1, and links in the page's accent colour (light and dark). */
+const ARTICLE_CSS = html`<style>article h2{font-size:1.25rem;line-height:1.3;margin:1.5rem 0 .5rem}article h3{font-size:1.1rem}article a,.issues a{color:var(--accent)}article img{max-width:100%;height:auto}</style>`;
 
 /** Issues the archive shows at `now`: scheduled and already going out, newest first. */
 async function published(deps: HttpDeps): Promise<IssueSnapshot[]> {
@@ -99,7 +101,7 @@ export function archiveRoutes(): Hono<Env> {
       c,
       200,
       issue.subject,
-      html`<article><p class="hint">${day(issue.publishedAt!)}</p>${new Html(body)}</article><hr><p class="hint"><a href="/newsletters">Every issue</a> · <a href="/">Get the next one by email</a></p>`,
+      html`${ARTICLE_CSS}<article><p class="hint">${day(issue.publishedAt!)}</p>${new Html(body)}</article><hr><p class="hint"><a href="/newsletters">Every issue</a> · <a href="/">Get the next one by email</a></p>`,
     );
   });
 

@@ -269,16 +269,37 @@ export class Lifecycle {
    * import again brings it in whole. Planning warnings come back instead of being logged.
    */
   async importPage(
-    rows: readonly (SubscriberInput & { startAt: Date })[],
+    rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
     opts: { enrollIn: Sequence | null },
     now: Date,
   ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[] }> {
     const suppressed = await this.store.suppressedAmong(rows.map((r) => r.email));
     const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
     const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
+    const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
     const warnings: string[] = [];
-    const { created, existing, enrolled } = await this.store.importSubscribers(
-      fresh.map(({ startAt: _startAt, ...input }) => input),
+    // The page's new subscribers, their enrollments and their topics (the CSV's topics column,
+    // consent from the import) commit together.
+    const { created, existing, enrolled } = await this.store.transaction(async (tx) => {
+      const res = await this.importInto(tx, fresh, startOf, opts, now, warnings);
+      for (const sub of res.created)
+        for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
+          await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
+      return res;
+    });
+    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
+  }
+
+  private importInto(
+    tx: Store,
+    fresh: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
+    startOf: Map<string, Date>,
+    opts: { enrollIn: Sequence | null },
+    now: Date,
+    warnings: string[],
+  ) {
+    return tx.importSubscribers(
+      fresh.map(({ startAt: _startAt, topics: _topics, ...input }) => input),
       now,
       (sub) => {
         if (!opts.enrollIn || sub.status !== "active") return null;
@@ -289,7 +310,6 @@ export class Lifecycle {
         return plan;
       },
     );
-    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
   }
 
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */

@@ -45,3 +45,35 @@ describe("Lifecycle.joinTopic / leaveTopic", () => {
     expect(() => defineTopics([t, t])).toThrow(/declared twice/);
   });
 });
+
+describe("drip import: the topics column", () => {
+  it("joins new subscribers to the topics named (consent from the import, at subscribed_at); an unknown topic is a bad row", async () => {
+    const { writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { runDrip, tempDir, cleanupTempDirs } = await import("../support/engine-helpers.ts");
+    const { SqliteStore } = await import("../../src/store/sqlite/sqlite-store.ts");
+    const dir = tempDir("drip-import-topics-");
+    try {
+      const env = { DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: join(dir, "outbox") };
+      writeFileSync(
+        join(dir, "people.csv"),
+        "email,name,timezone,topics,subscribed_at\nin@example.com,In,Europe/London,weekly,2026-10-01T09:00:00Z\nout@example.com,Out,Europe/London,,2026-10-01T09:00:00Z\nbad@example.com,Bad,Europe/London,nope,2026-10-01T09:00:00Z\n",
+      );
+      const r = await runDrip(["import", join(dir, "people.csv"), "--confirmed"], { env, cwd: dir });
+      expect(r.out + r.err).toMatch(/topic "nope" is not declared/);
+      const store = new SqliteStore(env.DATABASE_URL);
+      try {
+        const member = await store.findSubscriberByEmail("in@example.com");
+        expect(await store.listTopicMemberships(member!.id)).toEqual([
+          { topicId: "weekly", status: "joined", consentAt: new Date("2026-10-01T09:00:00Z"), consentSource: "import", leftAt: null },
+        ]);
+        expect(await store.listTopicMemberships((await store.findSubscriberByEmail("out@example.com"))!.id)).toEqual([]);
+        expect(await store.findSubscriberByEmail("bad@example.com")).toBeNull();
+      } finally {
+        await store.close();
+      }
+    } finally {
+      cleanupTempDirs();
+    }
+  });
+});
