@@ -3,7 +3,7 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
-import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
+import { type Config, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
@@ -16,6 +16,7 @@ import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
+import { PostgresStore, postgresProblem } from "./store/postgres/postgres-store.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 
@@ -31,9 +32,21 @@ export interface App {
 }
 
 export function openStore(config: Config): Store {
-  // loadConfig refuses it already; a Config built by hand gets the same sentence.
-  if (isPostgresUrl(config.databaseUrl)) throw new DripError("config", POSTGRES_UNSUPPORTED);
+  if (isPostgresUrl(config.databaseUrl)) return new PostgresStore(config.databaseUrl, { pool: config.dbPool });
   return new SqliteStore(config.databaseUrl);
+}
+
+/** Open and migrate the configured store; a database that cannot be reached is one sentence, not a stack. */
+export async function openMigratedStore(config: Config): Promise<Store> {
+  const store = openStore(config);
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch(() => {});
+    if (isPostgresUrl(config.databaseUrl)) throw new DripError("failed", postgresProblem(config.databaseUrl, err));
+    throw err;
+  }
+  return store;
 }
 
 export function makeTransport(config: Config): Transport {
@@ -45,9 +58,8 @@ export function makeTransport(config: Config): Transport {
 
 export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
   const log = appLog;
-  const store = openStore(config);
-  await store.migrate();
-  const dbPath = sqlitePath(config.databaseUrl);
+  const store = await openMigratedStore(config);
+  const dbPath = isPostgresUrl(config.databaseUrl) ? ":memory:" : sqlitePath(config.databaseUrl);
   const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
   if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.

@@ -78,6 +78,15 @@ export function createPool(url: string, opts: PostgresOptions = {}): pg.Pool {
   });
 }
 
+/** One sentence for a database that cannot be used (no password or host in it). */
+export function postgresProblem(url: string, err: unknown): string {
+  const u = URL.canParse(url) ? new URL(url) : null;
+  const where = u ? `${u.hostname}:${u.port || 5432}${u.pathname}` : "DATABASE_URL";
+  const e = err as { code?: string; message?: string };
+  const why = e.code === "ECONNREFUSED" ? "nothing is listening there" : e.code === "ENOTFOUND" ? "the host name is unknown" : (e.message ?? String(err));
+  return `Cannot use the PostgreSQL database at ${where} (DATABASE_URL): ${why}.`;
+}
+
 export class PostgresStore implements Store {
   readonly db: Kysely<DB>;
   readonly pool: pg.Pool;
