@@ -70,6 +70,7 @@ const schema = z.object({
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
   DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
   DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
+  DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
 });
 
 export interface Config {
@@ -99,6 +100,8 @@ export interface Config {
   warnings: string[];
   /** PostgreSQL connections per process (DRIP_DB_POOL; else `?pool=N` on DATABASE_URL; else 10). */
   dbPool?: number | undefined;
+  /** PostgreSQL: how long a worker's claim lasts without a heartbeat (DRIP_LEASE_SECONDS, default 60). */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends DripError {
@@ -152,5 +155,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
     warnings,
     dbPool: e.DRIP_DB_POOL,
+    leaseSeconds: e.DRIP_LEASE_SECONDS,
   };
 }

@@ -17,6 +17,8 @@ import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
 import { PostgresStore, postgresProblem } from "./store/postgres/postgres-store.ts";
+import { PgRateLimiter } from "./store/postgres/rate-limit.ts";
+import { PgWorker } from "./store/postgres/worker.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 
@@ -29,6 +31,8 @@ export interface App {
   transport: Transport;
   secret: string;
   close(): Promise<void>;
+  /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
+  worker?: PgWorker;
 }
 
 export function openStore(config: Config): Store {
@@ -49,10 +53,12 @@ export async function openMigratedStore(config: Config): Promise<Store> {
   return store;
 }
 
-export function makeTransport(config: Config): Transport {
-  // One limiter for everything in this process that calls the provider (DRIP_RATE_LIMIT).
+export function makeTransport(config: Config, store?: Store): Transport {
+  // One limiter for everything that calls the provider (DRIP_RATE_LIMIT): in this process on
+  // SQLite, across every worker sharing the database on PostgreSQL.
+  const limiter = store instanceof PostgresStore ? new PgRateLimiter(store.pool, config.rateLimit) : new RateLimiter(config.rateLimit);
   return config.transport === "resend" && config.resendApiKey
-    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter: new RateLimiter(config.rateLimit) })
+    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter })
     : new OutboxTransport(config.outboxDir);
 }
 
@@ -66,9 +72,12 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
   const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
-  const transport = opts.transport ?? makeTransport(config);
+  const transport = opts.transport ?? makeTransport(config, store);
+  // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
+  const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
   const engine = new Engine({
-    store,
+    store: worker ? worker.track(store) : store,
+    ...(worker ? { leaseMs: worker.leaseMs, owner: worker.owner, leadsDuties: () => !worker.running || worker.leads } : {}),
     sequences: loaded.sequences.map((s) => s.sequence),
     transport,
     links: config,
@@ -82,7 +91,19 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     log,
   });
   const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
-  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+  return {
+    config,
+    store,
+    engine,
+    lifecycle,
+    transport,
+    secret,
+    close: async () => {
+      await worker?.stop();
+      await store.close();
+    },
+    ...(worker ? { worker } : {}),
+  };
 }
 
 /**

@@ -8,7 +8,7 @@
 import { type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, sendId, zeroCounts } from "../shared.ts";
-import type { ClaimedSend, EnrollInput, EnrollResult, PendingBatch, PendingConfirmation, StatusCounts } from "../types.ts";
+import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, StatusCounts } from "../types.ts";
 import * as sqliteConfirmations from "../sqlite/confirmation-queries.ts";
 import * as sqliteEnrollments from "../sqlite/enrollment-queries.ts";
 import { subscribersById } from "../sqlite/hydrate.ts";
@@ -116,7 +116,11 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
       ORDER BY lease_until LIMIT ${limit} FOR UPDATE SKIP LOCKED
     )
     RETURNING id, payload, attempts, created_at`.execute(q);
+  if (rows.length === 0) return [];
   rows.sort((a, b) => a.id.localeCompare(b.id));
+  // Recovering a batch is a new claim on its sends: the fence grows, so the attempt that lost
+  // the batch's lease (a worker frozen past it) can no longer record over this one.
+  await sql`UPDATE enrollments SET fence = fence + 1 WHERE lease_until = ${HELD_BY_BATCH} AND lease_owner IN (${sql.join(rows.map((r) => r.id))})`.execute(q);
   // The rows are ours now (leased past `now`): the portable reader hydrates exactly these.
   return sqliteSends.readBatches(q, rows);
 }
@@ -210,4 +214,11 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
     sends: fill(["claimed", "sent", "skipped", "failed", "in_doubt"] as const, await count("sends")),
     nextDueAt: next?.at != null ? new Date(Number(next.at)) : null,
   };
+}
+
+/** Record a batch's sends and close it, unless every record was refused (the batch was recovered by another worker, who closes it). */
+export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
+  let recorded = records.length === 0;
+  for (const r of records) recorded = (await sqliteSends.record(q, r)) || recorded;
+  if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
 }

@@ -157,8 +157,8 @@ CREATE INDEX enrollments_due ON enrollments (next_due_at) WHERE status = 'active
 CREATE INDEX enrollments_leased ON enrollments (lease_until) WHERE lease_until IS NOT NULL;
 CREATE INDEX enrollments_replan ON enrollments (id) WHERE replan = 1;
 -- Many workers: who is alive and what each holds (drip status), and one provider rate limit
--- shared by all of them (a token bucket row, updated atomically; a pause seen by one worker
--- is seen by all). Postgres only: one SQLite process has neither need.
+-- shared by all of them (a sliding log of the last request starts in one row, updated under a
+-- row lock; a retry-after seen by one worker holds all of them). Postgres only: one SQLite process has neither need.
 CREATE TABLE drip_workers (
   id TEXT COLLATE "C" PRIMARY KEY,
   host TEXT NOT NULL,
@@ -169,8 +169,8 @@ CREATE TABLE drip_workers (
 );
 CREATE TABLE drip_rate_limit (
   name TEXT COLLATE "C" PRIMARY KEY,
-  tokens DOUBLE PRECISION NOT NULL,
-  refilled_at BIGINT NOT NULL,
+  -- The last DRIP_RATE_LIMIT request starts (epoch ms, database clock): a sliding log.
+  starts BIGINT[] NOT NULL DEFAULT '{}',
   blocked_until BIGINT NOT NULL DEFAULT 0
 );
 -- Busy tables: vacuum and analyze them sooner than the 20% default (README: autovacuum).

@@ -258,7 +258,7 @@ export class PostgresStore implements Store {
   }
 
   async completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-    await this.tx((q) => sq.completeBatch(q, batchId, records));
+    await this.tx((q) => pq.completeBatch(q, batchId, records));
   }
 
   async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number, keyWindowFrom?: Date): Promise<void> {
