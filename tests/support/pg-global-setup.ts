@@ -48,7 +48,18 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () =
     persistent: false,
     createPostgresUser: userInfo().uid === 0,
     // Throwaway data: no fsync; enough connections for several test files and worker processes.
-    postgresFlags: ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1"],
+    postgresFlags: [
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "max_connections=300",
+      "-c",
+      "listen_addresses=127.0.0.1",
+    ],
     onLog: (m) => logs.push(String(m)),
     onError: (m) => logs.push(String(m)),
   });

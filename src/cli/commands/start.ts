@@ -128,7 +128,9 @@ function parseWorkers(raw: string | undefined, databaseUrl: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 64) throw new UsageError(`--workers "${raw}" must be a whole number from 1 to 64`);
   const n = Number(raw);
   if (n > 1 && !isPostgresUrl(databaseUrl))
-    throw new UsageError(`--workers ${n} needs PostgreSQL (DATABASE_URL=postgres://…): a SQLite file is served by one process; run 'drip start' without --workers`);
+    throw new UsageError(
+      `--workers ${n} needs PostgreSQL (DATABASE_URL=postgres://…): a SQLite file is served by one process; run 'drip start' without --workers`,
+    );
   return n;
 }
 

@@ -202,9 +202,9 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
   const next = await q
     .selectFrom("enrollments")
     .select(
-      sql<number | null>`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN greatest(lease_until, next_due_at) END)`.as(
-        "at",
-      ),
+      sql<
+        number | null
+      >`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN greatest(lease_until, next_due_at) END)`.as("at"),
     )
     .where("status", "=", "active")
     .executeTakeFirst();

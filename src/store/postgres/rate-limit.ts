@@ -31,9 +31,7 @@ export class PgRateLimiter extends RateLimiter {
   }
 
   private ensureRow(): Promise<void> {
-    this.ready ??= this.pool
-      .query("INSERT INTO drip_rate_limit (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [this.name])
-      .then(() => {});
+    this.ready ??= this.pool.query("INSERT INTO drip_rate_limit (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [this.name]).then(() => {});
     return this.ready;
   }
 

@@ -128,10 +128,10 @@ export class PgWorker {
       try {
         const until = this.now() + this.leaseMs;
         await this.store.pool.query("UPDATE enrollments SET lease_until = $2 WHERE lease_owner = $1 AND lease_until IS NOT NULL AND lease_until < $3", [
-            this.owner,
-            until,
-            HELD_BY_BATCH,
-          ]);
+          this.owner,
+          until,
+          HELD_BY_BATCH,
+        ]);
         if (this.batches.size > 0)
           await this.store.pool.query("UPDATE batches SET lease_until = greatest(lease_until, $2) WHERE id = ANY($1) AND status = 'pending'", [
             [...this.batches],
