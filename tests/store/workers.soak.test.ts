@@ -16,7 +16,8 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { createApp } from "../../src/wiring.ts";
-import { API_KEY, cleanupTempDirs, maxInWindow, seedEnrolled, tally, tempDir } from "../support/delivery-helpers.ts";
+import hipPainCourse from "../../sequences/hip-pain-course.ts";
+import { API_KEY, COURSE, cleanupTempDirs, emailOf, maxInWindow, tally, tempDir } from "../support/delivery-helpers.ts";
 import { createDatabase } from "../support/pg.ts";
 import { startRemoteDouble } from "../support/remote-double.ts";
 import { makePrng } from "../support/resend-double-rules.ts";
@@ -48,9 +49,20 @@ describe("4 workers on one PostgreSQL database", () => {
       DRIP_LEASE_SECONDS: String(LEASE_S),
       DRIP_DB_POOL: "4",
     };
+    // Seeded in pages of 500 (one transaction each), every subscriber's first step due a minute ago.
     const seedApp = await createApp(loadConfig(env));
     const now = new Date(Date.now() - 60_000);
-    await seedEnrolled(seedApp.store, seedApp.engine, N, now);
+    const first = hipPainCourse.steps[0]!.id;
+    for (let k = 0; k < N; k += 500) {
+      const rows = Array.from({ length: 500 }, (_, j) => ({
+        email: emailOf(k + j),
+        name: `Sub ${k + j}`,
+        timezone: "Europe/London",
+        status: "active" as const,
+      }));
+      const r = await seedApp.store.importSubscribers(rows, now, () => ({ sequenceId: COURSE, startedAt: now, firstStepId: first, firstDueAt: now }));
+      expect(r.enrolled).toBe(500);
+    }
     await seedApp.close();
 
     const procs: (ChildProcess | null)[] = Array.from({ length: WORKERS }, () => null);
@@ -73,7 +85,9 @@ describe("4 workers on one PostgreSQL database", () => {
     let kills = 0;
     let stopped = false;
     try {
-      const deadline = Date.now() + 12 * 60_000;
+      const deadline = Date.now() + 25 * 60_000;
+      const progress = setInterval(() => void sentCount().then((n) => console.info(`${new Date().toISOString()} sent ${n}/${N}, ${kills} kills`)), 15_000);
+      progress.unref();
       // Kill a random worker every 1–3 s while sends remain, and restart it.
       while ((await sentCount()) < N && Date.now() < deadline) {
         await sleep(1000 + rnd() * 2000);
@@ -97,6 +111,7 @@ describe("4 workers on one PostgreSQL database", () => {
           frozen.kill("SIGCONT");
         }
       }
+      clearInterval(progress);
       // Let every batch settle (retried ones come back within their lease).
       for (let i = 0; i < 120; i++) {
         const st = await store.status();
@@ -152,5 +167,5 @@ describe("4 workers on one PostgreSQL database", () => {
       await remote.close();
       await db.drop();
     }
-  });
+  }, 1_800_000);
 });
