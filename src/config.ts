@@ -35,7 +35,6 @@ const positiveInt = (name: string) =>
     .refine((n) => n > 0, { error: `${name} must be greater than 0` });
 
 export const isPostgresUrl = (s: string) => s.startsWith("postgres://") || s.startsWith("postgresql://");
-export const POSTGRES_UNSUPPORTED = "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)";
 
 const EXAMPLE = {
   DRIP_FROM: "hello@bodyhealtherapy.example",
@@ -52,8 +51,7 @@ const schema = z.object({
     .refine((s) => s.startsWith("file:") || isPostgresUrl(s) || s === ":memory:", {
       error: "DATABASE_URL must be file:PATH (SQLite) or postgres://… (PostgreSQL)",
     })
-    // What this build can serve: the one line a PostgreSQL store adapter removes.
-    .refine((s) => !isPostgresUrl(s), { error: POSTGRES_UNSUPPORTED }),
+    .refine((s) => !isPostgresUrl(s) || URL.canParse(s), { error: "DATABASE_URL is not a valid URL: postgres://USER:PASSWORD@HOST:5432/DATABASE" }),
   RESEND_API_KEY: z.string().trim().min(1).optional(),
   RESEND_BASE_URL: url("RESEND_BASE_URL", { allowLocalHttp: true }).optional(),
   OUTBOX_DIR: z.string().trim().min(1).default("./outbox"),
@@ -77,6 +75,8 @@ const schema = z.object({
   DRIP_EMAILS_DIR: z.string().trim().min(1).optional(),
   DRIP_NEWSLETTERS_DIR: z.string().trim().min(1).optional(),
   DRIP_FEED_URL: url("DRIP_FEED_URL", { allowLocalHttp: true }).optional(),
+  DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
+  DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
 });
 
 export interface Config {
@@ -110,6 +110,10 @@ export interface Config {
   newslettersDir: string;
   /** The blog's RSS/Atom feed (DRIP_FEED_URL), for the shipped feed definition. */
   feedUrl: string | undefined;
+  /** PostgreSQL connections per process (DRIP_DB_POOL; else `?pool=N` on DATABASE_URL; else 10). */
+  dbPool?: number | undefined;
+  /** PostgreSQL: how long a worker's claim lasts without a heartbeat (DRIP_LEASE_SECONDS, default 60). */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends DripError {
@@ -166,5 +170,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     emailsDir: e.DRIP_EMAILS_DIR ? resolve(e.DRIP_EMAILS_DIR) : EMAILS_DIR,
     newslettersDir: e.DRIP_NEWSLETTERS_DIR ? resolve(e.DRIP_NEWSLETTERS_DIR) : NEWSLETTERS_DIR,
     feedUrl: e.DRIP_FEED_URL,
+    dbPool: e.DRIP_DB_POOL,
+    leaseSeconds: e.DRIP_LEASE_SECONDS,
   };
 }

@@ -217,11 +217,19 @@ export async function planDeliveries(q: Kysely<DB>, issueId: string, f: Audience
   const t = now.getTime();
   const seq = issueSequenceId(issueId);
   const members = audienceQuery(q, f).select(["s.id as sid", "s.timezone as tz"]);
+  // One CASE arm per distinct zone of the audience (a handful), the same SQL on both backends.
+  const zones = Object.entries(plan.byZone);
+  const due = zones.length
+    ? sql`CASE m.tz ${sql.join(
+        zones.map(([zone, ms]) => sql`WHEN ${zone} THEN CAST(${ms} AS BIGINT)`),
+        sql` `,
+      )} ELSE CAST(${plan.fallback} AS BIGINT) END`
+    : sql`CAST(${plan.fallback} AS BIGINT)`;
   await sql`
     INSERT INTO enrollments (subscriber_id, sequence_id, round, started_at, cursor, next_step_id, next_due_at, status, reason, updated_at, lane)
-    SELECT m.sid, ${seq}, 1, ${t}, NULL, ${NEWSLETTER_STEP}, COALESCE(z.value, ${plan.fallback}), 'active', NULL, ${t}, 1
-    FROM (${members}) AS m LEFT JOIN json_each(${JSON.stringify(plan.byZone)}) AS z ON z.key = m.tz
-    WHERE 1
+    SELECT m.sid, ${seq}, 1, ${t}, NULL, ${NEWSLETTER_STEP}, ${due}, 'active', NULL, ${t}, 1
+    FROM (${members}) AS m
+    WHERE TRUE
     ON CONFLICT (subscriber_id, sequence_id) DO UPDATE SET
       next_due_at = excluded.next_due_at, status = 'active', reason = NULL, updated_at = excluded.updated_at
     WHERE enrollments.lease_until IS NULL AND enrollments.cursor IS NULL
@@ -304,15 +312,22 @@ export async function issueReport(q: Kysely<DB>, issueId: string): Promise<Issue
     const k = e.type as keyof IssueReport;
     if (k === "delivered" || k === "opened" || k === "clicked" || k === "bounced" || k === "complained" || k === "unsubscribed") report[k] = Number(e.n);
   }
+  // Clicks per link, counted once per send (the link is in the event's JSON data; read here so
+  // the query stays the same on both backends).
   const clicks = await q
     .selectFrom("events as v")
     .innerJoin("sends as d", "d.id", "v.send_id")
-    .select([sql<string | null>`json_extract(v.data, '$.link')`.as("link"), sql<number>`count(distinct v.send_id)`.as("n")])
+    .select(["v.send_id", "v.data"])
     .where("d.sequence_id", "=", seq)
     .where("v.type", "=", "clicked")
-    .groupBy(sql`json_extract(v.data, '$.link')`)
     .execute();
-  for (const c of clicks) if (c.link) report.clicksByLink[c.link] = Number(c.n);
+  const seen = new Set<string>();
+  for (const c of clicks) {
+    const link = c.data ? (JSON.parse(c.data) as { link?: unknown }).link : undefined;
+    if (typeof link !== "string" || seen.has(`${c.send_id}\u0000${link}`)) continue;
+    seen.add(`${c.send_id}\u0000${link}`);
+    report.clicksByLink[link] = (report.clicksByLink[link] ?? 0) + 1;
+  }
   return report;
 }
 

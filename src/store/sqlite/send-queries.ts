@@ -114,16 +114,17 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
  * course steps wait at most one page (seconds), never the whole newsletter. Both counts are
  * bounded (LIMIT) probes of the enrollments_due index.
  */
-async function laneShares(q: Kysely<DB>, t: number, limit: number): Promise<{ course: number; newsletter: number }> {
+export async function laneShares(q: Kysely<DB>, t: number, limit: number): Promise<{ course: number; newsletter: number }> {
   const due = async (lane: number) =>
     (
       await sql<{ n: number }>`SELECT count(*) AS n FROM (SELECT id FROM enrollments
         WHERE lane = ${lane} AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
-        ORDER BY next_due_at LIMIT ${limit})`.execute(q)
+        ORDER BY next_due_at LIMIT ${limit}) AS d`.execute(q)
     ).rows[0]?.n ?? 0;
-  const newsletterDue = await due(1);
+  // count(*) is a bigint on PostgreSQL (a string through pg): Number() for both backends.
+  const newsletterDue = Number(await due(1));
   if (newsletterDue === 0) return { course: limit, newsletter: 0 };
-  const courseDue = await due(0);
+  const courseDue = Number(await due(0));
   const newsletter = Math.min(newsletterDue, Math.max(limit - courseDue, Math.ceil(limit / 2)));
   return { course: limit - newsletter, newsletter };
 }
@@ -241,6 +242,14 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
     )
     .returning(["id", "payload", "attempts", "created_at"])
     .execute();
+  return readBatches(q, rows);
+}
+
+/** Batches (rows just leased by the caller) with their still-claimed sends, in payload order. Shared with the Postgres adapter. */
+export async function readBatches(
+  q: Kysely<DB>,
+  rows: readonly { id: string; payload: string | null; attempts: number; created_at: number }[],
+): Promise<PendingBatch[]> {
   if (rows.length === 0) return [];
   const sends = await q
     .selectFrom("sends")
