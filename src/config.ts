@@ -6,7 +6,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
+import { resolve } from "node:path";
 import { DripError } from "./errors.ts";
+import { EMAILS_DIR, NEWSLETTERS_DIR, SEQUENCES_DIR } from "./paths.ts";
 
 const isLocalHost = (u: URL) => ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
 
@@ -69,6 +71,10 @@ const schema = z.object({
   DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
   DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
+  DRIP_SEQUENCES_DIR: z.string().trim().min(1).optional(),
+  DRIP_EMAILS_DIR: z.string().trim().min(1).optional(),
+  DRIP_NEWSLETTERS_DIR: z.string().trim().min(1).optional(),
+  DRIP_FEED_URL: url("DRIP_FEED_URL", { allowLocalHttp: true }).optional(),
   DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
   DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
 });
@@ -98,6 +104,12 @@ export interface Config {
   returnConfirmEveryMs: number;
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
+  /** Content folders (absolute): DRIP_SEQUENCES_DIR, DRIP_EMAILS_DIR, DRIP_NEWSLETTERS_DIR, default the install's own. */
+  sequencesDir: string;
+  emailsDir: string;
+  newslettersDir: string;
+  /** The blog's RSS/Atom feed (DRIP_FEED_URL), for the shipped feed definition. */
+  feedUrl: string | undefined;
   /** PostgreSQL connections per process (DRIP_DB_POOL; else `?pool=N` on DATABASE_URL; else 10). */
   dbPool?: number | undefined;
   /** PostgreSQL: how long a worker's claim lasts without a heartbeat (DRIP_LEASE_SECONDS, default 60). */
@@ -154,6 +166,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
     warnings,
+    sequencesDir: e.DRIP_SEQUENCES_DIR ? resolve(e.DRIP_SEQUENCES_DIR) : SEQUENCES_DIR,
+    emailsDir: e.DRIP_EMAILS_DIR ? resolve(e.DRIP_EMAILS_DIR) : EMAILS_DIR,
+    newslettersDir: e.DRIP_NEWSLETTERS_DIR ? resolve(e.DRIP_NEWSLETTERS_DIR) : NEWSLETTERS_DIR,
+    feedUrl: e.DRIP_FEED_URL,
     dbPool: e.DRIP_DB_POOL,
     leaseSeconds: e.DRIP_LEASE_SECONDS,
   };

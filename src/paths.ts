@@ -5,3 +5,4 @@ import { fileURLToPath } from "node:url";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const SEQUENCES_DIR = join(ROOT, "sequences");
 export const EMAILS_DIR = join(ROOT, "emails");
+export const NEWSLETTERS_DIR = join(ROOT, "newsletters");

@@ -12,7 +12,6 @@ import { Engine } from "./engine/engine.ts";
 import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { DripError } from "./errors.ts";
-import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
@@ -21,6 +20,11 @@ import { PgRateLimiter } from "./store/postgres/rate-limit.ts";
 import { PgWorker } from "./store/postgres/worker.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
+import { NewsletterDelivery } from "./newsletters/deliver.ts";
+import { loadFeeds, loadTopics } from "./newsletters/load.ts";
+import type { FeedDefinition } from "./newsletters/feeds.ts";
+import { Newsletters } from "./newsletters/service.ts";
+import type { Topic, TopicSource } from "./newsletters/topics.ts";
 
 export interface App {
   config: Config;
@@ -30,6 +34,11 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
+  /** Newsletter operations (CLI, dashboard): list, preview, test, audience, schedule, send, cancel, status. */
+  newsletters: Newsletters;
+  topics: TopicSource;
+  /** The blog feeds (newsletters/feeds.ts) that turn posts into issues. */
+  feeds: FeedDefinition[];
   close(): Promise<void>;
   /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
   worker?: PgWorker;
@@ -70,11 +79,29 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
-  const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
+  const loaded = await loadSequenceFiles(listSequenceFiles(config.sequencesDir));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
   const transport = opts.transport ?? makeTransport(config, store);
   // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
   const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
+  const topicsLoaded = await loadTopics(config.newslettersDir);
+  if (topicsLoaded.problem) log(`warning: topics not loaded: ${topicsLoaded.problem}`);
+  const topicList: readonly Topic[] = topicsLoaded.topics;
+  const topics: TopicSource = { topics: () => topicList };
+  // Newsletters come from the courses' sender; the engine is read lazily (definitions reload).
+  let sender = () => ({ name: config.from, organization: config.from });
+  let defaultZone = () => "UTC";
+  const delivery = new NewsletterDelivery({
+    store,
+    topics,
+    links: config,
+    secret,
+    from: config.from,
+    unsubscribeMailto: config.unsubscribeMailto,
+    postalAddress: config.postalAddress,
+    emailsDir: config.emailsDir,
+    sender: () => sender(),
+  });
   const engine = new Engine({
     store: worker ? worker.track(store) : store,
     ...(worker ? { leaseMs: worker.leaseMs, owner: worker.owner, leadsDuties: () => !worker.running || worker.leads } : {}),
@@ -85,12 +112,34 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     from: config.from,
     unsubscribeMailto: config.unsubscribeMailto,
     postalAddress: config.postalAddress,
-    emailsDir: EMAILS_DIR,
+    emailsDir: config.emailsDir,
     latenessMs: config.latenessMs,
     clock: realClock,
     log,
+    newsletters: delivery,
   });
-  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
+  sender = () => {
+    const s = engine.defaultSequence?.sender;
+    return s ? { name: s.name, organization: s.organization } : { name: config.from, organization: config.from };
+  };
+  defaultZone = () => engine.defaultSequence?.defaultTimezone ?? "UTC";
+  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, topics });
+  const newsletters = new Newsletters({
+    store,
+    topics,
+    dir: config.newslettersDir,
+    emailsDir: config.emailsDir,
+    links: config,
+    secret,
+    from: config.from,
+    unsubscribeMailto: config.unsubscribeMailto,
+    postalAddress: config.postalAddress,
+    transport,
+    sender: () => sender(),
+    defaultZone: () => defaultZone(),
+  });
+  const feedsLoaded = await loadFeeds(config.newslettersDir, config.feedUrl);
+  if (feedsLoaded.problem) log(`warning: feeds not loaded: ${feedsLoaded.problem}`);
   return {
     config,
     store,
@@ -98,6 +147,9 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     lifecycle,
     transport,
     secret,
+    newsletters,
+    topics,
+    feeds: feedsLoaded.feeds,
     close: async () => {
       await worker?.stop();
       await store.close();

@@ -18,6 +18,7 @@ import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { validateCommand } from "./commands/validate.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
+import { feedCommands, newsletterCommands } from "./commands/newsletters.ts";
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command("drip")
@@ -38,6 +39,8 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    newsletterCommands,
+    feedCommands,
     dbCommands,
   ])
     add(program, io);

@@ -12,7 +12,7 @@ import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EngineStore } from "../store/types.ts";
+import { type Advance, type ClaimedSend, type EngineStore, issueIdOf } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
 import { advanceAfter, advanceAfterRemoved, advanceFor } from "./advance.ts";
 import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
@@ -50,6 +50,14 @@ export interface EngineOptions {
   owner?: string;
   /** Is this worker the one that lifts an expired delivery pause (elected among many; default yes)? */
   leadsDuties?: () => boolean;
+  /** Newsletter deliveries (lane 1): re-checked and rendered here, sent like course steps. */
+  newsletters?: NewsletterSource;
+}
+
+/** What the engine needs to send a claimed newsletter delivery (src/newsletters/deliver.ts). */
+export interface NewsletterSource {
+  /** Re-check at send time and render; `skip` (with the reason) when it must not go out. */
+  prepare(claim: ClaimedSend, now: Date): Promise<{ message: OutgoingMessage } | { skip: string }>;
 }
 
 export interface TickSummary {
@@ -85,7 +93,8 @@ const MINUTE = 60_000;
 export class Engine {
   private sequences = new Map<string, Sequence>();
   private batches: BatchDelivery | null = null;
-  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto" | "owner">> & Pick<EngineOptions, "unsubscribeMailto">;
+  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto" | "owner" | "newsletters">> &
+    Pick<EngineOptions, "unsubscribeMailto" | "newsletters">;
   /** Who holds this engine's claims (lease_owner), for staff reading the database. */
   private readonly owner: string;
 
@@ -246,7 +255,8 @@ export class Engine {
       leaseMs: this.o.leaseMs,
       concurrency: this.o.concurrency,
       log: this.o.log,
-      advanceFor: (claim, now) => advanceFor(this.sequences.get(claim.sequenceId), claim, now, this.o.latenessMs),
+      advanceFor: (claim, now) =>
+        issueIdOf(claim.sequenceId) !== null ? { kind: "completed" } : advanceFor(this.sequences.get(claim.sequenceId), claim, now, this.o.latenessMs),
     });
     return this.batches;
   }
@@ -277,9 +287,37 @@ export class Engine {
     return { status: "deferred", reason: result.reason };
   }
 
+  /**
+   * A newsletter delivery: one step, then done. The same checks as a course step (status,
+   * address), then the newsletter's own (issue cancelled, topic left) and its render.
+   */
+  private async prepareNewsletter(claim: ClaimedSend, now: Date): Promise<Ready | SendEvent> {
+    const { store } = this.o;
+    const sub = claim.subscriber;
+    const skip = async (reason: string): Promise<SendEvent> => {
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason }, { kind: "exited", reason });
+      return { status: "skipped", reason };
+    };
+    if (!this.o.newsletters) {
+      this.o.log(`warning: newsletters are not wired; delivery ${claim.sendId} waits`);
+      await store.retryLater(claim, new Date(now.getTime() + 60 * MINUTE), "newsletters are not loaded");
+      return { status: "deferred", reason: "newsletters not loaded" };
+    }
+    if (sub.status !== "active") return skip(`subscriber is ${sub.status}`);
+    if (!emailSchema.safeParse(sub.email).success) {
+      const reason = `${JSON.stringify(sub.email)} is not a deliverable address`;
+      await store.recordOutcome(claim, { status: "failed", at: now, reason }, { kind: "completed" });
+      return { status: "failed", reason };
+    }
+    const prepared = await this.o.newsletters.prepare(claim, now);
+    if ("skip" in prepared) return skip(prepared.skip);
+    return { claim, advance: { kind: "completed" }, message: prepared.message };
+  }
+
   /** Re-check a claim at send time and render it; anything that ends here is recorded here. */
   private async prepare(claim: ClaimedSend, now: Date): Promise<Ready | SendEvent> {
     const { store } = this.o;
+    if (issueIdOf(claim.sequenceId) !== null) return this.prepareNewsletter(claim, now);
     const sequence = this.sequences.get(claim.sequenceId);
     if (!sequence) {
       // Its file is missing or invalid: hold the enrollment and look again in an hour.

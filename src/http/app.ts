@@ -12,6 +12,7 @@ import { type Env, type HttpDeps, respondPage, wantsJson, writeTo } from "./cont
 import { hookRoutes } from "./hooks.ts";
 import { html } from "./html.ts";
 import { manageRoutes } from "./manage.ts";
+import { archiveRoutes } from "./archive.ts";
 import { signupRoutes } from "./signup.ts";
 import { TZ_SCRIPT_HASH } from "./zones.ts";
 
@@ -94,6 +95,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.route("/", signupRoutes());
   app.route("/", manageRoutes());
   app.route("/", hookRoutes());
+  app.route("/", archiveRoutes());
 
   app.notFound((c) =>
     isMachineRoute(c.req.path) || wantsJson(c)

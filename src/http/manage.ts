@@ -6,7 +6,8 @@
 import { Hono } from "hono";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { canonicalTimeZone } from "../schedule/index.ts";
-import type { Subscriber } from "../store/types.ts";
+import { NEWSLETTER_STEP, type Subscriber, issueSequenceId } from "../store/types.ts";
+import { sendId as sendIdOf } from "../store/shared.ts";
 import { verifyToken } from "../tokens.ts";
 import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy, writeTo } from "./context.ts";
 import { type Html, html } from "./html.ts";
@@ -31,6 +32,20 @@ export function manageRoutes(): Hono<Env> {
     const subscriber = await subscriberFor(deps, token);
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     if (subscriber.status === "unsubscribed") return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
+    // A newsletter's link leaves its topic only; the page offers leaving everything as well.
+    const topic = topicOf(deps, c.req.query("topic"));
+    if (topic) {
+      const here = `/unsubscribe/${token}?${new URLSearchParams(c.req.query()).toString()}`;
+      return respondPage(
+        c,
+        200,
+        "Unsubscribe",
+        html`<h1>Stop ${topic.name}?</h1><p>No more ${topic.name} to <strong>${subscriber.email}</strong>. Anything else you get from us stays as it is.</p>
+<form method="post" action="${here}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Stop ${topic.name}</button></form>
+<form method="post" action="/unsubscribe/${token}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit" class="secondary">Unsubscribe from everything</button></form>
+<p class="hint"><a href="/preferences/${token}">All your preferences</a></p>`,
+      );
+    }
     // GET never unsubscribes: mail scanners open links. The button POSTs what RFC 8058 asks for.
     return respondPage(
       c,
@@ -63,6 +78,24 @@ export function manageRoutes(): Hono<Env> {
     if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     // Never lost to a busy database: retried for a while, then 503 with Retry-After (providers retry).
     const now = deps.now();
+    const topic = topicOf(deps, c.req.query("topic"));
+    if (topic) {
+      // One-click from a newsletter: leaves this topic, credited to the issue's send.
+      const issue = c.req.query("issue");
+      const delivery = issue ? await deps.store.getEnrollment(subscriber.id, issueSequenceId(issue)) : null;
+      const sendId = delivery ? sendIdOf(delivery.id, delivery.round, NEWSLETTER_STEP) : null;
+      const sent = sendId ? await deps.store.getSend(sendId) : null;
+      await retryWhileBusy(deps, () => deps.lifecycle.leaveTopic(subscriber, topic.id, now, "one-click", sent?.id ?? null));
+      const token = c.req.param("token");
+      return respondPage(
+        c,
+        200,
+        "Unsubscribed",
+        html`<h1>You've left ${topic.name}</h1><p>We won't send you ${topic.name} any more.</p>
+<form method="post" action="/unsubscribe/${token}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit" class="secondary">Unsubscribe from everything</button></form>
+<p class="hint"><a href="/preferences/${token}">All your preferences</a></p>`,
+      );
+    }
     await retryWhileBusy(deps, () => deps.lifecycle.unsubscribe(subscriber, now, "one-click"));
     return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
   });
@@ -96,6 +129,14 @@ export function manageRoutes(): Hono<Env> {
       case "leave":
         await deps.lifecycle.leaveCourse(subscriber);
         break;
+      case "topic-join":
+      case "topic-leave": {
+        const topic = topicOf(deps, String(body.topic ?? ""));
+        if (!topic) return respondPage(c, 400, "Your preferences", await preferencesPage(deps, token, subscriber, undefined, "Unknown topic."));
+        if (action === "topic-join") await deps.lifecycle.joinTopic(subscriber, topic.id, { source: "preferences page" }, now);
+        else await deps.lifecycle.leaveTopic(subscriber, topic.id, now, "preferences");
+        break;
+      }
       case "unsubscribe":
         await deps.lifecycle.unsubscribe(subscriber, now, "preferences");
         return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
@@ -131,7 +172,14 @@ const DONE = new Map<string, string>([
   ["resume", "Welcome back: the course continues."],
   ["leave", "You've left the course. You're still subscribed to our occasional newsletter."],
   ["profile", "Saved. Upcoming emails are planned in your time zone."],
+  ["topic-join", "Done: you're on the list."],
+  ["topic-leave", "Done: you've left that list."],
 ]);
+
+/** A declared topic by id, or null (a made-up ?topic= is ignored). */
+function topicOf(deps: HttpDeps, id: string | undefined) {
+  return id ? (deps.lifecycle.topicList().find((t) => t.id === id) ?? null) : null;
+}
 
 /** The done messages that say the state themselves (so the state is not said again below them). */
 const STATE_AFTER = new Map<string, "paused" | "active" | "none">([
@@ -164,9 +212,21 @@ ${doneText ? html`<p role="status">${doneText}</p>` : ""}${error ? html`<p class
 <p>For <strong>${s.email}</strong>${stateSaid ? "." : html`: ${state}`}</p>
 ${active ? button("pause", "Pause the course") : ""}${paused ? button("resume", "Resume the course") : ""}
 ${active || paused ? button("leave", "Leave the course, keep the newsletter", true) : ""}
+${s.status !== "unsubscribed" ? await topicButtons(deps, s, csrf) : ""}
 ${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everything", true) : ""}
 <hr><form method="post"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="action" value="profile">
 <label for="name">First name</label><input id="name" name="name" type="text" maxlength="100" autocomplete="given-name" value="${s.name}">
 <label for="timezone">Time zone</label>${zoneSelect(s.timezone, deps.now())}
 <button type="submit">Save details</button></form>`;
+}
+
+/** One on/off switch per topic (newsletters/topics.ts): joining records consent from this page. */
+async function topicButtons(deps: HttpDeps, s: Subscriber, csrf: string): Promise<Html> {
+  const topics = deps.lifecycle.topicList();
+  if (topics.length === 0) return html``;
+  const joined = new Set((await deps.store.listTopicMemberships(s.id)).filter((m) => m.status === "joined").map((m) => m.topicId));
+  return html`<h2>Newsletters</h2>${topics.map((t) => {
+    const on = joined.has(t.id);
+    return html`<form method="post" class="topic"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="topic" value="${t.id}"><input type="hidden" name="action" value="${on ? "topic-leave" : "topic-join"}"><p><strong>${t.name}</strong>: ${on ? "on" : "off"}. ${t.description}</p><button type="submit"${on ? html` class="secondary"` : ""}>${on ? `Stop ${t.name}` : `Send me ${t.name}`}</button></form>`;
+  })}`;
 }

@@ -51,6 +51,13 @@ ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <input id="name" name="name" type="text" autocomplete="given-name" maxlength="100" value="${values.name ?? ""}">
 <label for="timezone">Time zone</label>
 ${zoneSelect(zone, now)}
+${deps.lifecycle
+  .topicList()
+  .filter((t) => t.askAtSignup)
+  .map(
+    (t) =>
+      html`<p class="check"><input id="topic_${t.id}" name="topic_${t.id}" type="checkbox" value="yes"> <label for="topic_${t.id}">Also send me ${t.name}: ${t.description}</label></p>`,
+  )}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <button type="submit">Send me the course</button>
 </form>
@@ -127,7 +134,7 @@ export function signupRoutes(): Hono<Env> {
     }
     const form = parsed.data;
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
-    if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now);
+    if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now, tickedTopics(raw));
     return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", checkInboxPage(deps, form.email));
   });
 
@@ -264,7 +271,18 @@ function resendForm(deps: HttpDeps, now: Date, why: string): Html {
  * changes in nothing before it is confirmed, and an unsubscribed one stays unsubscribed
  * (at most one confirmation email a month reaches it).
  */
-async function signUp(deps: HttpDeps, input: { email: string; name: string; timezone: string }, ip: string, now: Date): Promise<void> {
-  const res = await deps.lifecycle.signUp({ ...input, tags: [] }, { source: "signup form", ip }, now);
+/** Topics the reader ticked: form fields topic_<id>=yes, or JSON {topics: [id…]}; never ticked by default. */
+function tickedTopics(raw: unknown): string[] {
+  if (!raw || typeof raw !== "object") return [];
+  const body = raw as Record<string, unknown>;
+  const fromForm = Object.keys(body)
+    .filter((k) => k.startsWith("topic_") && body[k] === "yes")
+    .map((k) => k.slice(6));
+  const fromJson = Array.isArray(body.topics) ? body.topics.filter((t): t is string => typeof t === "string") : [];
+  return [...new Set([...fromForm, ...fromJson])];
+}
+
+async function signUp(deps: HttpDeps, input: { email: string; name: string; timezone: string }, ip: string, now: Date, topics: string[] = []): Promise<void> {
+  const res = await deps.lifecycle.signUp({ ...input, tags: [] }, { source: "signup form", ip, topics }, now);
   if (res === "queued") deps.afterSignup?.();
 }

@@ -164,6 +164,8 @@ const rowSchema = z.object({
   timezone: z.string().optional(),
   tags: z.string().optional(),
   subscribed_at: z.string().optional(),
+  /** Topics (newsletters/topics.ts) the person consented to, separated by ; */
+  topics: z.string().optional(),
   /** Written by `drip export`: a row that says unsubscribed, suppressed or pending keeps that status. */
   status: z.string().optional(),
 });
@@ -196,7 +198,7 @@ function warningSentence(message: string, count: number): string {
 }
 
 export async function importCsv(
-  lifecycle: Pick<Lifecycle, "importPage" | "sequenceFor">,
+  lifecycle: Pick<Lifecycle, "importPage" | "sequenceFor"> & Partial<Pick<Lifecycle, "topicList">>,
   rows: AsyncIterable<CsvRow>,
   opts: ImportOptions,
 ): Promise<ImportResult> {
@@ -206,7 +208,8 @@ export async function importCsv(
   const sequence = opts.sequenceId !== undefined || opts.confirmed ? lifecycle.sequenceFor(opts.sequenceId) : null;
   // Warnings the engine logs per enrollment, counted by message (the address taken out).
   const warned = new Map<string, number>();
-  let page: { line: number; input: z.infer<typeof subscriberInputSchema>; at: Date; status: SubscriberStatus | undefined }[] = [];
+  let page: { line: number; input: z.infer<typeof subscriberInputSchema>; at: Date; status: SubscriberStatus | undefined; topics: string[] }[] = [];
+  const knownTopics = new Set((lifecycle.topicList?.() ?? []).map((t) => t.id));
   let line = 1;
   const bad = (reason: string) => {
     const b = { line, reason };
@@ -226,6 +229,7 @@ export async function importCsv(
         consentSource: "import",
         consentAt: r.at,
         startAt: r.at,
+        topics: r.topics,
       })),
       { enrollIn: opts.confirmed ? sequence : null },
       opts.now,
@@ -302,13 +306,24 @@ export async function importCsv(
       bad(`status ${JSON.stringify(r.status)} is not one of ${STATUSES.join(", ")}`);
       continue;
     }
+    const topics = (r.topics ?? "")
+      .split(/[;|]/)
+      .map((t) => t.trim())
+      .filter(Boolean);
+    const unknownTopic = topics.find((t) => !knownTopics.has(t));
+    if (unknownTopic !== undefined) {
+      bad(
+        `topic ${JSON.stringify(unknownTopic)} is not declared in newsletters/topics.ts${knownTopics.size ? ` (known: ${[...knownTopics].join(", ")})` : ""}`,
+      );
+      continue;
+    }
     const key = parsed.data.email.toLowerCase();
     if (seen.has(key)) {
       bad(`email ${parsed.data.email} appears earlier in the file`);
       continue;
     }
     seen.add(key);
-    page.push({ line, input: parsed.data, at, status });
+    page.push({ line, input: parsed.data, at, status, topics });
     if (page.length >= pageSize) await flushOrStop();
     opts.onProgress?.(line - 1);
   }

@@ -19,6 +19,7 @@ import type { Sequence } from "../sequences/types.ts";
 import type { Enrollment, EnrollResult, Store, Subscriber, SubscriberInput } from "../store/types.ts";
 import type { SubscriberInputFields } from "./input.ts";
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
+import type { TopicSource } from "../newsletters/topics.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -36,6 +37,8 @@ export interface LifecycleOptions {
   returnConfirmEveryMs?: number;
   /** Called after a confirmation was queued (drip start sends it at once). */
   onConfirmationQueued?: () => void;
+  /** The declared topics (newsletters/topics.ts); joinTopic refuses others. */
+  topics?: TopicSource;
 }
 
 const DAY = 24 * 3_600_000;
@@ -142,8 +145,11 @@ export class Lifecycle {
    * The public signup (form, JSON, resend-link form): consent is recorded and a confirmation
    * queued; nothing about a known address changes before it is confirmed.
    */
-  async signUp(input: SubscriberInputFields, meta: { source: string; ip?: string | null }, now: Date): Promise<SignUpResult> {
+  async signUp(input: SubscriberInputFields, meta: { source: string; ip?: string | null; topics?: readonly string[] }, now: Date): Promise<SignUpResult> {
     if (await this.store.isSuppressed(input.email)) return "unchanged";
+    // Topics ticked on the form (each its own, unticked checkbox): consent recorded now; mail
+    // on them only starts once the address is confirmed (audiences take active subscribers).
+    const topics = (meta.topics ?? []).filter((t) => this.topicList().some((x) => x.id === t));
     const result = await this.store.transaction(async (tx): Promise<SignUpResult> => {
       const existing = await tx.findSubscriberByEmail(input.email);
       if (!existing) {
@@ -151,9 +157,13 @@ export class Lifecycle {
           { ...input, status: "pending", consentSource: meta.source, consentAt: now, consentIp: meta.ip ?? null },
           now,
         );
+        for (const t of topics) await tx.setTopic(subscriber.id, t, { status: "joined", at: now, source: meta.source });
         return (await this.queueConfirmation(tx, subscriber, now)) ? "queued" : "capped";
       }
-      if (existing.status === "pending") return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
+      if (existing.status === "pending") {
+        for (const t of topics) await tx.setTopic(existing.id, t, { status: "joined", at: now, source: meta.source });
+        return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
+      }
       if (existing.status === "unsubscribed") {
         // Whoever typed the address may not own it: the status stays, and the owner hears
         // from us at most once a month until they confirm.
@@ -259,16 +269,37 @@ export class Lifecycle {
    * import again brings it in whole. Planning warnings come back instead of being logged.
    */
   async importPage(
-    rows: readonly (SubscriberInput & { startAt: Date })[],
+    rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
     opts: { enrollIn: Sequence | null },
     now: Date,
   ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[] }> {
     const suppressed = await this.store.suppressedAmong(rows.map((r) => r.email));
     const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
     const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
+    const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
     const warnings: string[] = [];
-    const { created, existing, enrolled } = await this.store.importSubscribers(
-      fresh.map(({ startAt: _startAt, ...input }) => input),
+    // The page's new subscribers, their enrollments and their topics (the CSV's topics column,
+    // consent from the import) commit together.
+    const { created, existing, enrolled } = await this.store.transaction(async (tx) => {
+      const res = await this.importInto(tx, fresh, startOf, opts, now, warnings);
+      for (const sub of res.created)
+        for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
+          await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
+      return res;
+    });
+    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
+  }
+
+  private importInto(
+    tx: Store,
+    fresh: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
+    startOf: Map<string, Date>,
+    opts: { enrollIn: Sequence | null },
+    now: Date,
+    warnings: string[],
+  ) {
+    return tx.importSubscribers(
+      fresh.map(({ startAt: _startAt, topics: _topics, ...input }) => input),
       now,
       (sub) => {
         if (!opts.enrollIn || sub.status !== "active") return null;
@@ -279,7 +310,6 @@ export class Lifecycle {
         return plan;
       },
     );
-    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
   }
 
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
@@ -433,6 +463,56 @@ export class Lifecycle {
       const s = subscriber ?? (await tx.findSubscriberByEmail(email));
       if (s) await tx.leave(s.id, "suppressed", reason, event.createdAt);
       return "suppressed";
+    });
+  }
+
+  /** The declared topics (newsletters/topics.ts). */
+  topicList() {
+    return this.o.topics?.topics() ?? [];
+  }
+
+  /** A topic id the caller named, refused (usage) unless it is declared in newsletters/topics.ts. */
+  topicFor(topicId: string) {
+    const topics = this.o.topics?.topics() ?? [];
+    const topic = topics.find((t) => t.id === topicId);
+    if (!topic)
+      throw new DripError(
+        "usage",
+        `no topic "${topicId}": ${topics.length ? `known topics are ${topics.map((t) => t.id).join(", ")} (see \`drip topics\`)` : "no topic is declared in newsletters/topics.ts"}`,
+      );
+    return topic;
+  }
+
+  /**
+   * Join a topic with explicit consent (`source`: the signup checkbox, the preferences page,
+   * `drip subscribe --topic`, an import column, a course hand-off). Joining again renews the
+   * consent record. A suppressed address never joins anything.
+   */
+  async joinTopic(subscriber: Pick<Subscriber, "id">, topicId: string, consent: { source: string }, now: Date): Promise<"joined" | "already"> {
+    this.topicFor(topicId);
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      if (s.status === "suppressed") throw new DripError("conflict", `${s.email} is suppressed: it cannot join a topic`);
+      const before = (await tx.listTopicMemberships(s.id)).find((m) => m.topicId === topicId);
+      if (before?.status === "joined") return "already";
+      await tx.setTopic(s.id, topicId, { status: "joined", at: now, source: consent.source });
+      return "joined";
+    });
+  }
+
+  /**
+   * Leave one topic and stay subscribed to the rest: pending deliveries of its issues end at
+   * once (a claimed one is re-checked before it is sent). `sendId` credits the leave to the
+   * email whose one-click link was used (per-issue "unsubscribed").
+   */
+  async leaveTopic(subscriber: Pick<Subscriber, "id">, topicId: string, now: Date, via: string, sendId: string | null = null): Promise<"left" | "not-joined"> {
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      const before = (await tx.listTopicMemberships(s.id)).find((m) => m.topicId === topicId);
+      if (before?.status !== "joined") return "not-joined";
+      await tx.setTopic(s.id, topicId, { status: "left", at: now });
+      await tx.recordEvent({ subscriberId: s.id, sendId, type: "unsubscribed", at: now, data: { via, topic: topicId } });
+      return "left";
     });
   }
 }

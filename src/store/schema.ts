@@ -43,6 +43,8 @@ export interface EnrollmentsTable {
   fence: Generated<number>;
   /** 1 = re-plan next_due_at once the claim is released (the subscriber changed meanwhile). */
   replan: Generated<number>;
+  /** 0 = a course, 1 = a newsletter delivery (claims split each page between the lanes). */
+  lane: Generated<number>;
 }
 
 export interface SendsTable {
@@ -109,7 +111,55 @@ export interface MigrationsTable {
   applied_at: number;
 }
 
+export interface SubscriberTopicsTable {
+  subscriber_id: string;
+  topic_id: string;
+  status: string;
+  consent_at: number;
+  consent_source: string;
+  left_at: number | null;
+}
+
+export interface NewsletterIssuesTable {
+  id: string;
+  topic_id: string;
+  status: string;
+  subject: string;
+  preview: string;
+  body_html: string;
+  template: string | null;
+  audience: string;
+  schedule: string | null;
+  source: string;
+  published_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FeedStateTable {
+  feed_id: string;
+  etag: string | null;
+  last_modified: string | null;
+  first_polled_at: number;
+  last_polled_at: number;
+  last_error: string | null;
+}
+
+export interface FeedItemsTable {
+  feed_id: string;
+  guid: string;
+  title: string;
+  url: string | null;
+  published_at: number | null;
+  seen_at: number;
+  issue_id: string | null;
+}
+
 export interface DB {
+  subscriber_topics: SubscriberTopicsTable;
+  newsletter_issues: NewsletterIssuesTable;
+  feed_state: FeedStateTable;
+  feed_items: FeedItemsTable;
   subscribers: SubscribersTable;
   tags: TagsTable;
   enrollments: EnrollmentsTable;

@@ -33,7 +33,7 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
   };
 }
 
-type EnrollmentRow = { [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan">]: EnrollmentsTable[K] } & {
+type EnrollmentRow = { [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane">]: EnrollmentsTable[K] } & {
   id: number;
   lease_until: number | null;
 };

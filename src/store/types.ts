@@ -325,10 +325,151 @@ export interface ReportStore {
 /** What the engine (tick, batches, confirmations) needs of a store, and nothing more. */
 export type EngineStore = SchedulingStore & ConfirmationStore & MetaStore & Pick<Store, "transaction">;
 
-export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore {
+export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore, NewsletterStore {
   /** Apply pending migrations (numbered, forward-only). */
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Run `fn` on a view of the store inside one transaction: it all commits, or none of it. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+}
+
+/*
+ * Newsletters. Glossary additions:
+ * - topic: a list a subscriber opts into (the weekly newsletter), with consent (time, source).
+ * - newsletter issue: one-off content sent once to a topic's audience. Scheduling stores a
+ *   snapshot (subject, preview, body) that is what goes out, whatever happens to the file.
+ * - delivery: one issue to one subscriber. Stored as an enrollment in lane 1 (sequence id
+ *   `newsletter:<issue>`, one step `issue`): unique per (issue, subscriber), claimed, batched,
+ *   recorded and recovered exactly like a course step (see migration 5).
+ * - feed: the blog's RSS/Atom feed; its ledger remembers every item GUID ever seen.
+ */
+
+/** The sequence id of an issue's deliveries, and the one step they have. */
+export const NEWSLETTER_PREFIX = "newsletter:";
+export const NEWSLETTER_STEP = "issue";
+export const issueSequenceId = (issueId: string) => `${NEWSLETTER_PREFIX}${issueId}`;
+export const issueIdOf = (sequenceId: string): string | null => (sequenceId.startsWith(NEWSLETTER_PREFIX) ? sequenceId.slice(NEWSLETTER_PREFIX.length) : null);
+
+export interface TopicMembership {
+  topicId: string;
+  status: "joined" | "left";
+  consentAt: Date;
+  consentSource: string;
+  leftAt: Date | null;
+}
+
+/** Who an issue goes to: a topic's active members, optionally narrowed. */
+export interface AudienceFilter {
+  topicId: string;
+  tags?: { all?: string[]; any?: string[]; none?: string[] };
+  course?: { sequence: string; state: "completed" | "in_progress" | "not_started" };
+  signedUp?: { after?: Date; before?: Date };
+}
+
+export type IssueStatus = "draft" | "scheduled" | "cancelled";
+
+/** How an issue is timed: one instant, or a local time in each subscriber's zone. */
+export type IssueSchedule =
+  | { kind: "at"; at: string }
+  | { kind: "local"; time: string; date: string /** where that moment has passed: the next day, or now */; passed: "next-day" | "now" };
+
+export interface IssueSnapshot {
+  id: string;
+  topicId: string;
+  status: IssueStatus;
+  subject: string;
+  preview: string;
+  /** The body rendered for nobody in particular (Markdown → HTML); the layout wraps it per subscriber. */
+  bodyHtml: string;
+  template: string | null;
+  audience: AudienceFilter;
+  schedule: IssueSchedule | null;
+  /** "file" or "feed:<id>". */
+  source: string;
+  /** When it first goes out (the archive shows it from then). */
+  publishedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Where each delivery is due: per time zone (IANA name → UTC ms), else `fallback`. */
+export interface DeliveryPlan {
+  byZone: Record<string, number>;
+  fallback: number;
+}
+
+export interface IssueReport {
+  issueId: string;
+  recipients: number;
+  pending: number;
+  sent: number;
+  skipped: number;
+  failed: number;
+  cancelled: number;
+  skippedReasons: Record<string, number>;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  clicksByLink: Record<string, number>;
+  bounced: number;
+  complained: number;
+  unsubscribed: number;
+}
+
+export interface MissingRecipient {
+  subscriberId: string;
+  email: string;
+  /** pending (due at), skipped, failed, cancelled, in_doubt… */
+  state: string;
+  reason: string | null;
+  dueAt: Date | null;
+}
+
+export interface FeedState {
+  feedId: string;
+  etag: string | null;
+  lastModified: string | null;
+  firstPolledAt: Date;
+  lastPolledAt: Date;
+  lastError: string | null;
+}
+
+export interface FeedItemInput {
+  guid: string;
+  title: string;
+  url: string | null;
+  publishedAt: Date | null;
+}
+
+/** Topics, issues, deliveries and the feed ledger. */
+export interface NewsletterStore {
+  /** Join (with consent) or leave a topic. Leaving also ends the subscriber's pending deliveries of that topic's issues. */
+  setTopic(subscriberId: string, topicId: string, change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date }): Promise<void>;
+  listTopicMemberships(subscriberId: string): Promise<TopicMembership[]>;
+  /** Which of these subscribers are (still) joined to the topic. */
+  topicMembersAmong(topicId: string, subscriberIds: readonly string[]): Promise<Set<string>>;
+  /** Insert or replace an issue's snapshot (id is the slug). */
+  saveIssue(issue: Omit<IssueSnapshot, "createdAt" | "updatedAt">, now: Date): Promise<void>;
+  getIssue(id: string): Promise<IssueSnapshot | null>;
+  listIssues(): Promise<IssueSnapshot[]>;
+  /** Count the audience and show a few of it (active, joined, not paused, filters applied). */
+  audience(filter: AudienceFilter, sample: number): Promise<{ count: number; sample: Subscriber[] }>;
+  /** The distinct time zones of an audience (to compute each zone's local send time once). */
+  audienceZones(filter: AudienceFilter): Promise<string[]>;
+  /**
+   * Plan one delivery per audience member, set-based (INSERT … SELECT): unique per (issue,
+   * subscriber). Planned-but-unsent deliveries get the new due time (re-scheduling); sent
+   * ones are never planned again. Returns how many deliveries are now pending.
+   */
+  planDeliveries(issueId: string, filter: AudienceFilter, plan: DeliveryPlan, now: Date): Promise<number>;
+  /** Cancel what has not gone out (unclaimed pending deliveries end as `cancelled`). */
+  cancelDeliveries(issueId: string, now: Date): Promise<number>;
+  issueReport(issueId: string): Promise<IssueReport>;
+  /** Everyone planned who has not received the issue, and why. */
+  missingRecipients(issueId: string, limit: number): Promise<MissingRecipient[]>;
+  getFeedState(feedId: string): Promise<FeedState | null>;
+  saveFeedState(state: FeedState): Promise<void>;
+  /** Remember items by GUID; returns the ones never seen before. */
+  recordFeedItems(feedId: string, items: readonly FeedItemInput[], now: Date): Promise<FeedItemInput[]>;
+  linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void>;
 }

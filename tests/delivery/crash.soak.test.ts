@@ -19,9 +19,6 @@
  * limiter has its own tests), and each of the 20+ restarts costs a process start; at 5 req/s
  * the 50+ batch requests plus their replays would add ~10 s of pure waiting for nothing.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/wiring.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -29,10 +26,8 @@ import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { MINUTE, T0, cleanupTempDirs, deliveryEnv, seedEnrolled, tally, tempDir } from "../support/delivery-helpers.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
 import { makePrng } from "../support/resend-double-rules.ts";
-import { readLines } from "../support/process.ts";
+import { type Kill, PHASE, type RunResult, runWorker as runCrashWorker } from "../support/crash-runner.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const WORKER = join(ROOT, "tests/support/delivery-worker.ts");
 const SEED = Number(process.env.CRASH_SEED ?? 20260303);
 const N = 5_000;
 const RATE = 50;
@@ -47,90 +42,10 @@ const STEP_MS = 6 * MINUTE;
 /** Seeded, so a failing run can be replayed with CRASH_SEED. */
 const rng = makePrng;
 
-/** Where a kill landed, from the worker's last line before it (see delivery-worker.ts). */
-const PHASE: Record<string, string> = {
-  R: "opened, before the first tick",
-  N: "claiming stale batches or due sends",
-  K: "rendering a claimed page",
-  B: "batch written, before its request",
-  T: "request in flight",
-  A: "answered, not yet recorded",
-  C: "recorded, before the next claim",
-  L: "after a log line",
-};
-
-type Kill = { kind: "after-request"; requests: number; delayMs: number } | { kind: "random"; afterReadyMs: number } | null;
-
-interface RunResult {
-  killed: boolean;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  lastNow: Date | null;
-  done: boolean;
-  stderr: string;
-  logs: string[];
-  /** Requests the double answered during this run. */
-  requests: number;
-  /** The worker's last line before the kill. */
-  lastLine: string | null;
-}
-
 let dir: string;
 let env: Record<string, string>;
 let double: ResendDouble;
-
-function runWorker(start: Date, kill: Kill): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", WORKER, "--start", start.toISOString(), "--step-ms", String(STEP_MS)], {
-      cwd: ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const result: RunResult = { killed: false, code: null, signal: null, lastNow: null, done: false, stderr: "", logs: [], requests: 0, lastLine: null };
-    const base = double.requests.length;
-    let watch: NodeJS.Timeout | null = null;
-    const killNow = () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        result.killed = true;
-      }
-    };
-    if (kill?.kind === "after-request") {
-      // Poll the double's log: an entry appears as it answers, so the kill lands while the
-      // worker reads the answer or records it (or just after).
-      watch = setInterval(() => {
-        if (double.requests.length - base >= kill.requests) {
-          clearInterval(watch!);
-          watch = null;
-          if (kill.delayMs === 0) killNow();
-          else setTimeout(killNow, kill.delayMs);
-        }
-      }, 1);
-    }
-    const onLine = (text: string) => {
-      if (!text) return;
-      result.lastLine = text.slice(0, 40);
-      const kind = text[0];
-      const rest = text.slice(2);
-      if (kind === "R" && kill?.kind === "random") setTimeout(killNow, kill.afterReadyMs);
-      if (kind === "N") result.lastNow = new Date(rest);
-      if (kind === "L") result.logs.push(rest);
-      if (kind === "D") result.done = true;
-    };
-    const flush = readLines(child, onLine, (chunk) => {
-      result.stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (watch) clearInterval(watch);
-      flush();
-      result.code = code;
-      result.signal = signal;
-      result.requests = double.requests.length - base;
-      resolve(result);
-    });
-  });
-}
+const runWorker = (start: Date, kill: Kill) => runCrashWorker({ double, env, stepMs: STEP_MS }, start, kill);
 
 describe("crash test: SIGKILL at random points during a 5,000-send run through Resend", () => {
   beforeAll(async () => {

@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ClaimedSend, Store } from "../../src/store/types.ts";
 import { HOUR, MINUTE, at } from "../support/engine-helpers.ts";
+import { newsletterContract } from "./newsletter-contract.ts";
 
 const T0 = at("2027-01-04T10:00:00Z");
 const LEASE = 5 * MINUTE;
@@ -26,6 +27,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       store = await open();
     });
     afterEach(async () => store.close());
+    newsletterContract(() => store);
 
     describe("subscribers", () => {
       it("emails are unique case-insensitively and keep the case they were first given", async () => {

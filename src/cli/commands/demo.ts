@@ -18,7 +18,7 @@ const HOUR = 3_600_000;
 export function demoCommand(program: Command, io: CliIO) {
   program
     .command("demo")
-    .description("Walk a sample subscriber through the whole course in virtual time; the emails land in the outbox")
+    .description("Walk a sample subscriber through the whole course, then the first newsletter issue, in virtual time; the emails land in the outbox")
     .option("--email <email>", "the sample subscriber", "sam@example.com")
     .option("--tz <zone>", "the sample subscriber's time zone", "America/New_York")
     .option("--start <instant>", "when the sample subscriber confirms (ISO 8601, default: now)")
@@ -45,6 +45,25 @@ export function demoCommand(program: Command, io: CliIO) {
               io.out(`  ${formatLocal(new Date(t), opts.tz)}  ${e.claim.stepId.padEnd(16)} ${e.subject}\n`);
             },
           });
+        }
+        // After the course, the weekly newsletter (they ticked its box): the first issue, at
+        // 09:00 in their own morning the day after the course ends.
+        const issue = app.newsletters.files().issues[0];
+        if (issue && res.kind === "ok") {
+          await app.lifecycle.joinTopic(res.subscriber, issue.topicId, { source: "demo" }, start);
+          const end = start.getTime() + 21 * 24 * HOUR;
+          const date = formatLocal(new Date(end + 24 * HOUR), opts.tz).slice(0, 10);
+          await app.newsletters.schedule(issue.id, { kind: "local", time: "09:00", date, ifPassed: "next-day" }, new Date(end));
+          io.out(`Then the newsletter "${issue.id}", scheduled for 09:00 on ${date} in the subscriber's zone:\n`);
+          for (let t = end + HOUR; t <= end + 3 * 24 * HOUR; t += HOUR) {
+            await app.engine.tick(new Date(t), {
+              onSend: (e) => {
+                if (e.status !== "sent") return;
+                count++;
+                io.out(`  ${formatLocal(new Date(t), opts.tz)}  ${"newsletter".padEnd(16)} ${e.subject}\n`);
+              },
+            });
+          }
         }
         io.out(`${count} emails written to ${outboxDir} (open the .eml files in any mail app)\n`);
       } finally {

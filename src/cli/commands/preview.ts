@@ -4,7 +4,6 @@ import { loadConfig } from "../../config.ts";
 import { buildLinks } from "../../render/links.ts";
 import { renderStep } from "../../render/render.ts";
 import { SAMPLE_SUBSCRIBER } from "../../sequences/check.ts";
-import { EMAILS_DIR } from "../../paths.ts";
 import { type CliIO, UsageError } from "../io.ts";
 import { findSequence } from "./sequences.ts";
 
@@ -46,7 +45,7 @@ export function previewCommand(program: Command, io: CliIO) {
       if (!step) throw new UsageError(`sequence "${sequenceId}" has no step "${stepId}": its steps are ${sequence.steps.map((s) => s.id).join(", ")}`);
       const config = loadConfig(io.env);
       const links = buildLinks(config, "preview-token.0000", sequence.id, step.id);
-      const email = await renderStep({ sequence, step, subscriber, links, postalAddress: config.postalAddress, list: config, emailsDir: EMAILS_DIR });
+      const email = await renderStep({ sequence, step, subscriber, links, postalAddress: config.postalAddress, list: config, emailsDir: config.emailsDir });
       if (opts.format === "html") io.out(email.html.endsWith("\n") ? email.html : `${email.html}\n`);
       else io.out(`Subject: ${email.subject}\nPreview: ${email.preview}\n\n${email.text}`);
     });

@@ -2,11 +2,11 @@
 import { formatIssue } from "../../sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles, type LoadResult } from "../../sequences/load.ts";
 import type { Sequence } from "../../sequences/types.ts";
-import { SEQUENCES_DIR } from "../../paths.ts";
+import { contentDirs } from "./app-context.ts";
 import { type CliIO, UsageError, WorkError } from "../io.ts";
 
 export async function loadOrFail(io: CliIO, files?: readonly string[]): Promise<LoadResult> {
-  const result = await loadSequenceFiles(files?.length ? files : listSequenceFiles(SEQUENCES_DIR), io.cwd);
+  const result = await loadSequenceFiles(files?.length ? files : listSequenceFiles(contentDirs(io).sequencesDir), io.cwd);
   if (result.issues.length > 0) {
     throw new WorkError(`Some sequences are invalid:\n${result.issues.map(formatIssue).join("\n")}\nRun \`drip validate\` for the full report.`);
   }

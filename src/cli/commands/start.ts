@@ -8,9 +8,10 @@ import type { Command } from "commander";
 import cron from "node-cron";
 import { type ChildProcess, spawn } from "node:child_process";
 import { isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
+import { checkFeed } from "../../newsletters/feeds.ts";
 import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
-import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
+
 import { watchSequences } from "../../sequences/reload.ts";
 import { type CliIO, UsageError } from "../io.ts";
 
@@ -62,6 +63,24 @@ export function startCommand(program: Command, io: CliIO) {
         return ticking;
       };
       const task = opts.scheduler ? cron.schedule("* * * * *", runTick, { timezone: "UTC", noOverlap: true, name: "drip-tick" }) : null;
+      // The blog feeds, every 15 minutes (conditional requests: an unchanged feed costs a 304).
+      const checkFeeds = () =>
+        track(
+          (async () => {
+            for (const f of app.feeds) {
+              if (stopping.signal.aborted) return;
+              const r = await checkFeed(f, { store: app.store, newsletters: app.newsletters, log }, io.now()).catch((err: Error) => ({
+                message: err.message,
+                created: [],
+              }));
+              if (r.created.length) log(`feed ${f.id}: ${r.message}`);
+            }
+          })(),
+        );
+      const feedTask =
+        opts.scheduler && app.feeds.some((f) => f.url)
+          ? cron.schedule("*/15 * * * *", checkFeeds, { timezone: "UTC", noOverlap: true, name: "drip-feeds" })
+          : null;
       // A signup's confirmation email goes out at once, not on the next minute's tick.
       let flushing = false;
       let again = false;
@@ -95,7 +114,9 @@ export function startCommand(program: Command, io: CliIO) {
       const server = opts.http ? serve({ fetch: http.fetch, port: config.port }) : null;
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
-      const unwatch = opts.watch ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log }) : () => {};
+      const unwatch = opts.watch
+        ? watchSequences({ engine: app.engine, sequencesDir: app.config.sequencesDir, emailsDir: app.config.emailsDir, log })
+        : () => {};
       const database = redactUrl(config.databaseUrl);
       if (server) log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${database})`);
       else log(`drip worker ${app.worker?.id ?? process.pid} started (transport: ${app.transport.name}, database: ${database})`);
@@ -107,6 +128,7 @@ export function startCommand(program: Command, io: CliIO) {
           stopping.abort();
           unwatch();
           await task?.stop();
+          await feedTask?.stop();
           server?.close();
           await supervisor?.stop(signal);
           // Whatever is still claimed keeps its lease and comes due again after restart.

@@ -22,17 +22,20 @@ export function subscriberCommands(program: Command, io: CliIO) {
     .option("--confirmed", "consent already confirmed (skip double opt-in)")
     .option("--allow-time-travel", "accept an --at more than 24 hours in the future (the course would start then)")
     .option("--json", "print the result as JSON")
+    .option("--topic <id...>", "also join these topics (newsletters/topics.ts), consent recorded as given to staff")
     .action(
       async (
         email: string,
-        opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; allowTimeTravel?: boolean; json?: boolean },
+        opts: { name?: string; tz?: string; sequence?: string; at?: string; confirmed?: boolean; allowTimeTravel?: boolean; json?: boolean; topic?: string[] },
       ) => {
         const input = parseInput({ email, name: opts.name, timezone: opts.tz });
         // Back-dating is how people who subscribed elsewhere come in; only a future start is refused.
         const now = guardTimeTravel(instant(opts.at, io, "--at"), io, "--at", { allowed: opts.allowTimeTravel, direction: "future" });
         await withApp(io, async (app) => {
+          for (const t of opts.topic ?? []) app.lifecycle.topicFor(t); // an unknown topic is refused before anything is written
           const res = await app.lifecycle.subscribe(input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
           if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
+          for (const t of opts.topic ?? []) await app.lifecycle.joinTopic(res.subscriber, t, { source: "cli" }, now);
           if (opts.json)
             return printJson(io, {
               id: res.subscriber.id,

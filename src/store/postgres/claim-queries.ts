@@ -6,6 +6,7 @@
  * Everything else is the portable Kysely in src/store/sqlite/*-queries.ts, run here as is.
  */
 import { type Kysely, sql } from "kysely";
+import { laneShares } from "../sqlite/send-queries.ts";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, sendId, zeroCounts } from "../shared.ts";
 import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, StatusCounts } from "../types.ts";
@@ -32,11 +33,18 @@ interface ClaimRow {
  */
 export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs: number, owner: string): Promise<ClaimedSend[]> {
   const t = now.getTime();
+  // Courses (lane 0) and newsletter deliveries (lane 1) share each page fairly (laneShares).
+  const { course, newsletter } = await laneShares(q, t, limit);
   const { rows } = await sql<ClaimRow>`
     WITH due AS (
       SELECT id FROM enrollments
-      WHERE status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
-      ORDER BY next_due_at LIMIT ${limit}
+      WHERE lane = 0 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
+      ORDER BY next_due_at LIMIT ${course}
+      FOR UPDATE SKIP LOCKED
+    ), news AS (
+      SELECT id FROM enrollments
+      WHERE lane = 1 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
+      ORDER BY next_due_at LIMIT ${newsletter}
       FOR UPDATE SKIP LOCKED
     ), lapsed AS (
       SELECT id FROM enrollments
@@ -45,7 +53,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       FOR UPDATE SKIP LOCKED
     )
     UPDATE enrollments SET lease_until = ${t + leaseMs}, lease_owner = ${owner}, fence = fence + 1
-    WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM lapsed)
+    WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM news UNION ALL SELECT id FROM lapsed)
     RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence`.execute(q);
   if (rows.length === 0) return [];
   rows.sort((a, b) => (a.next_due_at ?? 0) - (b.next_due_at ?? 0) || a.id - b.id);

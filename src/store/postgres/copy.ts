@@ -23,6 +23,10 @@ export const COPY_TABLES: { name: string; identity?: string }[] = [
   { name: "sends" },
   { name: "events", identity: "id" },
   { name: "confirmations", identity: "id" },
+  { name: "subscriber_topics" },
+  { name: "newsletter_issues" },
+  { name: "feed_state" },
+  { name: "feed_items" },
 ];
 
 const PAGE = 1000;

@@ -179,4 +179,58 @@ ALTER TABLE sends SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze
 ALTER TABLE batches SET (autovacuum_vacuum_scale_factor = 0.05);
 `,
   },
+  {
+    id: 5,
+    name: "newsletters: topics with consent, issue snapshots, deliveries in their own claim lane, feed ledger",
+    // The same shapes as SQLite's migration 5 (see src/store/sqlite/migrations.ts for the why).
+    sql: `
+CREATE TABLE subscriber_topics (
+  subscriber_id TEXT COLLATE "C" NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  topic_id TEXT COLLATE "C" NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('joined','left')),
+  consent_at BIGINT NOT NULL,
+  consent_source TEXT NOT NULL,
+  left_at BIGINT,
+  PRIMARY KEY (subscriber_id, topic_id)
+);
+CREATE INDEX subscriber_topics_members ON subscriber_topics (topic_id, subscriber_id) WHERE status = 'joined';
+CREATE TABLE newsletter_issues (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  topic_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('draft','scheduled','cancelled')),
+  subject TEXT NOT NULL,
+  preview TEXT NOT NULL,
+  body_html TEXT NOT NULL,
+  template TEXT,
+  audience TEXT NOT NULL DEFAULT '{}',
+  schedule TEXT,
+  source TEXT NOT NULL DEFAULT 'file',
+  published_at BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+ALTER TABLE enrollments ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+DROP INDEX enrollments_due;
+CREATE INDEX enrollments_due ON enrollments (lane, next_due_at) WHERE status = 'active' AND lease_until IS NULL AND replan = 0;
+CREATE INDEX enrollments_sequence ON enrollments (sequence_id, status);
+CREATE TABLE feed_state (
+  feed_id TEXT COLLATE "C" PRIMARY KEY,
+  etag TEXT,
+  last_modified TEXT,
+  first_polled_at BIGINT NOT NULL,
+  last_polled_at BIGINT NOT NULL,
+  last_error TEXT
+);
+CREATE TABLE feed_items (
+  feed_id TEXT COLLATE "C" NOT NULL,
+  guid TEXT COLLATE "C" NOT NULL,
+  title TEXT NOT NULL,
+  url TEXT,
+  published_at BIGINT,
+  seen_at BIGINT NOT NULL,
+  issue_id TEXT,
+  PRIMARY KEY (feed_id, guid)
+);
+`,
+  },
 ];

@@ -37,10 +37,19 @@ import type {
   Subscriber,
   SubscriberInput,
   SubscriberStatus,
+  AudienceFilter,
+  DeliveryPlan,
+  FeedItemInput,
+  FeedState,
+  IssueReport,
+  IssueSnapshot,
+  MissingRecipient,
+  TopicMembership,
 } from "../types.ts";
 import * as cq from "../sqlite/confirmation-queries.ts";
 import * as eq from "../sqlite/enrollment-queries.ts";
 import * as mq from "../sqlite/meta-queries.ts";
+import * as nq from "../sqlite/newsletter-queries.ts";
 import * as rq from "../sqlite/report-queries.ts";
 import * as sq from "../sqlite/send-queries.ts";
 import * as uq from "../sqlite/subscriber-queries.ts";
@@ -347,5 +356,69 @@ export class PostgresStore implements Store {
 
   status(): Promise<StatusCounts> {
     return pq.status(this.db);
+  }
+
+  setTopic(subscriberId: string, topicId: string, change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date }): Promise<void> {
+    return this.tx((q) => nq.setTopic(q, subscriberId, topicId, change));
+  }
+
+  listTopicMemberships(subscriberId: string): Promise<TopicMembership[]> {
+    return nq.listTopicMemberships(this.db, subscriberId);
+  }
+
+  topicMembersAmong(topicId: string, subscriberIds: readonly string[]): Promise<Set<string>> {
+    return nq.topicMembersAmong(this.db, topicId, subscriberIds);
+  }
+
+  saveIssue(issue: Omit<IssueSnapshot, "createdAt" | "updatedAt">, now: Date): Promise<void> {
+    return nq.saveIssue(this.db, issue, now);
+  }
+
+  getIssue(id: string): Promise<IssueSnapshot | null> {
+    return nq.getIssue(this.db, id);
+  }
+
+  listIssues(): Promise<IssueSnapshot[]> {
+    return nq.listIssues(this.db);
+  }
+
+  audience(filter: AudienceFilter, sample: number): Promise<{ count: number; sample: Subscriber[] }> {
+    return nq.audience(this.db, filter, sample);
+  }
+
+  audienceZones(filter: AudienceFilter): Promise<string[]> {
+    return nq.audienceZones(this.db, filter);
+  }
+
+  planDeliveries(issueId: string, filter: AudienceFilter, plan: DeliveryPlan, now: Date): Promise<number> {
+    return this.tx((q) => nq.planDeliveries(q, issueId, filter, plan, now));
+  }
+
+  cancelDeliveries(issueId: string, now: Date): Promise<number> {
+    return this.tx((q) => nq.cancelDeliveries(q, issueId, now));
+  }
+
+  issueReport(issueId: string): Promise<IssueReport> {
+    return nq.issueReport(this.db, issueId);
+  }
+
+  missingRecipients(issueId: string, limit: number): Promise<MissingRecipient[]> {
+    return nq.missingRecipients(this.db, issueId, limit);
+  }
+
+  getFeedState(feedId: string): Promise<FeedState | null> {
+    return nq.getFeedState(this.db, feedId);
+  }
+
+  saveFeedState(state: FeedState): Promise<void> {
+    return nq.saveFeedState(this.db, state);
+  }
+
+  recordFeedItems(feedId: string, items: readonly FeedItemInput[], now: Date): Promise<FeedItemInput[]> {
+    return this.tx((q) => nq.recordFeedItems(q, feedId, items, now));
+  }
+
+  linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void> {
+    return nq.linkFeedItem(this.db, feedId, guid, issueId);
   }
 }

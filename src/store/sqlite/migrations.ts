@@ -154,4 +154,73 @@ CREATE INDEX enrollments_leased ON enrollments (lease_until) WHERE lease_until I
 CREATE INDEX enrollments_replan ON enrollments (id) WHERE replan = 1;
 `,
   },
+  {
+    id: 5,
+    name: "newsletters: topics with consent, issue snapshots, deliveries in their own claim lane, feed ledger",
+    sql: `
+-- A subscriber's topics (lists they opted into), each with its own consent: when and how.
+-- Leaving a topic keeps the row (status 'left', left_at) so consent history survives.
+CREATE TABLE subscriber_topics (
+  subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  topic_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('joined','left')),
+  consent_at INTEGER NOT NULL,
+  consent_source TEXT NOT NULL,
+  left_at INTEGER,
+  PRIMARY KEY (subscriber_id, topic_id)
+) WITHOUT ROWID;
+-- Planning an issue walks a topic's members: one index range, not every subscriber.
+CREATE INDEX subscriber_topics_members ON subscriber_topics (topic_id, subscriber_id) WHERE status = 'joined';
+
+-- One row per newsletter issue: the content snapshot taken when staff scheduled it (editing
+-- the file afterwards changes nothing until it is scheduled again), its audience and schedule.
+CREATE TABLE newsletter_issues (
+  id TEXT PRIMARY KEY,
+  topic_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('draft','scheduled','cancelled')),
+  subject TEXT NOT NULL,
+  preview TEXT NOT NULL,
+  body_html TEXT NOT NULL,
+  template TEXT,
+  audience TEXT NOT NULL DEFAULT '{}',
+  schedule TEXT,
+  source TEXT NOT NULL DEFAULT 'file',
+  published_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX newsletter_issues_published ON newsletter_issues (published_at) WHERE status = 'scheduled';
+
+-- Newsletter deliveries are enrollments in lane 1: a one-step walk (sequence_id
+-- 'newsletter:<issue>', step 'issue'), so UNIQUE (subscriber_id, sequence_id) makes them one
+-- per (issue, subscriber), and they share the claims (lease, owner, fence), provider batches,
+-- idempotency keys, retries and crash recovery of course steps (lane 0). The lane lets the
+-- claim split each page between courses and newsletters (see claimDue).
+ALTER TABLE enrollments ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+DROP INDEX enrollments_due;
+CREATE INDEX enrollments_due ON enrollments (lane, next_due_at) WHERE status = 'active' AND lease_until IS NULL AND replan = 0;
+CREATE INDEX enrollments_sequence ON enrollments (sequence_id, status);
+
+-- The blog feed: conditional-request validators and when it was first polled (older items
+-- are never sent), and every item's GUID ever seen, so nothing is sent twice.
+CREATE TABLE feed_state (
+  feed_id TEXT PRIMARY KEY,
+  etag TEXT,
+  last_modified TEXT,
+  first_polled_at INTEGER NOT NULL,
+  last_polled_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE TABLE feed_items (
+  feed_id TEXT NOT NULL,
+  guid TEXT NOT NULL,
+  title TEXT NOT NULL,
+  url TEXT,
+  published_at INTEGER,
+  seen_at INTEGER NOT NULL,
+  issue_id TEXT,
+  PRIMARY KEY (feed_id, guid)
+) WITHOUT ROWID;
+`,
+  },
 ];

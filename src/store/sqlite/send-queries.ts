@@ -31,12 +31,17 @@ interface ClaimRow {
  */
 export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs: number, owner: string): Promise<ClaimedSend[]> {
   const t = now.getTime();
+  const { course, newsletter } = await laneShares(q, t, limit);
   const { rows } = await sql<ClaimRow>`
     UPDATE enrollments SET lease_until = ${t + leaseMs}, lease_owner = ${owner}, fence = fence + 1
     WHERE id IN (
       SELECT id FROM (SELECT id FROM enrollments
-        WHERE status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
-        ORDER BY next_due_at LIMIT ${limit})
+        WHERE lane = 0 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
+        ORDER BY next_due_at LIMIT ${course})
+      UNION ALL
+      SELECT id FROM (SELECT id FROM enrollments
+        WHERE lane = 1 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
+        ORDER BY next_due_at LIMIT ${newsletter})
       UNION ALL
       SELECT id FROM (SELECT id FROM enrollments
         WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t}
@@ -99,6 +104,29 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     });
   }
   return claims;
+}
+
+/**
+ * Fair sharing between course steps (lane 0) and newsletter deliveries (lane 1): when both
+ * have work due, a page is at most half newsletter, so a 50,000-recipient issue due at 09:00
+ * cannot push a course step due at 09:01 behind it; either lane takes the whole page when
+ * the other has nothing due. The page then goes through the one rate limiter in order, so
+ * course steps wait at most one page (seconds), never the whole newsletter. Both counts are
+ * bounded (LIMIT) probes of the enrollments_due index.
+ */
+export async function laneShares(q: Kysely<DB>, t: number, limit: number): Promise<{ course: number; newsletter: number }> {
+  const due = async (lane: number) =>
+    (
+      await sql<{ n: number }>`SELECT count(*) AS n FROM (SELECT id FROM enrollments
+        WHERE lane = ${lane} AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
+        ORDER BY next_due_at LIMIT ${limit}) AS d`.execute(q)
+    ).rows[0]?.n ?? 0;
+  // count(*) is a bigint on PostgreSQL (a string through pg): Number() for both backends.
+  const newsletterDue = Number(await due(1));
+  if (newsletterDue === 0) return { course: limit, newsletter: 0 };
+  const courseDue = Number(await due(0));
+  const newsletter = Math.min(newsletterDue, Math.max(limit - courseDue, Math.ceil(limit / 2)));
+  return { course: limit - newsletter, newsletter };
 }
 
 /** Release a claim the caller still owns (fenced); false when another claim took over. */
