@@ -88,24 +88,30 @@ describe("4 workers on one PostgreSQL database", () => {
       const deadline = Date.now() + 25 * 60_000;
       const progress = setInterval(() => void sentCount().then((n) => console.info(`${new Date().toISOString()} sent ${n}/${N}, ${kills} kills`)), 15_000);
       progress.unref();
-      // Kill a random worker every 1–3 s while sends remain, and restart it.
-      while ((await sentCount()) < N && Date.now() < deadline) {
-        await sleep(1000 + rnd() * 2000);
-        if (kills < KILLS || rnd() < 0.3) {
-          const slot = Math.floor(rnd() * WORKERS);
-          const victim = procs[slot]!;
-          if (victim.exitCode === null && victim.signalCode === null) {
-            const gone = new Promise((r) => victim.once("exit", r));
-            victim.kill("SIGKILL");
-            await gone;
-            kills++;
-            start(slot);
-          }
-        }
-        // Once, freeze a worker for three leases, mid-run, then let it go on.
+      // Kill a random worker that has been up a while each time the workers have made some
+      // progress (150 more sends recorded), and start it again: kills land in claims, renders,
+      // batch writes, requests in flight and recording alike, and the run always moves on.
+      const upSince: number[] = procs.map(() => Date.now());
+      let sentAtKill = 0;
+      for (;;) {
+        const sent = await sentCount();
+        if (sent >= N || Date.now() > deadline) break;
+        await sleep(250 + rnd() * 500);
+        if (sent - sentAtKill < 150) continue;
+        const slot = Math.floor(rnd() * WORKERS);
+        const victim = procs[slot]!;
+        if (Date.now() - upSince[slot]! < 4000 || victim.exitCode !== null || victim.signalCode !== null) continue;
+        const gone = new Promise((r) => victim.once("exit", r));
+        victim.kill("SIGKILL");
+        await gone;
+        kills++;
+        sentAtKill = sent;
+        start(slot);
+        upSince[slot] = Date.now();
+        // Once, mid-run, freeze another worker for three leases, then let it go on.
         if (!stopped && kills === 8) {
           stopped = true;
-          const frozen = procs[(kills + 1) % WORKERS]!;
+          const frozen = procs[(slot + 1) % WORKERS]!;
           frozen.kill("SIGSTOP");
           await sleep(3 * LEASE_S * 1000);
           frozen.kill("SIGCONT");
