@@ -6,6 +6,7 @@ benches.push(["scale", async () => (await import("./scale.ts")).benchScale()]);
 benches.push(["delivery", async () => (await import("./delivery.ts")).benchDelivery()]);
 benches.push(["http", async () => (await import("./http.ts")).benchHttp()]);
 benches.push(["newsletters", async () => (await import("./newsletters.ts")).benchNewsletters()]);
+benches.push(["workers", async () => (await import("./workers.ts")).benchWorkers()]);
 
 for (const [name, bench] of benches) {
   const t0 = performance.now();

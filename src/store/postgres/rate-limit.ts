@@ -65,8 +65,9 @@ export class PgRateLimiter extends RateLimiter {
         await c.query("ROLLBACK");
         return at - now;
       }
-      const kept = [...starts.slice(-(L - 1 > 0 ? L - 1 : 0)), now];
-      await c.query("UPDATE drip_rate_limit SET starts = $2::bigint[] WHERE name = $1", [this.name, kept.length > L ? kept.slice(-L) : kept]);
+      // The last L starts, this one included (slice(-0) would keep them all).
+      const kept = [...(L > 1 ? starts.slice(-(L - 1)) : []), now];
+      await c.query("UPDATE drip_rate_limit SET starts = $2::bigint[] WHERE name = $1", [this.name, kept]);
       await c.query("COMMIT");
       return 0;
     } catch (err) {
