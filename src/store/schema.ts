@@ -43,6 +43,8 @@ export interface EnrollmentsTable {
   fence: Generated<number>;
   /** 1 = re-plan next_due_at once the claim is released (the subscriber changed meanwhile). */
   replan: Generated<number>;
+  /** JSON list of step ids this enrollment passes over (a live edit); null = none. */
+  pass_over: Generated<string | null>;
 }
 
 export interface SendsTable {
@@ -60,6 +62,8 @@ export interface SendsTable {
   reason: string | null;
   updated_at: number;
   batch_id: string | null;
+  sequence_version: Generated<string | null>;
+  template_version: Generated<string | null>;
 }
 
 export interface BatchesTable {
@@ -98,6 +102,16 @@ export interface ConfirmationsTable {
   reason: string | null;
 }
 
+export interface SequenceVersionsTable {
+  id: Generated<number>;
+  sequence_id: string;
+  number: number;
+  hash: string;
+  created_at: number;
+  snapshot: string;
+  changes: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -119,5 +133,6 @@ export interface DB {
   events: EventsTable;
   confirmations: ConfirmationsTable;
   meta: MetaTable;
+  sequence_versions: SequenceVersionsTable;
   drip_migrations: MigrationsTable;
 }
