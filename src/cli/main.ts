@@ -16,6 +16,7 @@ import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { validateCommand } from "./commands/validate.ts";
+import { versionCommands } from "./commands/versions.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
 
 export function buildProgram(io: CliIO): Command {
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    versionCommands,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -19,6 +19,7 @@ import type { Sequence } from "../sequences/types.ts";
 import type { Enrollment, EnrollResult, Store, Subscriber, SubscriberInput } from "../store/types.ts";
 import type { SubscriberInputFields } from "./input.ts";
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
+import { type AppliedSequence, applyVersion } from "../versions/apply.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -434,5 +435,15 @@ export class Lifecycle {
       if (s) await tx.leave(s.id, "suppressed", reason, event.createdAt);
       return "suppressed";
     });
+  }
+
+  /**
+   * A changed sequence goes live (drip apply, drip start): its version is recorded and the
+   * enrolled subscribers the change affects are re-planned by the plan's rules, in one
+   * transaction (src/versions/apply.ts). A claimed step is never touched: its enrollment is
+   * re-planned by the tick once the claim is released.
+   */
+  applyVersion(sequence: Sequence, emailsDir: string, now: Date): Promise<AppliedSequence> {
+    return applyVersion(this.store, sequence, emailsDir, now);
   }
 }

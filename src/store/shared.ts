@@ -33,7 +33,9 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
   };
 }
 
-type EnrollmentRow = { [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "pass_over">]: EnrollmentsTable[K] } & {
+type EnrollmentRow = {
+  [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "pass_over">]: EnrollmentsTable[K];
+} & {
   id: number;
   lease_until: number | null;
   pass_over?: string | null;
@@ -56,7 +58,9 @@ export function toEnrollment(row: EnrollmentRow): Enrollment {
   };
 }
 
-export function toSend(row: Omit<SendsTable, "sequence_version" | "template_version"> & { sequence_version?: string | null; template_version?: string | null }): SendRecord {
+export function toSend(
+  row: Omit<SendsTable, "sequence_version" | "template_version"> & { sequence_version?: string | null; template_version?: string | null },
+): SendRecord {
   return {
     id: row.id,
     enrollmentId: row.enrollment_id,

@@ -26,7 +26,13 @@ export function placeAfterEdit(
   const from = enrollment.cursor === null ? -1 : stepIndex(sequence, enrollment.cursor);
   const step = sequence.steps.slice(from + 1).find((s) => !passOver.has(s.id) && s.id !== enrollment.cursor);
   if (!step) return { stepId: null, dueAt: null };
-  const planned = planStep({ schedule: step.schedule, start: enrollment.startedAt, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow }).at;
+  const planned = planStep({
+    schedule: step.schedule,
+    start: enrollment.startedAt,
+    timezone,
+    defaultTimezone: sequence.defaultTimezone,
+    window: sequence.sendWindow,
+  }).at;
   if (planned.getTime() > now.getTime()) return { stepId: step.id, dueAt: planned };
   return { stepId: step.id, dueAt: nextWindowInstant(now, resolveZone(timezone, sequence.defaultTimezone).zone, sequence.sendWindow) };
 }

@@ -13,8 +13,8 @@
  * - schedule changed on the step people wait for (or the window/zone changed): their due time
  *   is re-planned from their start in their zone; a past moment becomes the next moment inside
  *   the send window (never a 3 a.m. burst).
- * - step added before someone's position (a step they received comes after it): not sent to
- *   them unless it says `backfill: true`.
+ * - step added before someone's position (before the step they wait for, or before a step
+ *   they received): not sent to them unless it says `backfill: true`.
  * - steps appended after the end reach people who completed within
  *   `continueCompleted.withinDays`; others stay completed.
  * - reordered: identity is the id; each person continues with the steps of the new order they
@@ -109,20 +109,42 @@ interface Ctx {
 function dueFrom(ctx: Ctx, stepId: string, e: InFlight): { at: Date; nextWindow: boolean } {
   const step = ctx.sequence.steps.find((s) => s.id === stepId)!;
   const seq = ctx.sequence;
-  const planned = planStep({ schedule: step.schedule, start: e.startedAt, timezone: e.timezone, defaultTimezone: seq.defaultTimezone, window: seq.sendWindow }).at;
+  const planned = planStep({
+    schedule: step.schedule,
+    start: e.startedAt,
+    timezone: e.timezone,
+    defaultTimezone: seq.defaultTimezone,
+    window: seq.sendWindow,
+  }).at;
   if (planned.getTime() > ctx.now.getTime()) return { at: planned, nextWindow: false };
   const zone = resolveZone(e.timezone, seq.defaultTimezone).zone;
   return { at: nextWindowInstant(ctx.now, zone, seq.sendWindow), nextWindow: true };
 }
 
+/**
+ * Where someone stands in the new order: the step they wait for (or, when it was removed, the
+ * next old step still there); after every old step when they finished or none is left.
+ */
+function positionOf(ctx: Ctx, e: InFlight): number {
+  const oldAt = e.status === "completed" || e.nextStepId === null ? -1 : ctx.live.steps.findIndex((s) => s.id === e.nextStepId);
+  if (oldAt >= 0) {
+    for (const s of ctx.live.steps.slice(oldAt)) {
+      const i = ctx.newIndex.get(ctx.rename.get(s.id) ?? s.id);
+      if (i !== undefined) return i;
+    }
+  }
+  let end = -1;
+  for (const s of ctx.live.steps) end = Math.max(end, (ctx.newIndex.get(ctx.rename.get(s.id) ?? s.id) ?? -1) + 1);
+  return end;
+}
+
 /** The steps of the new order this enrollment still receives (the rules above). */
 function remainingFor(ctx: Ctx, e: InFlight): string[] {
   const done = new Set(e.done.map((id) => ctx.rename.get(id) ?? id));
-  let position = -1;
+  // An added step is before someone's position when it comes before the step they wait for, or before a step they received.
+  let position = positionOf(ctx, e);
   for (const id of done) position = Math.max(position, ctx.newIndex.get(id) ?? -1);
-  return ctx.next.steps
-    .filter((s, i) => !done.has(s.id) && !(ctx.added.has(s.id) && i < position && !s.backfill))
-    .map((s) => s.id);
+  return ctx.next.steps.filter((s, i) => !done.has(s.id) && !(ctx.added.has(s.id) && i < position && !s.backfill)).map((s) => s.id);
 }
 
 function passOverFor(ctx: Ctx, first: string | null, remaining: readonly string[]): string[] {
@@ -142,7 +164,15 @@ function place(ctx: Ctx, e: InFlight): Placed | null {
   const before = { stepId: e.nextStepId, dueAt: e.nextDueAt, status: e.status };
   const remaining = remainingFor(ctx, e);
   const mk = (action: EffectAction, after: Effect["after"], nextWindow = false): Placed => ({
-    effect: { enrollmentId: e.enrollmentId, subscriberId: e.subscriberId, action, before, after, passOver: passOverFor(ctx, after.stepId, remaining), remaining: after.stepId ? remaining : [] },
+    effect: {
+      enrollmentId: e.enrollmentId,
+      subscriberId: e.subscriberId,
+      action,
+      before,
+      after,
+      passOver: passOverFor(ctx, after.stepId, remaining),
+      remaining: after.stepId ? remaining : [],
+    },
     remaining: after.stepId ? remaining : [],
     nextWindow,
   });
@@ -196,7 +226,16 @@ export function planSequence(input: {
   now: Date;
 }): SequencePlan {
   const { live, next, sequence, now } = input;
-  const base: SequencePlan = { sequenceId: next.id, from: live?.hash ?? null, to: next.hash, changes: [], effects: [], outcomes: [], renames: [], warnings: [] };
+  const base: SequencePlan = {
+    sequenceId: next.id,
+    from: live?.hash ?? null,
+    to: next.hash,
+    changes: [],
+    effects: [],
+    outcomes: [],
+    renames: [],
+    warnings: [],
+  };
   if (!live || live.hash === next.hash) return base;
   const rename = renameMap(live, next);
   const mapped = new Set(live.steps.map((s) => rename.get(s.id) ?? s.id));
@@ -251,7 +290,13 @@ export function planSequence(input: {
       waiting.length === 0
         ? `step \`${r.id}\` removed: nobody is waiting there`
         : `step \`${r.id}\` removed: ${plural(waiting.length, "person", "people")} waiting there move (${[...moves, ...(held ? [`${held} once their send in progress is recorded`] : [])].join(", ")})`;
-    changes.push({ kind: "step-removed", step: r.id, affected: waiting.length, effect, ...(renameHint.has(r.id) ? { looksLikeRename: renameHint.get(r.id)! } : {}) });
+    changes.push({
+      kind: "step-removed",
+      step: r.id,
+      affected: waiting.length,
+      effect,
+      ...(renameHint.has(r.id) ? { looksLikeRename: renameHint.get(r.id)! } : {}),
+    });
   }
   for (const [from, to] of rename) {
     const waiting = waitingAt(from).length;
@@ -301,10 +346,19 @@ export function planSequence(input: {
     }
     if (old.subject !== s.subject || old.preview !== s.preview || old.template !== s.template || old.contentHash !== s.contentHash) {
       const reach = [...placed.values()].filter((p) => p.remaining.includes(s.id)).length;
-      const what = [old.subject !== s.subject && "subject", old.preview !== s.preview && "preview", (old.template !== s.template || old.contentHash !== s.contentHash) && "content"]
+      const what = [
+        old.subject !== s.subject && "subject",
+        old.preview !== s.preview && "preview",
+        (old.template !== s.template || old.contentHash !== s.contentHash) && "content",
+      ]
         .filter(Boolean)
         .join(", ");
-      changes.push({ kind: "content-changed", step: s.id, affected: reach, effect: `\`${s.id}\` ${what} changed: ${plural(reach, "person", "people")} still to get it get the new one` });
+      changes.push({
+        kind: "content-changed",
+        step: s.id,
+        affected: reach,
+        effect: `\`${s.id}\` ${what} changed: ${plural(reach, "person", "people")} still to get it get the new one`,
+      });
     }
   }
   if (isReordered(ctx)) {
@@ -340,12 +394,12 @@ export function planSequence(input: {
   }
   const outcomes = [...placed.values()].map((p) => p.effect);
   const effects = outcomes.filter(
-      (f) =>
-        f.action !== "unchanged" ||
-        f.before.stepId !== f.after.stepId ||
-        f.passOver.length > 0 ||
-        (f.before.dueAt?.getTime() ?? null) !== (f.after.dueAt?.getTime() ?? null),
-    );
+    (f) =>
+      f.action !== "unchanged" ||
+      f.before.stepId !== f.after.stepId ||
+      f.passOver.length > 0 ||
+      (f.before.dueAt?.getTime() ?? null) !== (f.after.dueAt?.getTime() ?? null),
+  );
   return { ...base, changes, effects, outcomes, renames: [...rename].map(([from, to]) => ({ from, to })), warnings };
 }
 

@@ -62,7 +62,15 @@ async function stepSnapshot(sequence: Sequence, step: StepDefinition, emailsDir:
   let contentHash: string;
   try {
     const links = buildLinks(SAMPLE_LINKS, "sample-token.0000", sequence.id, "step");
-    const email = await renderStep({ sequence, step, subscriber: SAMPLE_SUBSCRIBER, links, postalAddress: SAMPLE_POSTAL_ADDRESS, list: SAMPLE_LIST, emailsDir });
+    const email = await renderStep({
+      sequence,
+      step,
+      subscriber: SAMPLE_SUBSCRIBER,
+      links,
+      postalAddress: SAMPLE_POSTAL_ADDRESS,
+      list: SAMPLE_LIST,
+      emailsDir,
+    });
     contentHash = sha(email.html).slice(0, 12);
   } catch (err) {
     // A template that does not render is reported by validation; its version still needs an identity.

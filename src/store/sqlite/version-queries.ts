@@ -20,7 +20,13 @@ const toVersion = (r: Omit<SequenceVersionsTable, "id">): SequenceVersion => ({
 const COLUMNS = ["sequence_id", "number", "hash", "created_at", "snapshot", "changes"] as const;
 
 export async function liveVersion(q: Kysely<DB>, sequenceId: string): Promise<SequenceVersion | null> {
-  const row = await q.selectFrom("sequence_versions").select(COLUMNS).where("sequence_id", "=", sequenceId).orderBy("number", "desc").limit(1).executeTakeFirst();
+  const row = await q
+    .selectFrom("sequence_versions")
+    .select(COLUMNS)
+    .where("sequence_id", "=", sequenceId)
+    .orderBy("number", "desc")
+    .limit(1)
+    .executeTakeFirst();
   return row ? toVersion(row) : null;
 }
 
