@@ -71,6 +71,9 @@ const schema = z.object({
   DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
   DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
+  DRIP_REQUIRE_APPLY: z
+    .enum(["0", "1"], { error: 'DRIP_REQUIRE_APPLY must be "1" (hold changes that move enrolled subscribers until drip apply) or "0"' })
+    .default("0"),
 });
 
 export interface Config {
@@ -96,6 +99,8 @@ export interface Config {
   latenessMs: number;
   /** At most one confirmation email per this long to an address that unsubscribed (signups by anyone). */
   returnConfirmEveryMs: number;
+  /** DRIP_REQUIRE_APPLY=1: a changed sequence that moves enrolled subscribers waits for `drip apply` (drip start keeps the last live one). */
+  requireApply: boolean;
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
 }
@@ -149,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     rateLimit: e.DRIP_RATE_LIMIT,
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
+    requireApply: e.DRIP_REQUIRE_APPLY === "1",
     warnings,
   };
 }

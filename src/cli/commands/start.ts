@@ -11,6 +11,7 @@ import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { watchSequences } from "../../sequences/reload.ts";
+import { LiveVersions } from "../../versions/go-live.ts";
 import type { CliIO } from "../io.ts";
 
 export function startCommand(program: Command, io: CliIO) {
@@ -24,6 +25,16 @@ export function startCommand(program: Command, io: CliIO) {
       const log = (line: string) => io.err(`${io.now().toISOString()} ${line}\n`);
       for (const w of config.warnings) log(`note: ${w}`);
       const app = await createApp(config, log);
+      // Changed definitions go live as drip apply makes them live (the plan is logged), or wait for it (DRIP_REQUIRE_APPLY=1).
+      const live = new LiveVersions({
+        store: app.store,
+        apply: (s, dir, now) => app.lifecycle.applyVersion(s, dir, now),
+        emailsDir: EMAILS_DIR,
+        requireApply: config.requireApply,
+        log,
+      });
+      const runningSequences = () => app.engine.sequenceIds().map((id) => app.engine.getSequence(id)!);
+      app.engine.setSequences(await live.select(runningSequences(), () => undefined, io.now()));
       let lastTick: Date | null = null;
       const stopping = new AbortController();
       // Work that uses the database (a tick, a confirmation flush): shutdown waits for all of it
@@ -42,6 +53,8 @@ export function startCommand(program: Command, io: CliIO) {
           (async () => {
             const now = io.now();
             try {
+              const released = await live.released();
+              if (released) app.engine.setSequences([...runningSequences().filter((s) => !released.some((r) => r.id === s.id)), ...released]);
               const s = await app.engine.tick(now, { signal: stopping.signal });
               lastTick = now;
               if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
@@ -88,7 +101,15 @@ export function startCommand(program: Command, io: CliIO) {
       const server = serve({ fetch: http.fetch, port: config.port });
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
-      const unwatch = opts.watch ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log }) : () => {};
+      const unwatch = opts.watch
+        ? watchSequences({
+            engine: app.engine,
+            sequencesDir: SEQUENCES_DIR,
+            emailsDir: EMAILS_DIR,
+            log,
+            select: (loaded) => live.select(loaded, (id) => app.engine.getSequence(id), io.now()),
+          })
+        : () => {};
       log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
       if (task) void runTick(); // do not wait a minute for the first look
 

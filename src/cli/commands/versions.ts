@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { EMAILS_DIR } from "../../paths.ts";
-import { applyVersion, affectsEnrolled, isCurrent, planFor } from "../../versions/apply.ts";
+import { affectsEnrolled, isCurrent, planFor } from "../../versions/apply.ts";
 import { historyLines, planJson, planLines } from "../../versions/format.ts";
 import { type CliIO, UsageError, printJson } from "../io.ts";
 import { instant, withApp } from "./app-context.ts";
