@@ -202,9 +202,15 @@ export async function createBatch(
     .executeTakeFirst();
   if (Number(bound.numUpdatedRows) !== batch.claims.length) throw new Error(`batch ${batch.id}: a send is already bound to a batch or recorded`);
   // The version a batch's bytes were rendered from, recorded now (a recovered batch's claims no longer carry it).
+  const byVersion = new Map<string, string[]>();
   for (const c of batch.claims) {
-    if (c.version)
-      await q.updateTable("sends").set({ sequence_version: c.version.sequence, template_version: c.version.template }).where("id", "=", c.sendId).execute();
+    if (!c.version) continue;
+    const key = JSON.stringify([c.version.sequence, c.version.template]);
+    byVersion.set(key, [...(byVersion.get(key) ?? []), c.sendId]);
+  }
+  for (const [key, ids] of byVersion) {
+    const [sequence, template] = JSON.parse(key) as [string, string];
+    await q.updateTable("sends").set({ sequence_version: sequence, template_version: template }).where("id", "in", ids).execute();
   }
   await q.updateTable("enrollments").set({ lease_until: HELD_BY_BATCH, lease_owner: batch.id }).where("id", "in", ids).execute();
   return { lost: [] };
