@@ -23,6 +23,7 @@ export const COPY_TABLES: { name: string; identity?: string }[] = [
   { name: "sends" },
   { name: "events", identity: "id" },
   { name: "confirmations", identity: "id" },
+  { name: "sequence_versions", identity: "id" },
 ];
 
 const PAGE = 1000;
