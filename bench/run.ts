@@ -7,6 +7,7 @@ benches.push(["delivery", async () => (await import("./delivery.ts")).benchDeliv
 benches.push(["http", async () => (await import("./http.ts")).benchHttp()]);
 benches.push(["newsletters", async () => (await import("./newsletters.ts")).benchNewsletters()]);
 benches.push(["workers", async () => (await import("./workers.ts")).benchWorkers()]);
+benches.push(["plan", async () => (await import("./plan.ts")).benchPlan()]);
 
 for (const [name, bench] of benches) {
   const t0 = performance.now();

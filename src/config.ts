@@ -75,6 +75,9 @@ const schema = z.object({
   DRIP_EMAILS_DIR: z.string().trim().min(1).optional(),
   DRIP_NEWSLETTERS_DIR: z.string().trim().min(1).optional(),
   DRIP_FEED_URL: url("DRIP_FEED_URL", { allowLocalHttp: true }).optional(),
+  DRIP_REQUIRE_APPLY: z
+    .enum(["0", "1"], { error: 'DRIP_REQUIRE_APPLY must be "1" (hold changes that move enrolled subscribers until drip apply) or "0"' })
+    .default("0"),
   DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
   DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
 });
@@ -102,6 +105,8 @@ export interface Config {
   latenessMs: number;
   /** At most one confirmation email per this long to an address that unsubscribed (signups by anyone). */
   returnConfirmEveryMs: number;
+  /** DRIP_REQUIRE_APPLY=1: a changed sequence that moves enrolled subscribers waits for `drip apply` (drip start keeps the last live one). */
+  requireApply: boolean;
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
   /** Content folders (absolute): DRIP_SEQUENCES_DIR, DRIP_EMAILS_DIR, DRIP_NEWSLETTERS_DIR, default the install's own. */
@@ -165,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     rateLimit: e.DRIP_RATE_LIMIT,
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
+    requireApply: e.DRIP_REQUIRE_APPLY === "1",
     warnings,
     sequencesDir: e.DRIP_SEQUENCES_DIR ? resolve(e.DRIP_SEQUENCES_DIR) : SEQUENCES_DIR,
     emailsDir: e.DRIP_EMAILS_DIR ? resolve(e.DRIP_EMAILS_DIR) : EMAILS_DIR,

@@ -17,6 +17,7 @@ import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { validateCommand } from "./commands/validate.ts";
+import { versionCommands } from "./commands/versions.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
 import { feedCommands, newsletterCommands } from "./commands/newsletters.ts";
 
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIO): Command {
     demoCommand,
     newsletterCommands,
     feedCommands,
+    versionCommands,
     dbCommands,
   ])
     add(program, io);

@@ -17,7 +17,8 @@ export function planFor(sequence: Sequence, step: StepDefinition, start: Date, t
  * coming due at once.
  */
 export function advanceAfter(sequence: Sequence, index: number, claim: ClaimedSend, now: Date, latenessMs: number): Advance {
-  const next = sequence.steps[index + 1];
+  // Steps a live edit said this enrollment does not receive (received already, or added before its position).
+  const next = sequence.steps.slice(index + 1).find((s) => !claim.passOver?.includes(s.id));
   if (!next) return { kind: "completed" };
   const tz = claim.subscriber.timezone;
   const planned = planFor(sequence, sequence.steps[index]!, claim.startedAt, tz).at;
@@ -30,6 +31,7 @@ export function advanceAfter(sequence: Sequence, index: number, claim: ClaimedSe
 /** A removed step: continue with the first step planned after the removed one was due. */
 export function advanceAfterRemoved(sequence: Sequence, claim: ClaimedSend): Advance {
   for (const step of sequence.steps) {
+    if (claim.passOver?.includes(step.id)) continue;
     const at = planFor(sequence, step, claim.startedAt, claim.subscriber.timezone).at;
     if (at.getTime() > claim.dueAt.getTime()) return { kind: "next", stepId: step.id, dueAt: at };
   }
@@ -39,6 +41,12 @@ export function advanceAfterRemoved(sequence: Sequence, claim: ClaimedSend): Adv
 /** The advance after a claimed step, from the current definition (or exit, if it is gone). */
 export function advanceFor(sequence: Sequence | undefined, claim: ClaimedSend, now: Date, latenessMs: number): Advance {
   if (!sequence) return { kind: "exited", reason: `sequence "${claim.sequenceId}" is not loaded` };
-  const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
+  const index = stepIndex(sequence, claim.stepId);
   return index < 0 ? advanceAfterRemoved(sequence, claim) : advanceAfter(sequence, index, claim, now, latenessMs);
+}
+
+/** Where a step is in the definition, by its id or a former one (a claim taken before a rename). */
+export function stepIndex(sequence: Sequence, stepId: string): number {
+  const i = sequence.steps.findIndex((s) => s.id === stepId);
+  return i >= 0 ? i : sequence.steps.findIndex((s) => s.formerly?.includes(stepId));
 }

@@ -14,7 +14,9 @@ import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
 import { type Advance, type ClaimedSend, type EngineStore, issueIdOf } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
-import { advanceAfter, advanceAfterRemoved, advanceFor } from "./advance.ts";
+import { advanceAfter, advanceAfterRemoved, advanceFor, stepIndex } from "./advance.ts";
+import { snapshotSequence } from "../versions/snapshot.ts";
+import { placeAfterEdit } from "../versions/in-flight.ts";
 import { BatchDelivery, type BatchResult, type DeliveryPause, PAUSE_KEY } from "./batch-delivery.ts";
 import { signToken } from "../tokens.ts";
 import { replannedDue } from "../lifecycle/plans.ts";
@@ -206,10 +208,18 @@ export class Engine {
     for (;;) {
       const due = await this.o.store.claimReplans(now, 500);
       for (const { enrollment, subscriber } of due) {
-        const at =
-          enrollment.status === "active" || enrollment.status === "paused"
-            ? replannedDue(this.sequences.get(enrollment.sequenceId), enrollment, subscriber.timezone)
-            : null;
+        const open = enrollment.status === "active" || enrollment.status === "paused";
+        const sequence = this.sequences.get(enrollment.sequenceId);
+        // A live edit applied while this enrollment's step was claimed: its next step may be gone or passed over.
+        const moved = open && sequence ? placeAfterEdit(sequence, enrollment, subscriber.timezone, now) : null;
+        if (moved) {
+          await this.o.store.transaction(async (tx) => {
+            await tx.applyReplan(enrollment.id, null, now);
+            await tx.replanEnrollment(enrollment.id, moved.dueAt ?? now, moved.stepId ? { nextStepId: moved.stepId } : { status: "completed" });
+          });
+          continue;
+        }
+        const at = open ? replannedDue(sequence, enrollment, subscriber.timezone) : null;
         await this.o.store.applyReplan(enrollment.id, at, now);
       }
       if (due.length < 500) return;
@@ -325,7 +335,7 @@ export class Engine {
       await store.retryLater(claim, new Date(now.getTime() + 60 * MINUTE), `sequence "${claim.sequenceId}" is not loaded`);
       return { status: "deferred", reason: "sequence not loaded" };
     }
-    const index = sequence.steps.findIndex((s) => s.id === claim.stepId);
+    const index = stepIndex(sequence, claim.stepId);
     if (index < 0) {
       const reason = `step "${claim.stepId}" is no longer in the sequence`;
       await store.recordOutcome(claim, { status: "skipped", at: now, reason }, advanceAfterRemoved(sequence, claim));
@@ -333,6 +343,9 @@ export class Engine {
     }
     const step = sequence.steps[index]!;
     const sub = claim.subscriber;
+    // Every send records the definition it used (sequence version, template content).
+    const version = await snapshotSequence(sequence, this.o.emailsDir);
+    claim.version = { sequence: version.hash, template: version.steps[index]?.contentHash ?? "" };
 
     // Re-check at send time: the subscriber may have left since the step was planned.
     if (sub.status !== "active") {

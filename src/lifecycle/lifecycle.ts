@@ -20,6 +20,7 @@ import type { Enrollment, EnrollResult, Store, Subscriber, SubscriberInput } fro
 import type { SubscriberInputFields } from "./input.ts";
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
 import type { TopicSource } from "../newsletters/topics.ts";
+import { type AppliedSequence, applyVersion } from "../versions/apply.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -514,5 +515,15 @@ export class Lifecycle {
       await tx.recordEvent({ subscriberId: s.id, sendId, type: "unsubscribed", at: now, data: { via, topic: topicId } });
       return "left";
     });
+  }
+
+  /**
+   * A changed sequence goes live (drip apply, drip start): its version is recorded and the
+   * enrolled subscribers the change affects are re-planned by the plan's rules, in one
+   * transaction (src/versions/apply.ts). A claimed step is never touched: its enrollment is
+   * re-planned by the tick once the claim is released.
+   */
+  applyVersion(sequence: Sequence, emailsDir: string, now: Date): Promise<AppliedSequence> {
+    return applyVersion(this.store, sequence, emailsDir, now);
   }
 }

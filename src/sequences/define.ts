@@ -80,6 +80,8 @@ const stepSchema = z.object({
   subject: textOrFn("subject"),
   preview: textOrFn("preview text"),
   skipIf: z.object({ tags: z.array(z.string().min(1)).min(1) }).optional(),
+  formerly: z.array(idSchema("a former step id")).optional(),
+  backfill: z.boolean({ error: "backfill must be true or false" }).optional(),
 });
 
 const sequenceSchema = z.object({
@@ -101,6 +103,14 @@ const sequenceSchema = z.object({
   exitIf: z.array(z.object({ tag: z.string().min(1), reason: z.string().optional() })).optional(),
   allowReentry: z.boolean().optional(),
   steps: z.array(stepSchema).min(1, { error: "a sequence needs at least one step" }),
+  continueCompleted: z
+    .object({
+      withinDays: z
+        .number({ error: "continueCompleted.withinDays must be a number of days" })
+        .int({ error: "continueCompleted.withinDays must be a whole number of days" })
+        .min(0, { error: "continueCompleted.withinDays must be 0 or more" }),
+    })
+    .optional(),
 });
 
 const minutes = (hhmm: string) => {
@@ -131,6 +141,10 @@ function crossCheck(def: SequenceDefinition): SequenceIssue[] {
     }
     lastDay = d;
     lastAt = at;
+    for (const old of step.formerly ?? []) {
+      if (def.steps.some((other) => other.id === old))
+        issues.push({ path: `steps[${i}].formerly`, message: `"${old}" is still a step id in this sequence: formerly lists ids that are no longer used` });
+    }
     if (s.kind === "day" && (minutes(s.at) < minutes(start) || minutes(s.at) >= minutes(end))) {
       issues.push({ path: `steps[${i}].schedule.at`, message: `${s.at} is outside the send window ${start}–${end}: move the step's time or widen sendWindow` });
     }

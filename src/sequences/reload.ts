@@ -9,6 +9,7 @@ import type { Engine } from "../engine/engine.ts";
 import { checkSequence } from "./check.ts";
 import { formatIssue, type SequenceIssue } from "./errors.ts";
 import { type Importer, freshImport, listSequenceFiles, loadSequenceFiles } from "./load.ts";
+import type { Sequence } from "./types.ts";
 
 export interface ReloadOptions {
   engine: Engine;
@@ -16,6 +17,8 @@ export interface ReloadOptions {
   emailsDir: string;
   log: (line: string) => void;
   importer?: Importer;
+  /** Which of the valid definitions run (drip start applies or holds live edits here); all of them when absent. */
+  select?: (sequences: Sequence[]) => Promise<Sequence[]>;
 }
 
 /** Load, validate and (only if all is well) swap in the sequences. Returns the problems found. */
@@ -29,7 +32,8 @@ export async function reloadSequences(o: ReloadOptions): Promise<SequenceIssue[]
     );
     return issues;
   }
-  o.engine.setSequences(loaded.sequences.map((s) => s.sequence));
+  const valid = loaded.sequences.map((s) => s.sequence);
+  o.engine.setSequences(o.select ? await o.select(valid) : valid);
   o.log(`sequences reloaded: ${loaded.sequences.map((s) => s.sequence.id).join(", ")}`);
   return [];
 }

@@ -106,6 +106,10 @@ export interface StepDefinition {
   preview: TextOrFn;
   /** Skip this step when the subscriber carries any of these tags (e.g. "booked"). */
   skipIf?: { tags: readonly string[] };
+  /** Ids this step had before (a rename): progress and history carry over to it. */
+  formerly?: readonly string[];
+  /** Added to a live sequence: also send it (next, inside the window) to people already past it. */
+  backfill?: boolean;
 }
 
 export interface SequenceDefinition {
@@ -122,6 +126,8 @@ export interface SequenceDefinition {
   /** Whether a subscriber who completed the sequence may enroll again. */
   allowReentry?: boolean;
   steps: readonly StepDefinition[];
+  /** Steps appended later reach people who completed the sequence within this many days. */
+  continueCompleted?: { withinDays: number };
 }
 
 /** A validated sequence (what defineSequence returns). */

@@ -45,6 +45,8 @@ export interface EnrollmentsTable {
   replan: Generated<number>;
   /** 0 = a course, 1 = a newsletter delivery (claims split each page between the lanes). */
   lane: Generated<number>;
+  /** JSON list of step ids this enrollment passes over (a live edit); null = none. */
+  pass_over: Generated<string | null>;
 }
 
 export interface SendsTable {
@@ -62,6 +64,8 @@ export interface SendsTable {
   reason: string | null;
   updated_at: number;
   batch_id: string | null;
+  sequence_version: Generated<string | null>;
+  template_version: Generated<string | null>;
 }
 
 export interface BatchesTable {
@@ -98,6 +102,16 @@ export interface ConfirmationsTable {
   lease_until: number;
   sent_at: number | null;
   reason: string | null;
+}
+
+export interface SequenceVersionsTable {
+  id: Generated<number>;
+  sequence_id: string;
+  number: number;
+  hash: string;
+  created_at: number;
+  snapshot: string;
+  changes: string;
 }
 
 export interface MetaTable {
@@ -169,5 +183,6 @@ export interface DB {
   events: EventsTable;
   confirmations: ConfirmationsTable;
   meta: MetaTable;
+  sequence_versions: SequenceVersionsTable;
   drip_migrations: MigrationsTable;
 }

@@ -33,9 +33,12 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
   };
 }
 
-type EnrollmentRow = { [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane">]: EnrollmentsTable[K] } & {
+type EnrollmentRow = {
+  [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane" | "pass_over">]: EnrollmentsTable[K];
+} & {
   id: number;
   lease_until: number | null;
+  pass_over?: string | null;
 };
 
 export function toEnrollment(row: EnrollmentRow): Enrollment {
@@ -51,10 +54,13 @@ export function toEnrollment(row: EnrollmentRow): Enrollment {
     reason: row.reason,
     round: row.round,
     claimed: row.lease_until !== null && row.lease_until !== undefined,
+    ...(row.pass_over ? { passOver: parsePassOver(row.pass_over) } : {}),
   };
 }
 
-export function toSend(row: SendsTable): SendRecord {
+export function toSend(
+  row: Omit<SendsTable, "sequence_version" | "template_version"> & { sequence_version?: string | null; template_version?: string | null },
+): SendRecord {
   return {
     id: row.id,
     enrollmentId: row.enrollment_id,
@@ -67,7 +73,12 @@ export function toSend(row: SendsTable): SendRecord {
     sentAt: date(row.sent_at),
     providerMessageId: row.provider_message_id,
     reason: row.reason,
+    sequenceVersion: row.sequence_version ?? null,
+    templateVersion: row.template_version ?? null,
   };
 }
+
+/** A stored pass-over list (JSON or null). */
+export const parsePassOver = (v: string | null | undefined): string[] => (v ? (JSON.parse(v) as string[]) : []);
 
 export const zeroCounts = <K extends string>(keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;

@@ -68,6 +68,8 @@ export interface Enrollment {
   round: number;
   /** A worker or a pending batch holds its due step (the schedule may still move). */
   claimed: boolean;
+  /** Steps a live edit said it does not receive (absent: none). */
+  passOver?: string[];
 }
 
 /** One due step, claimed under a lease by one worker. */
@@ -82,6 +84,16 @@ export interface ClaimedSend {
   /** The fencing token this claim was taken with: a write with an older one is refused. */
   fence: number;
   subscriber: Subscriber;
+  /** Steps after this one the enrollment does not receive (set by a live edit: received already, or added before its position). */
+  passOver?: readonly string[];
+  /** The sequence version and template content the engine used, recorded with the send. */
+  version?: SendVersion;
+}
+
+/** Which definition a send used: the sequence version hash and the template's content hash. */
+export interface SendVersion {
+  sequence: string;
+  template: string;
 }
 
 export interface SendRecord {
@@ -96,6 +108,10 @@ export interface SendRecord {
   sentAt: Date | null;
   providerMessageId: string | null;
   reason: string | null;
+  /** The sequence version hash the send used (null before versions were recorded). */
+  sequenceVersion?: string | null;
+  /** The template's content hash the send used. */
+  templateVersion?: string | null;
 }
 
 /** What happens to the enrollment once a send is recorded. */
@@ -318,6 +334,75 @@ export interface ReportStore {
   status(): Promise<StatusCounts>;
 }
 
+/** A recorded version of a sequence definition (what went live, when, and what changed). */
+export interface SequenceVersion {
+  sequenceId: string;
+  /** 1, 2, 3… per sequence. */
+  number: number;
+  /** The definition's content hash (src/versions/snapshot.ts). */
+  hash: string;
+  createdAt: Date;
+  /** The version's snapshot (steps, schedules, subjects, template identity and content hash), as given. */
+  snapshot: unknown;
+  /** The plan's changes when it went live, as given. */
+  changes: unknown;
+}
+
+/** One enrollment's position in its sequence, read for planning a live edit. */
+export interface EnrollmentPosition {
+  enrollmentId: number;
+  subscriberId: string;
+  timezone: string;
+  status: EnrollmentStatus;
+  startedAt: Date;
+  nextStepId: string | null;
+  nextDueAt: Date | null;
+  /** Steps with a recorded send (sent, skipped, failed, in doubt) in the current round. */
+  done: string[];
+  /** When the last of them was recorded. */
+  lastDoneAt: Date | null;
+  /** A worker or a pending batch holds its due step. */
+  claimed: boolean;
+}
+
+/** Where a live edit puts one enrollment. */
+export interface PositionMove {
+  enrollmentId: number;
+  stepId: string | null;
+  dueAt: Date | null;
+  status: EnrollmentStatus;
+  /** Steps after `stepId` it does not receive. */
+  passOver: readonly string[];
+}
+
+export interface VersionedStepStats extends StepStats {
+  /** The sequence version hash the sends used (null: sent before versions were recorded). */
+  version: string | null;
+}
+
+/** Sequence versions and live edits (drip plan / apply / history). */
+export interface VersionStore {
+  /** The latest recorded version of a sequence, or null. */
+  liveVersion(sequenceId: string): Promise<SequenceVersion | null>;
+  /** Every version of a sequence, oldest first. */
+  listVersions(sequenceId: string): Promise<SequenceVersion[]>;
+  /** Record a new live version (numbered one past the last). */
+  recordVersion(v: { sequenceId: string; hash: string; snapshot: unknown; changes: unknown; at: Date }): Promise<SequenceVersion>;
+  /** Active, paused and completed enrollments of a sequence with their zone and the steps done this round. */
+  enrollmentPositions(sequenceId: string): Promise<EnrollmentPosition[]>;
+  /**
+   * Put enrollments where a live edit says. An unclaimed one gets its step, due time, status
+   * and pass-over list now; a claimed one keeps its claim, its step and its due time (never
+   * touched): it gets the pass-over list and a deferred re-plan, applied by the tick once the
+   * claim is released.
+   */
+  moveEnrollments(moves: readonly PositionMove[]): Promise<{ planned: number; deferred: number }>;
+  /** A step renamed: its sends, cursors and unclaimed waiting enrollments carry the new id. */
+  renameStep(sequenceId: string, from: string, to: string): Promise<void>;
+  /** Per-step results split by the sequence version each send used. */
+  stepStatsByVersion(sequenceId?: string): Promise<VersionedStepStats[]>;
+}
+
 /**
  * The whole store, split by consumer above so each module declares what it uses (the engine
  * a SchedulingStore, reports a ReportStore, …); adapters implement all of it.
@@ -325,7 +410,7 @@ export interface ReportStore {
 /** What the engine (tick, batches, confirmations) needs of a store, and nothing more. */
 export type EngineStore = SchedulingStore & ConfirmationStore & MetaStore & Pick<Store, "transaction">;
 
-export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore, NewsletterStore {
+export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore, NewsletterStore, VersionStore {
   /** Apply pending migrations (numbered, forward-only). */
   migrate(): Promise<void>;
   close(): Promise<void>;

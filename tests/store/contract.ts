@@ -266,5 +266,139 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         });
       });
     });
+
+    describe("sequence versions and live edits", () => {
+      const version = (n: number) => ({
+        sequenceId: "seq",
+        hash: `hash-${n}`,
+        snapshot: { steps: [{ id: "one" }], n },
+        changes: { changes: [], n },
+        at: plusMs(T0, n * HOUR),
+      });
+
+      it("versions are numbered per sequence; the live one is the latest; snapshot and changes come back as given", async () => {
+        expect(await store.liveVersion("seq")).toBeNull();
+        expect(await store.recordVersion(version(1))).toMatchObject({ sequenceId: "seq", number: 1, hash: "hash-1" });
+        await store.recordVersion({ ...version(1), sequenceId: "other" });
+        await store.recordVersion(version(2));
+        const live = await store.liveVersion("seq");
+        expect(live).toEqual({
+          sequenceId: "seq",
+          number: 2,
+          hash: "hash-2",
+          createdAt: plusMs(T0, 2 * HOUR),
+          snapshot: { steps: [{ id: "one" }], n: 2 },
+          changes: { changes: [], n: 2 },
+        });
+        expect((await store.listVersions("seq")).map((v) => [v.number, v.hash])).toEqual([
+          [1, "hash-1"],
+          [2, "hash-2"],
+        ]);
+        expect((await store.listVersions("other")).map((v) => v.number)).toEqual([1]);
+      });
+
+      it("a send records the version it used; results split by version", async () => {
+        await enrolled(store, "a@example.com", T0);
+        await enrolled(store, "b@example.com", T0);
+        const [a, b] = await store.claimDue(T0, 10, LEASE);
+        await store.recordOutcome({ ...a!, version: { sequence: "v-1", template: "t-1" } }, { status: "sent", at: T0 }, { kind: "completed" });
+        await store.recordOutcome({ ...b!, version: { sequence: "v-2", template: "t-2" } }, { status: "sent", at: T0 }, { kind: "completed" });
+        await store.recordEvent({ subscriberId: b!.subscriber.id, sendId: b!.sendId, type: "opened", at: T0 });
+        expect(await store.getSend(a!.sendId)).toMatchObject({ sequenceVersion: "v-1", templateVersion: "t-1" });
+        const stats = (await store.stepStatsByVersion("seq")).sort((x, y) => String(x.version).localeCompare(String(y.version)));
+        expect(stats.map((r) => [r.stepId, r.version, r.sent, r.opened])).toEqual([
+          ["one", "v-1", 1, 0],
+          ["one", "v-2", 1, 1],
+        ]);
+      });
+
+      it("a batch records its sends' versions when it is written", async () => {
+        await enrolled(store, "a@example.com", T0);
+        const [claim] = await store.claimDue(T0, 10, LEASE);
+        await store.createBatch({
+          id: "batch-1",
+          payload: '{"sendIds":[],"emails":[]}',
+          claims: [{ ...claim!, version: { sequence: "v-9", template: "t-9" } }],
+          leaseUntil: plusMs(T0, LEASE),
+          now: T0,
+        });
+        expect(await store.getSend(claim!.sendId)).toMatchObject({ sequenceVersion: "v-9", templateVersion: "t-9" });
+      });
+
+      it("enrollmentPositions: zone, the steps done this round (not a claimed one), whether it is claimed", async () => {
+        const a = await store.upsertSubscriber({ email: "a@example.com", status: "active", timezone: "Asia/Tokyo" }, T0);
+        await store.enroll({ subscriberId: a.subscriber.id, sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0, allowReentry: false });
+        await enrolled(store, "b@example.com", plusMs(T0, HOUR));
+        const [c1] = await store.claimDue(T0, 10, LEASE);
+        await store.recordOutcome(c1!, { status: "sent", at: plusMs(T0, MINUTE) }, { kind: "next", stepId: "two", dueAt: plusMs(T0, HOUR) });
+        const [c2] = await store.claimDue(plusMs(T0, HOUR), 1, LEASE);
+        const positions = (await store.enrollmentPositions("seq")).sort((x, y) => x.enrollmentId - y.enrollmentId);
+        expect(positions).toEqual([
+          {
+            enrollmentId: c1!.enrollmentId,
+            subscriberId: a.subscriber.id,
+            timezone: "Asia/Tokyo",
+            status: "active",
+            startedAt: T0,
+            nextStepId: "two",
+            nextDueAt: plusMs(T0, HOUR),
+            done: ["one"],
+            lastDoneAt: plusMs(T0, MINUTE),
+            claimed: c2!.enrollmentId === c1!.enrollmentId,
+          },
+          expect.objectContaining({ nextStepId: "one", done: [], lastDoneAt: null, claimed: c2!.enrollmentId !== c1!.enrollmentId }),
+        ]);
+        expect(await store.enrollmentPositions("other")).toEqual([]);
+      });
+
+      it("moveEnrollments moves an unclaimed enrollment now and never touches a claim (deferred re-plan instead)", async () => {
+        const a = await enrolled(store, "a@example.com", T0);
+        const b = await enrolled(store, "b@example.com", plusMs(T0, HOUR));
+        const [claim] = await store.claimDue(T0, 10, LEASE, "worker-a");
+        const ea = (await store.getEnrollment(a.id, "seq"))!;
+        const eb = (await store.getEnrollment(b.id, "seq"))!;
+        const moved = await store.moveEnrollments([
+          { enrollmentId: ea.id, stepId: "three", dueAt: plusMs(T0, 2 * HOUR), status: "active", passOver: ["two"] },
+          { enrollmentId: eb.id, stepId: "three", dueAt: plusMs(T0, 3 * HOUR), status: "active", passOver: ["two"] },
+        ]);
+        expect(moved).toEqual({ planned: 1, deferred: 1 });
+        expect(await store.getEnrollment(b.id, "seq")).toMatchObject({
+          nextStepId: "three",
+          nextDueAt: plusMs(T0, 3 * HOUR),
+          passOver: ["two"],
+          claimed: false,
+        });
+        // The claimed one keeps its step, due time and claim; its owner's record is accepted.
+        expect(await store.getEnrollment(a.id, "seq")).toMatchObject({ nextStepId: "one", nextDueAt: T0, claimed: true, passOver: ["two"] });
+        expect(await store.claimDue(plusMs(T0, LEASE + MINUTE), 10, LEASE, "worker-b")).toEqual([]);
+        expect(await store.recordOutcome(claim!, { status: "sent", at: T0 }, { kind: "next", stepId: "two", dueAt: plusMs(T0, HOUR) })).toBe(true);
+        expect((await store.claimReplans(T0, 10)).map((r) => r.enrollment.id)).toEqual([ea.id]);
+        // The pass-over list travels with the next claim.
+        const [next] = await store.claimDue(plusMs(T0, 3 * HOUR), 10, LEASE);
+        expect(next).toMatchObject({ stepId: "three", passOver: ["two"] });
+      });
+
+      it("completing an enrollment by a move, and re-entry clears its pass-over list", async () => {
+        const a = await enrolled(store, "a@example.com", T0);
+        const e = (await store.getEnrollment(a.id, "seq"))!;
+        await store.moveEnrollments([{ enrollmentId: e.id, stepId: null, dueAt: null, status: "completed", passOver: ["x"] }]);
+        expect(await store.getEnrollment(a.id, "seq")).toMatchObject({ status: "completed", nextStepId: null, nextDueAt: null, passOver: ["x"] });
+        expect(await store.enroll({ subscriberId: a.id, sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0, allowReentry: true })).toBe(
+          "reentered",
+        );
+        expect((await store.getEnrollment(a.id, "seq"))!.passOver).toBeUndefined();
+      });
+
+      it("renameStep: sends, cursors and unclaimed waiting enrollments carry the new id", async () => {
+        const a = await enrolled(store, "a@example.com", T0);
+        const b = await enrolled(store, "b@example.com", plusMs(T0, HOUR));
+        const [c] = await store.claimDue(T0, 10, LEASE);
+        await store.recordOutcome(c!, { status: "sent", at: T0 }, { kind: "next", stepId: "two", dueAt: plusMs(T0, HOUR) });
+        await store.renameStep("seq", "one", "first");
+        expect(await store.getSend(c!.sendId)).toMatchObject({ stepId: "first", status: "sent" });
+        expect(await store.getEnrollment(a.id, "seq")).toMatchObject({ cursor: "first", nextStepId: "two" });
+        expect(await store.getEnrollment(b.id, "seq")).toMatchObject({ nextStepId: "first" });
+      });
+    });
   });
 }

@@ -30,6 +30,7 @@ describe("drip db copy", () => {
     await src.recordOutcome(claim!, { status: "sent", at: T0, providerMessageId: "m-1" }, { kind: "completed" });
     await src.recordEvent({ subscriberId: claim!.subscriber.id, sendId: claim!.sendId, type: "opened", at: T0, svixId: "svix-1" });
     await src.initMeta("secret", "s3cret-kept");
+    await src.recordVersion({ sequenceId: "seq", hash: "abc123abc123", snapshot: { steps: [] }, changes: { changes: [] }, at: T0 });
     await src.close();
 
     const env = { DATABASE_URL: sqliteUrl };
@@ -37,11 +38,12 @@ describe("drip db copy", () => {
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     const tables = Object.fromEntries((JSON.parse(r.out) as { tables: { table: string; rows: number }[] }).tables.map((t) => [t.table, t.rows]));
-    expect(tables).toMatchObject({ subscribers: 31, tags: 2, suppressions: 1, enrollments: 30, sends: 1, events: 1, meta: 1 });
+    expect(tables).toMatchObject({ subscribers: 31, tags: 2, suppressions: 1, enrollments: 30, sends: 1, events: 1, meta: 1, sequence_versions: 1 });
 
     const pg = new PostgresStore(db.url);
     try {
       expect(await pg.getMeta("secret")).toBe("s3cret-kept");
+      expect(await pg.liveVersion("seq")).toMatchObject({ number: 1, hash: "abc123abc123" });
       expect((await pg.getSubscriber(subscriber.id))?.tags).toEqual(["alpha", "vip"]);
       expect(await pg.isSuppressed("GONE@example.com")).toBe(true);
       expect(await pg.getSend(claim!.sendId)).toMatchObject({ status: "sent", providerMessageId: "m-1" });
@@ -75,7 +77,7 @@ describe("drip db migrate and status", () => {
     const env = { DATABASE_URL: db.url };
     const m = await drip(["db", "migrate", "--json"], env);
     expect(m.code).toBe(0);
-    expect(JSON.parse(m.out).migrations).toEqual([1, 2, 3, 4]);
+    expect(JSON.parse(m.out).migrations).toEqual([1, 2, 3, 4, 5, 6]);
 
     const store = new PostgresStore(db.url);
     const one = new PgWorker(store, db.url, MINUTE);

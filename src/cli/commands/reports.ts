@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { App } from "../../wiring.ts";
 import { type CliIO, UsageError, printJson } from "../io.ts";
 import { withApp } from "./app-context.ts";
 
@@ -10,10 +11,12 @@ export function reportCommands(program: Command, io: CliIO) {
     .description("Per-step results: sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked")
     .option("--sequence <id>", "only this sequence")
     .option("--json", "print [{sequenceId, stepId, sent, delivered, …}] in step order")
-    .action(async (opts: { sequence?: string; json?: boolean }) => {
+    .option("--by-version", "one row per step and sequence version (a change's before and after); --json adds version and versionNumber")
+    .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean }) => {
       await withApp(
         io,
         async (app) => {
+          if (opts.byVersion) return statsByVersion(io, app, opts);
           const rows = await app.store.stepStats(opts.sequence);
           // Step order as the sequence defines it; steps no longer defined go last.
           const order = (seq: string, step: string) => app.engine.getSequence(seq)?.steps.findIndex((s) => s.id === step) ?? -1;
@@ -55,4 +58,26 @@ export function reportCommands(program: Command, io: CliIO) {
         { quiet: true },
       );
     });
+}
+
+/** `drip stats --by-version`: each step's results per sequence version (v1, v2, … as drip history numbers them). */
+async function statsByVersion(io: CliIO, app: App, opts: { sequence?: string; json?: boolean }) {
+  const rows = await app.store.stepStatsByVersion(opts.sequence);
+  const numbers = new Map<string, number>();
+  for (const seq of new Set(rows.map((r) => r.sequenceId))) for (const v of await app.store.listVersions(seq)) numbers.set(`${seq} ${v.hash}`, v.number);
+  const out = rows.map((r) => ({ ...r, versionNumber: r.version ? (numbers.get(`${r.sequenceId} ${r.version}`) ?? null) : null }));
+  const order = (seq: string, step: string) => app.engine.getSequence(seq)?.steps.findIndex((s) => s.id === step) ?? -1;
+  out.sort(
+    (a, b) =>
+      a.sequenceId.localeCompare(b.sequenceId) ||
+      (order(a.sequenceId, a.stepId) >>> 0) - (order(b.sequenceId, b.stepId) >>> 0) ||
+      a.stepId.localeCompare(b.stepId) ||
+      (a.versionNumber ?? 0) - (b.versionNumber ?? 0),
+  );
+  if (opts.json) return printJson(io, out);
+  if (out.length === 0) return io.out("no sends yet\n");
+  const label = (r: (typeof out)[number]) => `${r.sequenceId}/${r.stepId} ${r.versionNumber ? `v${r.versionNumber}` : r.version ? r.version : "(no version)"}`;
+  const w = Math.max(4, ...out.map((r) => label(r).length));
+  io.out(`${"step version".padEnd(w)}  ${STAT_COLUMNS.map((c) => c.padStart(12)).join("")}\n`);
+  for (const r of out) io.out(`${label(r).padEnd(w)}  ${STAT_COLUMNS.map((c) => String(r[c]).padStart(12)).join("")}\n`);
 }

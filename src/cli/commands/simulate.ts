@@ -1,7 +1,10 @@
 import type { Command } from "commander";
 import { isValidTimeZone } from "../../schedule/index.ts";
 import { simulate } from "../../sequences/simulate.ts";
+import { inFlightTimeline } from "../../versions/in-flight.ts";
+import { type SequenceSnapshot, snapshotSequence } from "../../versions/snapshot.ts";
 import { type CliIO, UsageError, parseInstant, printJson } from "../io.ts";
+import { instant, withApp } from "./app-context.ts";
 import { findSequence } from "./sequences.ts";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -11,24 +14,68 @@ export function simulateCommand(program: Command, io: CliIO) {
     .command("simulate")
     .description("Show the whole timeline of one hypothetical subscriber: when each step goes out, or why it is skipped")
     .argument("<sequence>", "sequence id (see drip list)")
-    .requiredOption("--start <instant>", "when the subscriber starts (confirms), an ISO 8601 instant such as 2026-03-06T15:00:00Z")
+    .option("--start <instant>", "when the subscriber starts (confirms), an ISO 8601 instant such as 2026-03-06T15:00:00Z")
+    .option(
+      "--enrolled-at <instant>",
+      "someone already in flight who started then: what they received under the live version, and their remaining timeline under the definition on disk",
+    )
+    .option("--now <instant>", "with --enrolled-at: as of this instant (default: now)")
     .requiredOption("--tz <zone>", "the subscriber's IANA time zone, e.g. America/New_York")
     .option("--tag <tag>", "a tag the subscriber carries (repeatable), e.g. --tag booked", collect, [] as string[])
     .option("--name <name>", "the subscriber's first name", "Sam")
     .option("--json", "print [{step, at, local, subject, skipped}] in step order")
-    .action(async (sequenceId: string, opts: { start: string; tz: string; tag: string[]; name: string; json?: boolean }) => {
-      // An instant must say its offset: a bare local time would silently mean the machine's zone.
-      // Temporal parses strictly (Date.parse would roll 2026-02-30 over to 2 March).
-      const start = parseInstant(opts.start);
-      if (!start) throw new UsageError(`--start "${opts.start}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
-      const sequence = await findSequence(io, sequenceId);
-      const timeline = simulate(sequence, { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag }, start);
-      for (const w of timeline.warnings) io.err(`warning: ${w}\n`);
-      if (opts.json) return printJson(io, timeline.entries);
-      if (!isValidTimeZone(opts.tz)) io.err(`(times below are in ${timeline.zone})\n`);
-      const w = Math.max(...timeline.entries.map((e) => e.step.length));
-      for (const e of timeline.entries) {
-        io.out(`${e.step.padEnd(w)}  ${e.local}  ${e.at}  ${e.skipped ? `skipped: ${e.skipped}` : e.subject}\n`);
-      }
-    });
+    .action(
+      async (sequenceId: string, opts: { start?: string; enrolledAt?: string; now?: string; tz: string; tag: string[]; name: string; json?: boolean }) => {
+        if (opts.enrolledAt !== undefined) return simulateInFlight(io, sequenceId, { ...opts, enrolledAt: opts.enrolledAt });
+        if (opts.start === undefined)
+          throw new UsageError("drip simulate needs --start <instant> (a new subscriber) or --enrolled-at <instant> (one already in flight)");
+        // An instant must say its offset: a bare local time would silently mean the machine's zone.
+        // Temporal parses strictly (Date.parse would roll 2026-02-30 over to 2 March).
+        const start = parseInstant(opts.start);
+        if (!start) throw new UsageError(`--start "${opts.start}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
+        const sequence = await findSequence(io, sequenceId);
+        const timeline = simulate(sequence, { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag }, start);
+        for (const w of timeline.warnings) io.err(`warning: ${w}\n`);
+        if (opts.json) return printJson(io, timeline.entries);
+        if (!isValidTimeZone(opts.tz)) io.err(`(times below are in ${timeline.zone})\n`);
+        const w = Math.max(...timeline.entries.map((e) => e.step.length));
+        for (const e of timeline.entries) {
+          io.out(`${e.step.padEnd(w)}  ${e.local}  ${e.at}  ${e.skipped ? `skipped: ${e.skipped}` : e.subject}\n`);
+        }
+      },
+    );
+}
+
+/** --enrolled-at: the remaining timeline of someone in flight, under the definition on disk (the plan's rules). */
+async function simulateInFlight(
+  io: CliIO,
+  sequenceId: string,
+  opts: { enrolledAt: string; now?: string; tz: string; tag: string[]; name: string; json?: boolean },
+) {
+  const start = parseInstant(opts.enrolledAt);
+  if (!start) throw new UsageError(`--enrolled-at "${opts.enrolledAt}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
+  const now = instant(opts.now, io, "--now");
+  if (start.getTime() > now.getTime())
+    throw new UsageError(`--enrolled-at ${start.toISOString()} is after --now ${now.toISOString()}: use --start for someone who has not started`);
+  const sequence = await findSequence(io, sequenceId);
+  const subscriber = { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag };
+  const timeline = await withApp(
+    io,
+    async (app) => {
+      const live = await app.store.liveVersion(sequence.id);
+      const next = await snapshotSequence(sequence, app.config.emailsDir);
+      return {
+        version: live?.number ?? null,
+        changed: live !== null && live.hash !== next.hash,
+        ...inFlightTimeline((live?.snapshot ?? null) as SequenceSnapshot | null, sequence, next, subscriber, start, now),
+      };
+    },
+    { quiet: true },
+  );
+  if (opts.json) return printJson(io, timeline);
+  io.out(`received by ${now.toISOString()}${timeline.version ? ` (version ${timeline.version})` : ""}: ${timeline.received.join(", ") || "nothing yet"}\n`);
+  io.out(`remaining${timeline.changed ? " under the definition on disk (drip plan shows the change)" : ""}:\n`);
+  if (timeline.entries.length === 0) io.out("  nothing: the course is finished for them\n");
+  const w = Math.max(0, ...timeline.entries.map((e) => e.step.length));
+  for (const e of timeline.entries) io.out(`  ${e.step.padEnd(w)}  ${e.local}  ${e.at}  ${e.subject}\n`);
 }

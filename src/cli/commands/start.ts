@@ -13,6 +13,7 @@ import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 
 import { watchSequences } from "../../sequences/reload.ts";
+import { LiveVersions } from "../../versions/go-live.ts";
 import { type CliIO, UsageError } from "../io.ts";
 
 export function startCommand(program: Command, io: CliIO) {
@@ -32,6 +33,16 @@ export function startCommand(program: Command, io: CliIO) {
       const supervisor = workers > 1 ? superviseWorkers(workers, io, log) : null;
       if (supervisor) opts.scheduler = false; // the workers tick; this process serves HTTP
       if (opts.scheduler) await app.worker?.start();
+      // Changed definitions go live as drip apply makes them live (the plan is logged), or wait for it (DRIP_REQUIRE_APPLY=1).
+      const live = new LiveVersions({
+        store: app.store,
+        apply: (s, dir, now) => app.lifecycle.applyVersion(s, dir, now),
+        emailsDir: config.emailsDir,
+        requireApply: config.requireApply,
+        log,
+      });
+      const runningSequences = () => app.engine.sequenceIds().map((id) => app.engine.getSequence(id)!);
+      app.engine.setSequences(await live.select(runningSequences(), () => undefined, io.now()));
       let lastTick: Date | null = null;
       const stopping = new AbortController();
       // Work that uses the database (a tick, a confirmation flush): shutdown waits for all of it
@@ -50,6 +61,8 @@ export function startCommand(program: Command, io: CliIO) {
           (async () => {
             const now = io.now();
             try {
+              const released = await live.released();
+              if (released) app.engine.setSequences([...runningSequences().filter((s) => !released.some((r) => r.id === s.id)), ...released]);
               const s = await app.engine.tick(now, { signal: stopping.signal });
               lastTick = now;
               if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
@@ -115,7 +128,13 @@ export function startCommand(program: Command, io: CliIO) {
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
       const unwatch = opts.watch
-        ? watchSequences({ engine: app.engine, sequencesDir: app.config.sequencesDir, emailsDir: app.config.emailsDir, log })
+        ? watchSequences({
+            engine: app.engine,
+            sequencesDir: app.config.sequencesDir,
+            emailsDir: app.config.emailsDir,
+            log,
+            select: (loaded) => live.select(loaded, (id) => app.engine.getSequence(id), io.now()),
+          })
         : () => {};
       const database = redactUrl(config.databaseUrl);
       if (server) log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${database})`);

@@ -8,7 +8,7 @@
 import { type Kysely, sql } from "kysely";
 import { laneShares } from "../sqlite/send-queries.ts";
 import type { DB } from "../schema.ts";
-import { HELD_BY_BATCH, sendId, zeroCounts } from "../shared.ts";
+import { HELD_BY_BATCH, parsePassOver, sendId, zeroCounts } from "../shared.ts";
 import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, StatusCounts } from "../types.ts";
 import * as sqliteConfirmations from "../sqlite/confirmation-queries.ts";
 import * as sqliteEnrollments from "../sqlite/enrollment-queries.ts";
@@ -24,6 +24,7 @@ interface ClaimRow {
   next_due_at: number | null;
   started_at: number;
   fence: number;
+  pass_over: string | null;
 }
 
 /**
@@ -54,7 +55,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     )
     UPDATE enrollments SET lease_until = ${t + leaseMs}, lease_owner = ${owner}, fence = fence + 1
     WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM news UNION ALL SELECT id FROM lapsed)
-    RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence`.execute(q);
+    RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence, pass_over`.execute(q);
   if (rows.length === 0) return [];
   rows.sort((a, b) => (a.next_due_at ?? 0) - (b.next_due_at ?? 0) || a.id - b.id);
   const byId = await subscribersById(
@@ -109,6 +110,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       attempts: send.attempts,
       fence: d.fence,
       subscriber: byId.get(d.subscriber_id)!,
+      ...(d.pass_over ? { passOver: parsePassOver(d.pass_over) } : {}),
     });
   }
   return claims;

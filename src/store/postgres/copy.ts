@@ -27,6 +27,7 @@ export const COPY_TABLES: { name: string; identity?: string }[] = [
   { name: "newsletter_issues" },
   { name: "feed_state" },
   { name: "feed_items" },
+  { name: "sequence_versions", identity: "id" },
 ];
 
 const PAGE = 1000;

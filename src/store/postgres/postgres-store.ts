@@ -22,8 +22,12 @@ import type {
   EnrollResult,
   Enrollment,
   EnrollmentPlan,
+  EnrollmentPosition,
   EnrollmentStatus,
   EventInput,
+  PositionMove,
+  SequenceVersion,
+  VersionedStepStats,
   Outcome,
   OutcomeRecord,
   PendingBatch,
@@ -53,6 +57,7 @@ import * as nq from "../sqlite/newsletter-queries.ts";
 import * as rq from "../sqlite/report-queries.ts";
 import * as sq from "../sqlite/send-queries.ts";
 import * as uq from "../sqlite/subscriber-queries.ts";
+import * as vq from "../sqlite/version-queries.ts";
 import * as pq from "./claim-queries.ts";
 import { PG_MIGRATIONS } from "./migrations.ts";
 
@@ -420,5 +425,37 @@ export class PostgresStore implements Store {
 
   linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void> {
     return nq.linkFeedItem(this.db, feedId, guid, issueId);
+  }
+
+  liveVersion(sequenceId: string): Promise<SequenceVersion | null> {
+    return vq.liveVersion(this.db, sequenceId);
+  }
+
+  listVersions(sequenceId: string): Promise<SequenceVersion[]> {
+    return vq.listVersions(this.db, sequenceId);
+  }
+
+  recordVersion(v: { sequenceId: string; hash: string; snapshot: unknown; changes: unknown; at: Date }): Promise<SequenceVersion> {
+    // Numbers are read then written: one writer per sequence at a time (a transaction-scoped advisory lock).
+    return this.tx(async (q) => {
+      await sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK + 1}, hashtext(${v.sequenceId}))`.execute(q);
+      return vq.recordVersion(q, v);
+    });
+  }
+
+  enrollmentPositions(sequenceId: string): Promise<EnrollmentPosition[]> {
+    return vq.enrollmentPositions(this.db, sequenceId);
+  }
+
+  moveEnrollments(moves: readonly PositionMove[]): Promise<{ planned: number; deferred: number }> {
+    return this.tx((q) => vq.moveEnrollments(q, moves));
+  }
+
+  renameStep(sequenceId: string, from: string, to: string): Promise<void> {
+    return this.tx((q) => vq.renameStep(q, sequenceId, from, to));
+  }
+
+  stepStatsByVersion(sequenceId?: string): Promise<VersionedStepStats[]> {
+    return vq.stepStatsByVersion(this.db, sequenceId);
   }
 }

@@ -37,7 +37,7 @@ export async function enroll(q: Kysely<DB>, input: EnrollInput): Promise<EnrollR
   if (existing.status === "completed" && input.allowReentry) {
     await q
       .updateTable("enrollments")
-      .set({ ...fresh, round: existing.round + 1 })
+      .set({ ...fresh, round: existing.round + 1, pass_over: null })
       .where("id", "=", existing.id)
       .execute();
     return "reentered";

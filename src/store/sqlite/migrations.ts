@@ -223,4 +223,29 @@ CREATE TABLE feed_items (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    id: 6,
+    name: "sequence versions: what went live when, the version every send used, pass-over lists",
+    sql: `
+-- One row per version of a sequence that went live (drip apply, or drip start on a change);
+-- the latest per sequence is the live one. snapshot and changes are JSON.
+CREATE TABLE sequence_versions (
+  id INTEGER PRIMARY KEY,
+  sequence_id TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  snapshot TEXT NOT NULL,
+  changes TEXT NOT NULL,
+  UNIQUE (sequence_id, number)
+);
+-- Which definition each send used (sequence version hash, template content hash).
+ALTER TABLE sends ADD COLUMN sequence_version TEXT;
+ALTER TABLE sends ADD COLUMN template_version TEXT;
+CREATE INDEX sends_step_version ON sends (sequence_id, step_id, sequence_version);
+-- Steps an enrollment does not receive after a live edit (received already after a reorder,
+-- or added before its position): JSON list, NULL for none. The tick's advance skips them.
+ALTER TABLE enrollments ADD COLUMN pass_over TEXT;
+`,
+  },
 ];

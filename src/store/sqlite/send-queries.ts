@@ -8,7 +8,7 @@
  */
 import { type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
-import { HELD_BY_BATCH, sendId, toEnrollment } from "../shared.ts";
+import { HELD_BY_BATCH, parsePassOver, sendId, toEnrollment } from "../shared.ts";
 import type { ClaimedSend, Enrollment, OutcomeRecord, PendingBatch, ReplanFields, Subscriber } from "../types.ts";
 import { subscribersById } from "./hydrate.ts";
 
@@ -21,6 +21,7 @@ interface ClaimRow {
   next_due_at: number | null;
   started_at: number;
   fence: number;
+  pass_over: string | null;
 }
 
 /**
@@ -47,7 +48,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
         WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t}
         ORDER BY lease_until LIMIT ${limit})
     )
-    RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence`.execute(q);
+    RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence, pass_over`.execute(q);
   if (rows.length === 0) return [];
   rows.sort((a, b) => (a.next_due_at ?? 0) - (b.next_due_at ?? 0) || a.id - b.id);
   const byId = await subscribersById(
@@ -101,6 +102,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       attempts: send.attempts,
       fence: d.fence,
       subscriber,
+      ...(d.pass_over ? { passOver: parsePassOver(d.pass_over) } : {}),
     });
   }
   return claims;
@@ -155,6 +157,7 @@ export async function record(q: Kysely<DB>, { claim, outcome, advance }: Outcome
       provider_message_id: outcome.providerMessageId ?? null,
       reason: outcome.reason ?? null,
       updated_at: t,
+      ...(claim.version ? { sequence_version: claim.version.sequence, template_version: claim.version.template } : {}),
     })
     .where("id", "=", claim.sendId)
     .execute();
@@ -226,6 +229,17 @@ export async function createBatch(
     .where("status", "=", "claimed")
     .executeTakeFirst();
   if (Number(bound.numUpdatedRows) !== batch.claims.length) throw new Error(`batch ${batch.id}: a send is already bound to a batch or recorded`);
+  // The version a batch's bytes were rendered from, recorded now (a recovered batch's claims no longer carry it).
+  const byVersion = new Map<string, string[]>();
+  for (const c of batch.claims) {
+    if (!c.version) continue;
+    const key = JSON.stringify([c.version.sequence, c.version.template]);
+    byVersion.set(key, [...(byVersion.get(key) ?? []), c.sendId]);
+  }
+  for (const [key, ids] of byVersion) {
+    const [sequence, template] = JSON.parse(key) as [string, string];
+    await q.updateTable("sends").set({ sequence_version: sequence, template_version: template }).where("id", "in", ids).execute();
+  }
   await q.updateTable("enrollments").set({ lease_until: HELD_BY_BATCH, lease_owner: batch.id }).where("id", "in", ids).execute();
   return { lost: [] };
 }
@@ -265,6 +279,7 @@ export async function readBatches(
       "sends.subscriber_id",
       "enrollments.started_at",
       "enrollments.fence",
+      "enrollments.pass_over",
     ])
     .where(
       "sends.batch_id",
@@ -295,6 +310,7 @@ export async function readBatches(
           attempts: s.attempts,
           fence: s.fence,
           subscriber: byId.get(s.subscriber_id)!,
+          ...(s.pass_over ? { passOver: parsePassOver(s.pass_over) } : {}),
         }),
       );
     return { id: r.id, payload, attempts: r.attempts, createdAt: new Date(r.created_at), claims };

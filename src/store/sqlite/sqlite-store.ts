@@ -17,7 +17,11 @@ import type {
   EnrollmentPlan,
   EnrollmentStatus,
   Outcome,
+  EnrollmentPosition,
   EventInput,
+  PositionMove,
+  SequenceVersion,
+  VersionedStepStats,
   OutcomeRecord,
   PendingBatch,
   PendingConfirmation,
@@ -48,6 +52,7 @@ import { MIGRATIONS } from "./migrations.ts";
 import * as rq from "./report-queries.ts";
 import * as sq from "./send-queries.ts";
 import * as uq from "./subscriber-queries.ts";
+import * as vq from "./version-queries.ts";
 
 /** `file:./data/drip.db` → ./data/drip.db; `:memory:` stays. */
 export function sqlitePath(url: string): string {
@@ -452,5 +457,33 @@ export class SqliteStore implements Store {
 
   linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void> {
     return nq.linkFeedItem(this.db, feedId, guid, issueId);
+  }
+
+  liveVersion(sequenceId: string): Promise<SequenceVersion | null> {
+    return vq.liveVersion(this.db, sequenceId);
+  }
+
+  listVersions(sequenceId: string): Promise<SequenceVersion[]> {
+    return vq.listVersions(this.db, sequenceId);
+  }
+
+  recordVersion(v: { sequenceId: string; hash: string; snapshot: unknown; changes: unknown; at: Date }): Promise<SequenceVersion> {
+    return this.immediate((q) => vq.recordVersion(q, v));
+  }
+
+  enrollmentPositions(sequenceId: string): Promise<EnrollmentPosition[]> {
+    return vq.enrollmentPositions(this.db, sequenceId);
+  }
+
+  moveEnrollments(moves: readonly PositionMove[]): Promise<{ planned: number; deferred: number }> {
+    return this.immediate((q) => vq.moveEnrollments(q, moves));
+  }
+
+  renameStep(sequenceId: string, from: string, to: string): Promise<void> {
+    return this.immediate((q) => vq.renameStep(q, sequenceId, from, to));
+  }
+
+  stepStatsByVersion(sequenceId?: string): Promise<VersionedStepStats[]> {
+    return vq.stepStatsByVersion(this.db, sequenceId);
   }
 }
