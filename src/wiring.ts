@@ -9,6 +9,7 @@ import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
+import { type WakeChannel, Waker } from "./engine/wake.ts";
 import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { DripError } from "./errors.ts";
@@ -18,6 +19,7 @@ import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
+import { fileWakeChannel, wakeFilePath } from "./store/sqlite/wake-file.ts";
 
 export interface App {
   config: Config;
@@ -27,6 +29,8 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
+  /** Wake-ups: the lifecycle door calls it after a change that makes a send due now. */
+  waker: Waker;
   close(): Promise<void>;
 }
 
@@ -43,7 +47,20 @@ export function makeTransport(config: Config): Transport {
     : new OutboxTransport(config.outboxDir);
 }
 
-export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+/**
+ * How processes on one database tell each other "something is due now": a watched file beside
+ * a SQLite database. A Postgres store plugs in LISTEN/NOTIFY here (same WakeChannel shape).
+ */
+export function wakeChannelFor(config: Config): WakeChannel | null {
+  const path = sqlitePath(config.databaseUrl);
+  return path === ":memory:" ? null : fileWakeChannel(wakeFilePath(path));
+}
+
+export async function createApp(
+  config: Config,
+  appLog: (line: string) => void = () => {},
+  opts: { transport?: Transport; wakeChannel?: WakeChannel | null } = {},
+): Promise<App> {
   const log = appLog;
   const store = openStore(config);
   await store.migrate();
@@ -69,8 +86,9 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     clock: realClock,
     log,
   });
-  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
-  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+  const waker = new Waker(opts.wakeChannel === undefined ? wakeChannelFor(config) : opts.wakeChannel, log);
+  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, onSendDue: () => waker.wake() });
+  return { config, store, engine, lifecycle, transport, secret, waker, close: () => store.close() };
 }
 
 /**
