@@ -7,7 +7,10 @@ benches.push(["delivery", async () => (await import("./delivery.ts")).benchDeliv
 benches.push(["http", async () => (await import("./http.ts")).benchHttp()]);
 benches.push(["wake", async () => (await import("./wake.ts")).benchWake()]);
 
+// `npm run bench -- wake delivery` runs only those.
+const only = process.argv.slice(2);
 for (const [name, bench] of benches) {
+  if (only.length > 0 && !only.includes(name)) continue;
   const t0 = performance.now();
   await bench();
   console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
