@@ -3,7 +3,7 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
-import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
+import type { Config } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
@@ -12,12 +12,12 @@ import { Engine } from "./engine/engine.ts";
 import { type WakeChannel, Waker } from "./engine/wake.ts";
 import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
-import { DripError } from "./errors.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
-import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
+import { sqlitePath } from "./store/sqlite/sqlite-store.ts";
+import { openStore, transportName } from "./store/open.ts";
 import type { Store } from "./store/types.ts";
 import { fileWakeChannel, wakeFilePath } from "./store/sqlite/wake-file.ts";
 
@@ -34,15 +34,11 @@ export interface App {
   close(): Promise<void>;
 }
 
-export function openStore(config: Config): Store {
-  // loadConfig refuses it already; a Config built by hand gets the same sentence.
-  if (isPostgresUrl(config.databaseUrl)) throw new DripError("config", POSTGRES_UNSUPPORTED);
-  return new SqliteStore(config.databaseUrl);
-}
+export { openStore } from "./store/open.ts";
 
 export function makeTransport(config: Config): Transport {
   // One limiter for everything in this process that calls the provider (DRIP_RATE_LIMIT).
-  return config.transport === "resend" && config.resendApiKey
+  return transportName(config) === "resend" && config.resendApiKey
     ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter: new RateLimiter(config.rateLimit) })
     : new OutboxTransport(config.outboxDir);
 }

@@ -43,7 +43,7 @@ const PIECES = [
   "محمد",
   "Zoë",
   "{{greeting}}",
-  "${name}",
+  "$name",
   "a\u00a0b",
   "x  y",
   "Zq0mk",

@@ -1,6 +1,10 @@
 import type { Command } from "commander";
 import { type CliIO, printJson } from "../io.ts";
-import { withApp } from "./app-context.ts";
+import { loadConfig, readEnv } from "../../config.ts";
+import { type DeliveryPause, PAUSE_KEY } from "../../engine/batch-delivery.ts";
+import { openStore, transportName } from "../../store/open.ts";
+import { exposureWarning } from "../../store/sqlite/file-modes.ts";
+import { sqlitePath } from "../../store/sqlite/sqlite-store.ts";
 
 export function statusCommand(program: Command, io: CliIO) {
   program
@@ -8,12 +12,20 @@ export function statusCommand(program: Command, io: CliIO) {
     .description("Counts of subscribers, enrollments and sends by status, and the next due time")
     .option("--json", "print {subscribers, enrollments, sends, nextDueAt, transport, deliveryPaused}")
     .action(async (opts: { json?: boolean }) => {
-      await withApp(
-        io,
-        async (app) => {
-          const s = await app.store.status();
-          const pause = await app.engine.pausedUntil(io.now());
-          const out = { ...s, nextDueAt: s.nextDueAt?.toISOString() ?? null, transport: app.transport.name, deliveryPaused: pause };
+      // The store alone: no engine, renderer or sequence is loaded to count rows.
+      const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
+      const store = openStore(config);
+      try {
+        await store.migrate();
+        const dbPath = sqlitePath(config.databaseUrl);
+        const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
+        if (exposed) io.err(`warning: ${exposed}\n`);
+        {
+          const s = await store.status();
+          const raw = await store.getMeta(PAUSE_KEY);
+          const paused = raw ? (JSON.parse(raw) as DeliveryPause) : null;
+          const pause = paused && Date.parse(paused.until) > io.now().getTime() ? paused : null;
+          const out = { ...s, nextDueAt: s.nextDueAt?.toISOString() ?? null, transport: transportName(config), deliveryPaused: pause };
           if (opts.json) return printJson(io, out);
           const line = (label: string, counts: Record<string, number>) =>
             io.out(
@@ -31,8 +43,9 @@ export function statusCommand(program: Command, io: CliIO) {
               `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,
             );
           if (s.sends.failed > 0) io.out(`${"attention".padEnd(12)} ${s.sends.failed} send(s) failed: 'drip failures' lists them with reasons\n`);
-        },
-        { quiet: true },
-      );
+        }
+      } finally {
+        await store.close();
+      }
     });
 }
