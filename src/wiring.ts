@@ -3,7 +3,7 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
-import type { Config } from "./config.ts";
+import { type Config, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
@@ -16,8 +16,11 @@ import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
+import { openMigratedStore } from "./store/open.ts";
+import { PostgresStore } from "./store/postgres/postgres-store.ts";
+import { PgRateLimiter } from "./store/postgres/rate-limit.ts";
+import { PgWorker } from "./store/postgres/worker.ts";
 import { sqlitePath } from "./store/sqlite/sqlite-store.ts";
-import { openStore, transportName } from "./store/open.ts";
 import type { Store } from "./store/types.ts";
 import { fileWakeChannel, wakeFilePath } from "./store/sqlite/wake-file.ts";
 
@@ -32,14 +35,18 @@ export interface App {
   /** Wake-ups: the lifecycle door calls it after a change that makes a send due now. */
   waker: Waker;
   close(): Promise<void>;
+  /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
+  worker?: PgWorker;
 }
 
-export { openStore } from "./store/open.ts";
+export { openMigratedStore, openStore } from "./store/open.ts";
 
-export function makeTransport(config: Config): Transport {
-  // One limiter for everything in this process that calls the provider (DRIP_RATE_LIMIT).
-  return transportName(config) === "resend" && config.resendApiKey
-    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter: new RateLimiter(config.rateLimit) })
+export function makeTransport(config: Config, store?: Store): Transport {
+  // One limiter for everything that calls the provider (DRIP_RATE_LIMIT): in this process on
+  // SQLite, across every worker sharing the database on PostgreSQL.
+  const limiter = store instanceof PostgresStore ? new PgRateLimiter(store.pool, config.rateLimit) : new RateLimiter(config.rateLimit);
+  return config.transport === "resend" && config.resendApiKey
+    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter })
     : new OutboxTransport(config.outboxDir);
 }
 
@@ -48,6 +55,7 @@ export function makeTransport(config: Config): Transport {
  * a SQLite database. A Postgres store plugs in LISTEN/NOTIFY here (same WakeChannel shape).
  */
 export function wakeChannelFor(config: Config): WakeChannel | null {
+  if (isPostgresUrl(config.databaseUrl)) return null; // the hook for LISTEN/NOTIFY
   const path = sqlitePath(config.databaseUrl);
   return path === ":memory:" ? null : fileWakeChannel(wakeFilePath(path));
 }
@@ -58,18 +66,20 @@ export async function createApp(
   opts: { transport?: Transport; wakeChannel?: WakeChannel | null } = {},
 ): Promise<App> {
   const log = appLog;
-  const store = openStore(config);
-  await store.migrate();
-  const dbPath = sqlitePath(config.databaseUrl);
+  const store = await openMigratedStore(config);
+  const dbPath = isPostgresUrl(config.databaseUrl) ? ":memory:" : sqlitePath(config.databaseUrl);
   const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
   if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
   const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
-  const transport = opts.transport ?? makeTransport(config);
+  const transport = opts.transport ?? makeTransport(config, store);
+  // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
+  const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
   const engine = new Engine({
-    store,
+    store: worker ? worker.track(store) : store,
+    ...(worker ? { leaseMs: worker.leaseMs, owner: worker.owner, leadsDuties: () => !worker.running || worker.leads } : {}),
     sequences: loaded.sequences.map((s) => s.sequence),
     transport,
     links: config,
@@ -84,7 +94,20 @@ export async function createApp(
   });
   const waker = new Waker(opts.wakeChannel === undefined ? wakeChannelFor(config) : opts.wakeChannel, log);
   const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, onSendDue: () => waker.wake() });
-  return { config, store, engine, lifecycle, transport, secret, waker, close: () => store.close() };
+  return {
+    config,
+    store,
+    engine,
+    lifecycle,
+    transport,
+    secret,
+    waker,
+    close: async () => {
+      await worker?.stop();
+      await store.close();
+    },
+    ...(worker ? { worker } : {}),
+  };
 }
 
 /**

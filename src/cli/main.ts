@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   import: () => import("./commands/import.ts").then((m) => m.importCommand),
   export: () => import("./commands/export.ts").then((m) => m.exportCommand),
   demo: () => import("./commands/demo.ts").then((m) => m.demoCommand),
+  db: () => import("./commands/db.ts").then((m) => m.dbCommands),
 };
 
 /**

@@ -2,7 +2,9 @@ import type { Command } from "commander";
 import { type CliIO, printJson } from "../io.ts";
 import { loadConfig, readEnv } from "../../config.ts";
 import { type DeliveryPause, PAUSE_KEY } from "../../engine/batch-delivery.ts";
-import { openStore, transportName } from "../../store/open.ts";
+import { openMigratedStore, transportName } from "../../store/open.ts";
+import { PostgresStore } from "../../store/postgres/postgres-store.ts";
+import { listWorkers } from "../../store/postgres/worker.ts";
 import { exposureWarning } from "../../store/sqlite/file-modes.ts";
 import { sqlitePath } from "../../store/sqlite/sqlite-store.ts";
 
@@ -14,36 +16,50 @@ export function statusCommand(program: Command, io: CliIO) {
     .action(async (opts: { json?: boolean }) => {
       // The store alone: no engine, renderer or sequence is loaded to count rows.
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
-      const store = openStore(config);
+      const store = await openMigratedStore(config);
       try {
-        await store.migrate();
-        const dbPath = sqlitePath(config.databaseUrl);
+        const dbPath = store instanceof PostgresStore ? ":memory:" : sqlitePath(config.databaseUrl);
         const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
         if (exposed) io.err(`warning: ${exposed}\n`);
-        {
-          const s = await store.status();
-          const raw = await store.getMeta(PAUSE_KEY);
-          const paused = raw ? (JSON.parse(raw) as DeliveryPause) : null;
-          const pause = paused && Date.parse(paused.until) > io.now().getTime() ? paused : null;
-          const out = { ...s, nextDueAt: s.nextDueAt?.toISOString() ?? null, transport: transportName(config), deliveryPaused: pause };
-          if (opts.json) return printJson(io, out);
-          const line = (label: string, counts: Record<string, number>) =>
+        const s = await store.status();
+        // A quota pause that has run out is over (the next tick clears it); this only reads.
+        const raw = await store.getMeta(PAUSE_KEY);
+        const paused = raw ? (JSON.parse(raw) as DeliveryPause) : null;
+        const pause = paused && Date.parse(paused.until) > io.now().getTime() ? paused : null;
+        // PostgreSQL: the workers sharing the database, their last heartbeat and what each holds.
+        const workers = store instanceof PostgresStore ? await listWorkers(store, io.now().getTime(), config.leaseSeconds * 1000) : undefined;
+        const out = {
+          ...s,
+          nextDueAt: s.nextDueAt?.toISOString() ?? null,
+          transport: transportName(config),
+          deliveryPaused: pause,
+          ...(workers ? { workers: workers.map((w) => ({ ...w, startedAt: w.startedAt.toISOString(), heartbeatAt: w.heartbeatAt.toISOString() })) } : {}),
+        };
+        if (opts.json) return printJson(io, out);
+        const line = (label: string, counts: Record<string, number>) =>
+          io.out(
+            `${label.padEnd(12)} ${Object.entries(counts)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(", ")}\n`,
+          );
+        line("subscribers", s.subscribers);
+        line("enrollments", s.enrollments);
+        line("sends", s.sends);
+        io.out(`${"next due".padEnd(12)} ${out.nextDueAt ?? "nothing scheduled"}\n${"transport".padEnd(12)} ${out.transport}\n`);
+        if (pause) io.out(`${"delivery".padEnd(12)} PAUSED until ${pause.until}: ${pause.reason}\n`);
+        if (workers) {
+          const live = workers.filter((w) => w.alive);
+          io.out(`${"workers".padEnd(12)} ${live.length} live${workers.length > live.length ? `, ${workers.length - live.length} silent` : ""}\n`);
+          for (const w of workers)
             io.out(
-              `${label.padEnd(12)} ${Object.entries(counts)
-                .map(([k, v]) => `${k} ${v}`)
-                .join(", ")}\n`,
+              `  ${w.id}  ${w.alive ? "alive" : "SILENT"}, heartbeat ${w.heartbeatAt.toISOString()}, holds ${w.claims} claim(s)${w.duties ? `, runs the once-only duties` : ""}\n`,
             );
-          line("subscribers", s.subscribers);
-          line("enrollments", s.enrollments);
-          line("sends", s.sends);
-          io.out(`${"next due".padEnd(12)} ${out.nextDueAt ?? "nothing scheduled"}\n${"transport".padEnd(12)} ${out.transport}\n`);
-          if (pause) io.out(`${"delivery".padEnd(12)} PAUSED until ${pause.until}: ${pause.reason}\n`);
-          if (s.sends.in_doubt > 0)
-            io.out(
-              `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,
-            );
-          if (s.sends.failed > 0) io.out(`${"attention".padEnd(12)} ${s.sends.failed} send(s) failed: 'drip failures' lists them with reasons\n`);
         }
+        if (s.sends.in_doubt > 0)
+          io.out(
+            `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,
+          );
+        if (s.sends.failed > 0) io.out(`${"attention".padEnd(12)} ${s.sends.failed} send(s) failed: 'drip failures' lists them with reasons\n`);
       } finally {
         await store.close();
       }
