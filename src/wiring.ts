@@ -20,7 +20,7 @@ import { openMigratedStore } from "./store/open.ts";
 import { PostgresStore } from "./store/postgres/postgres-store.ts";
 import { PgRateLimiter } from "./store/postgres/rate-limit.ts";
 import { PgWorker } from "./store/postgres/worker.ts";
-import { sqlitePath } from "./store/sqlite/sqlite-store.ts";
+import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 import { fileWakeChannel, wakeFilePath } from "./store/sqlite/wake-file.ts";
 
@@ -39,7 +39,12 @@ export interface App {
   worker?: PgWorker;
 }
 
-export { openMigratedStore, openStore } from "./store/open.ts";
+export { openMigratedStore } from "./store/open.ts";
+
+export function openStore(config: Config): Store {
+  if (isPostgresUrl(config.databaseUrl)) return new PostgresStore(config.databaseUrl, { pool: config.dbPool });
+  return new SqliteStore(config.databaseUrl);
+}
 
 export function makeTransport(config: Config, store?: Store): Transport {
   // One limiter for everything that calls the provider (DRIP_RATE_LIMIT): in this process on

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { type CliIO, printJson } from "../io.ts";
-import { loadConfig, readEnv } from "../../config.ts";
 import { type DeliveryPause, PAUSE_KEY } from "../../engine/batch-delivery.ts";
 import { openMigratedStore, transportName } from "../../store/open.ts";
-import { PostgresStore } from "../../store/postgres/postgres-store.ts";
-import { listWorkers } from "../../store/postgres/worker.ts";
+import type { PostgresStore } from "../../store/postgres/postgres-store.ts";
+import { isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
 import { exposureWarning } from "../../store/sqlite/file-modes.ts";
 import { sqlitePath } from "../../store/sqlite/sqlite-store.ts";
 
@@ -18,7 +17,8 @@ export function statusCommand(program: Command, io: CliIO) {
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
       const store = await openMigratedStore(config);
       try {
-        const dbPath = store instanceof PostgresStore ? ":memory:" : sqlitePath(config.databaseUrl);
+        const postgres = isPostgresUrl(config.databaseUrl);
+        const dbPath = postgres ? ":memory:" : sqlitePath(config.databaseUrl);
         const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
         if (exposed) io.err(`warning: ${exposed}\n`);
         const s = await store.status();
@@ -27,7 +27,9 @@ export function statusCommand(program: Command, io: CliIO) {
         const paused = raw ? (JSON.parse(raw) as DeliveryPause) : null;
         const pause = paused && Date.parse(paused.until) > io.now().getTime() ? paused : null;
         // PostgreSQL: the workers sharing the database, their last heartbeat and what each holds.
-        const workers = store instanceof PostgresStore ? await listWorkers(store, io.now().getTime(), config.leaseSeconds * 1000) : undefined;
+        const workers = postgres
+          ? await (await import("../../store/postgres/worker.ts")).listWorkers(store as PostgresStore, io.now().getTime(), config.leaseSeconds * 1000)
+          : undefined;
         const out = {
           ...s,
           nextDueAt: s.nextDueAt?.toISOString() ?? null,
