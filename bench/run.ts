@@ -8,8 +8,12 @@ benches.push(["http", async () => (await import("./http.ts")).benchHttp()]);
 benches.push(["newsletters", async () => (await import("./newsletters.ts")).benchNewsletters()]);
 benches.push(["workers", async () => (await import("./workers.ts")).benchWorkers()]);
 benches.push(["plan", async () => (await import("./plan.ts")).benchPlan()]);
+benches.push(["wake", async () => (await import("./wake.ts")).benchWake()]);
 
+// `npm run bench -- wake delivery` runs only those.
+const only = process.argv.slice(2);
 for (const [name, bench] of benches) {
+  if (only.length > 0 && !only.includes(name)) continue;
   const t0 = performance.now();
   await bench();
   console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);

@@ -9,13 +9,14 @@ import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
 import type { Transport } from "./delivery/transport.ts";
 import { Engine } from "./engine/engine.ts";
+import { type WakeChannel, Waker } from "./engine/wake.ts";
 import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
-import { DripError } from "./errors.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
-import { PostgresStore, postgresProblem } from "./store/postgres/postgres-store.ts";
+import { openMigratedStore } from "./store/open.ts";
+import { PostgresStore } from "./store/postgres/postgres-store.ts";
 import { PgRateLimiter } from "./store/postgres/rate-limit.ts";
 import { PgWorker } from "./store/postgres/worker.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
@@ -25,6 +26,7 @@ import { loadFeeds, loadTopics } from "./newsletters/load.ts";
 import type { FeedDefinition } from "./newsletters/feeds.ts";
 import { Newsletters } from "./newsletters/service.ts";
 import type { Topic, TopicSource } from "./newsletters/topics.ts";
+import { fileWakeChannel, wakeFilePath } from "./store/sqlite/wake-file.ts";
 
 export interface App {
   config: Config;
@@ -39,27 +41,18 @@ export interface App {
   topics: TopicSource;
   /** The blog feeds (newsletters/feeds.ts) that turn posts into issues. */
   feeds: FeedDefinition[];
+  /** Wake-ups: the lifecycle door calls it after a change that makes a send due now. */
+  waker: Waker;
   close(): Promise<void>;
   /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
   worker?: PgWorker;
 }
 
+export { openMigratedStore } from "./store/open.ts";
+
 export function openStore(config: Config): Store {
   if (isPostgresUrl(config.databaseUrl)) return new PostgresStore(config.databaseUrl, { pool: config.dbPool });
   return new SqliteStore(config.databaseUrl);
-}
-
-/** Open and migrate the configured store; a database that cannot be reached is one sentence, not a stack. */
-export async function openMigratedStore(config: Config): Promise<Store> {
-  const store = openStore(config);
-  try {
-    await store.migrate();
-  } catch (err) {
-    await store.close().catch(() => {});
-    if (isPostgresUrl(config.databaseUrl)) throw new DripError("failed", postgresProblem(config.databaseUrl, err));
-    throw err;
-  }
-  return store;
 }
 
 export function makeTransport(config: Config, store?: Store): Transport {
@@ -71,7 +64,21 @@ export function makeTransport(config: Config, store?: Store): Transport {
     : new OutboxTransport(config.outboxDir);
 }
 
-export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
+/**
+ * How processes on one database tell each other "something is due now": a watched file beside
+ * a SQLite database. A Postgres store plugs in LISTEN/NOTIFY here (same WakeChannel shape).
+ */
+export function wakeChannelFor(config: Config): WakeChannel | null {
+  if (isPostgresUrl(config.databaseUrl)) return null; // the hook for LISTEN/NOTIFY
+  const path = sqlitePath(config.databaseUrl);
+  return path === ":memory:" ? null : fileWakeChannel(wakeFilePath(path));
+}
+
+export async function createApp(
+  config: Config,
+  appLog: (line: string) => void = () => {},
+  opts: { transport?: Transport; wakeChannel?: WakeChannel | null } = {},
+): Promise<App> {
   const log = appLog;
   const store = await openMigratedStore(config);
   const dbPath = isPostgresUrl(config.databaseUrl) ? ":memory:" : sqlitePath(config.databaseUrl);
@@ -123,7 +130,8 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     return s ? { name: s.name, organization: s.organization } : { name: config.from, organization: config.from };
   };
   defaultZone = () => engine.defaultSequence?.defaultTimezone ?? "UTC";
-  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, topics });
+  const waker = new Waker(opts.wakeChannel === undefined ? wakeChannelFor(config) : opts.wakeChannel, log);
+  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, topics, onSendDue: () => waker.wake() });
   const newsletters = new Newsletters({
     store,
     topics,
@@ -150,6 +158,7 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     newsletters,
     topics,
     feeds: feedsLoaded.feeds,
+    waker,
     close: async () => {
       await worker?.stop();
       await store.close();

@@ -4,55 +4,64 @@
  */
 import { Command, CommanderError } from "commander";
 import { DripError, coerceError, exitCodeFor } from "../errors.ts";
-import { dbCommands } from "./commands/db.ts";
-import { demoCommand } from "./commands/demo.ts";
-import { exportCommand } from "./commands/export.ts";
-import { importCommand } from "./commands/import.ts";
-import { listCommand } from "./commands/list.ts";
-import { reportCommands } from "./commands/reports.ts";
-import { startCommand } from "./commands/start.ts";
-import { statusCommand } from "./commands/status.ts";
-import { subscriberCommands } from "./commands/subscribers.ts";
-import { tickCommand } from "./commands/tick.ts";
-import { previewCommand } from "./commands/preview.ts";
-import { simulateCommand } from "./commands/simulate.ts";
-import { validateCommand } from "./commands/validate.ts";
-import { versionCommands } from "./commands/versions.ts";
+import type { CommandModule } from "./commands/registry.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
-import { feedCommands, newsletterCommands } from "./commands/newsletters.ts";
 
-export function buildProgram(io: CliIO): Command {
+/**
+ * Every command, by name, and the module that registers it: loaded on demand, so `drip status`
+ * does not import React, MJML, the sequences or the HTTP server. One line per command (a
+ * module that registers several commands is named once per command).
+ */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  list: () => import("./commands/list.ts").then((m) => m.listCommand),
+  validate: () => import("./commands/validate.ts").then((m) => m.validateCommand),
+  preview: () => import("./commands/preview.ts").then((m) => m.previewCommand),
+  simulate: () => import("./commands/simulate.ts").then((m) => m.simulateCommand),
+  start: () => import("./commands/start.ts").then((m) => m.startCommand),
+  tick: () => import("./commands/tick.ts").then((m) => m.tickCommand),
+  subscribe: () => import("./commands/subscribers.ts").then((m) => m.subscriberCommands),
+  unsubscribe: () => import("./commands/subscribers.ts").then((m) => m.subscriberCommands),
+  tag: () => import("./commands/subscribers.ts").then((m) => m.subscriberCommands),
+  untag: () => import("./commands/subscribers.ts").then((m) => m.subscriberCommands),
+  event: () => import("./commands/subscribers.ts").then((m) => m.subscriberCommands),
+  forget: () => import("./commands/subscribers.ts").then((m) => m.subscriberCommands),
+  status: () => import("./commands/status.ts").then((m) => m.statusCommand),
+  stats: () => import("./commands/reports.ts").then((m) => m.reportCommands),
+  failures: () => import("./commands/reports.ts").then((m) => m.reportCommands),
+  import: () => import("./commands/import.ts").then((m) => m.importCommand),
+  export: () => import("./commands/export.ts").then((m) => m.exportCommand),
+  demo: () => import("./commands/demo.ts").then((m) => m.demoCommand),
+  db: () => import("./commands/db.ts").then((m) => m.dbCommands),
+  topics: () => import("./commands/newsletters.ts").then((m) => m.newsletterCommands),
+  newsletter: () => import("./commands/newsletters.ts").then((m) => m.newsletterCommands),
+  feed: () => import("./commands/newsletters.ts").then((m) => m.feedCommands),
+  plan: () => import("./commands/versions.ts").then((m) => m.versionCommands),
+  apply: () => import("./commands/versions.ts").then((m) => m.versionCommands),
+  history: () => import("./commands/versions.ts").then((m) => m.versionCommands),
+};
+
+/**
+ * The program with the commands `argv` needs: the one it names, or every command (for
+ * `--help`, `help`, no command or an unknown one, so help and "did you mean" see them all).
+ */
+export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("drip")
     .description("drip: email courses and newsletters from typed sequences, delivered through Resend")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
-  for (const add of [
-    listCommand,
-    validateCommand,
-    previewCommand,
-    simulateCommand,
-    startCommand,
-    tickCommand,
-    subscriberCommands,
-    statusCommand,
-    reportCommands,
-    importCommand,
-    exportCommand,
-    demoCommand,
-    newsletterCommands,
-    feedCommands,
-    versionCommands,
-    dbCommands,
-  ])
-    add(program, io);
+  const named = argv.find((a) => !a.startsWith("-"));
+  const loaders = named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : Object.values(COMMANDS);
+  const modules = new Set(await Promise.all(loaders.map((load) => load())));
+  // In the table's order (help lists commands as they were added).
+  for (const add of modules) add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }
 
 /** Run the CLI with argv (without node and script); returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync([...argv], { from: "user" });
     return EXIT.ok;

@@ -8,7 +8,7 @@ import { nextWindowInstant, resolveZone } from "../schedule/index.ts";
 import { decide } from "../sequences/conditions.ts";
 import type { Sequence } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
-import { renderStep } from "../render/render.ts";
+import { type CompiledRenderer, compiledRenderer } from "../render/compiled.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
@@ -99,6 +99,8 @@ export class Engine {
     Pick<EngineOptions, "unsubscribeMailto" | "newsletters">;
   /** Who holds this engine's claims (lease_owner), for staff reading the database. */
   private readonly owner: string;
+  /** Each step rendered once per shape, then filled per subscriber (byte-identical to a full render). */
+  readonly renderer: CompiledRenderer;
 
   constructor(opts: EngineOptions) {
     this.o = {
@@ -112,6 +114,7 @@ export class Engine {
       ...opts,
     };
     this.owner = opts.owner ?? `worker-${randomUUID()}`;
+    this.renderer = compiledRenderer({ log: this.o.log });
     this.setSequences(opts.sequences);
     // A batching provider without its own encoding would silently fall back to one request
     // per email (and a wrapper that forgets encode() would hide it): say so at once.
@@ -380,7 +383,15 @@ export class Engine {
     }
 
     const links = buildLinks(this.o.links, signToken(this.o.secret, "manage", sub.id), sequence.id, step.id);
-    const email = await renderStep({ sequence, step, subscriber: sub, links, postalAddress: this.o.postalAddress, list: this.o, emailsDir: this.o.emailsDir });
+    const email = await this.renderer.render({
+      sequence,
+      step,
+      subscriber: sub,
+      links,
+      postalAddress: this.o.postalAddress,
+      list: this.o,
+      emailsDir: this.o.emailsDir,
+    });
     return {
       claim,
       advance: advanceAfter(sequence, index, claim, now, this.o.latenessMs),

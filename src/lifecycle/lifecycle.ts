@@ -40,6 +40,12 @@ export interface LifecycleOptions {
   onConfirmationQueued?: () => void;
   /** The declared topics (newsletters/topics.ts); joinTopic refuses others. */
   topics?: TopicSource;
+  /**
+   * Called after a committed change that may have made a send due now (confirm, confirmed
+   * subscribe, import with enrollment, enroll, resume): `drip start` ticks at once instead of
+   * on the next minute. Never a second way to send: the tick claims as always.
+   */
+  onSendDue?: () => void;
 }
 
 const DAY = 24 * 3_600_000;
@@ -79,6 +85,9 @@ export interface ProviderEvent {
   to?: string[];
   bounceType?: string;
 }
+
+/** An enrollment that starts now (its first step may be due at once). */
+const isNew = (r: string) => r === "created" || r === "reentered";
 
 const open = (e: Enrollment) => e.status === "active" || e.status === "paused";
 
@@ -193,6 +202,12 @@ export class Lifecycle {
 
   /** The double opt-in link was followed (`issuedAt`: when that link was sent). Harmless twice. */
   async confirm(subscriberId: string, issuedAt: Date, now: Date, meta: { ip?: string | null } = {}): Promise<ConfirmResult> {
+    const result = await this.confirmTx(subscriberId, issuedAt, now, meta);
+    if ((result.kind === "confirmed" && isNew(result.enrolled)) || (result.kind === "returned" && result.nextDueAt)) this.o.onSendDue?.();
+    return result;
+  }
+
+  private confirmTx(subscriberId: string, issuedAt: Date, now: Date, meta: { ip?: string | null }): Promise<ConfirmResult> {
     return this.store.transaction(async (tx): Promise<ConfirmResult> => {
       const s = await tx.getSubscriber(subscriberId);
       if (!s) return { kind: "gone" };
@@ -247,7 +262,7 @@ export class Lifecycle {
   async subscribe(input: SubscriberInputFields, opts: SubscribeOptions, now: Date): Promise<SubscribeOutcome> {
     const sequence = opts.confirmed || opts.sequenceId !== undefined ? this.sequenceFor(opts.sequenceId) : null;
     if (await this.store.isSuppressed(input.email)) return { kind: "suppressed" };
-    return this.store.transaction(async (tx): Promise<SubscribeOutcome> => {
+    const outcome = await this.store.transaction(async (tx): Promise<SubscribeOutcome> => {
       const { subscriber, created } = await tx.upsertSubscriber(
         { ...input, status: opts.confirmed ? "active" : "pending", consentSource: opts.source, consentAt: now, consentIp: opts.ip ?? null },
         now,
@@ -261,6 +276,8 @@ export class Lifecycle {
         return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
       return { kind: "ok", subscriber: current, created, enrolled: await this.enrollIn(tx, current, sequence, now) };
     });
+    if (outcome.kind === "ok" && isNew(outcome.enrolled)) this.o.onSendDue?.();
+    return outcome;
   }
 
   /**
@@ -288,6 +305,7 @@ export class Lifecycle {
           await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
       return res;
     });
+    if (enrolled > 0) this.o.onSendDue?.();
     return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
   }
 
@@ -316,11 +334,13 @@ export class Lifecycle {
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
   async enroll(subscriber: Pick<Subscriber, "id">, sequenceId: string | undefined, now: Date): Promise<EnrollResult> {
     const sequence = this.sequenceFor(sequenceId);
-    return this.store.transaction(async (tx) => {
+    const result = await this.store.transaction(async (tx) => {
       const s = await this.fresh(tx, subscriber);
       if (s.status !== "active") throw new DripError("conflict", `${s.email} is ${s.status}, not active: only confirmed subscribers can be enrolled`);
       return this.enrollIn(tx, s, sequence, now);
     });
+    if (isNew(result)) this.o.onSendDue?.();
+    return result;
   }
 
   async tag(subscriber: Pick<Subscriber, "id">, tag: string): Promise<void> {
@@ -347,6 +367,12 @@ export class Lifecycle {
 
   /** Resume paused courses; the next step is re-planned (a missed one goes out in the next window). */
   async resume(subscriber: Pick<Subscriber, "id">): Promise<number> {
+    const n = await this.resumeTx(subscriber);
+    if (n > 0) this.o.onSendDue?.();
+    return n;
+  }
+
+  private resumeTx(subscriber: Pick<Subscriber, "id">): Promise<number> {
     return this.store.transaction(async (tx) => {
       const s = await this.fresh(tx, subscriber);
       let n = 0;

@@ -176,6 +176,9 @@ describe("drip preview", () => {
   });
 });
 
+const quietIO = { out: () => {}, err: () => {}, env: {}, cwd: ".", now: () => new Date(0), isTTY: false };
+const program = await buildProgram(quietIO);
+
 describe("usage and help", () => {
   it("an unknown command exits 2", async () => {
     const run = await drip(["frobnicate"]);
@@ -195,12 +198,16 @@ describe("usage and help", () => {
     for (const name of ["list", "validate", "preview", "simulate"]) expect(run.out).toMatch(new RegExp(`^ {2}${name} `, "m"));
   });
 
-  const program = buildProgram({ out: () => {}, err: () => {}, env: {}, cwd: ".", now: () => new Date(0), isTTY: false });
   const commands = program.commands.filter((c) => c.name() !== "help").map((c) => [c.name(), c.description()] as const);
 
   it("every command has a description", () => {
     expect(commands.map(([name]) => name)).toEqual(expect.arrayContaining(["list", "validate", "preview", "simulate"]));
     for (const [name, description] of commands) expect(description, name).not.toBe("");
+  });
+
+  it.each(commands)("drip %s: the lazy command table loads the module that registers it", async (name) => {
+    const only = await buildProgram(quietIO, [name, "--help"]);
+    expect(only.commands.map((c) => c.name())).toContain(name);
   });
 
   it.each(commands)("drip %s --help exits 0 with its description", async (name, description) => {

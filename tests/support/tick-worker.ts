@@ -49,13 +49,19 @@ async function main() {
   const config = loadConfig(process.env);
   const app = await createApp(config, (l) => process.stderr.write(`${l}\n`), { transport: new TracingTransport(new OutboxTransport(config.outboxDir)) });
   const total = { sent: 0, skipped: 0, failed: 0, deferred: 0 };
-  for (let t = start; ; t = Math.min(t + step, end)) {
+  // SIGTERM (the wake-up race test): finish the send in hand, release the rest, stop.
+  const stopping = new AbortController();
+  process.once("SIGTERM", () => stopping.abort());
+  for (let t = start; !stopping.signal.aborted; t = Math.min(t + step, end)) {
     line(`N ${new Date(t).toISOString()}`);
     const summary = await app.engine.tick(new Date(t), {
+      signal: stopping.signal,
       onSend: (e) => line(`S ${e.claim.sendId} ${e.status}`),
     });
     for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += summary[k];
     if (t >= end) break;
+    // Let a SIGTERM in: better-sqlite3 answers synchronously, so ticks alone never yield.
+    await new Promise((resolve) => setImmediate(resolve));
   }
   line(`D ${JSON.stringify(total)}`);
   await app.close();

@@ -14,6 +14,7 @@ import { createHttpApp } from "../../http/app.ts";
 
 import { watchSequences } from "../../sequences/reload.ts";
 import { LiveVersions } from "../../versions/go-live.ts";
+import { TickLoop } from "../../engine/wake.ts";
 import { type CliIO, UsageError } from "../io.ts";
 
 export function startCommand(program: Command, io: CliIO) {
@@ -53,28 +54,24 @@ export function startCommand(program: Command, io: CliIO) {
         void p.finally(() => running.delete(p)).catch(() => {});
         return p;
       };
-      let ticking: Promise<void> | null = null;
-      const runTick = (): Promise<void> => {
-        if (stopping.signal.aborted) return Promise.resolve();
-        // The first tick runs at start, outside cron: never two at once.
-        ticking ??= track(
-          (async () => {
-            const now = io.now();
-            try {
-              const released = await live.released();
-              if (released) app.engine.setSequences([...runningSequences().filter((s) => !released.some((r) => r.id === s.id)), ...released]);
-              const s = await app.engine.tick(now, { signal: stopping.signal });
-              lastTick = now;
-              if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
-            } catch (err) {
-              log(`tick failed: ${(err as Error).message}`);
-            } finally {
-              ticking = null;
-            }
-          })(),
-        );
-        return ticking;
-      };
+      // One tick at a time: the minute's cron and wake-ups (a confirmation, a confirmed
+      // subscribe, an import, a resume, here or in another process) share one TickLoop, so a
+      // wake-up during a tick runs one more tick after it, never a second one beside it.
+      const loop = new TickLoop(async () => {
+        if (stopping.signal.aborted) return;
+        const now = io.now();
+        try {
+          const released = await live.released();
+          if (released) app.engine.setSequences([...runningSequences().filter((s) => !released.some((r) => r.id === s.id)), ...released]);
+          const s = await app.engine.tick(now, { signal: stopping.signal });
+          lastTick = now;
+          if (s.sent + s.skipped + s.failed + s.deferred > 0) log(`tick: ${JSON.stringify(s)}`);
+        } catch (err) {
+          log(`tick failed: ${(err as Error).message}`);
+        }
+      });
+      const runTick = (): Promise<void> => (stopping.signal.aborted ? Promise.resolve() : track(loop.run()));
+      if (opts.scheduler) app.waker.attach(runTick);
       const task = opts.scheduler ? cron.schedule("* * * * *", runTick, { timezone: "UTC", noOverlap: true, name: "drip-tick" }) : null;
       // The blog feeds, every 15 minutes (conditional requests: an unchanged feed costs a 304).
       const checkFeeds = () =>
@@ -145,6 +142,8 @@ export function startCommand(program: Command, io: CliIO) {
         const shutdown = async (signal: string) => {
           log(`${signal}: stopping (finishing the send in hand, releasing the rest)`);
           stopping.abort();
+          app.waker.detach();
+          loop.stop();
           unwatch();
           await task?.stop();
           await feedTask?.stop();
