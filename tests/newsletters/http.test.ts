@@ -5,7 +5,7 @@
  */
 import { parseFeed } from "@rowanmanning/feed-parser";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BASE, type Harness, confirmVia, form, harness, hidden, json, signUpAndGetLink, unsubscribeUrl } from "../http/harness.ts";
+import { BASE, type Harness, confirmVia, form, harness, hidden, signUpAndGetLink, unsubscribeUrl } from "../http/harness.ts";
 import { cleanupTempDirs } from "../support/engine-helpers.ts";
 
 const ISSUE = "two-ways-to-ease-outer-hip-pain";
