@@ -195,17 +195,17 @@ describe("import and export", () => {
 });
 
 describe("demo", () => {
-  it("walks a sample subscriber through the course: 6 .eml files and a line per email, the real database untouched", async () => {
+  it("walks a sample subscriber through the course, then the first newsletter: 7 .eml files and a line per email, the real database untouched", async () => {
     const out = join(dir, "tour");
     const r = await drip(["demo", "--start", "2026-10-28T14:00:00Z", "--outbox", out]);
     expect(r.code).toBe(0);
-    expect(emlIn(out)).toHaveLength(6);
+    expect(emlIn(out)).toHaveLength(7);
     const steps = r.out
       .split("\n")
       .map((l) => /^\s+2026-\S+\s+(\S+)\s/.exec(l)?.[1])
       .filter(Boolean);
-    expect(steps).toEqual(["article", "self-release", "dynamic-release", "book", "keep-it-away", "last-call"]);
-    expect(r.out).toMatch(/6 emails written to /);
+    expect(steps).toEqual(["article", "self-release", "dynamic-release", "book", "keep-it-away", "last-call", "newsletter"]);
+    expect(r.out).toMatch(/7 emails written to /);
     expect(existsSync(join(dir, "drip.db"))).toBe(false);
   });
 });

@@ -88,11 +88,11 @@ describe("outbox email headers", () => {
       const r = await runDrip(["demo", "--start", "2026-10-28T14:00:00Z", "--outbox", join(dir, out)], { env, cwd: dir, now: NOW });
       expect(r.code, r.err).toBe(0);
       const outbox = await readOutbox(join(dir, out));
-      expect(outbox).toHaveLength(6);
+      expect(outbox).toHaveLength(7); // the course's six and the first newsletter issue
       ids.push(...outbox.map((o) => o.mail.messageId!));
     }
-    expect(ids).toHaveLength(12);
+    expect(ids).toHaveLength(14);
     for (const id of ids) expect(id).toMatch(/^<[^<>@\s]+@bodyhealtherapy\.example>$/);
-    expect(new Set(ids).size).toBe(12);
+    expect(new Set(ids).size).toBe(14);
   });
 });

@@ -111,6 +111,7 @@ describe("drip validate: the real sequences", () => {
     expect(JSON.parse(run.out)).toEqual({
       ok: true,
       sequences: [{ file: "sequences/hip-pain-course.ts", id: "hip-pain-course", steps: 6 }],
+      newsletters: [{ file: "newsletters/two-ways-to-ease-outer-hip-pain.md", id: "two-ways-to-ease-outer-hip-pain", topic: "weekly" }],
       issues: [],
     });
   });

@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import type { Command } from "commander";
 import { checkSequence } from "../../sequences/check.ts";
 import { formatIssue, type SequenceIssue } from "../../sequences/errors.ts";
@@ -30,7 +31,7 @@ export function validateCommand(program: Command, io: CliIO) {
         printJson(io, {
           ok: issues.length === 0,
           sequences: summary,
-          newsletters: newsletters.issues.map((n) => ({ file: n.file, id: n.id, topic: n.topicId })),
+          newsletters: newsletters.issues.map((n) => ({ file: relative(io.cwd, n.file), id: n.id, topic: n.topicId })),
           issues,
         });
         if (issues.length) throw new WorkError("", { cause: "json" });
@@ -38,6 +39,6 @@ export function validateCommand(program: Command, io: CliIO) {
       }
       if (issues.length) throw new WorkError(`${issues.length} problem${issues.length === 1 ? "" : "s"} found:\n${issues.map(formatIssue).join("\n")}`);
       for (const s of summary) io.out(`ok  ${s.file}  ${s.id} (${s.steps} steps)\n`);
-      for (const n of newsletters.issues) io.out(`ok  ${n.file}  newsletter ${n.id} (topic ${n.topicId})\n`);
+      for (const n of newsletters.issues) io.out(`ok  ${relative(io.cwd, n.file)}  newsletter ${n.id} (topic ${n.topicId})\n`);
     });
 }
