@@ -3,6 +3,9 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
+import { type AutomationSet, loadAutomationSet } from "./automations/load.ts";
+import type { Automation } from "./automations/types.ts";
+import { type FormSource, type FormsFile, builtInForms, formSource } from "./forms/define.ts";
 import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
@@ -27,7 +30,28 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
+  /** The automations and signup forms in force (swapped by a reload). */
+  automations: AutomationRegistry;
   close(): Promise<void>;
+}
+
+/** The automations and forms in force; a reload swaps them whole (only a valid set). */
+export class AutomationRegistry {
+  private list: readonly Automation[] = [];
+  private source: FormSource;
+  constructor(forms: FormsFile) {
+    this.source = formSource(forms);
+  }
+  get automations(): readonly Automation[] {
+    return this.list;
+  }
+  get forms(): FormSource {
+    return this.source;
+  }
+  set(set: Pick<AutomationSet, "automations" | "forms">): void {
+    this.list = set.automations;
+    this.source = formSource(set.forms);
+  }
 }
 
 export function openStore(config: Config): Store {
@@ -54,6 +78,15 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
   const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
+  const registry = new AutomationRegistry(builtInForms(loaded.sequences[0]?.sequence));
+  const set = await loadAutomationSet(SEQUENCES_DIR, loaded.sequences);
+  if (set.issues.length > 0) {
+    // Never run a set that may loop or name what is not there: no automations until it is fixed.
+    for (const issue of set.issues) log(`warning: automations not loaded:${formatIssue(issue)}`);
+    if (!set.issues.some((i) => i.file?.endsWith("forms.ts"))) registry.set({ automations: [], forms: set.forms });
+  } else registry.set(set);
+  // The engine fires completions through the lifecycle door, which is made after it.
+  let door: Lifecycle | undefined;
   const transport = opts.transport ?? makeTransport(config);
   const engine = new Engine({
     store,
@@ -68,9 +101,18 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     latenessMs: config.latenessMs,
     clock: realClock,
     log,
+    fireCompletions: (now) => door?.fireCompletions(now) ?? Promise.resolve(),
   });
-  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
-  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+  const lifecycle = new Lifecycle({
+    store,
+    sequences: engine,
+    log,
+    returnConfirmEveryMs: config.returnConfirmEveryMs,
+    automations: () => registry.automations,
+    forms: () => registry.forms,
+  });
+  door = lifecycle;
+  return { config, store, engine, lifecycle, transport, secret, automations: registry, close: () => store.close() };
 }
 
 /**

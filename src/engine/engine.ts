@@ -46,6 +46,11 @@ export interface EngineOptions {
   /** Provider batches in flight at once (default 4). */
   concurrency?: number;
   log?: (line: string) => void;
+  /**
+   * Fires the automations of sequences completed since the last call (the wiring passes the
+   * lifecycle door's fireCompletions): called at the start and the end of every tick.
+   */
+  fireCompletions?: (now: Date) => Promise<unknown>;
 }
 
 export interface TickSummary {
@@ -81,7 +86,8 @@ const MINUTE = 60_000;
 export class Engine {
   private sequences = new Map<string, Sequence>();
   private batches: BatchDelivery | null = null;
-  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto">> & Pick<EngineOptions, "unsubscribeMailto">;
+  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto" | "fireCompletions">> &
+    Pick<EngineOptions, "unsubscribeMailto" | "fireCompletions">;
   /** Who holds this engine's claims (lease_owner), for staff reading the database. */
   private readonly owner = `worker-${randomUUID()}`;
 
@@ -130,6 +136,7 @@ export class Engine {
     if (batches && (await this.pausedUntil(now, { lift: true }))) return summary;
     await this.deliverConfirmations(now);
     await this.applyReplans(now);
+    await this.o.fireCompletions?.(now);
     // First, batches a crashed or failed attempt left behind: same key, same bytes.
     if (batches) {
       for (;;) {
@@ -180,6 +187,7 @@ export class Engine {
       if (claims.length < page) break;
     }
     for (const p of inFlight) paused = (await p) || paused;
+    await this.o.fireCompletions?.(now);
     return summary;
   }
 

@@ -5,6 +5,7 @@
  * issues each carry a path such as `steps[3].schedule.day` and a sentence saying what to do.
  */
 import { z } from "zod";
+import { sequenceTriggersSchema } from "../automations/define.ts";
 import { isValidTimeZone, parseLocalTime } from "../schedule/index.ts";
 import { SequenceError, type SequenceIssue, formatPath } from "./errors.ts";
 import type { MjmlTemplate, Schedule, Sequence, SequenceDefinition, Weekday } from "./types.ts";
@@ -101,6 +102,7 @@ const sequenceSchema = z.object({
   exitIf: z.array(z.object({ tag: z.string().min(1), reason: z.string().optional() })).optional(),
   allowReentry: z.boolean().optional(),
   steps: z.array(stepSchema).min(1, { error: "a sequence needs at least one step" }),
+  triggers: sequenceTriggersSchema.optional(),
 });
 
 const minutes = (hhmm: string) => {

@@ -43,6 +43,8 @@ export interface EnrollmentsTable {
   fence: Generated<number>;
   /** 1 = re-plan next_due_at once the claim is released (the subscriber changed meanwhile). */
   replan: Generated<number>;
+  /** The last round whose completion fired its automations (fired_round < round: waiting). */
+  fired_round: Generated<number>;
 }
 
 export interface SendsTable {
@@ -98,6 +100,18 @@ export interface ConfirmationsTable {
   reason: string | null;
 }
 
+export interface AutomationRunsTable {
+  id: Generated<number>;
+  automation_id: string;
+  subscriber_id: string;
+  trigger: string;
+  run_key: string;
+  fired_at: number;
+  outcome: string;
+  detail: string;
+  enrolled: string | null;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -118,6 +132,7 @@ export interface DB {
   suppressions: SuppressionsTable;
   events: EventsTable;
   confirmations: ConfirmationsTable;
+  automation_runs: AutomationRunsTable;
   meta: MetaTable;
   drip_migrations: MigrationsTable;
 }

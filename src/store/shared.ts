@@ -33,7 +33,9 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
   };
 }
 
-type EnrollmentRow = { [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan">]: EnrollmentsTable[K] } & {
+type EnrollmentRow = {
+  [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "fired_round">]: EnrollmentsTable[K];
+} & {
   id: number;
   lease_until: number | null;
 };

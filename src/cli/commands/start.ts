@@ -88,7 +88,9 @@ export function startCommand(program: Command, io: CliIO) {
       const server = serve({ fetch: http.fetch, port: config.port });
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
-      const unwatch = opts.watch ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log }) : () => {};
+      const unwatch = opts.watch
+        ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log, automations: app.automations })
+        : () => {};
       log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
       if (task) void runTick(); // do not wait a minute for the first look
 

@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { loadAutomationSet } from "../../automations/load.ts";
+import { describeAction, describeTrigger } from "../../automations/compile.ts";
 import { checkSequence } from "../../sequences/check.ts";
 import { formatIssue, type SequenceIssue } from "../../sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
@@ -10,20 +12,27 @@ export function validateCommand(program: Command, io: CliIO) {
     .command("validate")
     .description("Load every sequence and template, render each step for a sample subscriber, and check compliance")
     .argument("[files...]", "sequence files to check (default: every file in sequences/)")
-    .option("--json", "print {ok, sequences, issues: [{file, path, message}]}")
+    .option("--json", "print {ok, sequences, automations, forms, issues: [{file, path, message}]}")
     .action(async (files: string[], opts: { json?: boolean }) => {
       const loaded = await loadSequenceFiles(files.length ? files : listSequenceFiles(SEQUENCES_DIR), io.cwd);
       const issues: SequenceIssue[] = [...loaded.issues];
       for (const { file, sequence } of loaded.sequences) {
         issues.push(...(await checkSequence(sequence, EMAILS_DIR)).map((i) => ({ ...i, file })));
       }
+      // Automations and forms beside the sequences (a whole set only when every sequence is named).
+      const set = files.length ? null : await loadAutomationSet(SEQUENCES_DIR, loaded.sequences, { cwd: io.cwd });
+      if (set) issues.push(...set.issues);
       const summary = loaded.sequences.map(({ file, sequence }) => ({ file, id: sequence.id, steps: sequence.steps.length }));
+      const automations = (set?.automations ?? []).map((a) => ({ id: a.id, source: a.source, on: describeTrigger(a.on), do: a.do.map(describeAction) }));
+      const forms = (set?.forms.forms ?? []).map((f) => ({ id: f.id, sequence: f.sequence ?? null, default: f.id === set?.forms.default }));
       if (opts.json) {
-        printJson(io, { ok: issues.length === 0, sequences: summary, issues });
+        printJson(io, { ok: issues.length === 0, sequences: summary, automations, forms, issues });
         if (issues.length) throw new WorkError("", { cause: "json" });
         return;
       }
       if (issues.length) throw new WorkError(`${issues.length} problem${issues.length === 1 ? "" : "s"} found:\n${issues.map(formatIssue).join("\n")}`);
       for (const s of summary) io.out(`ok  ${s.file}  ${s.id} (${s.steps} steps)\n`);
+      for (const a of automations) io.out(`ok  automation ${a.id}: on ${a.on}, ${a.do.join(", ")}\n`);
+      for (const f of forms) io.out(`ok  form ${f.id}${f.default ? " (default)" : ""}\n`);
     });
 }
