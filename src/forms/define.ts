@@ -53,11 +53,9 @@ const formSchema = z.strictObject({
     [
       z.strictObject({ text: z.string().trim().min(1, { error: "thankYou.text must not be empty" }) }),
       z.strictObject({
-        redirect: z
-          .string()
-          .refine((s) => URL.canParse(s) && new URL(s).protocol === "https:", {
-            error: "thankYou.redirect must be an absolute https URL on the clinic's site",
-          }),
+        redirect: z.string().refine((s) => URL.canParse(s) && new URL(s).protocol === "https:", {
+          error: "thankYou.redirect must be an absolute https URL on the clinic's site",
+        }),
       }),
     ],
     { error: "thankYou must be { text } or { redirect: an https URL }" },

@@ -1,9 +1,10 @@
+import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadAutomationSet } from "../../automations/load.ts";
 import { describeAction, describeTrigger } from "../../automations/compile.ts";
 import { checkSequence } from "../../sequences/check.ts";
 import { formatIssue, type SequenceIssue } from "../../sequences/errors.ts";
-import { listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
+import { NOT_SEQUENCES, listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { type CliIO, WorkError, printJson } from "../io.ts";
 
@@ -11,16 +12,19 @@ export function validateCommand(program: Command, io: CliIO) {
   program
     .command("validate")
     .description("Load every sequence and template, render each step for a sample subscriber, and check compliance")
-    .argument("[files...]", "sequence files to check (default: every file in sequences/)")
+    .argument("[files...]", "sequence files to check (default: every file in sequences/); an automations.ts or forms.ts among them is checked against them")
     .option("--json", "print {ok, sequences, automations, forms, issues: [{file, path, message}]}")
     .action(async (files: string[], opts: { json?: boolean }) => {
-      const loaded = await loadSequenceFiles(files.length ? files : listSequenceFiles(SEQUENCES_DIR), io.cwd);
+      const beside = files.filter((f) => NOT_SEQUENCES.has(basename(f)));
+      const sequenceFiles = files.filter((f) => !NOT_SEQUENCES.has(basename(f)));
+      const loaded = await loadSequenceFiles(files.length ? sequenceFiles : listSequenceFiles(SEQUENCES_DIR), io.cwd);
       const issues: SequenceIssue[] = [...loaded.issues];
       for (const { file, sequence } of loaded.sequences) {
         issues.push(...(await checkSequence(sequence, EMAILS_DIR)).map((i) => ({ ...i, file })));
       }
-      // Automations and forms beside the sequences (a whole set only when every sequence is named).
-      const set = files.length ? null : await loadAutomationSet(SEQUENCES_DIR, loaded.sequences, { cwd: io.cwd });
+      // Automations and forms beside the sequences: the folder's own, or the automations.ts / forms.ts named.
+      const dir = files.length ? (beside[0] ? dirname(resolve(io.cwd, beside[0])) : null) : SEQUENCES_DIR;
+      const set = dir ? await loadAutomationSet(dir, loaded.sequences, { cwd: io.cwd }) : null;
       if (set) issues.push(...set.issues);
       const summary = loaded.sequences.map(({ file, sequence }) => ({ file, id: sequence.id, steps: sequence.steps.length }));
       const automations = (set?.automations ?? []).map((a) => ({ id: a.id, source: a.source, on: describeTrigger(a.on), do: a.do.map(describeAction) }));
