@@ -71,6 +71,24 @@ const schema = z.object({
   DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
   DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
+  DRIP_FORM_ORIGINS: z
+    .string()
+    .trim()
+    .transform((s) =>
+      s
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) =>
+        list.every((o) => URL.canParse(o) && new URL(o).origin === o.replace(/\/+$/, "") && (new URL(o).protocol === "https:" || isLocalHost(new URL(o)))),
+      {
+        error:
+          "DRIP_FORM_ORIGINS must be a comma-separated list of origins such as https://blog.example.com (https; plain http only for localhost and 127.0.0.1), with no path",
+      },
+    )
+    .optional(),
 });
 
 export interface Config {
@@ -96,6 +114,8 @@ export interface Config {
   latenessMs: number;
   /** At most one confirmation email per this long to an address that unsubscribed (signups by anyone). */
   returnConfirmEveryMs: number;
+  /** Pages that may post drip's form snippets: DRIP_SITE_URL's origin and DRIP_FORM_ORIGINS. */
+  formOrigins: string[];
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
 }
@@ -149,6 +169,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     rateLimit: e.DRIP_RATE_LIMIT,
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
+    formOrigins: [...new Set([new URL(e.DRIP_SITE_URL).origin, ...(e.DRIP_FORM_ORIGINS ?? []).map((o) => new URL(o).origin)])],
     warnings,
   };
 }

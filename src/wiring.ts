@@ -130,6 +130,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     contactEmail: config.contactEmail,
     webhookSecret: config.webhookSecret,
     apiKey: config.apiKey,
+    forms: () => app.automations.forms,
+    formOrigins: config.formOrigins,
     ...rest,
   };
 }

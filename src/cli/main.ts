@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { DripError, coerceError, exitCodeFor } from "../errors.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
+import { formCommands } from "./commands/forms.ts";
 import { importCommand } from "./commands/import.ts";
 import { listCommand } from "./commands/list.ts";
 import { reportCommands } from "./commands/reports.ts";
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    formCommands,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
