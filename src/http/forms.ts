@@ -92,7 +92,7 @@ export function checkFormPost(c: Context<Env>, form: Form, fields: Record<string
 }
 
 /** What a reader sees after posting: the form's own text on drip's page, or its redirect. */
-export function thankYou(c: Context<Env>, deps: HttpDeps, form: Form, email: string) {
+export function thankYou(c: Context<Env>, form: Form, email: string) {
   if ("redirect" in form.thankYou) return c.redirect(form.thankYou.redirect, 303);
   return respondPage(
     c,
@@ -111,5 +111,3 @@ export function formFields(fields: Record<string, unknown>) {
   });
   return parsed.success ? { ok: true as const, input: parsed.data } : { ok: false as const, field: String(parsed.error.issues[0]?.path[0] ?? "email") };
 }
-
-export { TZ_SCRIPT, clientIp };

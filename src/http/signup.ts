@@ -162,7 +162,7 @@ export function signupRoutes(): Hono<Env> {
       const res = await deps.lifecycle.signUp({ ...parsed.input, tags: [] }, { source: "signup form", ip: clientIp(c), form: form.id }, now);
       if (res === "queued") deps.afterSignup?.();
     }
-    return thankYou(c, deps, form, parsed.input.email);
+    return thankYou(c, form, parsed.input.email);
   });
 
   app.post("/confirm/resend", async (c) => {
