@@ -19,10 +19,10 @@ import type { Context } from "hono";
 import type { Form } from "../forms/define.ts";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { mac, safeEqual } from "../tokens.ts";
-import { type Env, type HttpDeps, clientIp, isGenuineForm, respondPage } from "./context.ts";
+import { type Env, type HttpDeps, isGenuineForm, respondPage } from "./context.ts";
 import { type Html, esc, html } from "./html.ts";
 import { csrfToken, sameOrigin, siteOrigins } from "./security.ts";
-import { TZ_SCRIPT, ZONE_CHOICES, zoneSelect } from "./zones.ts";
+import { ZONE_CHOICES, zoneSelect } from "./zones.ts";
 
 /** The snippet's token: HMAC of the form id. Same secret, same id: the same token (a snippet stays valid). */
 export const formToken = (secret: string, formId: string) => mac(secret, `form-snippet:${formId}`);
