@@ -35,7 +35,7 @@ afterAll(async () => {
 /** A static page with the snippet in it, as the clinic's blog would serve it. */
 async function blog(snippet: string): Promise<string> {
   const port = await freePort();
-  const s = createServer((req, res) => {
+  const s = createServer((_req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(`<!doctype html><html lang="en"><head><title>Hip pain: the blog</title></head><body><h1>The blog post</h1>${snippet}</body></html>`);
   });
