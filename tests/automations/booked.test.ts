@@ -81,6 +81,12 @@ describe("booked → post-booking", () => {
     expect((await cli(["tag", "cat@example.com", "booked"])).code).toBe(0);
     expect(await enrollmentRows(cat)).toHaveLength(1);
     expect((await h.app.store.automationRuns(cat)).map((r) => r.detail)).toEqual(["enrolled in post-booking"]);
+    // drip stats counts entries per trigger: two readers entered through the booked tag.
+    const stats = await cli(["stats", "--automations", "--json"]);
+    expect(JSON.parse(stats.out)).toEqual([
+      { automationId: "booked-starts-post-booking", trigger: 'tag "booked" added', fired: 2, entered: 2, unchanged: 0, skipped: 0 },
+    ]);
+    expect((await cli(["stats"])).out).toMatch(/^booked-starts-post-booking \(tag "booked" added\) +2 +2 +0 +0$/m);
     await h.tick();
     expect(transport.stepsTo("cat@example.com")).toEqual(["article", "thanks"]);
   });
