@@ -38,7 +38,11 @@ describe("an import that fires an automation for every row", () => {
       let transactions = 0;
       const counting = new Proxy(app.store, {
         get(target, prop, receiver) {
-          if (prop === "transaction") return <T>(fn: (tx: Store) => Promise<T>) => (transactions++, target.transaction(fn));
+          if (prop === "transaction")
+            return <T>(fn: (tx: Store) => Promise<T>) => {
+              transactions++;
+              return target.transaction(fn);
+            };
           const v = Reflect.get(target, prop, receiver);
           return typeof v === "function" ? v.bind(target) : v;
         },
