@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { type AutomationSet, loadAutomationSet } from "./automations/load.ts";
 import type { Automation } from "./automations/types.ts";
 import { type FormSource, type FormsFile, builtInForms, formSource } from "./forms/define.ts";
-import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
+import { type Config, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
@@ -19,6 +19,9 @@ import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
+import { PostgresStore, postgresProblem } from "./store/postgres/postgres-store.ts";
+import { PgRateLimiter } from "./store/postgres/rate-limit.ts";
+import { PgWorker } from "./store/postgres/worker.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
 
@@ -33,6 +36,8 @@ export interface App {
   /** The automations and signup forms in force (swapped by a reload). */
   automations: AutomationRegistry;
   close(): Promise<void>;
+  /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
+  worker?: PgWorker;
 }
 
 /** The automations and forms in force; a reload swaps them whole (only a valid set). */
@@ -55,23 +60,36 @@ export class AutomationRegistry {
 }
 
 export function openStore(config: Config): Store {
-  // loadConfig refuses it already; a Config built by hand gets the same sentence.
-  if (isPostgresUrl(config.databaseUrl)) throw new DripError("config", POSTGRES_UNSUPPORTED);
+  if (isPostgresUrl(config.databaseUrl)) return new PostgresStore(config.databaseUrl, { pool: config.dbPool });
   return new SqliteStore(config.databaseUrl);
 }
 
-export function makeTransport(config: Config): Transport {
-  // One limiter for everything in this process that calls the provider (DRIP_RATE_LIMIT).
+/** Open and migrate the configured store; a database that cannot be reached is one sentence, not a stack. */
+export async function openMigratedStore(config: Config): Promise<Store> {
+  const store = openStore(config);
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch(() => {});
+    if (isPostgresUrl(config.databaseUrl)) throw new DripError("failed", postgresProblem(config.databaseUrl, err));
+    throw err;
+  }
+  return store;
+}
+
+export function makeTransport(config: Config, store?: Store): Transport {
+  // One limiter for everything that calls the provider (DRIP_RATE_LIMIT): in this process on
+  // SQLite, across every worker sharing the database on PostgreSQL.
+  const limiter = store instanceof PostgresStore ? new PgRateLimiter(store.pool, config.rateLimit) : new RateLimiter(config.rateLimit);
   return config.transport === "resend" && config.resendApiKey
-    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter: new RateLimiter(config.rateLimit) })
+    ? new ResendTransport(config.resendApiKey, { baseUrl: config.resendBaseUrl, limiter })
     : new OutboxTransport(config.outboxDir);
 }
 
 export async function createApp(config: Config, appLog: (line: string) => void = () => {}, opts: { transport?: Transport } = {}): Promise<App> {
   const log = appLog;
-  const store = openStore(config);
-  await store.migrate();
-  const dbPath = sqlitePath(config.databaseUrl);
+  const store = await openMigratedStore(config);
+  const dbPath = isPostgresUrl(config.databaseUrl) ? ":memory:" : sqlitePath(config.databaseUrl);
   const exposed = dbPath === ":memory:" ? null : exposureWarning(dbPath);
   if (exposed) log(`warning: ${exposed}`);
   // DRIP_SECRET signs link tokens; when unset, one is generated on first start and kept in the database.
@@ -87,9 +105,12 @@ export async function createApp(config: Config, appLog: (line: string) => void =
   } else registry.set(set);
   // The engine fires completions through the lifecycle door, which is made after it.
   let door: Lifecycle | undefined;
-  const transport = opts.transport ?? makeTransport(config);
+  const transport = opts.transport ?? makeTransport(config, store);
+  // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
+  const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
   const engine = new Engine({
-    store,
+    store: worker ? worker.track(store) : store,
+    ...(worker ? { leaseMs: worker.leaseMs, owner: worker.owner, leadsDuties: () => !worker.running || worker.leads } : {}),
     sequences: loaded.sequences.map((s) => s.sequence),
     transport,
     links: config,
@@ -112,7 +133,20 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     forms: () => registry.forms,
   });
   door = lifecycle;
-  return { config, store, engine, lifecycle, transport, secret, automations: registry, close: () => store.close() };
+  return {
+    config,
+    store,
+    engine,
+    lifecycle,
+    transport,
+    secret,
+    automations: registry,
+    close: async () => {
+      await worker?.stop();
+      await store.close();
+    },
+    ...(worker ? { worker } : {}),
+  };
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { DripError, coerceError, exitCodeFor } from "../errors.ts";
+import { dbCommands } from "./commands/db.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { formCommands } from "./commands/forms.ts";
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    dbCommands,
     formCommands,
   ])
     add(program, io);

@@ -43,12 +43,12 @@ export async function recordAutomationRun(q: Kysely<DB>, run: Omit<AutomationRun
 export async function automationRuns(q: Kysely<DB>, subscriberId: string): Promise<AutomationRun[]> {
   const rows = await q.selectFrom("automation_runs").selectAll().where("subscriber_id", "=", subscriberId).orderBy("id").execute();
   return rows.map((r) => ({
-    id: r.id,
+    id: Number(r.id),
     automationId: r.automation_id,
     subscriberId: r.subscriber_id,
     trigger: r.trigger,
     key: r.run_key,
-    firedAt: new Date(r.fired_at),
+    firedAt: new Date(Number(r.fired_at)),
     outcome: r.outcome as AutomationRun["outcome"],
     detail: r.detail,
     enrolled: r.enrolled,
