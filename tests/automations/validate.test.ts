@@ -134,3 +134,29 @@ describe("the default sequence", () => {
     expect(form?.sequence).toBe("hip-pain-course");
   });
 });
+
+describe("drip simulate follows triggers", () => {
+  it("day 5: booked → post-booking starts; the course's booking steps skip from then on", async () => {
+    const run = await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "Europe/London", "--event", "booked@5", "--json"]);
+    expect(run.code, run.err).toBe(0);
+    const rows = JSON.parse(run.out) as { sequence?: string; step?: string; automation?: string; at: string; skipped?: string | null; note?: string }[];
+    expect(rows.map((r) => r.automation ?? `${r.sequence}/${r.step}`)).toEqual([
+      "hip-pain-course/article",
+      "hip-pain-course/self-release",
+      "hip-pain-course/dynamic-release",
+      "booked-starts-post-booking",
+      "post-booking/thanks",
+      "hip-pain-course/book",
+      "hip-pain-course/keep-it-away",
+      "post-booking/follow-up",
+      "hip-pain-course/last-call",
+    ]);
+    expect(rows[3]).toMatchObject({ at: "2026-03-14T10:00:00.000Z", note: 'tag "booked" added → post-booking starts' });
+    expect(rows.find((r) => r.step === "book")?.skipped).toBe('subscriber has tag "booked"');
+    expect(rows.find((r) => r.step === "follow-up")?.at).toBe("2026-03-21T09:00:00.000Z");
+    // Without an event, nothing fires: the course's own timeline, as before.
+    const plain = JSON.parse((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "Europe/London", "--json"])).out);
+    expect(plain.map((r: { step: string }) => r.step)).toEqual(["article", "self-release", "dynamic-release", "book", "keep-it-away", "last-call"]);
+    expect((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "UTC", "--event", "booked"])).code).toBe(2);
+  });
+});
