@@ -6,6 +6,7 @@ benches.push(["scale", async () => (await import("./scale.ts")).benchScale()]);
 benches.push(["delivery", async () => (await import("./delivery.ts")).benchDelivery()]);
 benches.push(["http", async () => (await import("./http.ts")).benchHttp()]);
 
+benches.push(["automations", async () => (await import("./automations.ts")).benchAutomations()]);
 for (const [name, bench] of benches) {
   const t0 = performance.now();
   await bench();
