@@ -12,6 +12,7 @@ benches.push(["wake", async () => (await import("./wake.ts")).benchWake()]);
 
 // `npm run bench -- wake delivery` runs only those.
 const only = process.argv.slice(2);
+benches.push(["automations", async () => (await import("./automations.ts")).benchAutomations()]);
 for (const [name, bench] of benches) {
   if (only.length > 0 && !only.includes(name)) continue;
   const t0 = performance.now();

@@ -78,6 +78,24 @@ const schema = z.object({
   DRIP_REQUIRE_APPLY: z
     .enum(["0", "1"], { error: 'DRIP_REQUIRE_APPLY must be "1" (hold changes that move enrolled subscribers until drip apply) or "0"' })
     .default("0"),
+  DRIP_FORM_ORIGINS: z
+    .string()
+    .trim()
+    .transform((s) =>
+      s
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) =>
+        list.every((o) => URL.canParse(o) && new URL(o).origin === o.replace(/\/+$/, "") && (new URL(o).protocol === "https:" || isLocalHost(new URL(o)))),
+      {
+        error:
+          "DRIP_FORM_ORIGINS must be a comma-separated list of origins such as https://blog.example.com (https; plain http only for localhost and 127.0.0.1), with no path",
+      },
+    )
+    .optional(),
   DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
   DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
 });
@@ -107,6 +125,8 @@ export interface Config {
   returnConfirmEveryMs: number;
   /** DRIP_REQUIRE_APPLY=1: a changed sequence that moves enrolled subscribers waits for `drip apply` (drip start keeps the last live one). */
   requireApply: boolean;
+  /** Pages that may post drip's form snippets: DRIP_SITE_URL's origin and DRIP_FORM_ORIGINS. */
+  formOrigins: string[];
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
   /** Content folders (absolute): DRIP_SEQUENCES_DIR, DRIP_EMAILS_DIR, DRIP_NEWSLETTERS_DIR, default the install's own. */
@@ -171,6 +191,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
     requireApply: e.DRIP_REQUIRE_APPLY === "1",
+    formOrigins: [...new Set([new URL(e.DRIP_SITE_URL).origin, ...(e.DRIP_FORM_ORIGINS ?? []).map((o) => new URL(o).origin)])],
     warnings,
     sequencesDir: e.DRIP_SEQUENCES_DIR ? resolve(e.DRIP_SEQUENCES_DIR) : SEQUENCES_DIR,
     emailsDir: e.DRIP_EMAILS_DIR ? resolve(e.DRIP_EMAILS_DIR) : EMAILS_DIR,

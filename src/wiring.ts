@@ -3,6 +3,9 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
+import { type AutomationSet, loadAutomationSet } from "./automations/load.ts";
+import type { Automation } from "./automations/types.ts";
+import { type FormSource, type FormsFile, builtInForms, formSource } from "./forms/define.ts";
 import { type Config, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
@@ -43,12 +46,32 @@ export interface App {
   feeds: FeedDefinition[];
   /** Wake-ups: the lifecycle door calls it after a change that makes a send due now. */
   waker: Waker;
+  /** The automations and signup forms in force (swapped by a reload). */
+  automations: AutomationRegistry;
   close(): Promise<void>;
   /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
   worker?: PgWorker;
 }
 
 export { openMigratedStore } from "./store/open.ts";
+/** The automations and forms in force; a reload swaps them whole (only a valid set). */
+export class AutomationRegistry {
+  private list: readonly Automation[] = [];
+  private source: FormSource;
+  constructor(forms: FormsFile) {
+    this.source = formSource(forms);
+  }
+  get automations(): readonly Automation[] {
+    return this.list;
+  }
+  get forms(): FormSource {
+    return this.source;
+  }
+  set(set: Pick<AutomationSet, "automations" | "forms">): void {
+    this.list = set.automations;
+    this.source = formSource(set.forms);
+  }
+}
 
 export function openStore(config: Config): Store {
   if (isPostgresUrl(config.databaseUrl)) return new PostgresStore(config.databaseUrl, { pool: config.dbPool });
@@ -88,6 +111,15 @@ export async function createApp(
   const secret = config.secret ?? (await store.initMeta("secret", randomBytes(32).toString("hex")));
   const loaded = await loadSequenceFiles(listSequenceFiles(config.sequencesDir));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
+  const registry = new AutomationRegistry(builtInForms(loaded.sequences[0]?.sequence));
+  const set = await loadAutomationSet(config.sequencesDir, loaded.sequences);
+  if (set.issues.length > 0) {
+    // Never run a set that may loop or name what is not there: no automations until it is fixed.
+    for (const issue of set.issues) log(`warning: automations not loaded:${formatIssue(issue)}`);
+    if (!set.issues.some((i) => i.file?.endsWith("forms.ts"))) registry.set({ automations: [], forms: set.forms });
+  } else registry.set(set);
+  // The engine fires completions through the lifecycle door, which is made after it.
+  let door: Lifecycle | undefined;
   const transport = opts.transport ?? makeTransport(config, store);
   // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
   const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
@@ -124,6 +156,7 @@ export async function createApp(
     clock: realClock,
     log,
     newsletters: delivery,
+    fireCompletions: (now) => door?.fireCompletions(now) ?? Promise.resolve(),
   });
   sender = () => {
     const s = engine.defaultSequence?.sender;
@@ -131,7 +164,17 @@ export async function createApp(
   };
   defaultZone = () => engine.defaultSequence?.defaultTimezone ?? "UTC";
   const waker = new Waker(opts.wakeChannel === undefined ? wakeChannelFor(config) : opts.wakeChannel, log);
-  const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs, topics, onSendDue: () => waker.wake() });
+  const lifecycle = new Lifecycle({
+    store,
+    sequences: engine,
+    log,
+    returnConfirmEveryMs: config.returnConfirmEveryMs,
+    topics,
+    onSendDue: () => waker.wake(),
+    automations: () => registry.automations,
+    forms: () => registry.forms,
+  });
+  door = lifecycle;
   const newsletters = new Newsletters({
     store,
     topics,
@@ -159,6 +202,7 @@ export async function createApp(
     topics,
     feeds: feedsLoaded.feeds,
     waker,
+    automations: registry,
     close: async () => {
       await worker?.stop();
       await store.close();
@@ -182,6 +226,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     contactEmail: config.contactEmail,
     webhookSecret: config.webhookSecret,
     apiKey: config.apiKey,
+    forms: () => app.automations.forms,
+    formOrigins: config.formOrigins,
     ...rest,
   };
 }

@@ -14,14 +14,17 @@ const SAMPLE_PREVIEWS: Record<string, string> = {
   book: "Hands-on release of the gluteus minimus at Body Heal Therapy.",
   "keep-it-away": "The two techniques in one page, and when to get help.",
   "last-call": "An open invitation to come and see us.",
+  // sequences/post-booking.ts
+  thanks: "Your session is booked: a short note until we see you.",
+  "follow-up": "A week on: would a follow-up session help?",
 };
 
 /** The props one step's email would receive, with the booking link tagged for that step. */
-export function sampleFor(stepId: string): EmailProps {
+export function sampleFor(stepId: string, sequenceId: string = SAMPLE_SEQUENCE_ID): EmailProps {
   const booking = new URL("https://bodyhealtherapy.example/book");
   booking.searchParams.set("utm_source", "drip");
   booking.searchParams.set("utm_medium", "email");
-  booking.searchParams.set("utm_campaign", SAMPLE_SEQUENCE_ID);
+  booking.searchParams.set("utm_campaign", sequenceId);
   booking.searchParams.set("utm_content", stepId);
   return {
     subscriber: { email: "sam.taylor@example.com", name: "Sam", timezone: "Europe/London", tags: [] },

@@ -38,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   plan: () => import("./commands/versions.ts").then((m) => m.versionCommands),
   apply: () => import("./commands/versions.ts").then((m) => m.versionCommands),
   history: () => import("./commands/versions.ts").then((m) => m.versionCommands),
+  form: () => import("./commands/forms.ts").then((m) => m.formCommands),
 };
 
 /**

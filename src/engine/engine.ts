@@ -48,6 +48,11 @@ export interface EngineOptions {
   /** Provider batches in flight at once (default 4). */
   concurrency?: number;
   log?: (line: string) => void;
+  /**
+   * Fires the automations of sequences completed since the last call (the wiring passes the
+   * lifecycle door's fireCompletions): called at the start and the end of every tick.
+   */
+  fireCompletions?: (now: Date) => Promise<unknown>;
   /** Who holds this engine's claims (lease_owner); default a random worker-… name. */
   owner?: string;
   /** Is this worker the one that lifts an expired delivery pause (elected among many; default yes)? */
@@ -95,8 +100,8 @@ const MINUTE = 60_000;
 export class Engine {
   private sequences = new Map<string, Sequence>();
   private batches: BatchDelivery | null = null;
-  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto" | "owner" | "newsletters">> &
-    Pick<EngineOptions, "unsubscribeMailto" | "newsletters">;
+  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto" | "owner" | "newsletters" | "fireCompletions">> &
+    Pick<EngineOptions, "unsubscribeMailto" | "newsletters" | "fireCompletions">;
   /** Who holds this engine's claims (lease_owner), for staff reading the database. */
   private readonly owner: string;
   /** Each step rendered once per shape, then filled per subscriber (byte-identical to a full render). */
@@ -150,6 +155,7 @@ export class Engine {
     if (batches && (await this.pausedUntil(now, { lift: this.o.leadsDuties() }))) return summary;
     await this.deliverConfirmations(now);
     await this.applyReplans(now);
+    await this.o.fireCompletions?.(now);
     // First, batches a crashed or failed attempt left behind: same key, same bytes.
     if (batches) {
       for (;;) {
@@ -200,6 +206,7 @@ export class Engine {
       if (claims.length < page) break;
     }
     for (const p of inFlight) paused = (await p) || paused;
+    await this.o.fireCompletions?.(now);
     return summary;
   }
 

@@ -2,6 +2,7 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
+import type { FormSource } from "../forms/define.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
@@ -37,6 +38,10 @@ export interface HttpDeps {
   sleep?: (ms: number) => Promise<void>;
   /** How long a one-click unsubscribe retries a busy database before answering 503 (default 20 s). */
   busyRetryMs?: number;
+  /** The signup forms in force (`/` is the default one, `/f/<id>` each). */
+  forms?: () => FormSource;
+  /** Origins whose pages may post a form snippet (DRIP_SITE_URL's and DRIP_FORM_ORIGINS). */
+  formOrigins?: readonly string[];
 }
 
 export type Env = { Variables: { deps: HttpDeps } };

@@ -94,8 +94,9 @@ export function hookRoutes(): Hono<Env> {
     if (!parsed.success) return c.json({ error: body === undefined ? "the body is not valid JSON" : z.prettifyError(parsed.error).replace(/\n/g, " ") }, 400);
     const subscriber = await deps.store.findSubscriberByEmail(parsed.data.email);
     if (!subscriber) return c.json({ error: `no subscriber ${parsed.data.email}` }, 404);
-    const { creditedSend } = await deps.lifecycle.recordBooking(subscriber, parsed.data.at ? new Date(parsed.data.at) : deps.now());
-    return c.json({ ok: true, creditedSend });
+    const now = deps.now();
+    const { creditedSend, automations } = await deps.lifecycle.recordBooking(subscriber, parsed.data.at ? new Date(parsed.data.at) : now, now);
+    return c.json({ ok: true, creditedSend, automations });
   });
 
   return app;

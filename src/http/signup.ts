@@ -12,6 +12,7 @@ import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonB
 import { type Html, html } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
 import { TZ_SCRIPT, zoneSelect } from "./zones.ts";
+import { checkFormPost, formFields, hostedForm, thankYou } from "./forms.ts";
 
 const text = (v: unknown) => (typeof v === "string" ? v : "");
 
@@ -38,9 +39,11 @@ const signupBody = subscriberInputSchema.pick({ email: true, name: true, timezon
 });
 
 function signupForm(deps: HttpDeps, now: Date, values: { email?: string; name?: string; timezone?: string } = {}, error?: string): Html {
-  const seq = deps.engine.defaultSequence;
+  // The page at / is the default form (sequences/forms.ts), posting to /subscribe as it always has.
+  const form = deps.forms?.().defaultForm;
+  const seq = (form?.sequence ? deps.engine.getSequence(form.sequence) : undefined) ?? deps.engine.defaultSequence;
   const zone = values.timezone || seq?.defaultTimezone || "UTC";
-  return html`<h1>${seq?.name ?? "Sign up"}</h1>
+  return html`<h1>${form?.title ?? seq?.name ?? "Sign up"}</h1>
 <p>A free email course in ${seq?.steps.length ?? ""} short emails. We'll send them in your own time zone, and you can pause or leave with one click.</p>
 ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <form method="post" action="/subscribe" novalidate${error ? html` aria-describedby="form-error"` : ""}>
@@ -59,7 +62,7 @@ ${deps.lifecycle
       html`<p class="check"><input id="topic_${t.id}" name="topic_${t.id}" type="checkbox" value="yes"> <label for="topic_${t.id}">Also send me ${t.name}: ${t.description}</label></p>`,
   )}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
-<button type="submit">Send me the course</button>
+<button type="submit">${form?.button ?? "Send me the course"}</button>
 </form>
 <p class="hint">We use your address only for this course. Every email has an unsubscribe link.</p>`;
 }
@@ -136,6 +139,37 @@ export function signupRoutes(): Hono<Env> {
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
     if (!form.website) await signUp(deps, { email: form.email, name: form.name, timezone: form.timezone }, clientIp(c), now, tickedTopics(raw));
     return json ? c.json({ ok: true, message: CHECK_INBOX }) : respondPage(c, 200, "Check your inbox", checkInboxPage(deps, form.email));
+  });
+
+  /** Each named form on its own page; the snippet on the blog posts here too (see forms.ts). */
+  app.get("/f/:id", (c) => {
+    const deps = c.get("deps");
+    const form = deps.forms?.().getForm(c.req.param("id"));
+    if (!form) return c.notFound();
+    return respondPage(c, 200, form.title, hostedForm(deps, form, deps.now()), TZ_SCRIPT);
+  });
+
+  app.post("/f/:id", async (c) => {
+    const deps = c.get("deps");
+    const now = deps.now();
+    const form = deps.forms?.().getForm(c.req.param("id"));
+    if (!form) return c.notFound();
+    if (overIpLimit(c, now)) return respondPage(c, 429, "Too many attempts", html`<h1>Too many attempts</h1><p>Please wait a few minutes and try again.</p>`);
+    const fields = (await c.req.parseBody().catch(() => ({}))) as Record<string, unknown>;
+    const typed = { email: text(fields.email), name: text(fields.name), timezone: text(fields.timezone) };
+    const genuine = checkFormPost(c, form, fields);
+    if (!genuine.ok) return respondPage(c, genuine.status, form.title, hostedForm(deps, form, now, typed, genuine.why), TZ_SCRIPT);
+    const parsed = formFields(fields);
+    if (!parsed.ok) {
+      const message = parsed.field === "email" ? "Please enter a valid email address." : `Please check the ${parsed.field} field.`;
+      return respondPage(c, 400, form.title, hostedForm(deps, form, now, typed, message), TZ_SCRIPT);
+    }
+    // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
+    if (!text(fields.website)) {
+      const res = await deps.lifecycle.signUp({ ...parsed.input, tags: [] }, { source: "signup form", ip: clientIp(c), form: form.id }, now);
+      if (res === "queued") deps.afterSignup?.();
+    }
+    return thankYou(c, form, parsed.input.email);
   });
 
   app.post("/confirm/resend", async (c) => {

@@ -32,6 +32,8 @@ export interface ImportResult {
   existing: number;
   suppressed: number;
   enrolled: number;
+  /** Automations the rows' tags fired (runs recorded), and the sequences they started. */
+  automations: { fired: number; entered: number };
   /** How many lines were refused (`bad` keeps the first BAD_KEPT of them). */
   badRows: number;
   bad: BadRow[];
@@ -203,7 +205,16 @@ export async function importCsv(
   opts: ImportOptions,
 ): Promise<ImportResult> {
   const pageSize = opts.pageSize ?? 500;
-  const result: ImportResult = { imported: 0, existing: 0, suppressed: 0, enrolled: 0, badRows: 0, bad: [], warnings: [] };
+  const result: ImportResult = {
+    imported: 0,
+    existing: 0,
+    suppressed: 0,
+    enrolled: 0,
+    automations: { fired: 0, entered: 0 },
+    badRows: 0,
+    bad: [],
+    warnings: [],
+  };
   // Checked before anything is read or written: a wrong --sequence is a usage error.
   const sequence = opts.sequenceId !== undefined || opts.confirmed ? lifecycle.sequenceFor(opts.sequenceId) : null;
   // Warnings the engine logs per enrollment, counted by message (the address taken out).
@@ -239,6 +250,8 @@ export async function importCsv(
     result.imported += res.created;
     result.existing += res.existing;
     result.enrolled += res.enrolled;
+    result.automations.fired += res.automations.fired;
+    result.automations.entered += res.automations.entered;
     page = [];
   };
 

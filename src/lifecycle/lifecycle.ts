@@ -14,10 +14,13 @@
  * - Re-planning (zone, resume) never touches a claim: a claimed step is re-planned by the
  *   tick once its claim is released (see Store.replanEnrollment).
  */
+import type { Automation, Cause } from "../automations/types.ts";
 import { DripError } from "../errors.ts";
+import { type FormSource, formOfSource, formSourceLabel } from "../forms/define.ts";
 import type { Sequence } from "../sequences/types.ts";
 import type { Enrollment, EnrollResult, Store, Subscriber, SubscriberInput } from "../store/types.ts";
 import type { SubscriberInputFields } from "./input.ts";
+import { type FireContext, type FireSummary, fireAutomations } from "./automations.ts";
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
 import type { TopicSource } from "../newsletters/topics.ts";
 import { type AppliedSequence, applyVersion } from "../versions/apply.ts";
@@ -46,6 +49,12 @@ export interface LifecycleOptions {
    * on the next minute. Never a second way to send: the tick claims as always.
    */
   onSendDue?: () => void;
+  /** The automations in force (read at each change, so a reload takes effect at once). */
+  automations?: () => readonly Automation[];
+  /** The signup forms (a form names the sequence its confirmed signups start). */
+  forms?: () => FormSource | undefined;
+  /** Topic membership for automations' join/leave actions (consent checked there); not wired yet. */
+  topicMembership?: FireContext["topics"];
 }
 
 const DAY = 24 * 3_600_000;
@@ -145,6 +154,28 @@ export class Lifecycle {
     return tx.enroll({ subscriberId: subscriber.id, ...plan, allowReentry: sequence.allowReentry ?? false });
   }
 
+  private fireContext(): FireContext {
+    return {
+      automations: this.o.automations?.() ?? [],
+      getSequence: (id) => this.o.sequences.getSequence(id),
+      enroll: (tx, s, seq, start) => this.enrollIn(tx, s, seq, start),
+      topics: this.o.topicMembership,
+      log: this.log,
+    };
+  }
+
+  /** Fire the automations this change triggers, in the caller's transaction (see ./automations.ts). */
+  private fire(tx: Store, subscriberId: string, cause: Cause, now: Date, summary?: FireSummary): Promise<FireSummary> {
+    return fireAutomations(this.fireContext(), tx, subscriberId, cause, now, 0, summary);
+  }
+
+  /** The sequence a confirmed signup through this form starts: the form's, else the default. */
+  private signupSequence(formId: string | null | undefined): Sequence | undefined {
+    const forms = this.o.forms?.();
+    const form = formId ? forms?.getForm(formId) : forms?.defaultForm;
+    return form?.sequence ? this.o.sequences.getSequence(form.sequence) : this.o.sequences.defaultSequence;
+  }
+
   private async fresh(tx: Store, subscriber: Pick<Subscriber, "id">): Promise<Subscriber> {
     const s = await tx.getSubscriber(subscriber.id);
     if (!s) throw new DripError("not_found", "this subscriber no longer exists (erased)");
@@ -155,7 +186,11 @@ export class Lifecycle {
    * The public signup (form, JSON, resend-link form): consent is recorded and a confirmation
    * queued; nothing about a known address changes before it is confirmed.
    */
-  async signUp(input: SubscriberInputFields, meta: { source: string; ip?: string | null; topics?: readonly string[] }, now: Date): Promise<SignUpResult> {
+  async signUp(
+    input: SubscriberInputFields,
+    meta: { source: string; ip?: string | null; topics?: readonly string[]; form?: string | null },
+    now: Date,
+  ): Promise<SignUpResult> {
     if (await this.store.isSuppressed(input.email)) return "unchanged";
     // Topics ticked on the form (each its own, unticked checkbox): consent recorded now; mail
     // on them only starts once the address is confirmed (audiences take active subscribers).
@@ -164,7 +199,14 @@ export class Lifecycle {
       const existing = await tx.findSubscriberByEmail(input.email);
       if (!existing) {
         const { subscriber } = await tx.upsertSubscriber(
-          { ...input, status: "pending", consentSource: meta.source, consentAt: now, consentIp: meta.ip ?? null },
+          // Through a form: its id is kept in the consent source, so confirming starts what that form promised.
+          {
+            ...input,
+            status: "pending",
+            consentSource: meta.form !== undefined ? formSourceLabel(meta.form) : meta.source,
+            consentAt: now,
+            consentIp: meta.ip ?? null,
+          },
           now,
         );
         for (const t of topics) await tx.setTopic(subscriber.id, t, { status: "joined", at: now, source: meta.source });
@@ -220,9 +262,13 @@ export class Lifecycle {
         const nextDueAt = await this.resumeReturning(tx, active, now);
         if (nextDueAt !== undefined) return { kind: "returned", nextDueAt };
       }
-      const seq = this.o.sequences.defaultSequence;
+      const form = formOfSource(s.consentSource);
+      const seq = returning ? this.o.sequences.defaultSequence : this.signupSequence(form);
       const enrolled = seq ? await this.enrollIn(tx, active, seq, now) : "no-sequence";
-      return returning ? { kind: "returned", nextDueAt: enrolled === "exists" ? null : now } : { kind: "confirmed", enrolled };
+      if (returning) return { kind: "returned", nextDueAt: enrolled === "exists" ? null : now };
+      // A first confirmation is the signup automations see (a return is not a new signup).
+      await this.fire(tx, s.id, { on: "signup", form: form ?? this.o.forms?.()?.defaultForm.id ?? null }, now);
+      return { kind: "confirmed", enrolled };
     });
   }
 
@@ -268,13 +314,16 @@ export class Lifecycle {
         now,
       );
       let current = subscriber;
+      const activated = opts.confirmed && (created ? subscriber.status === "active" : subscriber.status === "pending");
       if (opts.confirmed && subscriber.status === "pending") {
         await tx.setSubscriberStatus(subscriber.id, "active", now, { source: opts.source, at: now, ip: opts.ip ?? null });
         current = { ...subscriber, status: "active" };
       }
       if (current.status !== "active" || !sequence)
         return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
-      return { kind: "ok", subscriber: current, created, enrolled: await this.enrollIn(tx, current, sequence, now) };
+      const enrolled = await this.enrollIn(tx, current, sequence, now);
+      if (activated) await this.fire(tx, current.id, { on: "signup", form: null }, now);
+      return { kind: "ok", subscriber: current, created, enrolled };
     });
     if (outcome.kind === "ok" && isNew(outcome.enrolled)) this.o.onSendDue?.();
     return outcome;
@@ -290,23 +339,31 @@ export class Lifecycle {
     rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
     opts: { enrollIn: Sequence | null },
     now: Date,
-  ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[] }> {
+  ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[]; automations: FireSummary }> {
     const suppressed = await this.store.suppressedAmong(rows.map((r) => r.email));
     const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
     const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
     const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
     const warnings: string[] = [];
-    // The page's new subscribers, their enrollments and their topics (the CSV's topics column,
-    // consent from the import) commit together.
+    const automations: FireSummary = { fired: 0, entered: 0 };
+    // The page's new subscribers, their enrollments, their topics (the CSV's topics column,
+    // consent from the import) and the automations its tags trigger commit together: an import
+    // of 10,000 rows is 20 transactions of 500, never one per person.
     const { created, existing, enrolled } = await this.store.transaction(async (tx) => {
       const res = await this.importInto(tx, fresh, startOf, opts, now, warnings);
       for (const sub of res.created)
         for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
           await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
+      // A new subscriber's tags were added now: "tag-added" automations fire for active ones.
+      if ((this.o.automations?.() ?? []).some((a) => a.on.on === "tag-added"))
+        for (const sub of res.created) {
+          if (sub.status !== "active") continue;
+          for (const tag of sub.tags) await this.fire(tx, sub.id, { on: "tag-added", tag }, now, automations);
+        }
       return res;
     });
-    if (enrolled > 0) this.o.onSendDue?.();
-    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
+    if (enrolled > 0 || automations.entered > 0) this.o.onSendDue?.();
+    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings, automations };
   }
 
   private importInto(
@@ -343,13 +400,39 @@ export class Lifecycle {
     return result;
   }
 
-  async tag(subscriber: Pick<Subscriber, "id">, tag: string): Promise<void> {
+  /** Add a tag; when it is new, the "tag-added" automations fire in the same transaction. */
+  async tag(subscriber: Pick<Subscriber, "id">, tag: string, now: Date): Promise<"added" | "already"> {
     if (!/^[\w:.-]{1,64}$/.test(tag)) throw new DripError("usage", `tag "${tag}" must be 1–64 letters, digits, _ : . or -`);
-    await this.store.addTag(subscriber.id, tag);
+    return this.store.transaction(async (tx) => {
+      const s = await this.fresh(tx, subscriber);
+      if (s.tags.includes(tag)) return "already";
+      await tx.addTag(s.id, tag);
+      await this.fire(tx, s.id, { on: "tag-added", tag }, now);
+      return "added";
+    });
   }
 
   async untag(subscriber: Pick<Subscriber, "id">, tag: string): Promise<void> {
     await this.store.removeTag(subscriber.id, tag);
+  }
+
+  /**
+   * Fire the automations of sequences completed since the last call (the tick calls this).
+   * A completion is recorded by the tick; its automations fire here, each enrollment in one
+   * transaction with its mark, so a crash in between fires them on the next call, once.
+   */
+  async fireCompletions(now: Date, limit = 500): Promise<FireSummary> {
+    const summary: FireSummary = { fired: 0, entered: 0 };
+    for (;;) {
+      const pending = await this.store.pendingCompletions(limit);
+      for (const e of pending) {
+        await this.store.transaction(async (tx) => {
+          await this.fire(tx, e.subscriberId, { on: "completed", sequence: e.sequenceId, round: e.round }, now, summary);
+          await tx.markCompletionFired(e.id, e.round);
+        });
+      }
+      if (pending.length < limit) return summary;
+    }
   }
 
   /** Pause running courses: nothing more is claimed (a step already claimed still goes out once). */
@@ -447,12 +530,19 @@ export class Lifecycle {
    * The booking system says this subscriber booked: tag them (booking steps skip from now on)
    * and credit the conversion to the email they last clicked, or else opened.
    */
-  async recordBooking(subscriber: Pick<Subscriber, "id">, at: Date): Promise<{ creditedSend: string | null }> {
+  async recordBooking(subscriber: Pick<Subscriber, "id">, at: Date, now: Date = at): Promise<{ creditedSend: string | null; automations: FireSummary }> {
     return this.store.transaction(async (tx) => {
-      await tx.addTag(subscriber.id, "booked");
-      const creditedSend = await tx.lastEngagedSend(subscriber.id);
-      await tx.recordEvent({ subscriberId: subscriber.id, sendId: creditedSend, type: "booked", at });
-      return { creditedSend };
+      const s = await this.fresh(tx, subscriber);
+      const automations: FireSummary = { fired: 0, entered: 0 };
+      if (!s.tags.includes("booked")) {
+        await tx.addTag(s.id, "booked");
+        await this.fire(tx, s.id, { on: "tag-added", tag: "booked" }, now, automations);
+      }
+      const creditedSend = await tx.lastEngagedSend(s.id);
+      await tx.recordEvent({ subscriberId: s.id, sendId: creditedSend, type: "booked", at });
+      // Sequences started by the event start when drip hears of it (`now`), not when it happened.
+      await this.fire(tx, s.id, { on: "event", name: "booked", at }, now, automations);
+      return { creditedSend, automations };
     });
   }
 

@@ -5,6 +5,7 @@
  * issues each carry a path such as `steps[3].schedule.day` and a sentence saying what to do.
  */
 import { z } from "zod";
+import { sequenceTriggersSchema } from "../automations/define.ts";
 import { isValidTimeZone, parseLocalTime } from "../schedule/index.ts";
 import { SequenceError, type SequenceIssue, formatPath } from "./errors.ts";
 import type { MjmlTemplate, Schedule, Sequence, SequenceDefinition, Weekday } from "./types.ts";
@@ -111,6 +112,7 @@ const sequenceSchema = z.object({
         .min(0, { error: "continueCompleted.withinDays must be 0 or more" }),
     })
     .optional(),
+  triggers: sequenceTriggersSchema.optional(),
 });
 
 const minutes = (hhmm: string) => {

@@ -16,10 +16,13 @@ export interface LoadResult {
   issues: SequenceIssue[];
 }
 
-/** The sequence files under a folder: *.ts, not starting with "_" (shared helpers), not tests. */
+/** Files beside the sequences that are not sequences: the automations and the signup forms (src/automations/load.ts). */
+export const NOT_SEQUENCES: ReadonlySet<string> = new Set(["automations.ts", "forms.ts"]);
+
+/** The sequence files under a folder: *.ts, not starting with "_" (shared helpers), not tests, not NOT_SEQUENCES. */
 export function listSequenceFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((f) => /\.tsx?$/.test(f) && !f.startsWith("_") && !/\.(test|d)\.tsx?$/.test(f))
+    .filter((f) => /\.tsx?$/.test(f) && !f.startsWith("_") && !/\.(test|d)\.tsx?$/.test(f) && !NOT_SEQUENCES.has(f))
     .sort()
     .map((f) => join(dir, f));
 }

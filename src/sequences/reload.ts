@@ -5,6 +5,7 @@
  * is logged with its file and path, and the scheduler keeps the last good definitions.
  */
 import { type FSWatcher, watch } from "node:fs";
+import { type AutomationSet, loadAutomationSet } from "../automations/load.ts";
 import type { Engine } from "../engine/engine.ts";
 import { checkSequence } from "./check.ts";
 import { formatIssue, type SequenceIssue } from "./errors.ts";
@@ -19,6 +20,8 @@ export interface ReloadOptions {
   importer?: Importer;
   /** Which of the valid definitions run (drip start applies or holds live edits here); all of them when absent. */
   select?: (sequences: Sequence[]) => Promise<Sequence[]>;
+  /** Where the automations and forms beside the sequences go once the whole set is valid. */
+  automations?: { set(set: Pick<AutomationSet, "automations" | "forms">): void };
 }
 
 /** Load, validate and (only if all is well) swap in the sequences. Returns the problems found. */
@@ -26,6 +29,8 @@ export async function reloadSequences(o: ReloadOptions): Promise<SequenceIssue[]
   const loaded = await loadSequenceFiles(listSequenceFiles(o.sequencesDir), process.cwd(), o.importer ?? freshImport);
   const issues = [...loaded.issues];
   for (const { file, sequence } of loaded.sequences) issues.push(...(await checkSequence(sequence, o.emailsDir)).map((i) => ({ ...i, file })));
+  const automations = await loadAutomationSet(o.sequencesDir, loaded.sequences, { importer: o.importer ?? freshImport });
+  issues.push(...automations.issues);
   if (issues.length > 0) {
     o.log(
       `sequences not reloaded (${issues.length} problem${issues.length === 1 ? "" : "s"}); the last good definitions keep running:\n${issues.map(formatIssue).join("\n")}`,
@@ -34,6 +39,7 @@ export async function reloadSequences(o: ReloadOptions): Promise<SequenceIssue[]
   }
   const valid = loaded.sequences.map((s) => s.sequence);
   o.engine.setSequences(o.select ? await o.select(valid) : valid);
+  o.automations?.set(automations);
   o.log(`sequences reloaded: ${loaded.sequences.map((s) => s.sequence.id).join(", ")}`);
   return [];
 }

@@ -10,6 +10,7 @@
  * - tick:       one scheduler pass at an instant `now`.
  */
 import type { ComponentType } from "react";
+import type { SequenceTrigger } from "../automations/types.ts";
 
 /** The subscriber fields a template, subject or condition may read. */
 export interface SubscriberFields {
@@ -128,6 +129,11 @@ export interface SequenceDefinition {
   steps: readonly StepDefinition[];
   /** Steps appended later reach people who completed the sequence within this many days. */
   continueCompleted?: { withinDays: number };
+  /**
+   * What starts this sequence besides a signup through a form that names it: e.g.
+   * `{ on: "event", name: "booked" }` (see src/automations/types.ts).
+   */
+  triggers?: readonly SequenceTrigger[];
 }
 
 /** A validated sequence (what defineSequence returns). */

@@ -47,6 +47,8 @@ export interface EnrollmentsTable {
   lane: Generated<number>;
   /** JSON list of step ids this enrollment passes over (a live edit); null = none. */
   pass_over: Generated<string | null>;
+  /** The last round whose completion fired its automations (fired_round < round: waiting). */
+  fired_round: Generated<number>;
 }
 
 export interface SendsTable {
@@ -112,6 +114,18 @@ export interface SequenceVersionsTable {
   created_at: number;
   snapshot: string;
   changes: string;
+}
+
+export interface AutomationRunsTable {
+  id: Generated<number>;
+  automation_id: string;
+  subscriber_id: string;
+  trigger: string;
+  run_key: string;
+  fired_at: number;
+  outcome: string;
+  detail: string;
+  enrolled: string | null;
 }
 
 export interface MetaTable {
@@ -182,6 +196,7 @@ export interface DB {
   suppressions: SuppressionsTable;
   events: EventsTable;
   confirmations: ConfirmationsTable;
+  automation_runs: AutomationRunsTable;
   meta: MetaTable;
   sequence_versions: SequenceVersionsTable;
   drip_migrations: MigrationsTable;

@@ -34,7 +34,7 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
 }
 
 type EnrollmentRow = {
-  [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane" | "pass_over">]: EnrollmentsTable[K];
+  [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane" | "pass_over" | "fired_round">]: EnrollmentsTable[K];
 } & {
   id: number;
   lease_until: number | null;

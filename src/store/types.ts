@@ -23,6 +23,8 @@
  *   its rate limit and its mapping of the provider's answers.
  */
 
+import type { AutomationRun, AutomationStats } from "../automations/types.ts";
+
 export type SubscriberStatus = "pending" | "active" | "unsubscribed" | "suppressed";
 export type EnrollmentStatus = "active" | "completed" | "exited" | "paused";
 export type SendStatus = "claimed" | "sent" | "skipped" | "failed" | "in_doubt";
@@ -403,6 +405,22 @@ export interface VersionStore {
   stepStatsByVersion(sequenceId?: string): Promise<VersionedStepStats[]>;
 }
 
+/** What automations record (runs, per subscriber and per automation) and the completions waiting to fire. */
+export interface AutomationStore {
+  /** Has this automation already fired for this subscriber with this key? */
+  automationRunSeen(automationId: string, subscriberId: string, key: string): Promise<boolean>;
+  /** Record a run; false (nothing written) when the same automation, subscriber and key were recorded before. */
+  recordAutomationRun(run: Omit<AutomationRun, "id">): Promise<boolean>;
+  /** A subscriber's runs, oldest first (`drip show`). */
+  automationRuns(subscriberId: string): Promise<AutomationRun[]>;
+  /** Runs counted per automation, by outcome, in automation id order (`drip stats`). */
+  automationStats(): Promise<AutomationStats[]>;
+  /** Completed enrollments whose completion has not fired its automations yet (oldest first). */
+  pendingCompletions(limit: number): Promise<Enrollment[]>;
+  /** Mark a round's completion as fired (a later round waits again). */
+  markCompletionFired(enrollmentId: number, round: number): Promise<void>;
+}
+
 /**
  * The whole store, split by consumer above so each module declares what it uses (the engine
  * a SchedulingStore, reports a ReportStore, …); adapters implement all of it.
@@ -410,7 +428,7 @@ export interface VersionStore {
 /** What the engine (tick, batches, confirmations) needs of a store, and nothing more. */
 export type EngineStore = SchedulingStore & ConfirmationStore & MetaStore & Pick<Store, "transaction">;
 
-export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore, NewsletterStore, VersionStore {
+export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore, NewsletterStore, VersionStore, AutomationStore {
   /** Apply pending migrations (numbered, forward-only). */
   migrate(): Promise<void>;
   close(): Promise<void>;

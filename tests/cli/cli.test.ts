@@ -27,6 +27,14 @@ describe("drip list", () => {
           { id: "last-call", schedule: "day 14 at 09:00", subject: "One last note from Body Heal Therapy" },
         ],
       },
+      {
+        id: "post-booking",
+        name: "After booking a session",
+        steps: [
+          { id: "thanks", schedule: "immediately", subject: "Thanks for booking with Body Heal Therapy" },
+          { id: "follow-up", schedule: "day 7 at 09:00", subject: "How is your hip doing?" },
+        ],
+      },
     ]);
   });
 

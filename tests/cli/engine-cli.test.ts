@@ -65,7 +65,8 @@ describe("subscribe, tick, status, tag, unsubscribe", () => {
     expect(await drip(["unsubscribe", "Ana@Example.com"])).toMatchObject({ code: 0, out: "unsubscribed: ana@example.com\n" });
     expect(json((await drip(["status", "--json"])).out)).toMatchObject({
       subscribers: { active: 0, unsubscribed: 1 },
-      enrollments: { active: 0, exited: 1 },
+      // The course, and post-booking (which the booked tag started): both ended by the unsubscribe.
+      enrollments: { active: 0, exited: 2 },
       nextDueAt: null,
     });
     expect(json((await drip(["tick", "--now", "2026-11-20T14:00:00Z", "--allow-time-travel"])).out)).toEqual({ sent: 0, skipped: 0, failed: 0, deferred: 0 });

@@ -135,7 +135,7 @@ describe("refused up front", () => {
     const file = csv("ok.csv", ["email,name", "ana@example.com,Ana"]);
     const r = await drip(["import", file, "--sequence", "nope", ...extra]);
     expect(r.code).toBe(2);
-    expect(r.err).toBe('drip: no sequence "nope": known sequences are hip-pain-course (see `drip list`)\n');
+    expect(r.err).toBe('drip: no sequence "nope": known sequences are hip-pain-course, post-booking (see `drip list`)\n');
     expect(await exported()).toEqual([]);
   });
 

@@ -174,10 +174,13 @@ describe("booking events", () => {
     const res = await book({ email: "ann@example.com", name: "booked" });
     expect(res.status).toBe(200);
     const articleSend = (await h.app.store.listSends({ subscriberId: ann })).find((s) => s.stepId === "article")!.id;
-    expect(await res.json()).toEqual({ ok: true, creditedSend: articleSend });
+    // Being tagged booked also starts the post-booking sequence (sequences/post-booking.ts).
+    expect(await res.json()).toEqual({ ok: true, creditedSend: articleSend, automations: { fired: 1, entered: 1 } });
     expect((await h.app.store.getSubscriber(ann))?.tags).toContain("booked");
     for (let d = 3; d <= 15; d++) await h.tick(new Date(Date.parse("2026-03-09T09:00:00Z") + d * DAY));
-    expect(transport.stepsTo("ann@example.com")).toEqual(["article", "self-release", "dynamic-release", "keep-it-away"]);
+    const course = new Set(h.app.engine.getSequence("hip-pain-course")!.steps.map((s) => s.id));
+    expect(transport.stepsTo("ann@example.com").filter((s) => course.has(s))).toEqual(["article", "self-release", "dynamic-release", "keep-it-away"]);
+    expect(transport.stepsTo("ann@example.com").filter((s) => !course.has(s))).toEqual(["thanks", "follow-up"]);
     const sends = await h.app.store.listSends({ subscriberId: ann });
     for (const step of ["book", "last-call"]) expect(sends.find((s) => s.stepId === step)?.status, step).toBe("skipped");
     const rows = await stats();

@@ -105,12 +105,19 @@ describe("drip validate: the real sequences", () => {
     expect(run.out).toMatch(/^ok {2}sequences\/hip-pain-course\.ts {2}hip-pain-course \(6 steps\)$/m);
   });
 
-  it("--json prints {ok, sequences, issues}", async () => {
+  it("--json prints {ok, sequences, automations, forms, issues}", async () => {
     const run = await drip(["validate", "--json"]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.out)).toEqual({
       ok: true,
-      sequences: [{ file: "sequences/hip-pain-course.ts", id: "hip-pain-course", steps: 6 }],
+      sequences: [
+        { file: "sequences/hip-pain-course.ts", id: "hip-pain-course", steps: 6 },
+        { file: "sequences/post-booking.ts", id: "post-booking", steps: 2 },
+      ],
+      automations: [
+        { id: "booked-starts-post-booking", source: "sequences/post-booking.ts: triggers[0]", on: 'tag "booked" added', do: ["enrolls in post-booking"] },
+      ],
+      forms: [{ id: "hip-pain", sequence: "hip-pain-course", default: true }],
       newsletters: [{ file: "newsletters/two-ways-to-ease-outer-hip-pain.md", id: "two-ways-to-ease-outer-hip-pain", topic: "weekly" }],
       issues: [],
     });

@@ -6,6 +6,7 @@
  * re-plans), batches that never hold a send twice, erasure reaching pending batches, status.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AutomationRun } from "../../src/automations/types.ts";
 import type { ClaimedSend, Store } from "../../src/store/types.ts";
 import { HOUR, MINUTE, at } from "../support/engine-helpers.ts";
 import { newsletterContract } from "./newsletter-contract.ts";
@@ -398,6 +399,97 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.getSend(c!.sendId)).toMatchObject({ stepId: "first", status: "sent" });
         expect(await store.getEnrollment(a.id, "seq")).toMatchObject({ cursor: "first", nextStepId: "two" });
         expect(await store.getEnrollment(b.id, "seq")).toMatchObject({ nextStepId: "first" });
+      });
+    });
+
+    describe("automations", () => {
+      const run = (subscriberId: string, over: Partial<Omit<AutomationRun, "id">> = {}): Omit<AutomationRun, "id"> => ({
+        automationId: "booked-starts-post-booking",
+        subscriberId,
+        trigger: 'tag "booked" added',
+        key: "tag-added:booked@1",
+        firedAt: T0,
+        outcome: "done",
+        detail: "enrolled in post-booking",
+        enrolled: "post-booking",
+        ...over,
+      });
+
+      it("a run is recorded once per automation, subscriber and key; runs come back oldest first with every field", async () => {
+        const a = (await store.upsertSubscriber({ email: "a@example.com", status: "active" }, T0)).subscriber;
+        const b = (await store.upsertSubscriber({ email: "b@example.com", status: "active" }, T0)).subscriber;
+        expect(await store.automationRunSeen("booked-starts-post-booking", a.id, "tag-added:booked@1")).toBe(false);
+        expect(await store.recordAutomationRun(run(a.id))).toBe(true);
+        expect(await store.recordAutomationRun(run(a.id, { detail: "again" }))).toBe(false);
+        expect(await store.automationRunSeen("booked-starts-post-booking", a.id, "tag-added:booked@1")).toBe(true);
+        // Another key, another automation, another subscriber: each its own run.
+        expect(
+          await store.recordAutomationRun(
+            run(a.id, { key: "tag-added:booked@2", outcome: "unchanged", detail: "already in post-booking", enrolled: null, firedAt: plusMs(T0, 1000) }),
+          ),
+        ).toBe(true);
+        expect(await store.recordAutomationRun(run(a.id, { automationId: "other" }))).toBe(true);
+        expect(await store.recordAutomationRun(run(b.id, { outcome: "skipped", detail: "subscriber is pending", enrolled: null }))).toBe(true);
+        expect(await store.automationRunSeen("booked-starts-post-booking", b.id, "tag-added:booked@2")).toBe(false);
+        const runs = await store.automationRuns(a.id);
+        expect(runs.map(({ id: _id, ...r }) => r)).toEqual([
+          run(a.id),
+          run(a.id, { key: "tag-added:booked@2", outcome: "unchanged", detail: "already in post-booking", enrolled: null, firedAt: plusMs(T0, 1000) }),
+          run(a.id, { automationId: "other" }),
+        ]);
+        expect(runs[0]!.id).toBeLessThan(runs[1]!.id);
+        expect(await store.automationStats()).toEqual([
+          { automationId: "booked-starts-post-booking", fired: 3, entered: 1, unchanged: 1, skipped: 1 },
+          { automationId: "other", fired: 1, entered: 1, unchanged: 0, skipped: 0 },
+        ]);
+      });
+
+      it("runs are recorded inside a transaction with the change, or not at all", async () => {
+        const a = (await store.upsertSubscriber({ email: "a@example.com", status: "active" }, T0)).subscriber;
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.addTag(a.id, "booked");
+            await tx.recordAutomationRun(run(a.id));
+            throw new Error("crash after the run");
+          }),
+        ).rejects.toThrow("crash after the run");
+        expect(await store.automationRuns(a.id)).toEqual([]);
+        expect((await store.getSubscriber(a.id))?.tags).toEqual([]);
+      });
+
+      it("forgetting a subscriber erases their runs", async () => {
+        const a = (await store.upsertSubscriber({ email: "a@example.com", status: "active" }, T0)).subscriber;
+        await store.recordAutomationRun(run(a.id));
+        await store.forgetSubscriber(a.id);
+        expect(await store.automationRuns(a.id)).toEqual([]);
+        expect(await store.automationStats()).toEqual([]);
+      });
+
+      it("a completed enrollment waits to fire once per round; re-entry makes the next round wait again", async () => {
+        const a = await enrolled(store, "a@example.com", T0);
+        const b = await enrolled(store, "b@example.com", T0);
+        expect(await store.pendingCompletions(10)).toEqual([]);
+        for (const c of await store.claimDue(T0, 10, LEASE)) await store.recordOutcome(c, { status: "sent", at: T0 }, { kind: "completed" });
+        const pending = await store.pendingCompletions(10);
+        expect(pending.map((e) => [e.subscriberId, e.sequenceId, e.round, e.status])).toEqual([
+          [a.id, "seq", 1, "completed"],
+          [b.id, "seq", 1, "completed"],
+        ]);
+        expect(await store.pendingCompletions(1)).toHaveLength(1);
+        await store.markCompletionFired(pending[0]!.id, 1);
+        expect((await store.pendingCompletions(10)).map((e) => e.subscriberId)).toEqual([b.id]);
+        await store.markCompletionFired(pending[1]!.id, 1);
+        expect(await store.pendingCompletions(10)).toEqual([]);
+        // Re-entry (allowed) starts round 2; once it completes, it waits again.
+        expect(await store.enroll({ subscriberId: a.id, sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0, allowReentry: true })).toBe(
+          "reentered",
+        );
+        expect(await store.pendingCompletions(10)).toEqual([]);
+        const [again] = await store.claimDue(T0, 10, LEASE);
+        await store.recordOutcome(again!, { status: "sent", at: T0 }, { kind: "completed" });
+        expect((await store.pendingCompletions(10)).map((e) => [e.subscriberId, e.round])).toEqual([[a.id, 2]]);
+        await store.markCompletionFired(pending[0]!.id, 1); // an old round's mark changes nothing
+        expect(await store.pendingCompletions(10)).toHaveLength(1);
       });
     });
   });

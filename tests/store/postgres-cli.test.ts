@@ -77,7 +77,7 @@ describe("drip db migrate and status", () => {
     const env = { DATABASE_URL: db.url };
     const m = await drip(["db", "migrate", "--json"], env);
     expect(m.code).toBe(0);
-    expect(JSON.parse(m.out).migrations).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(JSON.parse(m.out).migrations).toEqual([1, 2, 3, 4, 5, 6, 10]);
 
     const store = new PostgresStore(db.url);
     const one = new PgWorker(store, db.url, MINUTE);

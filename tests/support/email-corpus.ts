@@ -87,4 +87,6 @@ export const EMAIL_NAMES = [
   "hip-pain-course/keep-it-away",
   "hip-pain-course/last-call",
   "hip-pain-course/confirm",
+  "post-booking/thanks",
+  "post-booking/follow-up",
 ] as const;

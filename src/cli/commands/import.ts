@@ -22,7 +22,10 @@ export function importCommand(program: Command, io: CliIO) {
     .argument("<file>", "CSV file with a header row")
     .option("--sequence <id>", "enroll confirmed subscribers in this sequence (default: the first one)")
     .option("--confirmed", "the rows carry consent already: import them as active and enroll them")
-    .option("--json", "print {imported, existing, suppressed, enrolled, badRows, bad: [{line, reason}] (the first 1,000), warnings: [{count, message}]}")
+    .option(
+      "--json",
+      "print {imported, existing, suppressed, enrolled, automations: {fired, entered}, badRows, bad: [{line, reason}] (the first 1,000), warnings: [{count, message}]}",
+    )
     .action(async (file: string, opts: { sequence?: string; confirmed?: boolean; json?: boolean }) => {
       if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
       const info = await stat(file);
@@ -54,7 +57,7 @@ export function importCommand(program: Command, io: CliIO) {
           if (result.badRows > LISTED) io.err(`…and ${(result.badRows - LISTED).toLocaleString("en-US")} more\n`);
           for (const w of result.warnings) io.err(`warning: ${w.message}\n`);
           io.out(
-            `imported ${result.imported}, already there ${result.existing}, suppressed ${result.suppressed}, bad rows ${result.badRows}${result.enrolled ? `, enrolled ${result.enrolled}` : ""}\n`,
+            `imported ${result.imported}, already there ${result.existing}, suppressed ${result.suppressed}, bad rows ${result.badRows}${result.enrolled ? `, enrolled ${result.enrolled}` : ""}${result.automations.fired ? `, automations fired ${result.automations.fired} (${result.automations.entered} sequences started)` : ""}\n`,
           );
         }
         if (result.badRows > 0 && result.imported + result.existing === 0) throw new WorkError("no row could be imported");

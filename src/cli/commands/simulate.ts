@@ -1,11 +1,22 @@
 import type { Command } from "commander";
 import { isValidTimeZone } from "../../schedule/index.ts";
+import { loadAutomationSet } from "../../automations/load.ts";
+import { type SimEvent, simulateFollowing } from "../../automations/simulate.ts";
 import { simulate } from "../../sequences/simulate.ts";
 import { inFlightTimeline } from "../../versions/in-flight.ts";
 import { type SequenceSnapshot, snapshotSequence } from "../../versions/snapshot.ts";
 import { type CliIO, UsageError, parseInstant, printJson } from "../io.ts";
-import { instant, withApp } from "./app-context.ts";
-import { findSequence } from "./sequences.ts";
+import { contentDirs, instant, withApp } from "./app-context.ts";
+import { findSequence, loadOrFail } from "./sequences.ts";
+
+/** `booked@6` (6 days after --start) or `booked@2026-03-12T10:00:00Z`. */
+function parseEvent(v: string, start: Date): SimEvent {
+  const m = /^([\w:.-]{1,64})@(.+)$/.exec(v);
+  const days = m && /^\d{1,4}$/.test(m[2]!) ? Number(m[2]) : null;
+  const at = m ? (days !== null ? new Date(start.getTime() + days * 86_400_000) : parseInstant(m[2]!)) : null;
+  if (!m || !at) throw new UsageError(`--event "${v}" must be NAME@DAYS (days after --start) or NAME@ISO-INSTANT, e.g. booked@6`);
+  return { name: m[1]!, at };
+}
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -23,9 +34,18 @@ export function simulateCommand(program: Command, io: CliIO) {
     .requiredOption("--tz <zone>", "the subscriber's IANA time zone, e.g. America/New_York")
     .option("--tag <tag>", "a tag the subscriber carries (repeatable), e.g. --tag booked", collect, [] as string[])
     .option("--name <name>", "the subscriber's first name", "Sam")
+    .option(
+      "--event <name@day>",
+      "an event on a day after --start (repeatable), e.g. --event booked@6: the automations it fires are followed",
+      collect,
+      [] as string[],
+    )
     .option("--json", "print [{step, at, local, subject, skipped}] in step order")
     .action(
-      async (sequenceId: string, opts: { start?: string; enrolledAt?: string; now?: string; tz: string; tag: string[]; name: string; json?: boolean }) => {
+      async (
+        sequenceId: string,
+        opts: { start?: string; enrolledAt?: string; now?: string; tz: string; tag: string[]; name: string; event: string[]; json?: boolean },
+      ) => {
         if (opts.enrolledAt !== undefined) return simulateInFlight(io, sequenceId, { ...opts, enrolledAt: opts.enrolledAt });
         if (opts.start === undefined)
           throw new UsageError("drip simulate needs --start <instant> (a new subscriber) or --enrolled-at <instant> (one already in flight)");
@@ -33,8 +53,32 @@ export function simulateCommand(program: Command, io: CliIO) {
         // Temporal parses strictly (Date.parse would roll 2026-02-30 over to 2 March).
         const start = parseInstant(opts.start);
         if (!start) throw new UsageError(`--start "${opts.start}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
+        const events = opts.event.map((e) => parseEvent(e, start));
         const sequence = await findSequence(io, sequenceId);
-        const timeline = simulate(sequence, { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag }, start);
+        const subscriber = { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag };
+        // Follow the automations (events, completions); when none fires, the timeline is the sequence's own.
+        const { sequences } = await loadOrFail(io);
+        const set = await loadAutomationSet(contentDirs(io).sequencesDir, sequences, { cwd: io.cwd });
+        const byId = new Map(sequences.map((s) => [s.sequence.id, s.sequence]));
+        const followed = simulateFollowing(
+          sequence,
+          { getSequence: (id) => byId.get(id), automations: set.issues.length ? [] : set.automations },
+          subscriber,
+          start,
+          events,
+        );
+        if (followed.fired > 0) {
+          for (const w of followed.warnings) io.err(`warning: ${w}\n`);
+          if (opts.json) return printJson(io, followed.entries);
+          const label = (e: (typeof followed.entries)[number]) => (e.automation ? `→ ${e.automation}` : `${e.sequence}/${e.step}`);
+          const w = Math.max(...followed.entries.map((e) => label(e).length));
+          for (const e of followed.entries) {
+            const what = e.automation ? e.note : e.skipped ? `skipped: ${e.skipped}` : e.subject;
+            io.out(`${label(e).padEnd(w)}  ${e.local}  ${e.at}  ${what}\n`);
+          }
+          return;
+        }
+        const timeline = simulate(sequence, subscriber, start);
         for (const w of timeline.warnings) io.err(`warning: ${w}\n`);
         if (opts.json) return printJson(io, timeline.entries);
         if (!isValidTimeZone(opts.tz)) io.err(`(times below are in ${timeline.zone})\n`);

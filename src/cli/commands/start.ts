@@ -130,6 +130,7 @@ export function startCommand(program: Command, io: CliIO) {
             sequencesDir: app.config.sequencesDir,
             emailsDir: app.config.emailsDir,
             log,
+            automations: app.automations,
             select: (loaded) => live.select(loaded, (id) => app.engine.getSequence(id), io.now()),
           })
         : () => {};

@@ -76,7 +76,7 @@ export function subscriberCommands(program: Command, io: CliIO) {
         await withApp(io, async (app) => {
           const sub = await app.store.findSubscriberByEmail(email);
           if (!sub) throw new WorkError(`no subscriber ${email}`);
-          if (name === "tag") await app.lifecycle.tag(sub, tag);
+          if (name === "tag") await app.lifecycle.tag(sub, tag, io.now());
           else await app.lifecycle.untag(sub, tag);
           io.out(`${name === "tag" ? "tagged" : "untagged"}: ${sub.email} ${tag}\n`);
         });
@@ -95,8 +95,11 @@ export function subscriberCommands(program: Command, io: CliIO) {
       await withApp(io, async (app) => {
         const sub = await app.store.findSubscriberByEmail(email);
         if (!sub) throw new WorkError(`no subscriber ${email}`);
-        const { creditedSend } = await app.lifecycle.recordBooking(sub, at);
-        io.out(`booked: ${sub.email}${creditedSend ? ` (credited to send ${creditedSend})` : " (no email engagement to credit)"}\n`);
+        const { creditedSend, automations } = await app.lifecycle.recordBooking(sub, at, io.now());
+        const fired = automations.fired
+          ? `; ${automations.fired} automation${automations.fired === 1 ? "" : "s"} fired (${automations.entered} sequence${automations.entered === 1 ? "" : "s"} started)`
+          : "";
+        io.out(`booked: ${sub.email}${creditedSend ? ` (credited to send ${creditedSend})` : " (no email engagement to credit)"}${fired}\n`);
       });
     });
 

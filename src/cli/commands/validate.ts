@@ -1,8 +1,10 @@
-import { relative } from "node:path";
+import { basename, dirname, relative, resolve } from "node:path";
 import type { Command } from "commander";
+import { loadAutomationSet } from "../../automations/load.ts";
+import { describeAction, describeTrigger } from "../../automations/compile.ts";
 import { checkSequence } from "../../sequences/check.ts";
 import { formatIssue, type SequenceIssue } from "../../sequences/errors.ts";
-import { listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
+import { NOT_SEQUENCES, listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
 import { loadIssueFiles } from "../../newsletters/issue-file.ts";
 import { loadTopics } from "../../newsletters/load.ts";
 import { contentDirs } from "./app-context.ts";
@@ -11,17 +13,27 @@ import { type CliIO, WorkError, printJson } from "../io.ts";
 export function validateCommand(program: Command, io: CliIO) {
   program
     .command("validate")
-    .description("Load every sequence and template, render each step for a sample subscriber, and check compliance; newsletter issues too")
-    .argument("[files...]", "sequence files to check (default: every file in sequences/)")
-    .option("--json", "print {ok, sequences, issues: [{file, path, message}]}")
+    .description(
+      "Load every sequence and template, render each step for a sample subscriber, and check compliance; automations, forms and newsletter issues too",
+    )
+    .argument("[files...]", "sequence files to check (default: every file in sequences/); an automations.ts or forms.ts among them is checked against them")
+    .option("--json", "print {ok, sequences, automations, forms, newsletters, issues: [{file, path, message}]}")
     .action(async (files: string[], opts: { json?: boolean }) => {
       const dirs = contentDirs(io);
-      const loaded = await loadSequenceFiles(files.length ? files : listSequenceFiles(dirs.sequencesDir), io.cwd);
+      const beside = files.filter((f) => NOT_SEQUENCES.has(basename(f)));
+      const sequenceFiles = files.filter((f) => !NOT_SEQUENCES.has(basename(f)));
+      const loaded = await loadSequenceFiles(files.length ? sequenceFiles : listSequenceFiles(dirs.sequencesDir), io.cwd);
       const issues: SequenceIssue[] = [...loaded.issues];
       for (const { file, sequence } of loaded.sequences) {
         issues.push(...(await checkSequence(sequence, dirs.emailsDir)).map((i) => ({ ...i, file })));
       }
+      // Automations and forms beside the sequences: the folder's own, or the automations.ts / forms.ts named.
+      const dir = files.length ? (beside[0] ? dirname(resolve(io.cwd, beside[0])) : null) : dirs.sequencesDir;
+      const set = dir ? await loadAutomationSet(dir, loaded.sequences, { cwd: io.cwd }) : null;
+      if (set) issues.push(...set.issues);
       const summary = loaded.sequences.map(({ file, sequence }) => ({ file, id: sequence.id, steps: sequence.steps.length }));
+      const automations = (set?.automations ?? []).map((a) => ({ id: a.id, source: a.source, on: describeTrigger(a.on), do: a.do.map(describeAction) }));
+      const forms = (set?.forms.forms ?? []).map((f) => ({ id: f.id, sequence: f.sequence ?? null, default: f.id === set?.forms.default }));
       // Newsletter issues (newsletters/*.md) and topics, unless files were named.
       const topics = files.length ? { topics: [], problem: null } : await loadTopics(dirs.newslettersDir);
       if (topics.problem) issues.push({ path: "", message: topics.problem });
@@ -31,6 +43,8 @@ export function validateCommand(program: Command, io: CliIO) {
         printJson(io, {
           ok: issues.length === 0,
           sequences: summary,
+          automations,
+          forms,
           newsletters: newsletters.issues.map((n) => ({ file: relative(io.cwd, n.file), id: n.id, topic: n.topicId })),
           issues,
         });
@@ -39,6 +53,8 @@ export function validateCommand(program: Command, io: CliIO) {
       }
       if (issues.length) throw new WorkError(`${issues.length} problem${issues.length === 1 ? "" : "s"} found:\n${issues.map(formatIssue).join("\n")}`);
       for (const s of summary) io.out(`ok  ${s.file}  ${s.id} (${s.steps} steps)\n`);
+      for (const a of automations) io.out(`ok  automation ${a.id}: on ${a.on}, ${a.do.join(", ")}\n`);
+      for (const f of forms) io.out(`ok  form ${f.id}${f.default ? " (default)" : ""}\n`);
       for (const n of newsletters.issues) io.out(`ok  ${relative(io.cwd, n.file)}  newsletter ${n.id} (topic ${n.topicId})\n`);
     });
 }

@@ -28,6 +28,7 @@ export const COPY_TABLES: { name: string; identity?: string }[] = [
   { name: "feed_state" },
   { name: "feed_items" },
   { name: "sequence_versions", identity: "id" },
+  { name: "automation_runs", identity: "id" },
 ];
 
 const PAGE = 1000;

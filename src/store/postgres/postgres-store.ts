@@ -50,6 +50,8 @@ import type {
   MissingRecipient,
   TopicMembership,
 } from "../types.ts";
+import type { AutomationRun, AutomationStats } from "../../automations/types.ts";
+import * as aq from "../sqlite/automation-queries.ts";
 import * as cq from "../sqlite/confirmation-queries.ts";
 import * as eq from "../sqlite/enrollment-queries.ts";
 import * as mq from "../sqlite/meta-queries.ts";
@@ -457,5 +459,31 @@ export class PostgresStore implements Store {
 
   stepStatsByVersion(sequenceId?: string): Promise<VersionedStepStats[]> {
     return vq.stepStatsByVersion(this.db, sequenceId);
+  }
+
+  // Automations: the portable queries of ../sqlite/automation-queries.ts (the run's unique key
+  // answers a duplicate with ON CONFLICT DO NOTHING on both databases).
+  automationRunSeen(automationId: string, subscriberId: string, key: string): Promise<boolean> {
+    return aq.automationRunSeen(this.db, automationId, subscriberId, key);
+  }
+
+  recordAutomationRun(run: Omit<AutomationRun, "id">): Promise<boolean> {
+    return aq.recordAutomationRun(this.db, run);
+  }
+
+  automationRuns(subscriberId: string): Promise<AutomationRun[]> {
+    return aq.automationRuns(this.db, subscriberId);
+  }
+
+  automationStats(): Promise<AutomationStats[]> {
+    return aq.automationStats(this.db);
+  }
+
+  pendingCompletions(limit: number): Promise<Enrollment[]> {
+    return aq.pendingCompletions(this.db, limit);
+  }
+
+  markCompletionFired(enrollmentId: number, round: number): Promise<void> {
+    return aq.markCompletionFired(this.db, enrollmentId, round);
   }
 }

@@ -248,4 +248,31 @@ CREATE INDEX sends_step_version ON sends (sequence_id, step_id, sequence_version
 ALTER TABLE enrollments ADD COLUMN pass_over TEXT;
 `,
   },
+  {
+    id: 10,
+    name: "automations: runs, and completions waiting to fire",
+    sql: `
+-- One row per automation fired for a subscriber: why (trigger, key) and what it did.
+-- The key makes one cause fire one automation once per subscriber (a duplicate event).
+CREATE TABLE automation_runs (
+  id INTEGER PRIMARY KEY,
+  automation_id TEXT NOT NULL,
+  subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  trigger TEXT NOT NULL,
+  run_key TEXT NOT NULL,
+  fired_at INTEGER NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('done','unchanged','skipped')),
+  detail TEXT NOT NULL DEFAULT '',
+  -- The sequence this run started (a new enrollment or a re-entry), for entries per trigger.
+  enrolled TEXT,
+  UNIQUE (automation_id, subscriber_id, run_key)
+);
+CREATE INDEX automation_runs_subscriber ON automation_runs (subscriber_id, id);
+-- A completion fires its automations once per round: fired_round < round while it waits.
+-- Enrollments completed before automations existed count as fired.
+ALTER TABLE enrollments ADD COLUMN fired_round INTEGER NOT NULL DEFAULT 0;
+UPDATE enrollments SET fired_round = round WHERE status = 'completed';
+CREATE INDEX enrollments_completion ON enrollments (id) WHERE status = 'completed' AND fired_round < round;
+`,
+  },
 ];

@@ -43,6 +43,8 @@ import type {
   MissingRecipient,
   TopicMembership,
 } from "../types.ts";
+import type { AutomationRun, AutomationStats } from "../../automations/types.ts";
+import * as aq from "./automation-queries.ts";
 import * as cq from "./confirmation-queries.ts";
 import * as eq from "./enrollment-queries.ts";
 import { createPrivately, privateSideFiles } from "./file-modes.ts";
@@ -485,5 +487,29 @@ export class SqliteStore implements Store {
 
   stepStatsByVersion(sequenceId?: string): Promise<VersionedStepStats[]> {
     return vq.stepStatsByVersion(this.db, sequenceId);
+  }
+
+  automationRunSeen(automationId: string, subscriberId: string, key: string): Promise<boolean> {
+    return aq.automationRunSeen(this.db, automationId, subscriberId, key);
+  }
+
+  recordAutomationRun(run: Omit<AutomationRun, "id">): Promise<boolean> {
+    return aq.recordAutomationRun(this.db, run);
+  }
+
+  automationRuns(subscriberId: string): Promise<AutomationRun[]> {
+    return aq.automationRuns(this.db, subscriberId);
+  }
+
+  automationStats(): Promise<AutomationStats[]> {
+    return aq.automationStats(this.db);
+  }
+
+  pendingCompletions(limit: number): Promise<Enrollment[]> {
+    return aq.pendingCompletions(this.db, limit);
+  }
+
+  markCompletionFired(enrollmentId: number, round: number): Promise<void> {
+    return aq.markCompletionFired(this.db, enrollmentId, round);
   }
 }
