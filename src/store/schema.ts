@@ -109,6 +109,41 @@ export interface MigrationsTable {
   applied_at: number;
 }
 
+export interface StaffTable {
+  id: string;
+  email: string;
+  email_key: string;
+  role: string;
+  totp_secret: string | null;
+  created_at: number;
+}
+
+export interface StaffLinksTable {
+  token_hash: string;
+  staff_id: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface StaffSessionsTable {
+  id_hash: string;
+  staff_id: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  staff_id: string | null;
+  staff_email: string;
+  action: string;
+  target: string | null;
+  detail: string | null;
+}
+
 export interface DB {
   subscribers: SubscribersTable;
   tags: TagsTable;
@@ -120,4 +155,8 @@ export interface DB {
   confirmations: ConfirmationsTable;
   meta: MetaTable;
   drip_migrations: MigrationsTable;
+  staff: StaffTable;
+  staff_links: StaffLinksTable;
+  staff_sessions: StaffSessionsTable;
+  audit_log: AuditLogTable;
 }
