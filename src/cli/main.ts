@@ -15,6 +15,7 @@ import { subscriberCommands } from "./commands/subscribers.ts";
 import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
+import { staffCommands } from "./commands/staff.ts";
 import { validateCommand } from "./commands/validate.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
 
@@ -37,9 +38,10 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    staffCommands,
   ])
     add(program, io);
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }
 
