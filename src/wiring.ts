@@ -88,6 +88,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     contactEmail: config.contactEmail,
     webhookSecret: config.webhookSecret,
     apiKey: config.apiKey,
+    transport: app.transport,
+    from: config.from,
     ...rest,
   };
 }

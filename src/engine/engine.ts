@@ -6,7 +6,7 @@
  */
 import { nextWindowInstant, resolveZone } from "../schedule/index.ts";
 import { decide } from "../sequences/conditions.ts";
-import type { Sequence } from "../sequences/types.ts";
+import type { Sequence, SubscriberFields } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
@@ -339,5 +339,16 @@ export class Engine {
         date: now,
       },
     };
+  }
+
+  /**
+   * One step rendered as `subscriber` would get it, for staff to look at (the dashboard's
+   * preview): the same links and footer as a real send, with a preview token that unsubscribes nobody.
+   */
+  async previewStep(sequence: Sequence, stepId: string, subscriber: SubscriberFields) {
+    const step = sequence.steps.find((s) => s.id === stepId);
+    if (!step) return null;
+    const links = buildLinks(this.o.links, "preview-token.0000", sequence.id, step.id);
+    return renderStep({ sequence, step, subscriber, links, postalAddress: this.o.postalAddress, list: this.o, emailsDir: this.o.emailsDir });
   }
 }

@@ -2,6 +2,7 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
+import type { Transport } from "../delivery/transport.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
@@ -37,6 +38,9 @@ export interface HttpDeps {
   sleep?: (ms: number) => Promise<void>;
   /** How long a one-click unsubscribe retries a busy database before answering 503 (default 20 s). */
   busyRetryMs?: number;
+  /** Where the dashboard's sign-in emails go (the configured transport) and their From address. */
+  transport?: Transport;
+  from?: string;
 }
 
 export type Env = { Variables: { deps: HttpDeps } };

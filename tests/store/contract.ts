@@ -283,7 +283,14 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       it("the audit log keeps who, what and when, newest first, paged, and outlives the account", async () => {
         const { staff } = await store.putStaff("o@clinic.example", "owner", T0);
         for (let i = 0; i < 5; i++)
-          await store.appendAudit({ at: plusMs(T0, i * MINUTE), staffId: staff.id, staffEmail: staff.email, action: `act${i}`, target: `t${i}`, detail: i === 0 ? null : "d" });
+          await store.appendAudit({
+            at: plusMs(T0, i * MINUTE),
+            staffId: staff.id,
+            staffEmail: staff.email,
+            action: `act${i}`,
+            target: `t${i}`,
+            detail: i === 0 ? null : "d",
+          });
         const first = await store.listAudit(3);
         expect(first.map((e) => e.action)).toEqual(["act4", "act3", "act2"]);
         expect(first[0]).toMatchObject({ staffEmail: "o@clinic.example", target: "t4", detail: "d", at: plusMs(T0, 4 * MINUTE) });
@@ -322,9 +329,19 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         const a = await enrolled(store, "t1@example.com", T0);
         await enrolled(store, "t2@example.com", plusMs(T0, 30 * HOUR));
         const [claim] = await store.claimDue(T0, 10, LEASE);
-        await store.recordOutcome(claim!, { status: "sent", at: plusMs(T0, MINUTE), providerMessageId: "pm-1" }, { kind: "next", stepId: "two", dueAt: plusMs(T0, 2 * HOUR) });
+        await store.recordOutcome(
+          claim!,
+          { status: "sent", at: plusMs(T0, MINUTE), providerMessageId: "pm-1" },
+          { kind: "next", stepId: "two", dueAt: plusMs(T0, 2 * HOUR) },
+        );
         await store.recordEvent({ subscriberId: a.id, sendId: claim!.sendId, type: "delivered", at: plusMs(T0, 2 * MINUTE) });
-        await store.recordEvent({ subscriberId: a.id, sendId: claim!.sendId, type: "clicked", at: plusMs(T0, 3 * MINUTE), data: { link: "https://example.com/x" } });
+        await store.recordEvent({
+          subscriberId: a.id,
+          sendId: claim!.sendId,
+          type: "clicked",
+          at: plusMs(T0, 3 * MINUTE),
+          data: { link: "https://example.com/x" },
+        });
         const [c2] = await store.claimDue(plusMs(T0, 2 * HOUR), 10, LEASE);
         await store.recordOutcome(c2!, { status: "skipped", at: plusMs(T0, 2 * HOUR), reason: "skipped: tagged booked" }, { kind: "completed" });
         const tl = await store.subscriberTimeline(a.id);

@@ -28,7 +28,14 @@ export function staffCommands(program: Command, io: CliIO) {
         async (app) => {
           const now = io.now();
           const { staff: s, created } = await app.store.putStaff(address, role, now);
-          await app.store.appendAudit({ at: now, staffId: null, staffEmail: "cli", action: created ? "staff.add" : "staff.role", target: s.email, detail: role });
+          await app.store.appendAudit({
+            at: now,
+            staffId: null,
+            staffEmail: "cli",
+            action: created ? "staff.add" : "staff.role",
+            target: s.email,
+            detail: role,
+          });
           if (opts.json) return printJson(io, { id: s.id, email: s.email, role: s.role, created });
           io.out(`${created ? "added" : "updated"} ${s.email} as ${s.role}; 'drip staff link ${s.email}' prints a sign-in link\n`);
         },
@@ -45,7 +52,11 @@ export function staffCommands(program: Command, io: CliIO) {
         io,
         async (app) => {
           const rows = await app.store.listStaff();
-          if (opts.json) return printJson(io, rows.map((s) => ({ ...s, createdAt: s.createdAt.toISOString() })));
+          if (opts.json)
+            return printJson(
+              io,
+              rows.map((s) => ({ ...s, createdAt: s.createdAt.toISOString() })),
+            );
           if (rows.length === 0) return io.out("no staff accounts yet: drip staff add <email> --role owner\n");
           const w = Math.max(5, ...rows.map((s) => s.email.length));
           for (const s of rows) io.out(`${s.email.padEnd(w)}  ${s.role.padEnd(6)}  ${s.totp ? "two-factor" : ""}\n`);

@@ -154,7 +154,7 @@ CREATE INDEX enrollments_leased ON enrollments (lease_until) WHERE lease_until I
 CREATE INDEX enrollments_replan ON enrollments (id) WHERE replan = 1;
 `,
   },
-{
+  {
     id: 7,
     name: "staff dashboard: staff accounts, sign-in links, sessions, audit log; subscriber search indexes",
     sql: `

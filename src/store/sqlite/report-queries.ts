@@ -175,23 +175,24 @@ export async function subscriberTimeline(q: Kysely<DB>, subscriberId: string): P
   // An enrollment's end comes after the send that ended it at the same instant.
   const ends: TimelineEntry[] = [];
   out.push({ at: new Date(sub.created_at), kind: "signed_up", detail: `added${sub.consent_source ? ` via ${sub.consent_source}` : ""}` });
-  if (sub.consent_at !== null) out.push({ at: new Date(sub.consent_at), kind: "confirmed", detail: `consent recorded${sub.consent_source ? ` (${sub.consent_source})` : ""}` });
+  if (sub.consent_at !== null)
+    out.push({ at: new Date(sub.consent_at), kind: "confirmed", detail: `consent recorded${sub.consent_source ? ` (${sub.consent_source})` : ""}` });
   const enrollments = await q.selectFrom("enrollments").selectAll().where("subscriber_id", "=", subscriberId).execute();
   for (const e of enrollments) {
-    out.push({ at: new Date(e.started_at), kind: "enrolled", sequenceId: e.sequence_id, detail: `started ${e.sequence_id}${e.round > 1 ? ` (round ${e.round})` : ""}` });
-    if (e.status !== "active")
-      ends.push({ at: new Date(e.updated_at), kind: e.status, sequenceId: e.sequence_id, detail: e.reason ?? e.status });
+    out.push({
+      at: new Date(e.started_at),
+      kind: "enrolled",
+      sequenceId: e.sequence_id,
+      detail: `started ${e.sequence_id}${e.round > 1 ? ` (round ${e.round})` : ""}`,
+    });
+    if (e.status !== "active") ends.push({ at: new Date(e.updated_at), kind: e.status, sequenceId: e.sequence_id, detail: e.reason ?? e.status });
   }
   const sends = await q.selectFrom("sends").selectAll().where("subscriber_id", "=", subscriberId).execute();
   const steps = new Map(sends.map((s) => [s.id, s]));
   for (const s of sends) {
     const at = s.sent_at ?? s.updated_at;
     const detail =
-      s.status === "sent"
-        ? `sent${s.attempts > 1 ? ` after ${s.attempts} attempts` : ""}`
-        : s.status === "claimed"
-          ? "being sent"
-          : (s.reason ?? s.status);
+      s.status === "sent" ? `sent${s.attempts > 1 ? ` after ${s.attempts} attempts` : ""}` : s.status === "claimed" ? "being sent" : (s.reason ?? s.status);
     out.push({ at: new Date(at), kind: s.status === "claimed" ? "sending" : s.status, sequenceId: s.sequence_id, stepId: s.step_id, sendId: s.id, detail });
   }
   const events = await q.selectFrom("events").selectAll().where("subscriber_id", "=", subscriberId).execute();
@@ -219,7 +220,10 @@ export async function subscriberTimeline(q: Kysely<DB>, subscriberId: string): P
   if (sub.unsubscribed_at !== null && !events.some((e) => e.type === "unsubscribed"))
     out.push({ at: new Date(sub.unsubscribed_at), kind: sub.status === "suppressed" ? "suppressed" : "unsubscribed", detail: `status ${sub.status}` });
   out.push(...ends);
-  return out.map((e, i) => ({ e, i })).sort((a, b) => a.e.at.getTime() - b.e.at.getTime() || a.i - b.i).map(({ e }) => e);
+  return out
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.at.getTime() - b.e.at.getTime() || a.i - b.i)
+    .map(({ e }) => e);
 }
 
 export async function stepQueue(q: Kysely<DB>, sequenceId: string, until: Date): Promise<StepQueue[]> {
@@ -286,10 +290,7 @@ export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch): Pro
     query = text.includes("@")
       ? query.where("email_key", ">=", text).where("email_key", "<", upper)
       : query.where((eb) =>
-          eb.or([
-            eb.and([eb("email_key", ">=", text), eb("email_key", "<", upper)]),
-            eb(sql`instr(lower(subscribers.name), ${text})`, ">", 0),
-          ]),
+          eb.or([eb.and([eb("email_key", ">=", text), eb("email_key", "<", upper)]), eb(sql`instr(lower(subscribers.name), ${text})`, ">", 0)]),
         );
   }
   if (s.tag) query = query.where("id", "in", (sub) => sub.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!));

@@ -59,7 +59,10 @@ export async function getStaffTotpSecret(q: Kysely<DB>, id: string): Promise<str
 }
 
 export async function createSignInLink(q: Kysely<DB>, staffId: string, tokenHash: string, expiresAt: Date, now: Date): Promise<void> {
-  await q.insertInto("staff_links").values({ token_hash: tokenHash, staff_id: staffId, created_at: now.getTime(), expires_at: expiresAt.getTime(), used_at: null }).execute();
+  await q
+    .insertInto("staff_links")
+    .values({ token_hash: tokenHash, staff_id: staffId, created_at: now.getTime(), expires_at: expiresAt.getTime(), used_at: null })
+    .execute();
 }
 
 export async function peekSignInLink(q: Kysely<DB>, tokenHash: string, now: Date): Promise<Staff | null> {
@@ -88,7 +91,10 @@ export async function consumeSignInLink(q: Kysely<DB>, tokenHash: string, now: D
 }
 
 export async function createSession(q: Kysely<DB>, staffId: string, idHash: string, expiresAt: Date, now: Date): Promise<void> {
-  await q.insertInto("staff_sessions").values({ id_hash: idHash, staff_id: staffId, created_at: now.getTime(), expires_at: expiresAt.getTime(), revoked_at: null }).execute();
+  await q
+    .insertInto("staff_sessions")
+    .values({ id_hash: idHash, staff_id: staffId, created_at: now.getTime(), expires_at: expiresAt.getTime(), revoked_at: null })
+    .execute();
 }
 
 export async function getSession(q: Kysely<DB>, idHash: string, now: Date): Promise<Staff | null> {
