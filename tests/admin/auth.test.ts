@@ -116,7 +116,10 @@ describe("two-factor (TOTP)", () => {
     expect(page).toContain('name="code"');
     const csrf = hidden(page, "csrf");
     expect((await h.req(link, form({ csrf }))).status).toBe(400);
-    expect((await h.req(link, form({ csrf, code: "000000" === generateSync({ secret: totp.secret, epoch: h.now().getTime() / 1000 }) ? "111111" : "000000" }))).status).toBe(400);
+    expect(
+      (await h.req(link, form({ csrf, code: "000000" === generateSync({ secret: totp.secret, epoch: h.now().getTime() / 1000 }) ? "111111" : "000000" })))
+        .status,
+    ).toBe(400);
     const code = generateSync({ secret: totp.secret, epoch: Math.floor(h.now().getTime() / 1000) });
     const ok = await h.req(link, form({ csrf, code }));
     expect(ok.status).toBe(303);
@@ -167,6 +170,11 @@ describe("audit log", () => {
     const page = await (await owner.get("/admin/audit")).text();
     for (const want of ["subscriber.tag", "reader@example.com", "vip", "signin", "signout", "ed@clinic.example"]) expect(page).toContain(want);
     const entries = await h.app.store.listAudit(50);
-    expect(entries.find((e) => e.action === "subscriber.tag")).toMatchObject({ staffEmail: "ed@clinic.example", target: "reader@example.com", detail: "vip", at: h.now() });
+    expect(entries.find((e) => e.action === "subscriber.tag")).toMatchObject({
+      staffEmail: "ed@clinic.example",
+      target: "reader@example.com",
+      detail: "vip",
+      at: h.now(),
+    });
   });
 });
