@@ -20,7 +20,7 @@ export function cookieFrom(res: Response): string | null {
   const set = res.headers.getSetCookie?.() ?? [];
   for (const c of set) {
     const m = new RegExp(`^${COOKIE.replace(/[-_]/g, "\\$&")}=([^;]*)`).exec(c);
-    if (m && m[1]) return `${COOKIE}=${m[1]}`;
+    if (m?.[1]) return `${COOKIE}=${m[1]}`;
   }
   return null;
 }
@@ -33,7 +33,7 @@ export async function linkFor(h: Harness, email: string, role: StaffRole): Promi
 }
 
 /** Open the link, press its button (with `extra` fields, e.g. a TOTP code): the answer to the POST. */
-export async function useLink(h: Harness, path: string, extra: Record<string, string> = {}, ip?: string): Promise<Response> {
+export async function pressLink(h: Harness, path: string, extra: Record<string, string> = {}, ip?: string): Promise<Response> {
   const page = await h.req(path, undefined, ip);
   const body = await page.text();
   if (page.status !== 200) return new Response(body, { status: page.status, headers: page.headers });
@@ -54,7 +54,7 @@ export function sessionOf(h: Harness, cookie: string, csrf: string): Session {
 }
 
 export async function signIn(h: Harness, email: string, role: StaffRole): Promise<Session> {
-  const res = await useLink(h, await linkFor(h, email, role));
+  const res = await pressLink(h, await linkFor(h, email, role));
   if (res.status !== 303) throw new Error(`sign-in answered ${res.status}: ${await res.text()}`);
   const cookie = cookieFrom(res);
   if (!cookie) throw new Error("sign-in set no session cookie");

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { newTotp } from "../../src/admin/auth.ts";
 import { cleanupTempDirs } from "../support/engine-helpers.ts";
 import { type Harness, form, harness, hidden } from "../http/harness.ts";
-import { COOKIE, cookieFrom, linkFor, sessionOf, signIn, useLink } from "./admin-harness.ts";
+import { COOKIE, cookieFrom, linkFor, sessionOf, signIn, pressLink } from "./admin-harness.ts";
 
 let h: Harness;
 beforeEach(async () => {
@@ -22,7 +22,7 @@ describe("sign-in links", () => {
     const page = await h.req(link);
     expect(page.status).toBe(200);
     expect(cookieFrom(page)).toBeNull(); // opening the link (a mail scanner) signs nobody in
-    const res = await useLink(h, link);
+    const res = await pressLink(h, link);
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/admin");
     const set = res.headers.getSetCookie().find((c) => c.startsWith(`${COOKIE}=`))!;
@@ -63,14 +63,14 @@ describe("sign-in links", () => {
       expect((await h.req(forged)).status).toBe(400);
       expect((await h.req(forged, form({ csrf: "x" }))).status).toBe(400);
     }
-    expect((await useLink(h, link)).status).toBe(303); // the real one still works
+    expect((await pressLink(h, link)).status).toBe(303); // the real one still works
   });
 
   it("the button without its form token is refused and does not use the link", async () => {
     const link = await linkFor(h, "v@clinic.example", "viewer");
     expect((await h.req(link, form({}))).status).toBe(403);
     expect((await h.req(link, form({ csrf: "1.forged" }))).status).toBe(403);
-    expect((await useLink(h, link)).status).toBe(303);
+    expect((await pressLink(h, link)).status).toBe(303);
   });
 
   it("the 11th wrong attempt in a minute is throttled (even with a good link), per IP; a minute later it works again", async () => {
@@ -78,10 +78,10 @@ describe("sign-in links", () => {
     for (let i = 0; i < 10; i++) expect((await h.req(`/admin/signin/wrong-${i}`, undefined, "198.51.100.9")).status).toBe(400);
     expect((await h.req("/admin/signin/wrong-11", undefined, "198.51.100.9")).status).toBe(429);
     expect((await h.req(good, undefined, "198.51.100.9")).status).toBe(429);
-    expect((await useLink(h, good, {}, "198.51.100.10")).status).toBe(303); // another address is not held up
+    expect((await pressLink(h, good, {}, "198.51.100.10")).status).toBe(303); // another address is not held up
     const later = await linkFor(h, "o@clinic.example", "owner");
     h.advance(61_000);
-    expect((await useLink(h, later, {}, "198.51.100.9")).status).toBe(303);
+    expect((await pressLink(h, later, {}, "198.51.100.9")).status).toBe(303);
   });
 
   it("asking for a link by email: the same answer for unknown addresses, an email with a working link for staff, 11th request in a minute throttled", async () => {
@@ -98,7 +98,7 @@ describe("sign-in links", () => {
     const mails = (await h.mails("staff-signin-")).filter((m) => JSON.stringify(m.mail.to).includes("staff@clinic.example"));
     expect(mails).toHaveLength(1);
     const url = /https:\/\/drip\.example\.com(\/admin\/signin\/[A-Za-z0-9_-]+)/.exec(String(mails[0]!.mail.text))![1]!;
-    expect((await useLink(h, url)).status).toBe(303);
+    expect((await pressLink(h, url)).status).toBe(303);
     for (let i = 0; i < 9; i++) expect((await ask("staff@clinic.example", `203.0.113.${60 + i}`)).status).toBe(200);
     // 10 requests for this address in the minute: the 11th is throttled whatever the IP.
     expect((await ask("staff@clinic.example", "203.0.113.99")).status).toBe(429);
@@ -160,7 +160,7 @@ describe("sessions", () => {
 
 describe("audit log", () => {
   it("records sign-in, subscriber actions and sign-out with who and when; owners read it", async () => {
-    await h.app.lifecycle.subscribe({ email: "reader@example.com", name: "Rea", timezone: "Europe/London" }, { confirmed: true, source: "test" }, h.now());
+    await h.app.lifecycle.subscribe({ email: "reader@example.com", name: "Rea", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, h.now());
     const sub = (await h.app.store.findSubscriberByEmail("reader@example.com"))!;
     const ed = await signIn(h, "ed@clinic.example", "editor");
     expect((await ed.post(`/admin/subscribers/${sub.id}/tag`, { tag: "vip" })).status).toBe(303);

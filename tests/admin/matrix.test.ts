@@ -119,7 +119,7 @@ beforeAll(async () => {
   STEP = h.app.engine.getSequence(SEQ)!.steps[0]!.id;
   for (const who of WHO) {
     const email = `matrix-${who}@example.com`;
-    const res = await h.app.lifecycle.subscribe({ email, name: "Mat", timezone: "Europe/London" }, { confirmed: true, source: "test" }, h.now());
+    const res = await h.app.lifecycle.subscribe({ email, name: "Mat", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, h.now());
     if (res.kind === "suppressed") throw new Error("fixture suppressed");
     const { staff } = await h.app.store.putStaff(`spare-${who}@clinic.example`, "viewer", h.now());
     fixtures[who] = { subscriberId: res.subscriber.id, email, failedSend: "", staffId: staff.id };
@@ -142,7 +142,7 @@ function request(row: Row, who: Who, opts: { csrf?: string | null } = {}): Promi
   const f = fixtures[who];
   const path = row.path(f);
   const session = who === "none" ? null : sessions[who];
-  const cookie = session ? { cookie: session.cookie } : {};
+  const cookie: Record<string, string> = session ? { cookie: session.cookie } : {};
   if (row.method === "GET") return h.req(path, { headers: cookie });
   const csrf = opts.csrf === undefined ? (session?.csrf ?? "") : opts.csrf;
   if (row.multipart) {
