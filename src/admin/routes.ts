@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { stringify } from "csv-stringify/sync";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
@@ -39,7 +40,7 @@ const ASSETS: Record<string, { type: string; body: () => string }> = {
   "admin.css": { type: "text/css; charset=utf-8", body: () => asset("admin.css") },
   "admin.js": { type: "text/javascript; charset=utf-8", body: () => asset("admin.js") },
   // Chart.js from node_modules (never a CDN): the UMD build defines the global Chart.
-  "chart.js": { type: "text/javascript; charset=utf-8", body: () => readFileSync(require.resolve("chart.js/dist/chart.umd.min.js"), "utf8") },
+  "chart.js": { type: "text/javascript; charset=utf-8", body: () => readFileSync(join(dirname(require.resolve("chart.js")), "chart.umd.min.js"), "utf8") },
 };
 
 const STATUSES: readonly SubscriberStatus[] = ["pending", "active", "unsubscribed", "suppressed"];

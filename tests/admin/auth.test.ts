@@ -160,7 +160,11 @@ describe("sessions", () => {
 
 describe("audit log", () => {
   it("records sign-in, subscriber actions and sign-out with who and when; owners read it", async () => {
-    await h.app.lifecycle.subscribe({ email: "reader@example.com", name: "Rea", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, h.now());
+    await h.app.lifecycle.subscribe(
+      { email: "reader@example.com", name: "Rea", timezone: "Europe/London", tags: [] },
+      { confirmed: true, source: "test" },
+      h.now(),
+    );
     const sub = (await h.app.store.findSubscriberByEmail("reader@example.com"))!;
     const ed = await signIn(h, "ed@clinic.example", "editor");
     expect((await ed.post(`/admin/subscribers/${sub.id}/tag`, { tag: "vip" })).status).toBe(303);
