@@ -304,7 +304,7 @@ export function adminRoutes(): Hono<AdminEnv> {
       secure: deps.publicUrl.startsWith("https:"),
       sameSite: "Lax",
       path: "/",
-      expires: s.expiresAt,
+      // No Expires: a browser-session cookie. The server's session row decides how long it lasts.
     });
     await deps.store.appendAudit({ at: now, staffId: used.id, staffEmail: used.email, action: "signin", target: used.email, detail: ip });
     return c.redirect("/admin", 303);
