@@ -47,6 +47,9 @@ const STATUSES: readonly SubscriberStatus[] = ["pending", "active", "unsubscribe
 const PAGE = 50;
 const DAY = 86_400_000;
 
+/** The end of `now`'s UTC day: today counts whole (what happened at `now` included). */
+const endOfDay = (now: Date) => new Date(Math.floor(now.getTime() / DAY) * DAY + DAY);
+
 const cookieName = (deps: HttpDeps) => (deps.publicUrl.startsWith("https:") ? "__Host-drip_staff" : "drip_staff");
 
 /** Everything a page needs to know about who is looking. */
@@ -324,7 +327,7 @@ export function adminRoutes(): Hono<AdminEnv> {
     const now = deps.now();
     const s = await deps.store.status();
     const pause = await deps.engine.pausedUntil(now);
-    const days = await deps.store.dailyActivity(new Date(now.getTime() - 29 * DAY), now);
+    const days = await deps.store.dailyActivity(new Date(now.getTime() - 29 * DAY), endOfDay(now));
     const attention: Html[] = [];
     if (pause) attention.push(html`Delivery is paused until ${pause.until}: ${pause.reason}.`);
     if (s.sends.failed > 0) attention.push(html`${n(s.sends.failed)} send(s) failed.`);
@@ -391,7 +394,7 @@ export function adminRoutes(): Hono<AdminEnv> {
     if (!seq) return refuse(c, 404, "No such sequence", "There is no sequence with that id.");
     const rows = await funnel(deps, seq);
     const now = deps.now();
-    const days = await deps.store.dailyActivity(new Date(now.getTime() - 29 * DAY), now, seq.id);
+    const days = await deps.store.dailyActivity(new Date(now.getTime() - 29 * DAY), endOfDay(now), seq.id);
     const cell = (r: (typeof rows)[number], col: "sent" | "delivered" | "opened" | "clicked" | "booked" | "unsubscribed") =>
       html`<td class="n" data-step="${r.step.id}" data-col="${col}">${n(r[col])}${col === "sent" ? "" : html`<span class="rate">${pct(r[col], r.sent)}</span>`}</td>`;
     return render(
@@ -614,7 +617,7 @@ export function adminRoutes(): Hono<AdminEnv> {
         editor
           ? html`<div class="card"><h2>Actions</h2>
       ${act("tag", "Add tag", html`<label for="tag-add">Tag</label><input id="tag-add" name="tag" type="text" required>`)}
-      ${act("untag", "Remove tag", html`<label for="tag-remove">Tag</label><select id="tag-remove" name="tag">${s.tags.map((t) => html`<option>${t}</option>`)}</select>`)}
+      ${s.tags.length ? act("untag", "Remove tag", html`<label for="tag-remove">Tag</label><select id="tag-remove" name="tag">${s.tags.map((t) => html`<option>${t}</option>`)}</select>`) : ""}
       ${act("timezone", "Change time zone", html`<label for="tz">Time zone</label><input id="tz" name="timezone" type="text" value="${s.timezone}" required>`)}
       ${act("pause", "Pause courses")}${act("resume", "Resume courses")}${act("unsubscribe", "Unsubscribe")}
       ${act("forget", "Forget (erase) this person", html`<label for="confirm">Type their email address to confirm</label><input id="confirm" name="confirm" type="text" autocomplete="off" required>`, "danger")}

@@ -62,6 +62,15 @@ describe("numbers", () => {
     const status = await h.app.store.status();
     expect(page).toContain(`data-count="subscribers.active">${status.subscribers.active}<`);
     expect(page).toContain(`data-count="sends.sent">${status.sends.sent}<`);
+    // The chart's last day is today, and counts what happened at this very instant too.
+    const chart = JSON.parse(/<script type="application\/json" class="chart-data" data-for="activity">([^<]*)<\/script>/.exec(page)![1]!) as {
+      labels: string[];
+      series: { label: string; data: number[] }[];
+    };
+    const today = await h.app.store.dailyActivity(h.now(), new Date(h.now().getTime() + 1));
+    expect(chart.labels.at(-1)).toBe(h.now().toISOString().slice(5, 10));
+    expect(chart.series.find((x) => x.label === "sent")?.data.at(-1)).toBe(today[0]!.sent);
+    expect(today[0]!.sent).toBeGreaterThan(0);
     // A failure appears as a banner with a link.
     const [claim] = await h.app.store.claimDue(new Date(h.now().getTime() + 30 * 86_400_000), 1, 60_000);
     await h.app.store.recordOutcome(claim!, { status: "failed", at: h.now(), reason: "provider refused: bad address" }, { kind: "completed" });
