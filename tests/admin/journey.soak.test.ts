@@ -41,7 +41,7 @@ async function shoot(page: Page, dir: string, name: string, variants: { width: n
     await page.reload();
     await page.waitForLoadState("load");
     if (v.width === 390) {
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = (await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")) as number;
       expect(overflow, `${name} scrolls sideways at 390 px`).toBeLessThanOrEqual(0);
     }
     await page.screenshot({ path: join(dir, `${name}-${v.width}-${v.scheme}.png`), fullPage: true });
@@ -140,12 +140,12 @@ describe("the dashboard in a real browser", () => {
       await page.getByRole("button", { name: "Sign in" }).click();
       await page.waitForURL(`${base}/admin`);
       await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Overview");
-      expect(await page.evaluate(() => typeof (window as unknown as { Chart?: unknown }).Chart)).toBe("function");
+      expect(await page.evaluate("typeof window.Chart")).toBe("function");
       const cookies = await context.cookies();
       expect(cookies.find((c) => c.name === "drip_staff")).toMatchObject({ httpOnly: true, sameSite: "Lax" });
       // Keyboard: the first Tab reaches "Skip to content".
       await page.keyboard.press("Tab");
-      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+      expect(await page.evaluate("document.activeElement?.textContent")).toBe("Skip to content");
       await shoot(page, shots, "overview", [...ALL]);
       const canvas = await page.locator("canvas#activity").boundingBox();
       expect(canvas?.width ?? 0).toBeGreaterThan(200);
@@ -158,7 +158,9 @@ describe("the dashboard in a real browser", () => {
       for (const step of steps) {
         const st = stats.find((s) => s.stepId === step.id);
         for (const col of ["sent", "delivered", "opened", "clicked", "booked", "unsubscribed"] as const) {
-          const text = await page.locator(`td[data-step="${step.id}"][data-col="${col}"]`).evaluate((td) => td.firstChild?.textContent ?? "");
+          const text = await page
+            .locator(`td[data-step="${step.id}"][data-col="${col}"]`)
+            .evaluate((td) => (td as unknown as { firstChild: { textContent: string } | null }).firstChild?.textContent ?? "");
           expect(Number(text.replace(/,/g, "")), `${step.id} ${col}`).toBe(st?.[col] ?? 0);
         }
       }

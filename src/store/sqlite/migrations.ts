@@ -200,7 +200,11 @@ CREATE INDEX tags_tag ON tags (tag, subscriber_id);
 CREATE INDEX subscribers_created ON subscribers (created_at, id);
 CREATE INDEX subscribers_status ON subscribers (status, created_at);
 CREATE INDEX subscribers_unsubscribed ON subscribers (unsubscribed_at) WHERE unsubscribed_at IS NOT NULL;
-CREATE INDEX sends_sent_at ON sends (sent_at) WHERE sent_at IS NOT NULL;
+-- Sends per day (covering), per-step results (covering: drip stats and the course page),
+-- and where each course's subscribers are (the step queue).
+CREATE INDEX sends_sent_at ON sends (sent_at, status, sequence_id) WHERE sent_at IS NOT NULL;
+CREATE INDEX sends_stats ON sends (sequence_id, status, step_id);
+CREATE INDEX enrollments_queue ON enrollments (sequence_id, status, next_step_id, next_due_at);
 `,
   },
 ];

@@ -4,7 +4,7 @@
  * operation on the caller's connection or transaction (`q`).
  */
 import { type Kysely, sql } from "kysely";
-import type { DB } from "../schema.ts";
+import type { DB, SubscribersTable } from "../schema.ts";
 import { HELD_BY_BATCH, emailHash, toSend, zeroCounts } from "../shared.ts";
 import type {
   DailyActivity,
@@ -265,7 +265,8 @@ export async function dailyActivity(q: Kysely<DB>, from: Date, until: Date, sequ
     .select([bucket("sent_at").as("d"), sql<number>`count(*)`.as("n")])
     .where("sent_at", ">=", start)
     .where("sent_at", "<", end)
-    .where("status", "=", "sent")
+    // "+status": filter on it without letting the planner walk sends_status (every sent row) instead of the day range.
+    .where((eb) => eb(sql<string>`+status`, "=", "sent"))
     .groupBy("d");
   if (sequenceId) sentQ = sentQ.where("sequence_id", "=", sequenceId);
   const sent = await sentQ.execute();
@@ -281,26 +282,58 @@ export async function dailyActivity(q: Kysely<DB>, from: Date, until: Date, sequ
   return [...days.values()];
 }
 
+/** How many rows a selective search may gather and sort itself; above this it walks the newest-first index instead. */
+const SELECTIVE = 2_000;
+
 export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch): Promise<Subscriber[]> {
-  let query = q.selectFrom("subscribers").selectAll("subscribers");
   const text = s.query?.trim().toLowerCase();
+  const upper = text ? `${text}\uffff` : "";
+  const base = () => {
+    let query = q.selectFrom("subscribers").selectAll("subscribers");
+    if (s.status) query = query.where("status", "=", s.status);
+    if (s.before) {
+      const t = s.before.createdAt.getTime();
+      const id = s.before.id;
+      query = query.where((eb) => eb.or([eb("created_at", "<", t), eb.and([eb("created_at", "=", t), eb("id", "<", id)])]));
+    }
+    return query;
+  };
+  const newestFirst = <Q extends ReturnType<typeof base>>(query: Q) => query.orderBy("created_at", "desc").orderBy("id", "desc").limit(s.limit);
+  // Few matches by an index (an email prefix, a tag): gather them through that index and sort
+  // them here; many: walk the newest-first index and stop at a page. Counting up to SELECTIVE
+  // through the index decides which, cheaply.
+  const fewByIndex = async (count: () => Promise<number>) => (await count()) < SELECTIVE;
+  const unordered = (query: ReturnType<typeof base>) => query.orderBy(sql`+created_at`, "desc").orderBy("id", "desc").limit(s.limit);
+  const countUpTo = async (inner: { execute(): Promise<unknown[]> }) => (await inner.execute()).length;
+
+  let rows: SubscribersTable[] = [];
+  const emailMatch = <Q extends ReturnType<typeof base>>(query: Q) => query.where("email_key", ">=", text!).where("email_key", "<", upper) as Q;
+  const tagMatch = <Q extends ReturnType<typeof base>>(query: Q) =>
+    (s.tag ? query.where("id", "in", (sub) => sub.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!)) : query) as Q;
+
   if (text) {
-    // An email prefix walks the unique email_key index; a word also matches names.
-    const upper = `${text}\uffff`;
-    query = text.includes("@")
-      ? query.where("email_key", ">=", text).where("email_key", "<", upper)
-      : query.where((eb) =>
-          eb.or([eb.and([eb("email_key", ">=", text), eb("email_key", "<", upper)]), eb(sql`instr(lower(subscribers.name), ${text})`, ">", 0)]),
-        );
+    const fewEmails = await fewByIndex(() =>
+      countUpTo(q.selectFrom("subscribers").select("id").where("email_key", ">=", text).where("email_key", "<", upper).limit(SELECTIVE)),
+    );
+    const byEmail = await (fewEmails ? unordered(tagMatch(emailMatch(base()))) : newestFirst(tagMatch(emailMatch(base())))).execute();
+    // A word of the name: no index can serve "contains", so this walks newest first until a page is found.
+    const byName = text.includes("@") ? [] : await newestFirst(tagMatch(base().where(sql`instr(lower(subscribers.name), ${text})`, ">", 0))).execute();
+    const seen = new Set<string>();
+    rows = [...byEmail, ...byName]
+      .filter((r) => !seen.has(r.id) && seen.add(r.id))
+      .sort((a, b) => b.created_at - a.created_at || (b.id < a.id ? -1 : b.id > a.id ? 1 : 0))
+      .slice(0, s.limit);
+  } else if (s.tag) {
+    const fewTagged = await fewByIndex(() => countUpTo(q.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!).limit(SELECTIVE)));
+    rows = await (fewTagged
+      ? unordered(tagMatch(base()))
+      : newestFirst(
+          base().where((eb) => eb.exists(eb.selectFrom("tags").select("tag").whereRef("tags.subscriber_id", "=", "subscribers.id").where("tag", "=", s.tag!))),
+        )
+    ).execute();
+  } else {
+    rows = await newestFirst(base()).execute();
   }
-  if (s.tag) query = query.where("id", "in", (sub) => sub.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!));
-  if (s.status) query = query.where("status", "=", s.status);
-  if (s.before) {
-    const t = s.before.createdAt.getTime();
-    const id = s.before.id;
-    query = query.where((eb) => eb.or([eb("created_at", "<", t), eb.and([eb("created_at", "=", t), eb("id", "<", id)])]));
-  }
-  const rows = await query.orderBy("created_at", "desc").orderBy("id", "desc").limit(s.limit).execute();
   return hydrate(q, rows);
 }
 
