@@ -322,7 +322,7 @@ export interface ReportStore {
   stepQueue(sequenceId: string, until: Date): Promise<StepQueue[]>;
   /** Signups, unsubscribes and sends per UTC day in [from, until), every day present. */
   dailyActivity(from: Date, until: Date, sequenceId?: string): Promise<DailyActivity[]>;
-  /** Subscribers by email prefix, name word, tag and status, newest first (paged, indexed). */
+  /** Subscribers by the start of their email or name, tag and status, newest first (paged, indexed). */
   searchSubscribers(search: SubscriberSearch): Promise<Subscriber[]>;
   /** A failed or in-doubt send marked resolved by staff (it becomes skipped, with the reason kept); false if it was not failed or in doubt. */
   resolveSend(sendId: string, reason: string): Promise<boolean>;
@@ -357,7 +357,7 @@ export interface DailyActivity {
 }
 
 export interface SubscriberSearch {
-  /** An email prefix, or a word of the name (case-insensitive). */
+  /** The start of an email address or of the name (case-insensitive). */
   query?: string;
   tag?: string;
   status?: SubscriberStatus;

@@ -197,6 +197,7 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at);
 -- The dashboard's subscriber search: by tag, by status, newest first.
 CREATE INDEX tags_tag ON tags (tag, subscriber_id);
+CREATE INDEX subscribers_name ON subscribers (lower(name));
 CREATE INDEX subscribers_created ON subscribers (created_at, id);
 CREATE INDEX subscribers_status ON subscribers (status, created_at);
 CREATE INDEX subscribers_unsubscribed ON subscribers (unsubscribed_at) WHERE unsubscribed_at IS NOT NULL;

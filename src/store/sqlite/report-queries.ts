@@ -245,7 +245,7 @@ export async function dailyActivity(q: Kysely<DB>, from: Date, until: Date, sequ
   const end = until.getTime();
   const days = new Map<string, DailyActivity>();
   for (let t = start; t < end; t += DAY_MS) days.set(dayOf(t), { day: dayOf(t), signups: 0, unsubscribes: 0, sent: 0 });
-  const bucket = (col: string) => sql<number>`(${sql.ref(col)} / ${DAY_MS})`;
+  const bucket = (col: string) => sql<number>`(${sql.ref(col)} / ${sql.lit(DAY_MS)})`;
   const signups = await q
     .selectFrom("subscribers")
     .select([bucket("created_at").as("d"), sql<number>`count(*)`.as("n")])
@@ -316,8 +316,22 @@ export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch): Pro
       countUpTo(q.selectFrom("subscribers").select("id").where("email_key", ">=", text).where("email_key", "<", upper).limit(SELECTIVE)),
     );
     const byEmail = await (fewEmails ? unordered(tagMatch(emailMatch(base()))) : newestFirst(tagMatch(emailMatch(base())))).execute();
-    // A word of the name: no index can serve "contains", so this walks newest first until a page is found.
-    const byName = text.includes("@") ? [] : await newestFirst(tagMatch(base().where(sql`instr(lower(subscribers.name), ${text})`, ">", 0))).execute();
+    // The start of the name (drip keeps a first name), through the lower(name) index the same way.
+    const nameMatch = <Q extends ReturnType<typeof base>>(query: Q) =>
+      query.where(sql`lower(subscribers.name)`, ">=", text).where(sql`lower(subscribers.name)`, "<", upper) as Q;
+    const fewNames = text.includes("@")
+      ? null
+      : await fewByIndex(() =>
+          countUpTo(
+            q
+              .selectFrom("subscribers")
+              .select("id")
+              .where(sql`lower(subscribers.name)`, ">=", text)
+              .where(sql`lower(subscribers.name)`, "<", upper)
+              .limit(SELECTIVE),
+          ),
+        );
+    const byName = fewNames === null ? [] : await (fewNames ? unordered(tagMatch(nameMatch(base()))) : newestFirst(tagMatch(nameMatch(base())))).execute();
     const seen = new Set<string>();
     rows = [...byEmail, ...byName]
       .filter((r) => !seen.has(r.id) && seen.add(r.id))
