@@ -5,6 +5,7 @@ const benches: [string, () => Promise<void>][] = [["render", benchRender]];
 benches.push(["scale", async () => (await import("./scale.ts")).benchScale()]);
 benches.push(["delivery", async () => (await import("./delivery.ts")).benchDelivery()]);
 benches.push(["http", async () => (await import("./http.ts")).benchHttp()]);
+benches.push(["admin", async () => (await import("./admin.ts")).benchAdmin()]);
 
 for (const [name, bench] of benches) {
   const t0 = performance.now();
