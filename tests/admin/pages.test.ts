@@ -101,6 +101,16 @@ describe("preview", () => {
     expect((await viewer.get(`/admin/sequences/${SEQ}/steps/no-such-step`)).status).toBe(404);
   });
 
+  it("the preview's live version changes when drip start swaps in reloaded definitions (the page polls it)", async () => {
+    const before = (await (await viewer.get("/admin/sequences/version")).json()) as { version: string };
+    expect((await (await viewer.get("/admin/sequences/version")).json()) as { version: string }).toEqual(before);
+    const seq = h.app.engine.getSequence(SEQ)!;
+    h.app.engine.setSequences([{ ...seq }]); // what the file watcher does after a save
+    const after = (await (await viewer.get("/admin/sequences/version")).json()) as { version: string };
+    expect(after.version).not.toBe(before.version);
+    h.app.engine.setSequences([seq]);
+  });
+
   it("simulates a timeline from the form, and says what is wrong with a bad zone", async () => {
     const ok = await pageText(await viewer.get(`/admin/sequences/${SEQ}/simulate?start=2026-03-09T10:00Z&tz=America/New_York&tags=booked`));
     expect(ok).toContain("America/New_York");
