@@ -13,7 +13,8 @@ import { stringify } from "csv-stringify/sync";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { DripError } from "../errors.ts";
+import { HTTPException } from "hono/http-exception";
+import { DripError, coerceError, httpStatusFor, isDripError } from "../errors.ts";
 import { type HttpDeps, clientIp, organization } from "../http/context.ts";
 import { checkCsrf, csrfToken, sameOrigin, siteOrigins } from "../http/security.ts";
 import { guardCell, importCsv, readCsv } from "../lifecycle/import.ts";
@@ -764,6 +765,25 @@ export function adminRoutes(): Hono<AdminEnv> {
       </tbody></table></div>${rows.length === 100 && last ? html`<p><a href="/admin/audit?before=${last.id}" rel="next">Older</a></p>` : ""}`,
       { section: "audit" },
     );
+  });
+
+  // Errors as dashboard pages (the dashboard's stylesheet under its CSP): a sentence and a
+  // status, never internals; the operator's log gets one line (sign-in tokens left out).
+  app.onError((raw, c) => {
+    if (raw instanceof HTTPException) return raw.getResponse();
+    const err = coerceError(raw);
+    if (isDripError(err) && err.code === "busy") {
+      c.header("Retry-After", "60");
+      return refuse(c, 503, "Please try again", "The database is busy: try again in a minute.");
+    }
+    const status = isDripError(err) ? httpStatusFor(err.code) : 500;
+    if (isDripError(err) && status < 500) return refuse(c, status, "That didn't work", err.message);
+    const deps = c.get("deps");
+    const message = err instanceof Error ? err.message : String(err);
+    (deps.log ?? console.error)(
+      `${c.req.method} ${c.req.path.replace(/^\/admin\/signin\/.*/, "/admin/signin/[token]")}: ${message.replace(/\s*[\r\n]+\s*/g, " ")}`,
+    );
+    return refuse(c, 500, "Something went wrong", "Please try again in a moment.");
   });
 
   return app;

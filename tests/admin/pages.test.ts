@@ -145,7 +145,11 @@ describe("subscribers", () => {
     expect((await h.app.store.listEnrollments(sub.id))[0]).toMatchObject({ status: "paused", reason: "paused by ed@clinic.example" });
     expect((await ed.post(`/admin/subscribers/${sub.id}/resume`)).status).toBe(303);
     expect((await h.app.store.listEnrollments(sub.id))[0]?.status).toBe("active");
-    expect((await ed.post(`/admin/subscribers/${sub.id}/tag`, { tag: "bad tag!" })).status).toBe(400);
+    const badTag = await ed.post(`/admin/subscribers/${sub.id}/tag`, { tag: "bad tag!" });
+    expect(badTag.status).toBe(400);
+    const badPage = await pageText(badTag);
+    expect(badPage).toContain('tag "bad tag!" must be 1–64 letters');
+    expect(badPage).toContain('href="/admin/assets/admin.css"'); // a dashboard page, styled under the dashboard's CSP
     const wrong = await ed.post(`/admin/subscribers/${sub.id}/forget`, { confirm: "someone-else@example.com" });
     expect(wrong.status).toBe(400);
     expect(await h.app.store.getSubscriber(sub.id)).not.toBeNull();
