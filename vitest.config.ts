@@ -11,5 +11,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     maxWorkers: 2,
+    // One throwaway PostgreSQL server for the run (or DRIP_TEST_DATABASE_URL); one database per test file.
+    globalSetup: ["tests/support/pg-global-setup.ts"],
   },
 });

@@ -12,5 +12,6 @@ export default defineConfig({
     maxWorkers: 1,
     testTimeout: 900_000,
     hookTimeout: 300_000,
+    globalSetup: ["tests/support/pg-global-setup.ts"],
   },
 });

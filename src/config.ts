@@ -33,7 +33,6 @@ const positiveInt = (name: string) =>
     .refine((n) => n > 0, { error: `${name} must be greater than 0` });
 
 export const isPostgresUrl = (s: string) => s.startsWith("postgres://") || s.startsWith("postgresql://");
-export const POSTGRES_UNSUPPORTED = "DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)";
 
 const EXAMPLE = {
   DRIP_FROM: "hello@bodyhealtherapy.example",
@@ -50,8 +49,7 @@ const schema = z.object({
     .refine((s) => s.startsWith("file:") || isPostgresUrl(s) || s === ":memory:", {
       error: "DATABASE_URL must be file:PATH (SQLite) or postgres://… (PostgreSQL)",
     })
-    // What this build can serve: the one line a PostgreSQL store adapter removes.
-    .refine((s) => !isPostgresUrl(s), { error: POSTGRES_UNSUPPORTED }),
+    .refine((s) => !isPostgresUrl(s) || URL.canParse(s), { error: "DATABASE_URL is not a valid URL: postgres://USER:PASSWORD@HOST:5432/DATABASE" }),
   RESEND_API_KEY: z.string().trim().min(1).optional(),
   RESEND_BASE_URL: url("RESEND_BASE_URL", { allowLocalHttp: true }).optional(),
   OUTBOX_DIR: z.string().trim().min(1).default("./outbox"),
@@ -71,6 +69,8 @@ const schema = z.object({
   DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
   DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
+  DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
+  DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
 });
 
 export interface Config {
@@ -98,6 +98,10 @@ export interface Config {
   returnConfirmEveryMs: number;
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
+  /** PostgreSQL connections per process (DRIP_DB_POOL; else `?pool=N` on DATABASE_URL; else 10). */
+  dbPool?: number | undefined;
+  /** PostgreSQL: how long a worker's claim lasts without a heartbeat (DRIP_LEASE_SECONDS, default 60). */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends DripError {
@@ -150,5 +154,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
     warnings,
+    dbPool: e.DRIP_DB_POOL,
+    leaseSeconds: e.DRIP_LEASE_SECONDS,
   };
 }

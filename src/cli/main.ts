@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { DripError, coerceError, exitCodeFor } from "../errors.ts";
+import { dbCommands } from "./commands/db.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { importCommand } from "./commands/import.ts";
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIO): Command {
     exportCommand,
     demoCommand,
     staffCommands,
+    dbCommands,
   ])
     add(program, io);
   for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -46,6 +46,10 @@ export interface EngineOptions {
   /** Provider batches in flight at once (default 4). */
   concurrency?: number;
   log?: (line: string) => void;
+  /** Who holds this engine's claims (lease_owner); default a random worker-… name. */
+  owner?: string;
+  /** Is this worker the one that lifts an expired delivery pause (elected among many; default yes)? */
+  leadsDuties?: () => boolean;
 }
 
 export interface TickSummary {
@@ -81,9 +85,9 @@ const MINUTE = 60_000;
 export class Engine {
   private sequences = new Map<string, Sequence>();
   private batches: BatchDelivery | null = null;
-  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto">> & Pick<EngineOptions, "unsubscribeMailto">;
+  private readonly o: Required<Omit<EngineOptions, "sequences" | "unsubscribeMailto" | "owner">> & Pick<EngineOptions, "unsubscribeMailto">;
   /** Who holds this engine's claims (lease_owner), for staff reading the database. */
-  private readonly owner = `worker-${randomUUID()}`;
+  private readonly owner: string;
 
   constructor(opts: EngineOptions) {
     this.o = {
@@ -93,8 +97,10 @@ export class Engine {
       maxAttempts: 8,
       concurrency: 4,
       log: () => {},
+      leadsDuties: () => true,
       ...opts,
     };
+    this.owner = opts.owner ?? `worker-${randomUUID()}`;
     this.setSequences(opts.sequences);
     // A batching provider without its own encoding would silently fall back to one request
     // per email (and a wrapper that forgets encode() would hide it): say so at once.
@@ -127,7 +133,7 @@ export class Engine {
       summary[status === "in_doubt" ? "failed" : status]++;
     };
     const batches = this.batchDelivery();
-    if (batches && (await this.pausedUntil(now, { lift: true }))) return summary;
+    if (batches && (await this.pausedUntil(now, { lift: this.o.leadsDuties() }))) return summary;
     await this.deliverConfirmations(now);
     await this.applyReplans(now);
     // First, batches a crashed or failed attempt left behind: same key, same bytes.

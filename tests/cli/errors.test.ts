@@ -57,15 +57,16 @@ describe("errors at the CLI edge", () => {
   }, 20_000);
 });
 
-describe("DATABASE_URL this build cannot serve", () => {
-  it.each(["postgres://drip:pw@db.internal/drip", "postgresql://drip@localhost/drip"])("%s is refused by the configuration with what to do", (url) => {
-    expect(() => loadConfig({ DATABASE_URL: url })).toThrow(/this build supports SQLite only: use file:\.\/data\/drip\.db/);
+describe("DATABASE_URL on PostgreSQL", () => {
+  it.each(["postgres://drip:pw@db.internal/drip", "postgresql://drip@localhost/drip"])("%s is accepted by the configuration", (url) => {
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
   });
 
-  it("the CLI stops with exit 1 and the sentence, not an unexpected error", async () => {
-    const r = await drip(["status"], { ...env, DATABASE_URL: "postgres://drip:pw@db.internal/drip" });
+  it("a server that cannot be reached stops the CLI with exit 1 and one sentence naming where, not a stack or the password", async () => {
+    const r = await drip(["status"], { ...env, DATABASE_URL: "postgres://drip:secret-pw@127.0.0.1:9/drip" });
     expect(r.code).toBe(1);
-    expect(r.err).toContain("DATABASE_URL: this build supports SQLite only: use file:./data/drip.db (PostgreSQL support is coming)");
+    expect(r.err).toContain("Cannot use the PostgreSQL database at 127.0.0.1:9/drip (DATABASE_URL): nothing is listening there.");
+    expect(r.err).not.toContain("secret-pw");
     expect(r.err).not.toContain("unexpected");
   });
 });

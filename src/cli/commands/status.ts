@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { type CliIO, printJson } from "../io.ts";
+import { PostgresStore } from "../../store/postgres/postgres-store.ts";
+import { listWorkers } from "../../store/postgres/worker.ts";
 import { withApp } from "./app-context.ts";
 
 export function statusCommand(program: Command, io: CliIO) {
@@ -13,7 +15,15 @@ export function statusCommand(program: Command, io: CliIO) {
         async (app) => {
           const s = await app.store.status();
           const pause = await app.engine.pausedUntil(io.now());
-          const out = { ...s, nextDueAt: s.nextDueAt?.toISOString() ?? null, transport: app.transport.name, deliveryPaused: pause };
+          // PostgreSQL: the workers sharing the database, their last heartbeat and what each holds.
+          const workers = app.store instanceof PostgresStore ? await listWorkers(app.store, io.now().getTime(), app.config.leaseSeconds * 1000) : undefined;
+          const out = {
+            ...s,
+            nextDueAt: s.nextDueAt?.toISOString() ?? null,
+            transport: app.transport.name,
+            deliveryPaused: pause,
+            ...(workers ? { workers: workers.map((w) => ({ ...w, startedAt: w.startedAt.toISOString(), heartbeatAt: w.heartbeatAt.toISOString() })) } : {}),
+          };
           if (opts.json) return printJson(io, out);
           const line = (label: string, counts: Record<string, number>) =>
             io.out(
@@ -26,6 +36,14 @@ export function statusCommand(program: Command, io: CliIO) {
           line("sends", s.sends);
           io.out(`${"next due".padEnd(12)} ${out.nextDueAt ?? "nothing scheduled"}\n${"transport".padEnd(12)} ${out.transport}\n`);
           if (pause) io.out(`${"delivery".padEnd(12)} PAUSED until ${pause.until}: ${pause.reason}\n`);
+          if (workers) {
+            const live = workers.filter((w) => w.alive);
+            io.out(`${"workers".padEnd(12)} ${live.length} live${workers.length > live.length ? `, ${workers.length - live.length} silent` : ""}\n`);
+            for (const w of workers)
+              io.out(
+                `  ${w.id}  ${w.alive ? "alive" : "SILENT"}, heartbeat ${w.heartbeatAt.toISOString()}, holds ${w.claims} claim(s)${w.duties ? `, runs the once-only duties` : ""}\n`,
+              );
+          }
           if (s.sends.in_doubt > 0)
             io.out(
               `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,

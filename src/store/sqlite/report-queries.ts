@@ -265,8 +265,8 @@ export async function dailyActivity(q: Kysely<DB>, from: Date, until: Date, sequ
     .select([bucket("sent_at").as("d"), sql<number>`count(*)`.as("n")])
     .where("sent_at", ">=", start)
     .where("sent_at", "<", end)
-    // "+status": filter on it without letting the planner walk sends_status (every sent row) instead of the day range.
-    .where((eb) => eb(sql<string>`+status`, "=", "sent"))
+    // "status || ''": filter on it without letting the planner walk sends_status (every sent row) instead of the day range.
+    .where((eb) => eb(sql<string>`status || ''`, "=", "sent"))
     .groupBy("d");
   if (sequenceId) sentQ = sentQ.where("sequence_id", "=", sequenceId);
   const sent = await sentQ.execute();
@@ -285,7 +285,12 @@ export async function dailyActivity(q: Kysely<DB>, from: Date, until: Date, sequ
 /** How many rows a selective search may gather and sort itself; above this it walks the newest-first index instead. */
 const SELECTIVE = 2_000;
 
-export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch): Promise<Subscriber[]> {
+/**
+ * `postgres`: the name index there is on lower(name) COLLATE "C" (byte-wise, as SQLite compares),
+ * so the prefix range is spelled the same way to use it.
+ */
+export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch, postgres = false): Promise<Subscriber[]> {
+  const lowerName = postgres ? sql`(lower(subscribers.name) COLLATE "C")` : sql`lower(subscribers.name)`;
   const text = s.query?.trim().toLowerCase();
   const upper = text ? `${text}\uffff` : "";
   const base = () => {
@@ -303,15 +308,15 @@ export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch): Pro
   // them here; many: walk the newest-first index and stop at a page. Counting up to SELECTIVE
   // through the index decides which, cheaply.
   const fewByIndex = async (count: () => Promise<number>) => (await count()) < SELECTIVE;
-  const unordered = (query: ReturnType<typeof base>) => query.orderBy(sql`+created_at`, "desc").orderBy("id", "desc").limit(s.limit);
+  const unordered = (query: ReturnType<typeof base>) => query.orderBy(sql`created_at + 0`, "desc").orderBy("id", "desc").limit(s.limit);
   const countUpTo = async (inner: { execute(): Promise<unknown[]> }) => (await inner.execute()).length;
 
   let rows: SubscribersTable[] = [];
-  // "+column" keeps the planner off that column's index, so "many matches" walks newest first and stops at a page.
+  // "column || ''" (and "+ 0") keeps the planner off that column's index, so "many matches" walks newest first and stops at a page.
   const emailMatch = <Q extends ReturnType<typeof base>>(query: Q, indexed = true) =>
     (indexed
       ? query.where("email_key", ">=", text!).where("email_key", "<", upper)
-      : query.where(sql`+email_key`, ">=", text!).where(sql`+email_key`, "<", upper)) as Q;
+      : query.where(sql`email_key || ''`, ">=", text!).where(sql`email_key || ''`, "<", upper)) as Q;
   const tagMatch = <Q extends ReturnType<typeof base>>(query: Q) =>
     (s.tag ? query.where("id", "in", (sub) => sub.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!)) : query) as Q;
 
@@ -322,7 +327,7 @@ export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch): Pro
     const byEmail = await (fewEmails ? unordered(tagMatch(emailMatch(base()))) : newestFirst(tagMatch(emailMatch(base(), false)))).execute();
     // The start of the name (drip keeps a first name), through the lower(name) index the same way.
     const nameMatch = <Q extends ReturnType<typeof base>>(query: Q, indexed = true) => {
-      const name = indexed ? sql`lower(subscribers.name)` : sql`+lower(subscribers.name)`;
+      const name = indexed ? lowerName : sql`${lowerName} || ''`;
       return query.where(name, ">=", text).where(name, "<", upper) as Q;
     };
     const fewNames = text.includes("@")

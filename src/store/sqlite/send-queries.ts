@@ -214,6 +214,14 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
     )
     .returning(["id", "payload", "attempts", "created_at"])
     .execute();
+  return readBatches(q, rows);
+}
+
+/** Batches (rows just leased by the caller) with their still-claimed sends, in payload order. Shared with the Postgres adapter. */
+export async function readBatches(
+  q: Kysely<DB>,
+  rows: readonly { id: string; payload: string | null; attempts: number; created_at: number }[],
+): Promise<PendingBatch[]> {
   if (rows.length === 0) return [];
   const sends = await q
     .selectFrom("sends")

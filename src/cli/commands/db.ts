@@ -1,0 +1,67 @@
+/**
+ * `drip db migrate` (apply migrations without starting) and `drip db copy --to postgres://…`
+ * (move a SQLite install to PostgreSQL: empty target only, progress, counts verified).
+ */
+import type { Command } from "commander";
+import { isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
+import { appliedMigrations, copySqliteToPostgres } from "../../store/postgres/copy.ts";
+import { PostgresStore, postgresProblem } from "../../store/postgres/postgres-store.ts";
+import type { SqliteStore } from "../../store/sqlite/sqlite-store.ts";
+import { openMigratedStore } from "../../wiring.ts";
+import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
+import { redactUrl } from "./start.ts";
+
+export function dbCommands(program: Command, io: CliIO) {
+  const db = program.command("db").description("The database: apply migrations, copy a SQLite install to PostgreSQL");
+
+  db.command("migrate")
+    .description("Apply pending migrations to DATABASE_URL and exit (workers starting together apply each once)")
+    .option("--json", "print {database, before, after}")
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
+      const store = await openMigratedStore(config);
+      try {
+        const after = await appliedMigrations((store as SqliteStore | PostgresStore).db);
+        const out = { database: redactUrl(config.databaseUrl), migrations: after };
+        if (opts.json) return printJson(io, out);
+        io.out(`${out.database}: migrations ${after.join(", ")} applied (schema at ${after[after.length - 1] ?? 0})\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  db.command("copy")
+    .description("Copy this SQLite store (DATABASE_URL) into an empty PostgreSQL database, with progress; verifies the counts")
+    .requiredOption("--to <url>", "the target, postgres://USER:PASSWORD@HOST:5432/DATABASE (must be empty)")
+    .option("--json", "print {tables: [{table, rows}]}")
+    .action(async (opts: { to: string; json?: boolean }) => {
+      const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
+      if (!isPostgresUrl(opts.to) || !URL.canParse(opts.to)) throw new UsageError(`--to "${redactUrl(opts.to)}" must be a postgres:// or postgresql:// URL`);
+      if (isPostgresUrl(config.databaseUrl))
+        throw new UsageError("DATABASE_URL is already PostgreSQL: db copy reads a SQLite store (set DATABASE_URL=file:… for the copy)");
+      const source = await openMigratedStore(config);
+      const target = new PostgresStore(opts.to);
+      let last = "";
+      try {
+        await target.migrate().catch((err) => {
+          throw new WorkError(postgresProblem(opts.to, err));
+        });
+        const counts = await copySqliteToPostgres(source as SqliteStore, target, (p) => {
+          if (opts.json) return;
+          const width = 30;
+          const filled = p.total === 0 ? width : Math.round((p.done / p.total) * width);
+          const line = `${p.table.padEnd(14)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${p.done}/${p.total}`;
+          if (io.isTTY) io.err(`\r${line}`);
+          else if (p.done === p.total && line !== last) io.err(`${line}\n`);
+          if (io.isTTY && p.done === p.total) io.err("\n");
+          last = line;
+        });
+        if (opts.json) return printJson(io, { tables: counts });
+        io.out(`copied ${counts.reduce((n, c) => n + c.rows, 0)} rows in ${counts.length} tables to ${redactUrl(opts.to)}; counts verified\n`);
+        io.out(`next: set DATABASE_URL=${redactUrl(opts.to)} (with its password) and start the workers\n`);
+      } finally {
+        await target.close();
+        await source.close();
+      }
+    });
+}

@@ -1,0 +1,224 @@
+/**
+ * The PostgreSQL versions of the queries whose SQL differs from SQLite's: every claim takes
+ * its rows with `FOR UPDATE SKIP LOCKED` inside one `UPDATE … RETURNING` (two workers never
+ * wait on, or take, the same row), read-then-write operations lock the rows they read first,
+ * and the few expressions SQLite spells its own way (scalar max, boolean arithmetic).
+ * Everything else is the portable Kysely in src/store/sqlite/*-queries.ts, run here as is.
+ */
+import { type Kysely, sql } from "kysely";
+import type { DB } from "../schema.ts";
+import { HELD_BY_BATCH, sendId, zeroCounts } from "../shared.ts";
+import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, StatusCounts } from "../types.ts";
+import * as sqliteConfirmations from "../sqlite/confirmation-queries.ts";
+import * as sqliteEnrollments from "../sqlite/enrollment-queries.ts";
+import { subscribersById } from "../sqlite/hydrate.ts";
+import * as sqliteSends from "../sqlite/send-queries.ts";
+
+interface ClaimRow {
+  id: number;
+  subscriber_id: string;
+  sequence_id: string;
+  round: number;
+  next_step_id: string | null;
+  next_due_at: number | null;
+  started_at: number;
+  fence: number;
+}
+
+/**
+ * One statement takes the claims: unclaimed due enrollments (partial index enrollments_due)
+ * and lapsed leases (enrollments_leased), each picked `FOR UPDATE SKIP LOCKED`, leased to
+ * `owner` with the fence grown by one. Then one statement creates (or re-counts) their send rows.
+ */
+export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs: number, owner: string): Promise<ClaimedSend[]> {
+  const t = now.getTime();
+  const { rows } = await sql<ClaimRow>`
+    WITH due AS (
+      SELECT id FROM enrollments
+      WHERE status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t}
+      ORDER BY next_due_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), lapsed AS (
+      SELECT id FROM enrollments
+      WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t}
+      ORDER BY lease_until LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE enrollments SET lease_until = ${t + leaseMs}, lease_owner = ${owner}, fence = fence + 1
+    WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM lapsed)
+    RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence`.execute(q);
+  if (rows.length === 0) return [];
+  rows.sort((a, b) => (a.next_due_at ?? 0) - (b.next_due_at ?? 0) || a.id - b.id);
+  const byId = await subscribersById(
+    q,
+    rows.map((d) => d.subscriber_id),
+  );
+  const ready = rows.filter((d) => byId.has(d.subscriber_id) && d.next_step_id !== null && d.next_due_at !== null);
+  if (ready.length === 0) return [];
+  // The send rows are born on first claim; a re-claim after a crash finds its row and counts an attempt.
+  const sends = await q
+    .insertInto("sends")
+    .values(
+      ready.map((d) => ({
+        id: sendId(d.id, d.round, d.next_step_id!),
+        enrollment_id: d.id,
+        subscriber_id: d.subscriber_id,
+        sequence_id: d.sequence_id,
+        step_id: d.next_step_id!,
+        status: "claimed",
+        attempts: 1,
+        due_at: d.next_due_at!,
+        claimed_at: t,
+        sent_at: null,
+        provider_message_id: null,
+        reason: null,
+        updated_at: t,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.column("id").doUpdateSet({ attempts: sql`sends.attempts + 1`, claimed_at: sql`excluded.claimed_at`, updated_at: sql`excluded.updated_at` }),
+    )
+    .returning(["id", "attempts", "due_at", "status", "batch_id"])
+    .execute();
+  const sendById = new Map(sends.map((s) => [s.id, s]));
+  const claims: ClaimedSend[] = [];
+  for (const d of ready) {
+    const id = sendId(d.id, d.round, d.next_step_id!);
+    const send = sendById.get(id)!;
+    if (send.batch_id) {
+      // Bound to a batch already written: only batch recovery may send it (same key, same bytes).
+      await q.updateTable("enrollments").set({ lease_until: HELD_BY_BATCH, lease_owner: send.batch_id }).where("id", "=", d.id).execute();
+      continue;
+    }
+    if (send.status !== "claimed") continue;
+    claims.push({
+      sendId: id,
+      enrollmentId: d.id,
+      sequenceId: d.sequence_id,
+      stepId: d.next_step_id!,
+      dueAt: new Date(send.due_at),
+      startedAt: new Date(d.started_at),
+      attempts: send.attempts,
+      fence: d.fence,
+      subscriber: byId.get(d.subscriber_id)!,
+    });
+  }
+  return claims;
+}
+
+/** Pending batches whose lease ran out, re-leased to this caller (SKIP LOCKED: never one two workers both take). */
+export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+  const t = now.getTime();
+  const { rows } = await sql<{ id: string; payload: string | null; attempts: number; created_at: number }>`
+    UPDATE batches SET lease_until = ${t + leaseMs}
+    WHERE id IN (
+      SELECT id FROM batches WHERE status = 'pending' AND lease_until <= ${t}
+      ORDER BY lease_until LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, payload, attempts, created_at`.execute(q);
+  if (rows.length === 0) return [];
+  rows.sort((a, b) => a.id.localeCompare(b.id));
+  // Recovering a batch is a new claim on its sends: the fence grows, so the attempt that lost
+  // the batch's lease (a worker frozen past it) can no longer record over this one.
+  await sql`UPDATE enrollments SET fence = fence + 1 WHERE lease_until = ${HELD_BY_BATCH} AND lease_owner IN (${sql.join(rows.map((r) => r.id))})`.execute(q);
+  // The rows are ours now (leased past `now`): the portable reader hydrates exactly these.
+  return sqliteSends.readBatches(q, rows);
+}
+
+export async function claimConfirmations(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+  const t = now.getTime();
+  const { rows } = await sql<{ id: number; subscriber_id: string; created_at: number }>`
+    UPDATE confirmations SET lease_until = ${t + leaseMs}
+    WHERE id IN (
+      SELECT id FROM confirmations WHERE status = 'pending' AND lease_until <= ${t}
+      ORDER BY lease_until LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, subscriber_id, created_at`.execute(q);
+  rows.sort((a, b) => a.id - b.id);
+  const byId = await subscribersById(
+    q,
+    rows.map((r) => r.subscriber_id),
+  );
+  return rows.flatMap((r) => {
+    const subscriber = byId.get(r.subscriber_id);
+    return subscriber ? [{ id: r.id, subscriber, createdAt: new Date(r.created_at) }] : [];
+  });
+}
+
+/** Lock the subscriber's row: what follows reads then writes on their behalf (enroll, the confirmation cap). */
+async function lockSubscriber(q: Kysely<DB>, subscriberId: string): Promise<void> {
+  await sql`SELECT 1 FROM subscribers WHERE id = ${subscriberId} FOR UPDATE`.execute(q);
+}
+
+export async function enroll(q: Kysely<DB>, input: EnrollInput): Promise<EnrollResult> {
+  await lockSubscriber(q, input.subscriberId);
+  return sqliteEnrollments.enroll(q, input);
+}
+
+export async function queueConfirmation(q: Kysely<DB>, subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
+  await lockSubscriber(q, subscriberId);
+  return sqliteConfirmations.queueConfirmation(q, subscriberId, now, since, max);
+}
+
+/** Lock the claims' enrollments (their fences are read, then the claims handed to the batch). */
+export async function createBatch(
+  q: Kysely<DB>,
+  batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date },
+): Promise<{ lost: string[] }> {
+  const ids = batch.claims.map((c) => c.enrollmentId);
+  if (ids.length > 0) await sql`SELECT 1 FROM enrollments WHERE id IN (${sql.join(ids)}) ORDER BY id FOR UPDATE`.execute(q);
+  return sqliteSends.createBatch(q, batch);
+}
+
+/** Apply a deferred re-plan (null: keep the due time); a lapsed claim is fenced off. */
+export async function applyReplan(q: Kysely<DB>, enrollmentId: number, at: Date | null, now: Date): Promise<void> {
+  await q
+    .updateTable("enrollments")
+    .set({
+      ...(at ? { next_due_at: at.getTime() } : {}),
+      replan: 0,
+      fence: sql`fence + CASE WHEN lease_until IS NULL THEN 0 ELSE 1 END`,
+      lease_until: null,
+      lease_owner: null,
+    })
+    .where("id", "=", enrollmentId)
+    .where("replan", "=", 1)
+    .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<=", now.getTime())]))
+    .execute();
+}
+
+export async function status(q: Kysely<DB>): Promise<StatusCounts> {
+  const count = async (table: "subscribers" | "enrollments" | "sends") =>
+    q
+      .selectFrom(table)
+      .select(["status", sql<number>`count(*)`.as("n")])
+      .groupBy("status")
+      .execute();
+  const fill = <K extends string>(keys: readonly K[], rows: { status: string; n: number }[]) => {
+    const out = zeroCounts(keys);
+    for (const r of rows) if (r.status in out) out[r.status as K] = Number(r.n);
+    return out;
+  };
+  const next = await q
+    .selectFrom("enrollments")
+    .select(
+      sql<
+        number | null
+      >`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN greatest(lease_until, next_due_at) END)`.as("at"),
+    )
+    .where("status", "=", "active")
+    .executeTakeFirst();
+  return {
+    subscribers: fill(["pending", "active", "unsubscribed", "suppressed"] as const, await count("subscribers")),
+    enrollments: fill(["active", "completed", "exited", "paused"] as const, await count("enrollments")),
+    sends: fill(["claimed", "sent", "skipped", "failed", "in_doubt"] as const, await count("sends")),
+    nextDueAt: next?.at != null ? new Date(Number(next.at)) : null,
+  };
+}
+
+/** Record a batch's sends and close it, unless every record was refused (the batch was recovered by another worker, who closes it). */
+export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
+  let recorded = records.length === 0;
+  for (const r of records) recorded = (await sqliteSends.record(q, r)) || recorded;
+  if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+}

@@ -1,0 +1,214 @@
+/**
+ * One `drip start` process on a shared PostgreSQL database: it registers in drip_workers, and
+ * a heartbeat (every third of a lease) keeps its claims alive while it works on them, says it
+ * is alive (`drip status` lists live workers, their last heartbeat and what each holds), and
+ * stands for the duties that must run on one worker at a time, elected with a session-level
+ * advisory lock held on a connection of its own: when the worker dies, its connection closes,
+ * the lock is free, and another worker's next heartbeat takes the duties over.
+ *
+ * The heartbeat renews only what this worker still owns: enrollments whose lease_owner is
+ * its claim owner (a claim taken over by another worker has that worker's name) and the
+ * batches it has in hand. A worker frozen past its lease (SIGSTOP, a long GC pause) renews
+ * nothing that was taken over, and its late writes are refused by the fence.
+ */
+import { hostname } from "node:os";
+import pg from "pg";
+import { HELD_BY_BATCH } from "../shared.ts";
+import type { ClaimedSend, EngineStore, OutcomeRecord, PendingBatch } from "../types.ts";
+import type { PostgresStore } from "./postgres-store.ts";
+import { parsePostgresUrl } from "./postgres-store.ts";
+
+/** Advisory lock key of the run-once duties ("dut1"). */
+export const DUTIES_LOCK = 0x64757431;
+
+export interface WorkerRow {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+  heartbeatAt: Date;
+  duties: string;
+  /** Due steps it holds under a lease (not counting those handed to a batch). */
+  claims: number;
+  alive: boolean;
+}
+
+export class PgWorker {
+  readonly id: string;
+  /** The claim owner (lease_owner) the engine is given, and passes to claimDue. */
+  readonly owner: string;
+  private readonly batches = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private dutyClient: pg.Client | null = null;
+  private leader = false;
+  private beating: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: PostgresStore,
+    private readonly url: string,
+    readonly leaseMs: number,
+    private readonly log: (line: string) => void = () => {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    this.owner = `worker:${this.id}`;
+  }
+
+  /** Started (registered, heartbeat running)? A CLI command that only ticks once is not. */
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
+  /** Does this worker run the once-only duties now? */
+  get leads(): boolean {
+    return this.leader;
+  }
+
+  /**
+   * The engine's view of the store: the same store, with the batches this worker creates or
+   * recovers remembered until they are resolved, so the heartbeat can keep their leases.
+   */
+  track(store: EngineStore): EngineStore {
+    const self = this;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== "function") return v;
+        switch (prop) {
+          case "createBatch":
+            return async (batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }) => {
+              self.batches.add(batch.id);
+              const res = (await v.call(target, batch)) as { lost: string[] };
+              if (res.lost.length > 0) self.batches.delete(batch.id);
+              return res;
+            };
+          case "claimStaleBatches":
+            return async (...args: unknown[]) => {
+              const got = (await v.apply(target, args)) as PendingBatch[];
+              for (const b of got) self.batches.add(b.id);
+              return got;
+            };
+          case "completeBatch":
+            return async (batchId: string, records: readonly OutcomeRecord[]) => {
+              try {
+                return await v.call(target, batchId, records);
+              } finally {
+                self.batches.delete(batchId);
+              }
+            };
+          case "retryBatchLater":
+            return async (batchId: string, ...rest: unknown[]) => {
+              try {
+                return await v.call(target, batchId, ...rest);
+              } finally {
+                self.batches.delete(batchId);
+              }
+            };
+          default:
+            return v.bind(target);
+        }
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    const t = this.now();
+    await this.store.pool.query(
+      "INSERT INTO drip_workers (id, host, pid, started_at, heartbeat_at, duties) VALUES ($1, $2, $3, $4, $4, '') ON CONFLICT (id) DO UPDATE SET heartbeat_at = $4",
+      [this.id, hostname(), process.pid, t],
+    );
+    await this.heartbeat();
+    this.timer = setInterval(() => void this.heartbeat(), Math.max(200, Math.floor(this.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Renew what this worker holds, say it is alive, and stand for the duties. Never throws (logged). */
+  heartbeat(): Promise<void> {
+    this.beating ??= (async () => {
+      try {
+        const until = this.now() + this.leaseMs;
+        await this.store.pool.query("UPDATE enrollments SET lease_until = $2 WHERE lease_owner = $1 AND lease_until IS NOT NULL AND lease_until < $3", [
+          this.owner,
+          until,
+          HELD_BY_BATCH,
+        ]);
+        if (this.batches.size > 0)
+          await this.store.pool.query("UPDATE batches SET lease_until = greatest(lease_until, $2) WHERE id = ANY($1) AND status = 'pending'", [
+            [...this.batches],
+            until,
+          ]);
+        await this.elect();
+        await this.store.pool.query("UPDATE drip_workers SET heartbeat_at = $2, duties = $3 WHERE id = $1", [this.id, this.now(), this.leader ? "leader" : ""]);
+      } catch (err) {
+        this.log(`worker heartbeat failed: ${(err as Error).message}`);
+      } finally {
+        this.beating = null;
+      }
+    })();
+    return this.beating;
+  }
+
+  /** Try for the duties lock on this worker's own session (kept while the session lives). */
+  private async elect(): Promise<void> {
+    if (this.leader && this.dutyClient) {
+      // Still ours while the session is alive.
+      try {
+        await this.dutyClient.query("SELECT 1");
+        return;
+      } catch {
+        this.leader = false;
+        this.dutyClient = null;
+      }
+    }
+    if (!this.dutyClient) {
+      const c = new pg.Client({ connectionString: parsePostgresUrl(this.url).connectionString });
+      c.on("error", () => {
+        this.leader = false;
+        this.dutyClient = null;
+      });
+      await c.connect();
+      this.dutyClient = c;
+    }
+    const { rows } = await this.dutyClient.query<{ got: boolean }>("SELECT pg_try_advisory_lock($1) AS got", [DUTIES_LOCK]);
+    const was = this.leader;
+    this.leader = rows[0]?.got === true;
+    if (this.leader && !was) this.log(`worker ${this.id} runs the once-only duties (pause lifting, maintenance)`);
+    if (this.leader) await this.maintain();
+  }
+
+  /** The leader's maintenance: forget workers silent for an hour. */
+  private async maintain(): Promise<void> {
+    await this.store.pool.query("DELETE FROM drip_workers WHERE heartbeat_at < $1", [this.now() - 3_600_000]);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    await this.beating;
+    await this.store.pool.query("DELETE FROM drip_workers WHERE id = $1", [this.id]).catch(() => {});
+    await this.dutyClient?.end().catch(() => {});
+    this.dutyClient = null;
+    this.leader = false;
+  }
+}
+
+/** Workers that said they are alive within three heartbeats (and the silent ones, marked). */
+export async function listWorkers(store: PostgresStore, now: number, leaseMs: number): Promise<WorkerRow[]> {
+  const { rows } = await store.pool.query<{ id: string; host: string; pid: number; started_at: number; heartbeat_at: number; duties: string; claims: number }>(
+    `SELECT w.id, w.host, w.pid, w.started_at, w.heartbeat_at, w.duties,
+       (SELECT count(*) FROM enrollments e WHERE e.lease_owner = 'worker:' || w.id AND e.lease_until < $1) AS claims
+     FROM drip_workers w ORDER BY w.started_at`,
+    [HELD_BY_BATCH],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    host: r.host,
+    pid: r.pid,
+    startedAt: new Date(Number(r.started_at)),
+    heartbeatAt: new Date(Number(r.heartbeat_at)),
+    duties: r.duties,
+    claims: Number(r.claims),
+    alive: now - Number(r.heartbeat_at) <= leaseMs,
+  }));
+}

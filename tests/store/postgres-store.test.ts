@@ -1,0 +1,150 @@
+/**
+ * The PostgreSQL adapter: the Store contract (tests/store/contract.ts) on a real server (the
+ * run's embedded one, or DRIP_TEST_DATABASE_URL), one database for this file, emptied between
+ * tests; plus what only Postgres has: two pools claiming at once, the advisory-locked migrations.
+ */
+import { describe, expect, it } from "vitest";
+import type { ClaimedSend } from "../../src/store/types.ts";
+import { PgRateLimiter } from "../../src/store/postgres/rate-limit.ts";
+import { PgWorker } from "../../src/store/postgres/worker.ts";
+import { PG_MIGRATIONS } from "../../src/store/postgres/migrations.ts";
+import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
+import { MIGRATIONS } from "../../src/store/sqlite/migrations.ts";
+import { at, MINUTE } from "../support/engine-helpers.ts";
+import { pgDatabase } from "../support/pg.ts";
+import { describeStoreContract, enrolled } from "./contract.ts";
+
+const db = pgDatabase();
+
+describeStoreContract("postgres", async () => {
+  const s = new PostgresStore(db.url);
+  await s.migrate();
+  await db.reset();
+  return s;
+});
+
+const T0 = at("2027-01-04T10:00:00Z");
+
+describe("postgres only", () => {
+  it("has the same migration ids and names as SQLite", () => {
+    expect(PG_MIGRATIONS.map((m) => [m.id, m.name])).toEqual(MIGRATIONS.map((m) => [m.id, m.name]));
+  });
+
+  it("two stores (two pools, as two workers) started at once migrate once, then claim 200 due steps without sharing one", async () => {
+    await db.reset();
+    const one = new PostgresStore(db.url);
+    const two = new PostgresStore(db.url);
+    try {
+      await Promise.all([one.migrate(), two.migrate(), one.migrate()]);
+      for (let i = 0; i < 200; i++) await enrolled(one, `w${i}@example.com`, T0);
+      const got: number[][] = [[], []];
+      for (let round = 0; round < 50; round++) {
+        const [a, b] = await Promise.all([one.claimDue(T0, 7, 5 * MINUTE, "a"), two.claimDue(T0, 7, 5 * MINUTE, "b")]);
+        got[0]!.push(...a.map((c) => c.enrollmentId));
+        got[1]!.push(...b.map((c) => c.enrollmentId));
+        if (a.length + b.length === 0) break;
+      }
+      expect(got[0]!.length + got[1]!.length).toBe(200);
+      expect(new Set([...got[0]!, ...got[1]!]).size).toBe(200);
+      expect(got[0]!.length).toBeGreaterThan(0);
+      expect(got[1]!.length).toBeGreaterThan(0);
+      const state = await one.migrationState();
+      expect(state).toEqual({ applied: PG_MIGRATIONS.map((m) => m.id), pending: [] });
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});
+
+describe("postgres only: many workers", () => {
+  const payload = (cs: readonly ClaimedSend[]) => JSON.stringify({ sendIds: cs.map((c) => c.sendId), emails: cs.map((c) => ({ to: [c.subscriber.email] })) });
+
+  it("a worker that lost its batch's lease (frozen past it) records nothing over the worker that recovered the batch", async () => {
+    const store = new PostgresStore(db.url);
+    await store.migrate();
+    await db.reset();
+    try {
+      for (const e of ["a@example.com", "b@example.com"]) await enrolled(store, e, T0);
+      const claims = await store.claimDue(T0, 10, MINUTE, "frozen");
+      await store.createBatch({ id: "b-1", payload: payload(claims), claims, leaseUntil: new Date(T0.getTime() + MINUTE), now: T0 });
+      // The lease runs out; another worker recovers the batch (same key, same bytes): a new claim.
+      const [recovered] = await store.claimStaleBatches(new Date(T0.getTime() + MINUTE), 10, MINUTE);
+      expect(recovered!.claims.map((c) => c.fence)).toEqual(claims.map((c) => c.fence + 1));
+      // The frozen worker wakes and records its (now stale) outcome: refused, the batch stays the new owner's.
+      const stale = claims.map((claim) => ({ claim, outcome: { status: "failed" as const, at: T0, reason: "late" }, advance: { kind: "completed" as const } }));
+      await store.completeBatch("b-1", stale);
+      for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed" });
+      expect((await store.pool.query("SELECT status FROM batches WHERE id = 'b-1'")).rows[0].status).toBe("pending");
+      // The new owner records: it counts.
+      const fresh = recovered!.claims.map((claim) => ({
+        claim,
+        outcome: { status: "sent" as const, at: T0, providerMessageId: `m-${claim.sendId}` },
+        advance: { kind: "completed" as const },
+      }));
+      await store.completeBatch("b-1", fresh);
+      for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "sent", providerMessageId: `m-${c.sendId}` });
+      expect((await store.pool.query("SELECT status FROM batches WHERE id = 'b-1'")).rows[0].status).toBe("done");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("the heartbeat keeps a worker's claims past their lease while it works; a claim taken over is not renewed", async () => {
+    const store = new PostgresStore(db.url);
+    await store.migrate();
+    await db.reset();
+    const worker = new PgWorker(
+      store,
+      db.url,
+      60_000,
+      () => {},
+      () => T0.getTime() + 50_000,
+    );
+    try {
+      for (const e of ["a@example.com", "b@example.com"]) await enrolled(store, e, T0);
+      const mine = await store.claimDue(T0, 1, MINUTE, worker.owner);
+      const theirs = await store.claimDue(T0, 1, MINUTE, "someone-else");
+      await worker.heartbeat(); // at T0 + 50 s: renews to T0 + 110 s
+      expect(await store.claimDue(new Date(T0.getTime() + 70_000), 10, MINUTE, "thief")).toEqual([
+        expect.objectContaining({ sendId: theirs[0]!.sendId }), // not renewed: its lease ran out at T0 + 60 s
+      ]);
+      expect(await store.recordOutcome(mine[0]!, { status: "sent", at: T0 }, { kind: "completed" })).toBe(true);
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+
+  it("one rate limit across workers: two limiters on two pools never start more than the limit in any second, and one's 429 holds both", async () => {
+    const a = new PostgresStore(db.url);
+    const b = new PostgresStore(db.url);
+    await a.migrate();
+    await db.reset();
+    try {
+      const la = new PgRateLimiter(a.pool, 10);
+      const lb = new PgRateLimiter(b.pool, 10);
+      const t0 = Date.now();
+      const starts: number[] = [];
+      const take = async (l: PgRateLimiter) => {
+        await l.acquire();
+        starts.push(Date.now());
+      };
+      await Promise.all(Array.from({ length: 20 }, (_, i) => take(i % 2 ? la : lb)));
+      starts.sort((x, y) => x - y);
+      let max = 0;
+      for (let i = 0; i < starts.length; i++) max = Math.max(max, starts.filter((t) => t >= starts[i]! && t < starts[i]! + 1000).length);
+      expect(max).toBeLessThanOrEqual(10);
+      expect(starts[starts.length - 1]! - t0).toBeGreaterThanOrEqual(1000); // 20 requests at 10/s take more than a second
+      // A 429 with retry-after: 2 seen by one worker holds the other.
+      la.observe({ "retry-after": "2" }, 429);
+      await new Promise((r) => setTimeout(r, 100)); // the block is written in the background
+      const before = Date.now();
+      await lb.acquire();
+      expect(Date.now() - before).toBeGreaterThanOrEqual(1500);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
