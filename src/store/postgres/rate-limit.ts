@@ -65,7 +65,7 @@ export class PgRateLimiter extends RateLimiter {
         await c.query("ROLLBACK");
         return at - now;
       }
-      const kept = [...starts.slice(-(L - 1 > 0 ? L - 1 : 0)), now];
+      const kept = [...starts.slice(-Math.max(L - 1, 0)), now];
       await c.query("UPDATE drip_rate_limit SET starts = $2::bigint[] WHERE name = $1", [this.name, kept.length > L ? kept.slice(-L) : kept]);
       await c.query("COMMIT");
       return 0;
