@@ -23,6 +23,10 @@ export const COPY_TABLES: { name: string; identity?: string }[] = [
   { name: "sends" },
   { name: "events", identity: "id" },
   { name: "confirmations", identity: "id" },
+  { name: "staff" },
+  { name: "staff_links" },
+  { name: "staff_sessions" },
+  { name: "audit_log", identity: "id" },
 ];
 
 const PAGE = 1000;
