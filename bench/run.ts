@@ -9,6 +9,7 @@ benches.push(["newsletters", async () => (await import("./newsletters.ts")).benc
 benches.push(["workers", async () => (await import("./workers.ts")).benchWorkers()]);
 benches.push(["plan", async () => (await import("./plan.ts")).benchPlan()]);
 benches.push(["wake", async () => (await import("./wake.ts")).benchWake()]);
+benches.push(["admin", async () => (await import("./admin.ts")).benchAdmin()]);
 
 // `npm run bench -- wake delivery` runs only those.
 const only = process.argv.slice(2);

@@ -228,6 +228,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     apiKey: config.apiKey,
     forms: () => app.automations.forms,
     formOrigins: config.formOrigins,
+    transport: app.transport,
+    from: config.from,
     ...rest,
   };
 }

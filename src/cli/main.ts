@@ -39,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   apply: () => import("./commands/versions.ts").then((m) => m.versionCommands),
   history: () => import("./commands/versions.ts").then((m) => m.versionCommands),
   form: () => import("./commands/forms.ts").then((m) => m.formCommands),
+  staff: () => import("./commands/staff.ts").then((m) => m.staffCommands),
 };
 
 /**
@@ -56,7 +57,7 @@ export async function buildProgram(io: CliIO, argv: readonly string[] = []): Pro
   const modules = new Set(await Promise.all(loaders.map((load) => load())));
   // In the table's order (help lists commands as they were added).
   for (const add of modules) add(program, io);
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }
 

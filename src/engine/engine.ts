@@ -6,9 +6,10 @@
  */
 import { nextWindowInstant, resolveZone } from "../schedule/index.ts";
 import { decide } from "../sequences/conditions.ts";
-import type { Sequence } from "../sequences/types.ts";
+import type { Sequence, SubscriberFields } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
 import { type CompiledRenderer, compiledRenderer } from "../render/compiled.ts";
+import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
 import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
@@ -414,5 +415,16 @@ export class Engine {
         date: now,
       },
     };
+  }
+
+  /**
+   * One step rendered as `subscriber` would get it, for staff to look at (the dashboard's
+   * preview): the same links and footer as a real send, with a preview token that unsubscribes nobody.
+   */
+  async previewStep(sequence: Sequence, stepId: string, subscriber: SubscriberFields) {
+    const step = sequence.steps.find((s) => s.id === stepId);
+    if (!step) return null;
+    const links = buildLinks(this.o.links, "preview-token.0000", sequence.id, step.id);
+    return renderStep({ sequence, step, subscriber, links, postalAddress: this.o.postalAddress, list: this.o, emailsDir: this.o.emailsDir });
   }
 }

@@ -15,6 +15,7 @@ import { manageRoutes } from "./manage.ts";
 import { archiveRoutes } from "./archive.ts";
 import { signupRoutes } from "./signup.ts";
 import { TZ_SCRIPT_HASH } from "./zones.ts";
+import { adminRoutes } from "../admin/routes.ts";
 
 export type { HttpDeps } from "./context.ts";
 
@@ -40,6 +41,9 @@ export const redactTokens = (text: string) => text.replace(TOKEN, "[token]").rep
 /** Seconds a client should wait after a 503 for a busy database. */
 const RETRY_AFTER_S = 60;
 
+/** The dashboard's CSV upload: its own body limit (src/admin/routes.ts). */
+const ADMIN_IMPORT = "/admin/subscribers/import";
+
 const isMachineRoute = (path: string) => path.startsWith("/api/") || path.startsWith("/webhooks/") || path === "/healthz";
 
 export function createHttpApp(deps: HttpDeps): Hono<Env> {
@@ -63,6 +67,8 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
       // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts,
       // which the origin check refuses; same-origin still keeps link tokens from other sites.
       referrerPolicy: "same-origin",
+      // A route that sets its own policy keeps it (the dashboard's, under /admin).
+      overwrite: false,
     }),
   );
   // A URL with a token in it is a key: no browser cache or proxy may keep the page or the
@@ -74,7 +80,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   // Forms and JSON bodies are small; webhook payloads can carry a little more.
   app.use("/webhooks/*", bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: "body too large (256 KiB at most)" }, 413) }));
   app.use("*", async (c, next) => {
-    if (c.req.path.startsWith("/webhooks/")) return next();
+    if (c.req.path.startsWith("/webhooks/") || c.req.path === ADMIN_IMPORT) return next(); // limits of their own
     return bodyLimit({
       maxSize: 16 * 1024,
       onError: (c2) =>
@@ -96,6 +102,7 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   app.route("/", manageRoutes());
   app.route("/", hookRoutes());
   app.route("/", archiveRoutes());
+  app.route("/", adminRoutes() as unknown as Hono<Env>);
 
   app.notFound((c) =>
     isMachineRoute(c.req.path) || wantsJson(c)

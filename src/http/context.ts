@@ -3,6 +3,7 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.ts";
 import type { FormSource } from "../forms/define.ts";
+import type { Transport } from "../delivery/transport.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
@@ -42,6 +43,9 @@ export interface HttpDeps {
   forms?: () => FormSource;
   /** Origins whose pages may post a form snippet (DRIP_SITE_URL's and DRIP_FORM_ORIGINS). */
   formOrigins?: readonly string[];
+  /** Where the dashboard's sign-in emails go (the configured transport) and their From address. */
+  transport?: Transport;
+  from?: string;
 }
 
 export type Env = { Variables: { deps: HttpDeps } };

@@ -436,12 +436,12 @@ export class Lifecycle {
   }
 
   /** Pause running courses: nothing more is claimed (a step already claimed still goes out once). */
-  async pause(subscriber: Pick<Subscriber, "id">): Promise<number> {
+  async pause(subscriber: Pick<Subscriber, "id">, reason = "paused by the subscriber"): Promise<number> {
     return this.store.transaction(async (tx) => {
       let n = 0;
       for (const e of await tx.listEnrollments(subscriber.id)) {
         if (e.status !== "active") continue;
-        await tx.setEnrollmentStatus(e.id, "paused", "paused by the subscriber");
+        await tx.setEnrollmentStatus(e.id, "paused", reason);
         n++;
       }
       return n;

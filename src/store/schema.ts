@@ -183,6 +183,41 @@ export interface FeedItemsTable {
   issue_id: string | null;
 }
 
+export interface StaffTable {
+  id: string;
+  email: string;
+  email_key: string;
+  role: string;
+  totp_secret: string | null;
+  created_at: number;
+}
+
+export interface StaffLinksTable {
+  token_hash: string;
+  staff_id: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface StaffSessionsTable {
+  id_hash: string;
+  staff_id: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  staff_id: string | null;
+  staff_email: string;
+  action: string;
+  target: string | null;
+  detail: string | null;
+}
+
 export interface DB {
   subscriber_topics: SubscriberTopicsTable;
   newsletter_issues: NewsletterIssuesTable;
@@ -200,4 +235,8 @@ export interface DB {
   meta: MetaTable;
   sequence_versions: SequenceVersionsTable;
   drip_migrations: MigrationsTable;
+  staff: StaffTable;
+  staff_links: StaffLinksTable;
+  staff_sessions: StaffSessionsTable;
+  audit_log: AuditLogTable;
 }

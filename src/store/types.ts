@@ -334,6 +334,100 @@ export interface ReportStore {
   getSend(id: string): Promise<SendRecord | null>;
   listSends(filter: { subscriberId?: string; sequenceId?: string; statuses?: readonly SendStatus[]; limit?: number }): Promise<SendRecord[]>;
   status(): Promise<StatusCounts>;
+  /** Everything that happened to one subscriber, oldest first. */
+  subscriberTimeline(subscriberId: string): Promise<TimelineEntry[]>;
+  /** Per step: enrollments waiting at it now, and how many of them come due before `until`. */
+  stepQueue(sequenceId: string, until: Date): Promise<StepQueue[]>;
+  /** Signups, unsubscribes and sends per UTC day in [from, until), every day present. */
+  dailyActivity(from: Date, until: Date, sequenceId?: string): Promise<DailyActivity[]>;
+  /** Subscribers by the start of their email or name, tag and status, newest first (paged, indexed). */
+  searchSubscribers(search: SubscriberSearch): Promise<Subscriber[]>;
+  /** A failed or in-doubt send marked resolved by staff (it becomes skipped, with the reason kept); false if it was not failed or in doubt. */
+  resolveSend(sendId: string, reason: string): Promise<boolean>;
+}
+
+/** One thing that happened to a subscriber, for their timeline (oldest first). */
+export interface TimelineEntry {
+  at: Date;
+  /** signed_up, confirmed, enrolled, sent, skipped, failed, in_doubt, delivered, opened, clicked, booked, unsubscribed, paused, exited, completed… */
+  kind: string;
+  sequenceId?: string;
+  stepId?: string;
+  sendId?: string;
+  /** The reason or what it was, in words. */
+  detail: string;
+}
+
+/** Per step of a sequence, where its subscribers are now: waiting at it, and due within a window. */
+export interface StepQueue {
+  sequenceId: string;
+  stepId: string;
+  waiting: number;
+  dueSoon: number;
+}
+
+/** Per UTC day (YYYY-MM-DD): signups, unsubscribes and sends. */
+export interface DailyActivity {
+  day: string;
+  signups: number;
+  unsubscribes: number;
+  sent: number;
+}
+
+export interface SubscriberSearch {
+  /** The start of an email address or of the name (case-insensitive). */
+  query?: string;
+  tag?: string;
+  status?: SubscriberStatus;
+  /** Newest first; the cursor is the last row's `created_at` and id. */
+  before?: { createdAt: Date; id: string };
+  limit: number;
+}
+
+export type StaffRole = "owner" | "editor" | "viewer";
+
+export interface Staff {
+  id: string;
+  email: string;
+  role: StaffRole;
+  totp: boolean;
+  createdAt: Date;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: Date;
+  staffId: string | null;
+  staffEmail: string;
+  action: string;
+  target: string | null;
+  detail: string | null;
+}
+
+/** Staff accounts, sign-in links, sessions and the audit log (the dashboard). Tokens are stored as hashes only. */
+export interface StaffStore {
+  /** Add a staff account, or change an existing one's role (email matched case-insensitively). */
+  putStaff(email: string, role: StaffRole, now: Date): Promise<{ staff: Staff; created: boolean }>;
+  findStaffByEmail(email: string): Promise<Staff | null>;
+  getStaff(id: string): Promise<Staff | null>;
+  listStaff(): Promise<Staff[]>;
+  /** Remove an account with its links and sessions; false when there was none. */
+  removeStaff(id: string): Promise<boolean>;
+  /** The TOTP secret (null turns the second factor off). */
+  setStaffTotp(id: string, secret: string | null): Promise<void>;
+  getStaffTotpSecret(id: string): Promise<string | null>;
+  createSignInLink(staffId: string, tokenHash: string, expiresAt: Date, now: Date): Promise<void>;
+  /** Is this link valid now (unused, unexpired)? Its staff account, without using it. */
+  peekSignInLink(tokenHash: string, now: Date): Promise<Staff | null>;
+  /** Use a link once: its staff account, or null when it is unknown, used or expired. */
+  consumeSignInLink(tokenHash: string, now: Date): Promise<Staff | null>;
+  createSession(staffId: string, idHash: string, expiresAt: Date, now: Date): Promise<void>;
+  /** The signed-in staff for a session: null when unknown, revoked, expired or the account is gone. */
+  getSession(idHash: string, now: Date): Promise<Staff | null>;
+  revokeSession(idHash: string, now: Date): Promise<void>;
+  appendAudit(entry: { at: Date; staffId: string | null; staffEmail: string; action: string; target?: string | null; detail?: string | null }): Promise<void>;
+  /** Newest first; `beforeId` pages back. */
+  listAudit(limit: number, beforeId?: number): Promise<AuditEntry[]>;
 }
 
 /** A recorded version of a sequence definition (what went live, when, and what changed). */
@@ -428,7 +522,16 @@ export interface AutomationStore {
 /** What the engine (tick, batches, confirmations) needs of a store, and nothing more. */
 export type EngineStore = SchedulingStore & ConfirmationStore & MetaStore & Pick<Store, "transaction">;
 
-export interface Store extends MetaStore, SubscriberStore, SchedulingStore, ConfirmationStore, ReportStore, NewsletterStore, VersionStore, AutomationStore {
+export interface Store
+  extends MetaStore,
+    SubscriberStore,
+    SchedulingStore,
+    ConfirmationStore,
+    ReportStore,
+    NewsletterStore,
+    VersionStore,
+    AutomationStore,
+    StaffStore {
   /** Apply pending migrations (numbered, forward-only). */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -234,6 +234,157 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       });
     });
 
+    describe("staff (dashboard)", () => {
+      it("putStaff adds once per address (case-insensitive) and changes the role of a known one; removeStaff ends its sessions and links", async () => {
+        const a = await store.putStaff("Owner@Clinic.example", "owner", T0);
+        expect(a.created).toBe(true);
+        expect(a.staff).toMatchObject({ email: "Owner@Clinic.example", role: "owner", totp: false });
+        const b = await store.putStaff("owner@clinic.example", "viewer", T0);
+        expect(b).toMatchObject({ created: false, staff: { id: a.staff.id, role: "viewer" } });
+        expect((await store.findStaffByEmail("OWNER@clinic.example"))?.role).toBe("viewer");
+        await store.putStaff("ed@clinic.example", "editor", T0);
+        expect((await store.listStaff()).map((s) => s.email)).toEqual(["ed@clinic.example", "Owner@Clinic.example"]);
+        await store.createSession(a.staff.id, "sess-hash", plusMs(T0, HOUR), T0);
+        await store.createSignInLink(a.staff.id, "link-hash", plusMs(T0, HOUR), T0);
+        expect(await store.removeStaff(a.staff.id)).toBe(true);
+        expect(await store.removeStaff(a.staff.id)).toBe(false);
+        expect(await store.getSession("sess-hash", T0)).toBeNull();
+        expect(await store.consumeSignInLink("link-hash", T0)).toBeNull();
+        expect(await store.listStaff()).toHaveLength(1);
+      });
+
+      it("a sign-in link works once, and not after it expires", async () => {
+        const { staff } = await store.putStaff("v@clinic.example", "viewer", T0);
+        await store.createSignInLink(staff.id, "once", plusMs(T0, 15 * MINUTE), T0);
+        await store.createSignInLink(staff.id, "late", plusMs(T0, 15 * MINUTE), T0);
+        expect((await store.peekSignInLink("once", T0))?.id).toBe(staff.id);
+        expect((await store.consumeSignInLink("once", T0))?.id).toBe(staff.id);
+        expect(await store.consumeSignInLink("once", T0)).toBeNull();
+        expect(await store.peekSignInLink("once", T0)).toBeNull();
+        expect(await store.peekSignInLink("late", plusMs(T0, 15 * MINUTE))).toBeNull();
+        expect(await store.consumeSignInLink("late", plusMs(T0, 15 * MINUTE))).toBeNull();
+        expect(await store.consumeSignInLink("unknown", T0)).toBeNull();
+      });
+
+      it("sessions expire and are revocable; TOTP secrets are kept apart from the account view", async () => {
+        const { staff } = await store.putStaff("e@clinic.example", "editor", T0);
+        await store.createSession(staff.id, "s1", plusMs(T0, HOUR), T0);
+        await store.createSession(staff.id, "s2", plusMs(T0, HOUR), T0);
+        expect((await store.getSession("s1", T0))?.email).toBe("e@clinic.example");
+        expect(await store.getSession("s1", plusMs(T0, HOUR))).toBeNull();
+        await store.revokeSession("s1", T0);
+        expect(await store.getSession("s1", T0)).toBeNull();
+        expect((await store.getSession("s2", T0))?.id).toBe(staff.id);
+        await store.setStaffTotp(staff.id, "JBSWY3DPEHPK3PXP");
+        expect(await store.getStaffTotpSecret(staff.id)).toBe("JBSWY3DPEHPK3PXP");
+        expect((await store.getStaff(staff.id))?.totp).toBe(true);
+        expect(JSON.stringify(await store.getStaff(staff.id))).not.toContain("JBSWY3DPEHPK3PXP");
+        await store.setStaffTotp(staff.id, null);
+        expect((await store.getStaff(staff.id))?.totp).toBe(false);
+      });
+
+      it("the audit log keeps who, what and when, newest first, paged, and outlives the account", async () => {
+        const { staff } = await store.putStaff("o@clinic.example", "owner", T0);
+        for (let i = 0; i < 5; i++)
+          await store.appendAudit({
+            at: plusMs(T0, i * MINUTE),
+            staffId: staff.id,
+            staffEmail: staff.email,
+            action: `act${i}`,
+            target: `t${i}`,
+            detail: i === 0 ? null : "d",
+          });
+        const first = await store.listAudit(3);
+        expect(first.map((e) => e.action)).toEqual(["act4", "act3", "act2"]);
+        expect(first[0]).toMatchObject({ staffEmail: "o@clinic.example", target: "t4", detail: "d", at: plusMs(T0, 4 * MINUTE) });
+        const rest = await store.listAudit(3, first[2]!.id);
+        expect(rest.map((e) => e.action)).toEqual(["act1", "act0"]);
+        await store.removeStaff(staff.id);
+        expect(await store.listAudit(10)).toHaveLength(5);
+      });
+    });
+
+    describe("dashboard reports", () => {
+      it("searchSubscribers: the start of the email or the name, tag and status, newest first, paged by cursor", async () => {
+        const add = async (email: string, name: string, minutes: number, tags: string[] = [], status: "active" | "pending" = "active") =>
+          (await store.upsertSubscriber({ email, name, status, tags }, plusMs(T0, minutes * MINUTE))).subscriber;
+        await add("ann@example.com", "Ann Lee", 1, ["vip"]);
+        await add("anna@example.com", "Anna Smith", 2);
+        await add("bob@example.com", "Bob Annand", 3, ["vip"], "pending");
+        await add("carl@example.com", "Carl", 4);
+        const emails = (xs: { email: string }[]) => xs.map((x) => x.email);
+        expect(emails(await store.searchSubscribers({ query: "ann@", limit: 10 }))).toEqual(["ann@example.com"]);
+        expect(emails(await store.searchSubscribers({ query: "ANN", limit: 10 }))).toEqual(["anna@example.com", "ann@example.com"]); // not "Bob Annand"
+        expect(emails(await store.searchSubscribers({ query: "bob a", limit: 10 }))).toEqual(["bob@example.com"]); // the name's start
+        expect(emails(await store.searchSubscribers({ query: "ann", status: "pending", limit: 10 }))).toEqual([]);
+        expect(emails(await store.searchSubscribers({ tag: "vip", limit: 10 }))).toEqual(["bob@example.com", "ann@example.com"]);
+        expect(emails(await store.searchSubscribers({ tag: "vip", status: "active", limit: 10 }))).toEqual(["ann@example.com"]);
+        const page1 = await store.searchSubscribers({ limit: 2 });
+        expect(emails(page1)).toEqual(["carl@example.com", "bob@example.com"]);
+        const last = page1[1]!;
+        expect(emails(await store.searchSubscribers({ limit: 2, before: { createdAt: last.createdAt, id: last.id } }))).toEqual([
+          "anna@example.com",
+          "ann@example.com",
+        ]);
+        expect((await store.searchSubscribers({ query: "ann@", limit: 1 }))[0]?.tags).toEqual(["vip"]);
+        expect(await store.searchSubscribers({ query: "100%_", limit: 10 })).toEqual([]);
+      });
+
+      it("subscriberTimeline tells sends with reasons and events in order; stepQueue and dailyActivity count them", async () => {
+        const a = await enrolled(store, "t1@example.com", T0);
+        await enrolled(store, "t2@example.com", plusMs(T0, 30 * HOUR));
+        const [claim] = await store.claimDue(T0, 10, LEASE);
+        await store.recordOutcome(
+          claim!,
+          { status: "sent", at: plusMs(T0, MINUTE), providerMessageId: "pm-1" },
+          { kind: "next", stepId: "two", dueAt: plusMs(T0, 2 * HOUR) },
+        );
+        await store.recordEvent({ subscriberId: a.id, sendId: claim!.sendId, type: "delivered", at: plusMs(T0, 2 * MINUTE) });
+        await store.recordEvent({
+          subscriberId: a.id,
+          sendId: claim!.sendId,
+          type: "clicked",
+          at: plusMs(T0, 3 * MINUTE),
+          data: { link: "https://example.com/x" },
+        });
+        const [c2] = await store.claimDue(plusMs(T0, 2 * HOUR), 10, LEASE);
+        await store.recordOutcome(c2!, { status: "skipped", at: plusMs(T0, 2 * HOUR), reason: "skipped: tagged booked" }, { kind: "completed" });
+        const tl = await store.subscriberTimeline(a.id);
+        expect(tl.map((e) => [e.kind, e.stepId ?? null])).toEqual([
+          ["signed_up", null],
+          ["enrolled", null],
+          ["sent", "one"],
+          ["delivered", "one"],
+          ["clicked", "one"],
+          ["skipped", "two"],
+          ["completed", null],
+        ]);
+        expect(tl.find((e) => e.kind === "skipped")).toMatchObject({ detail: "skipped: tagged booked", sequenceId: "seq", sendId: c2!.sendId });
+        expect(tl.find((e) => e.kind === "clicked")?.detail).toContain("https://example.com/x");
+        expect(await store.subscriberTimeline("nobody")).toEqual([]);
+
+        expect(await store.stepQueue("seq", plusMs(T0, 24 * HOUR))).toEqual([{ sequenceId: "seq", stepId: "one", waiting: 1, dueSoon: 0 }]);
+        expect(await store.stepQueue("seq", plusMs(T0, 31 * HOUR))).toEqual([{ sequenceId: "seq", stepId: "one", waiting: 1, dueSoon: 1 }]);
+
+        const days = await store.dailyActivity(plusMs(T0, -24 * HOUR), plusMs(T0, 24 * HOUR));
+        expect(days).toEqual([
+          { day: "2027-01-03", signups: 0, unsubscribes: 0, sent: 0 },
+          { day: "2027-01-04", signups: 2, unsubscribes: 0, sent: 1 },
+          { day: "2027-01-05", signups: 0, unsubscribes: 0, sent: 0 }, // the day `until` falls in is whole
+        ]);
+        expect((await store.dailyActivity(T0, plusMs(T0, HOUR), "other"))[0]?.sent).toBe(0);
+      });
+
+      it("resolveSend turns a failed or in-doubt send into a skipped one with the reason, and nothing else", async () => {
+        await enrolled(store, "f@example.com", T0);
+        const [claim] = await store.claimDue(T0, 10, LEASE);
+        await store.recordOutcome(claim!, { status: "failed", at: T0, reason: "provider said no" }, { kind: "completed" });
+        expect(await store.resolveSend(claim!.sendId, "resolved by o@clinic.example")).toBe(true);
+        expect(await store.getSend(claim!.sendId)).toMatchObject({ status: "skipped", reason: "resolved by o@clinic.example" });
+        expect(await store.resolveSend(claim!.sendId, "again")).toBe(false);
+      });
+    });
+
     describe("status", () => {
       it("status() counts subscribers, enrollments and sends by status, and the next due time", async () => {
         expect(await store.status()).toEqual({

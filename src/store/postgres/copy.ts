@@ -29,6 +29,10 @@ export const COPY_TABLES: { name: string; identity?: string }[] = [
   { name: "feed_items" },
   { name: "sequence_versions", identity: "id" },
   { name: "automation_runs", identity: "id" },
+  { name: "staff" },
+  { name: "staff_links" },
+  { name: "staff_sessions" },
+  { name: "audit_log", identity: "id" },
 ];
 
 const PAGE = 1000;

@@ -249,6 +249,60 @@ ALTER TABLE enrollments ADD COLUMN pass_over TEXT;
 `,
   },
   {
+    id: 7,
+    name: "staff dashboard: staff accounts, sign-in links, sessions, audit log; subscriber search indexes",
+    sql: `
+-- Staff sign in to /admin. A sign-in link and a session are random tokens stored only as
+-- sha256 hashes (a copy of the database lets nobody in); both are revocable rows.
+CREATE TABLE staff (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  email_key TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL CHECK (role IN ('owner','editor','viewer')),
+  totp_secret TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE staff_links (
+  token_hash TEXT PRIMARY KEY,
+  staff_id TEXT NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER
+);
+CREATE INDEX staff_links_staff ON staff_links (staff_id);
+CREATE TABLE staff_sessions (
+  id_hash TEXT PRIMARY KEY,
+  staff_id TEXT NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX staff_sessions_staff ON staff_sessions (staff_id);
+-- Who did what, when: kept when the staff account is removed (the email is copied in).
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  staff_id TEXT,
+  staff_email TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT,
+  detail TEXT
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+-- The dashboard's subscriber search: by tag, by status, newest first.
+CREATE INDEX tags_tag ON tags (tag, subscriber_id);
+CREATE INDEX subscribers_name ON subscribers (lower(name));
+CREATE INDEX subscribers_created ON subscribers (created_at, id);
+CREATE INDEX subscribers_status ON subscribers (status, created_at);
+CREATE INDEX subscribers_unsubscribed ON subscribers (unsubscribed_at) WHERE unsubscribed_at IS NOT NULL;
+-- Sends per day (covering), per-step results (covering: drip stats and the course page),
+-- and where each course's subscribers are (the step queue).
+CREATE INDEX sends_sent_at ON sends (sent_at, status, sequence_id) WHERE sent_at IS NOT NULL;
+CREATE INDEX sends_stats ON sends (sequence_id, status, step_id);
+CREATE INDEX enrollments_queue ON enrollments (sequence_id, status, next_step_id, next_due_at);
+`,
+  },
+  {
     id: 10,
     name: "automations: runs, and completions waiting to fire",
     sql: `

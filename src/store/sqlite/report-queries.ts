@@ -4,9 +4,22 @@
  * operation on the caller's connection or transaction (`q`).
  */
 import { type Kysely, sql } from "kysely";
-import type { DB } from "../schema.ts";
+import type { DB, SubscribersTable } from "../schema.ts";
 import { HELD_BY_BATCH, emailHash, toSend, zeroCounts } from "../shared.ts";
-import type { EventInput, SendRecord, SendStatus, StatusCounts, StepStats, SubscriberStatus } from "../types.ts";
+import type {
+  DailyActivity,
+  EventInput,
+  SendRecord,
+  SendStatus,
+  StatusCounts,
+  StepQueue,
+  StepStats,
+  Subscriber,
+  SubscriberSearch,
+  SubscriberStatus,
+  TimelineEntry,
+} from "../types.ts";
+import { hydrate } from "./hydrate.ts";
 
 export async function recordEvent(q: Kysely<DB>, e: EventInput): Promise<boolean> {
   // The unique index on svix_id turns a replayed webhook into a no-op.
@@ -150,4 +163,212 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
     sends: fill(["claimed", "sent", "skipped", "failed", "in_doubt"] as const, await count("sends")),
     nextDueAt: next?.at != null ? new Date(Number(next.at)) : null,
   };
+}
+
+const DAY_MS = 86_400_000;
+
+/** Everything that happened to one subscriber: their row's dates, enrollments, sends and events, oldest first. */
+export async function subscriberTimeline(q: Kysely<DB>, subscriberId: string): Promise<TimelineEntry[]> {
+  const sub = await q.selectFrom("subscribers").selectAll().where("id", "=", subscriberId).executeTakeFirst();
+  if (!sub) return [];
+  const out: TimelineEntry[] = [];
+  // An enrollment's end comes after the send that ended it at the same instant.
+  const ends: TimelineEntry[] = [];
+  out.push({ at: new Date(sub.created_at), kind: "signed_up", detail: `added${sub.consent_source ? ` via ${sub.consent_source}` : ""}` });
+  if (sub.consent_at !== null)
+    out.push({ at: new Date(sub.consent_at), kind: "confirmed", detail: `consent recorded${sub.consent_source ? ` (${sub.consent_source})` : ""}` });
+  const enrollments = await q.selectFrom("enrollments").selectAll().where("subscriber_id", "=", subscriberId).execute();
+  for (const e of enrollments) {
+    out.push({
+      at: new Date(e.started_at),
+      kind: "enrolled",
+      sequenceId: e.sequence_id,
+      detail: `started ${e.sequence_id}${e.round > 1 ? ` (round ${e.round})` : ""}`,
+    });
+    if (e.status !== "active") ends.push({ at: new Date(e.updated_at), kind: e.status, sequenceId: e.sequence_id, detail: e.reason ?? e.status });
+  }
+  const sends = await q.selectFrom("sends").selectAll().where("subscriber_id", "=", subscriberId).execute();
+  const steps = new Map(sends.map((s) => [s.id, s]));
+  for (const s of sends) {
+    const at = s.sent_at ?? s.updated_at;
+    const detail =
+      s.status === "sent" ? `sent${s.attempts > 1 ? ` after ${s.attempts} attempts` : ""}` : s.status === "claimed" ? "being sent" : (s.reason ?? s.status);
+    out.push({ at: new Date(at), kind: s.status === "claimed" ? "sending" : s.status, sequenceId: s.sequence_id, stepId: s.step_id, sendId: s.id, detail });
+  }
+  const events = await q.selectFrom("events").selectAll().where("subscriber_id", "=", subscriberId).execute();
+  for (const ev of events) {
+    const send = ev.send_id ? steps.get(ev.send_id) : undefined;
+    let detail: string = ev.type;
+    if (ev.data) {
+      try {
+        const data = JSON.parse(ev.data) as Record<string, unknown>;
+        const link = typeof data.link === "string" ? data.link : typeof data.url === "string" ? data.url : null;
+        const reason = typeof data.reason === "string" ? data.reason : typeof data.via === "string" ? `via ${data.via}` : null;
+        detail = [ev.type, link, reason].filter(Boolean).join(": ");
+      } catch {
+        // a stored event's data is JSON; anything else is shown as its type only
+      }
+    }
+    out.push({
+      at: new Date(ev.at),
+      kind: ev.type,
+      ...(send ? { sequenceId: send.sequence_id, stepId: send.step_id } : {}),
+      ...(ev.send_id ? { sendId: ev.send_id } : {}),
+      detail,
+    });
+  }
+  if (sub.unsubscribed_at !== null && !events.some((e) => e.type === "unsubscribed"))
+    out.push({ at: new Date(sub.unsubscribed_at), kind: sub.status === "suppressed" ? "suppressed" : "unsubscribed", detail: `status ${sub.status}` });
+  out.push(...ends);
+  return out
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.at.getTime() - b.e.at.getTime() || a.i - b.i)
+    .map(({ e }) => e);
+}
+
+export async function stepQueue(q: Kysely<DB>, sequenceId: string, until: Date): Promise<StepQueue[]> {
+  const rows = await q
+    .selectFrom("enrollments")
+    .select(["next_step_id", sql<number>`count(*)`.as("waiting"), sql<number>`sum(CASE WHEN next_due_at < ${until.getTime()} THEN 1 ELSE 0 END)`.as("due")])
+    .where("sequence_id", "=", sequenceId)
+    .where("status", "=", "active")
+    .where("next_step_id", "is not", null)
+    .groupBy("next_step_id")
+    .execute();
+  return rows.map((r) => ({ sequenceId, stepId: r.next_step_id!, waiting: Number(r.waiting), dueSoon: Number(r.due ?? 0) }));
+}
+
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+export async function dailyActivity(q: Kysely<DB>, from: Date, until: Date, sequenceId?: string): Promise<DailyActivity[]> {
+  const start = Math.floor(from.getTime() / DAY_MS) * DAY_MS;
+  const end = until.getTime();
+  const days = new Map<string, DailyActivity>();
+  for (let t = start; t < end; t += DAY_MS) days.set(dayOf(t), { day: dayOf(t), signups: 0, unsubscribes: 0, sent: 0 });
+  const bucket = (col: string) => sql<number>`(${sql.ref(col)} / ${sql.lit(DAY_MS)})`;
+  const signups = await q
+    .selectFrom("subscribers")
+    .select([bucket("created_at").as("d"), sql<number>`count(*)`.as("n")])
+    .where("created_at", ">=", start)
+    .where("created_at", "<", end)
+    .groupBy("d")
+    .execute();
+  const unsubs = await q
+    .selectFrom("subscribers")
+    .select([bucket("unsubscribed_at").as("d"), sql<number>`count(*)`.as("n")])
+    .where("unsubscribed_at", ">=", start)
+    .where("unsubscribed_at", "<", end)
+    .groupBy("d")
+    .execute();
+  let sentQ = q
+    .selectFrom("sends")
+    .select([bucket("sent_at").as("d"), sql<number>`count(*)`.as("n")])
+    .where("sent_at", ">=", start)
+    .where("sent_at", "<", end)
+    // "status || ''": filter on it without letting the planner walk sends_status (every sent row) instead of the day range.
+    .where((eb) => eb(sql<string>`status || ''`, "=", "sent"))
+    .groupBy("d");
+  if (sequenceId) sentQ = sentQ.where("sequence_id", "=", sequenceId);
+  const sent = await sentQ.execute();
+  const add = (rows: { d: number; n: number }[], key: "signups" | "unsubscribes" | "sent") => {
+    for (const r of rows) {
+      const d = days.get(dayOf(Number(r.d) * DAY_MS));
+      if (d) d[key] = Number(r.n);
+    }
+  };
+  add(signups, "signups");
+  add(unsubs, "unsubscribes");
+  add(sent, "sent");
+  return [...days.values()];
+}
+
+/** How many rows a selective search may gather and sort itself; above this it walks the newest-first index instead. */
+const SELECTIVE = 2_000;
+
+/**
+ * `postgres`: the name index there is on lower(name) COLLATE "C" (byte-wise, as SQLite compares),
+ * so the prefix range is spelled the same way to use it.
+ */
+export async function searchSubscribers(q: Kysely<DB>, s: SubscriberSearch, postgres = false): Promise<Subscriber[]> {
+  const lowerName = postgres ? sql`(lower(subscribers.name) COLLATE "C")` : sql`lower(subscribers.name)`;
+  const text = s.query?.trim().toLowerCase();
+  const upper = text ? `${text}\uffff` : "";
+  const base = () => {
+    let query = q.selectFrom("subscribers").selectAll("subscribers");
+    if (s.status) query = query.where("status", "=", s.status);
+    if (s.before) {
+      const t = s.before.createdAt.getTime();
+      const id = s.before.id;
+      query = query.where((eb) => eb.or([eb("created_at", "<", t), eb.and([eb("created_at", "=", t), eb("id", "<", id)])]));
+    }
+    return query;
+  };
+  const newestFirst = <Q extends ReturnType<typeof base>>(query: Q) => query.orderBy("created_at", "desc").orderBy("id", "desc").limit(s.limit);
+  // Few matches by an index (an email prefix, a tag): gather them through that index and sort
+  // them here; many: walk the newest-first index and stop at a page. Counting up to SELECTIVE
+  // through the index decides which, cheaply.
+  const fewByIndex = async (count: () => Promise<number>) => (await count()) < SELECTIVE;
+  const unordered = (query: ReturnType<typeof base>) => query.orderBy(sql`created_at + 0`, "desc").orderBy("id", "desc").limit(s.limit);
+  const countUpTo = async (inner: { execute(): Promise<unknown[]> }) => (await inner.execute()).length;
+
+  let rows: SubscribersTable[] = [];
+  // "column || ''" (and "+ 0") keeps the planner off that column's index, so "many matches" walks newest first and stops at a page.
+  const emailMatch = <Q extends ReturnType<typeof base>>(query: Q, indexed = true) =>
+    (indexed
+      ? query.where("email_key", ">=", text!).where("email_key", "<", upper)
+      : query.where(sql`email_key || ''`, ">=", text!).where(sql`email_key || ''`, "<", upper)) as Q;
+  const tagMatch = <Q extends ReturnType<typeof base>>(query: Q) =>
+    (s.tag ? query.where("id", "in", (sub) => sub.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!)) : query) as Q;
+
+  if (text) {
+    const fewEmails = await fewByIndex(() =>
+      countUpTo(q.selectFrom("subscribers").select("id").where("email_key", ">=", text).where("email_key", "<", upper).limit(SELECTIVE)),
+    );
+    const byEmail = await (fewEmails ? unordered(tagMatch(emailMatch(base()))) : newestFirst(tagMatch(emailMatch(base(), false)))).execute();
+    // The start of the name (drip keeps a first name), through the lower(name) index the same way.
+    const nameMatch = <Q extends ReturnType<typeof base>>(query: Q, indexed = true) => {
+      const name = indexed ? lowerName : sql`${lowerName} || ''`;
+      return query.where(name, ">=", text).where(name, "<", upper) as Q;
+    };
+    const fewNames = text.includes("@")
+      ? null
+      : await fewByIndex(() =>
+          countUpTo(
+            q
+              .selectFrom("subscribers")
+              .select("id")
+              .where(sql`lower(subscribers.name)`, ">=", text)
+              .where(sql`lower(subscribers.name)`, "<", upper)
+              .limit(SELECTIVE),
+          ),
+        );
+    const byName =
+      fewNames === null ? [] : await (fewNames ? unordered(tagMatch(nameMatch(base()))) : newestFirst(tagMatch(nameMatch(base(), false)))).execute();
+    const seen = new Set<string>();
+    rows = [...byEmail, ...byName]
+      .filter((r) => !seen.has(r.id) && seen.add(r.id))
+      .sort((a, b) => b.created_at - a.created_at || (b.id < a.id ? -1 : b.id > a.id ? 1 : 0))
+      .slice(0, s.limit);
+  } else if (s.tag) {
+    const fewTagged = await fewByIndex(() => countUpTo(q.selectFrom("tags").select("subscriber_id").where("tag", "=", s.tag!).limit(SELECTIVE)));
+    rows = await (fewTagged
+      ? unordered(tagMatch(base()))
+      : newestFirst(
+          base().where((eb) => eb.exists(eb.selectFrom("tags").select("tag").whereRef("tags.subscriber_id", "=", "subscribers.id").where("tag", "=", s.tag!))),
+        )
+    ).execute();
+  } else {
+    rows = await newestFirst(base()).execute();
+  }
+  return hydrate(q, rows);
+}
+
+export async function resolveSend(q: Kysely<DB>, sendId: string, reason: string): Promise<boolean> {
+  const res = await q
+    .updateTable("sends")
+    .set({ status: "skipped", reason })
+    .where("id", "=", sendId)
+    .where("status", "in", ["failed", "in_doubt"])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

@@ -31,6 +31,13 @@ import type {
   SendStatus,
   Store,
   StatusCounts,
+  Staff,
+  StaffRole,
+  StepQueue,
+  DailyActivity,
+  AuditEntry,
+  SubscriberSearch,
+  TimelineEntry,
   Subscriber,
   SubscriberInput,
   SubscriberStatus,
@@ -53,6 +60,7 @@ import * as nq from "./newsletter-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import * as rq from "./report-queries.ts";
 import * as sq from "./send-queries.ts";
+import * as stq from "./staff-queries.ts";
 import * as uq from "./subscriber-queries.ts";
 import * as vq from "./version-queries.ts";
 
@@ -511,5 +519,85 @@ export class SqliteStore implements Store {
 
   markCompletionFired(enrollmentId: number, round: number): Promise<void> {
     return aq.markCompletionFired(this.db, enrollmentId, round);
+  }
+
+  subscriberTimeline(subscriberId: string): Promise<TimelineEntry[]> {
+    return rq.subscriberTimeline(this.db, subscriberId);
+  }
+
+  stepQueue(sequenceId: string, until: Date): Promise<StepQueue[]> {
+    return rq.stepQueue(this.db, sequenceId, until);
+  }
+
+  dailyActivity(from: Date, until: Date, sequenceId?: string): Promise<DailyActivity[]> {
+    return rq.dailyActivity(this.db, from, until, sequenceId);
+  }
+
+  searchSubscribers(search: SubscriberSearch): Promise<Subscriber[]> {
+    return rq.searchSubscribers(this.db, search);
+  }
+
+  resolveSend(sendId: string, reason: string): Promise<boolean> {
+    return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  putStaff(email: string, role: StaffRole, now: Date): Promise<{ staff: Staff; created: boolean }> {
+    return this.immediate((q) => stq.putStaff(q, email, role, now));
+  }
+
+  findStaffByEmail(email: string): Promise<Staff | null> {
+    return stq.findStaffByEmail(this.db, email);
+  }
+
+  getStaff(id: string): Promise<Staff | null> {
+    return stq.getStaff(this.db, id);
+  }
+
+  listStaff(): Promise<Staff[]> {
+    return stq.listStaff(this.db);
+  }
+
+  removeStaff(id: string): Promise<boolean> {
+    return this.immediate((q) => stq.removeStaff(q, id));
+  }
+
+  setStaffTotp(id: string, secret: string | null): Promise<void> {
+    return stq.setStaffTotp(this.db, id, secret);
+  }
+
+  getStaffTotpSecret(id: string): Promise<string | null> {
+    return stq.getStaffTotpSecret(this.db, id);
+  }
+
+  createSignInLink(staffId: string, tokenHash: string, expiresAt: Date, now: Date): Promise<void> {
+    return stq.createSignInLink(this.db, staffId, tokenHash, expiresAt, now);
+  }
+
+  peekSignInLink(tokenHash: string, now: Date): Promise<Staff | null> {
+    return stq.peekSignInLink(this.db, tokenHash, now);
+  }
+
+  consumeSignInLink(tokenHash: string, now: Date): Promise<Staff | null> {
+    return this.immediate((q) => stq.consumeSignInLink(q, tokenHash, now));
+  }
+
+  createSession(staffId: string, idHash: string, expiresAt: Date, now: Date): Promise<void> {
+    return stq.createSession(this.db, staffId, idHash, expiresAt, now);
+  }
+
+  getSession(idHash: string, now: Date): Promise<Staff | null> {
+    return stq.getSession(this.db, idHash, now);
+  }
+
+  revokeSession(idHash: string, now: Date): Promise<void> {
+    return stq.revokeSession(this.db, idHash, now);
+  }
+
+  appendAudit(entry: { at: Date; staffId: string | null; staffEmail: string; action: string; target?: string | null; detail?: string | null }): Promise<void> {
+    return stq.appendAudit(this.db, entry);
+  }
+
+  listAudit(limit: number, beforeId?: number): Promise<AuditEntry[]> {
+    return stq.listAudit(this.db, limit, beforeId);
   }
 }
