@@ -76,6 +76,38 @@ export interface ProviderEvent {
   bounceType?: string;
 }
 
+export interface ImportPageOptions {
+  /** Enroll active rows (new ones, and pending ones confirmed by `confirmPending`) in this sequence. */
+  enrollIn: Sequence | null;
+  /** A row that says active confirms a known subscriber who is still pending (`drip import --confirmed` again). */
+  confirmPending?: boolean;
+  /** Queue a confirmation email for every pending row (`--send-confirmation`). */
+  sendConfirmation?: boolean;
+  /** Do everything in the transaction, then roll it back: the counts say what would happen. */
+  dryRun?: boolean;
+}
+
+export interface ImportPageResult {
+  created: number;
+  existing: number;
+  enrolled: number;
+  suppressed: number;
+  /** Known pending subscribers confirmed by this page. */
+  confirmed: number;
+  /** Confirmation emails queued. */
+  queued: number;
+  /** Rows left pending with no confirmation email queued. */
+  pending: number;
+  warnings: string[];
+}
+
+/** Thrown inside a dry run's transaction so that it rolls back; carries what would have happened. */
+class DryRunRollback extends Error {
+  constructor(readonly result: ImportPageResult) {
+    super("dry run: rolled back");
+  }
+}
+
 const open = (e: Enrollment) => e.status === "active" || e.status === "paused";
 
 /** What a confirmation would do: nothing (gone, already), a first confirmation, or a return. */
@@ -258,28 +290,66 @@ export class Lifecycle {
    * `enrollIn` is given and the row is active). A crash loses the page whole; running the
    * import again brings it in whole. Planning warnings come back instead of being logged.
    */
-  async importPage(
-    rows: readonly (SubscriberInput & { startAt: Date })[],
-    opts: { enrollIn: Sequence | null },
-    now: Date,
-  ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[] }> {
-    const suppressed = await this.store.suppressedAmong(rows.map((r) => r.email));
-    const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
-    const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
-    const warnings: string[] = [];
-    const { created, existing, enrolled } = await this.store.importSubscribers(
-      fresh.map(({ startAt: _startAt, ...input }) => input),
-      now,
-      (sub) => {
-        if (!opts.enrollIn || sub.status !== "active") return null;
-        // The course starts when they subscribed (never in the future), planned in their own zone.
-        const at = startOf.get(sub.email.trim().toLowerCase()) ?? now;
-        const { warnings: w, ...plan } = planEnrollment(opts.enrollIn, sub, at > now ? now : at);
-        warnings.push(...w);
-        return plan;
-      },
-    );
-    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings };
+  async importPage(rows: readonly (SubscriberInput & { startAt: Date })[], opts: ImportPageOptions, now: Date): Promise<ImportPageResult> {
+    const work = async (tx: Store): Promise<ImportPageResult> => {
+      const suppressed = await tx.suppressedAmong(rows.map((r) => r.email));
+      const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
+      const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
+      const warnings: string[] = [];
+      const { created, existing, enrolled } = await tx.importSubscribers(
+        fresh.map(({ startAt: _startAt, ...input }) => input),
+        now,
+        (sub) => {
+          if (!opts.enrollIn || sub.status !== "active") return null;
+          // The course starts when they subscribed (never in the future), planned in their own zone.
+          const at = startOf.get(sub.email.trim().toLowerCase()) ?? now;
+          const { warnings: w, ...plan } = planEnrollment(opts.enrollIn, sub, at > now ? now : at);
+          warnings.push(...w);
+          return plan;
+        },
+      );
+      const result: ImportPageResult = {
+        created: created.length,
+        existing,
+        enrolled,
+        suppressed: rows.length - fresh.length,
+        confirmed: 0,
+        queued: 0,
+        pending: 0,
+        warnings,
+      };
+      const isNew = new Set(created.map((c) => c.email.trim().toLowerCase()));
+      for (const c of created) {
+        if (c.status !== "pending") continue;
+        if (opts.sendConfirmation && (await this.queueConfirmation(tx, c, now))) result.queued++;
+        else result.pending++;
+      }
+      // Rows already known: only a pending one changes, and only when asked (--confirmed
+      // vouches for consent; --send-confirmation emails the link they never got).
+      for (const r of fresh) {
+        if (isNew.has(r.email.trim().toLowerCase())) continue;
+        const s = await tx.findSubscriberByEmail(r.email);
+        if (s?.status !== "pending") continue;
+        if (opts.confirmPending && r.status === "active") {
+          await tx.setSubscriberStatus(s.id, "active", now, { source: r.consentSource ?? "import", at: r.consentAt ?? now, ip: r.consentIp ?? null });
+          result.confirmed++;
+          if (opts.enrollIn) {
+            const { warnings: w, ...plan } = planEnrollment(opts.enrollIn, s, now);
+            warnings.push(...w);
+            if ((await tx.enroll({ subscriberId: s.id, ...plan, allowReentry: opts.enrollIn.allowReentry ?? false })) !== "exists") result.enrolled++;
+          }
+        } else if (opts.sendConfirmation && (await this.queueConfirmation(tx, s, now))) result.queued++;
+        else result.pending++;
+      }
+      if (opts.dryRun) throw new DryRunRollback(result);
+      return result;
+    };
+    try {
+      return await this.store.transaction(work);
+    } catch (err) {
+      if (err instanceof DryRunRollback) return err.result;
+      throw err;
+    }
   }
 
   /** Enroll an active subscriber; enrolling again is a no-op (it never restarts a course). */
