@@ -105,13 +105,14 @@ describe("drip validate: the real sequences", () => {
     expect(run.out).toMatch(/^ok {2}sequences\/hip-pain-course\.ts {2}hip-pain-course \(6 steps\)$/m);
   });
 
-  it("--json prints {ok, sequences, issues}", async () => {
+  it("--json prints {ok, sequences, issues, warnings}", async () => {
     const run = await drip(["validate", "--json"]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.out)).toEqual({
       ok: true,
       sequences: [{ file: "sequences/hip-pain-course.ts", id: "hip-pain-course", steps: 6 }],
       issues: [],
+      warnings: [],
     });
   });
 });
