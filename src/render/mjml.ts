@@ -39,8 +39,9 @@ export class TemplateError extends Error {
   constructor(
     readonly file: string,
     message: string,
+    readonly line?: number,
   ) {
-    super(`${relative(process.cwd(), file) || file}: ${message}`);
+    super(`${relative(process.cwd(), file) || file}${line ? `:${line}` : ""}: ${message}`);
     this.name = "TemplateError";
   }
 }
@@ -67,10 +68,11 @@ export async function compileMjml(path: string): Promise<string> {
     const at = unknown[0]!.index ?? 0;
     const line = source.slice(0, at).split("\n").length;
     throw new TemplateError(
-      `${path}:${line}`,
+      path,
       `unknown placeholder ${unknown[0]![0]}: use one of ${Object.keys(MJML_PLACEHOLDERS)
         .map((k) => `{{${k}}}`)
         .join(", ")}`,
+      line,
     );
   }
   let html: string;

@@ -14,6 +14,8 @@ const TSCONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../tsconfi
 /** drip's own code: its type errors are drip's to fix, not the clinic's. */
 const DRIP_SRC = resolve(dirname(fileURLToPath(import.meta.url)), "..") + sep;
 
+let last: import("typescript").Program | undefined;
+
 export async function typecheckFiles(files: readonly string[], opts: { cwd: string; dirs: readonly string[] }): Promise<SequenceIssue[]> {
   let ts: typeof import("typescript");
   try {
@@ -24,7 +26,9 @@ export async function typecheckFiles(files: readonly string[], opts: { cwd: stri
   const config = ts.readConfigFile(TSCONFIG, (p) => ts.sys.readFile(p));
   const parsed = ts.parseJsonConfigFileContent(config.config ?? {}, ts.sys, dirname(TSCONFIG));
   const roots = files.map((f) => resolve(opts.cwd, f));
-  const program = ts.createProgram({ rootNames: roots, options: { ...parsed.options, noEmit: true } });
+  // The last program is reused: files that did not change (React's types, drip's own) are not parsed again.
+  const program = ts.createProgram({ rootNames: roots, options: { ...parsed.options, noEmit: true }, oldProgram: last });
+  last = program;
   // The given files, the folders named, and whatever else of the project they import (templates elsewhere).
   const inScope = (file: string) => {
     const abs = resolve(file);
@@ -33,8 +37,13 @@ export async function typecheckFiles(files: readonly string[], opts: { cwd: stri
   };
   const issues: SequenceIssue[] = [];
   const seen = new Set<string>();
-  for (const d of ts.getPreEmitDiagnostics(program)) {
-    if (d.category !== ts.DiagnosticCategory.Error || !d.file || !inScope(d.file.fileName)) continue;
+  // Only the files in scope are checked (checking drip's own code would cost seconds and say nothing new).
+  const diagnostics = program
+    .getSourceFiles()
+    .filter((f) => !f.isDeclarationFile && inScope(f.fileName))
+    .flatMap((f) => [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]);
+  for (const d of diagnostics) {
+    if (d.category !== ts.DiagnosticCategory.Error || !d.file) continue;
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start ?? 0);
     const where = `${relative(opts.cwd, d.file.fileName) || d.file.fileName}:${line + 1}:${character + 1}`;
     const message = `${ts.flattenDiagnosticMessageText(d.messageText, " ")} (TS${d.code})`;
