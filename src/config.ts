@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { DripError } from "./errors.ts";
+import { type TrustProxy, parseTrustProxy } from "./http/proxy.ts";
 
 const isLocalHost = (u: URL) => ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
 
@@ -71,6 +72,10 @@ const schema = z.object({
   DRIP_RATE_LIMIT: positiveInt("DRIP_RATE_LIMIT").default(5),
   DRIP_LATENESS_HOURS: positiveInt("DRIP_LATENESS_HOURS").default(12),
   DRIP_RETURN_CONFIRM_DAYS: positiveInt("DRIP_RETURN_CONFIRM_DAYS").default(30),
+  DRIP_DEFAULT_SEQUENCE: z.string().trim().min(1).optional(),
+  DRIP_TRUST_PROXY: z.string().trim().optional(),
+  HOST: z.string().trim().min(1).optional(),
+  DRIP_TICK_STALL_MINUTES: positiveInt("DRIP_TICK_STALL_MINUTES").default(5),
 });
 
 export interface Config {
@@ -98,6 +103,14 @@ export interface Config {
   returnConfirmEveryMs: number;
   /** Sentences worth showing at start (placeholders in use, http on localhost). */
   warnings: string[];
+  /** DRIP_DEFAULT_SEQUENCE: overrides sequences/index.ts. */
+  defaultSequence: string | undefined;
+  /** DRIP_TRUST_PROXY: which peers' X-Forwarded-For / Forwarded is believed (off by default). */
+  trustProxy: TrustProxy | null;
+  /** HOST: the address to bind (default every interface). */
+  host: string | undefined;
+  /** /healthz answers 503 when no tick finished for this long (DRIP_TICK_STALL_MINUTES, default 5). */
+  tickStallMs: number;
 }
 
 export class ConfigError extends DripError {
@@ -122,6 +135,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(parsed.error.issues.map((i) => (i.message.includes(String(i.path[0])) ? i.message : `${String(i.path[0])}: ${i.message}`)));
   }
   const e = parsed.data;
+  let trustProxy: TrustProxy | null;
+  try {
+    trustProxy = parseTrustProxy(e.DRIP_TRUST_PROXY);
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
   const port = e.PORT;
   const publicUrl = (e.DRIP_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, "");
   const warnings: string[] = [];
@@ -150,5 +169,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     latenessMs: e.DRIP_LATENESS_HOURS * 3_600_000,
     returnConfirmEveryMs: e.DRIP_RETURN_CONFIRM_DAYS * 24 * 3_600_000,
     warnings,
+    defaultSequence: e.DRIP_DEFAULT_SEQUENCE,
+    trustProxy,
+    host: e.HOST,
+    tickStallMs: e.DRIP_TICK_STALL_MINUTES * 60_000,
   };
 }

@@ -15,6 +15,7 @@ import { DripError } from "./errors.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "./paths.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
+import { type SequencesIndex, loadSequencesIndex } from "./sequences/site.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
 import { SqliteStore, sqlitePath } from "./store/sqlite/sqlite-store.ts";
 import type { Store } from "./store/types.ts";
@@ -27,6 +28,8 @@ export interface App {
   lifecycle: Lifecycle;
   transport: Transport;
   secret: string;
+  /** sequences/index.ts: the default sequence's id and the clinic details the pages fall back on. */
+  site: SequencesIndex | null;
   close(): Promise<void>;
 }
 
@@ -69,8 +72,15 @@ export async function createApp(config: Config, appLog: (line: string) => void =
     clock: realClock,
     log,
   });
+  // The default is named (DRIP_DEFAULT_SEQUENCE, else sequences/index.ts), never guessed from file order.
+  const { index: site, problem } = await loadSequencesIndex(SEQUENCES_DIR);
+  if (problem) log(`warning: ${problem}`);
+  engine.setDefaultSequenceId(config.defaultSequence ?? site?.defaultSequence ?? null);
+  engine.sequenceProblems = loaded.issues.map((i) => formatIssue(i).trim());
+  const unloaded = engine.defaultSequenceProblem();
+  if (unloaded) log(`warning: ${unloaded}: the signup page takes signups, which wait for it`);
   const lifecycle = new Lifecycle({ store, sequences: engine, log, returnConfirmEveryMs: config.returnConfirmEveryMs });
-  return { config, store, engine, lifecycle, transport, secret, close: () => store.close() };
+  return { config, store, engine, lifecycle, transport, secret, site, close: () => store.close() };
 }
 
 /**
@@ -88,6 +98,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     contactEmail: config.contactEmail,
     webhookSecret: config.webhookSecret,
     apiKey: config.apiKey,
+    site: app.site,
+    trustProxy: config.trustProxy,
     ...rest,
   };
 }

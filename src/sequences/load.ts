@@ -16,10 +16,10 @@ export interface LoadResult {
   issues: SequenceIssue[];
 }
 
-/** The sequence files under a folder: *.ts, not starting with "_" (shared helpers), not tests. */
+/** The sequence files under a folder: *.ts, not starting with "_" (shared helpers), not tests, not index.ts (it names the default). */
 export function listSequenceFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((f) => /\.tsx?$/.test(f) && !f.startsWith("_") && !/\.(test|d)\.tsx?$/.test(f))
+    .filter((f) => /\.tsx?$/.test(f) && !f.startsWith("_") && !/\.(test|d)\.tsx?$/.test(f) && f !== "index.ts")
     .sort()
     .map((f) => join(dir, f));
 }

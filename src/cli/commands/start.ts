@@ -11,6 +11,7 @@ import { createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { watchSequences } from "../../sequences/reload.ts";
+import { DripError } from "../../errors.ts";
 import type { CliIO } from "../io.ts";
 
 export function startCommand(program: Command, io: CliIO) {
@@ -81,15 +82,34 @@ export function startCommand(program: Command, io: CliIO) {
           log,
           debug: (io.env.DEBUG ?? "").includes("drip"),
           now: io.now,
-          lastTick: () => lastTick,
+          lastTick: () => (opts.scheduler ? lastTick : null),
+          ...(opts.scheduler ? { startedAt: io.now(), tickStallMs: config.tickStallMs } : {}),
           afterSignup,
         }),
       );
-      const server = serve({ fetch: http.fetch, port: config.port });
+      const server = serve({ fetch: http.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) });
+      // Listening, or one sentence (a port in use is the usual reason), never a stack trace.
+      const bound = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+        server.once("listening", () => resolve(null));
+        server.once("error", (err: NodeJS.ErrnoException) => resolve(err));
+      });
+      if (bound) {
+        stopping.abort();
+        await task?.stop();
+        while (running.size > 0) await Promise.allSettled([...running]);
+        await app.close();
+        const where = `${config.host ?? "port"}${config.host ? `:${config.port}` : ` ${config.port}`}`;
+        if (bound.code === "EADDRINUSE")
+          throw new DripError("config", `${where} is already in use (another drip or program is listening there): stop it, or set PORT to a free port`);
+        if (bound.code === "EADDRNOTAVAIL")
+          throw new DripError("config", `HOST ${config.host} is not an address of this machine: set HOST to one of its addresses, or unset it`);
+        if (bound.code === "EACCES") throw new DripError("config", `${where} needs more privileges: use a port above 1023 (and a reverse proxy in front)`);
+        throw new DripError("failed", `cannot listen on ${where}: ${bound.message}`);
+      }
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
       const unwatch = opts.watch ? watchSequences({ engine: app.engine, sequencesDir: SEQUENCES_DIR, emailsDir: EMAILS_DIR, log }) : () => {};
-      log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
+      log(`drip listening on http://${config.host ?? "localhost"}:${config.port} (transport: ${app.transport.name}, database: ${config.databaseUrl})`);
       if (task) void runTick(); // do not wait a minute for the first look
 
       await new Promise<void>((resolve) => {
@@ -108,6 +128,18 @@ export function startCommand(program: Command, io: CliIO) {
         };
         process.once("SIGTERM", () => void shutdown("SIGTERM"));
         process.once("SIGINT", () => void shutdown("SIGINT"));
+        // Under `npm start` / `npx drip start` the shell npm runs may die on SIGTERM without passing
+        // it on: when the process that started us is gone, stop as if signalled (never orphaned on the port).
+        if (io.env.npm_command || io.env.npm_lifecycle_event) {
+          const parent = process.ppid;
+          const watch = setInterval(() => {
+            if (process.ppid !== parent) {
+              clearInterval(watch);
+              void shutdown("parent exited");
+            }
+          }, 500);
+          watch.unref();
+        }
       });
     });
 }
