@@ -43,6 +43,10 @@ const EXAMPLE = {
   DRIP_SITE_URL: "https://bodyhealtherapy.example",
 };
 
+/** Said loudly at start and in `drip status`: without the webhook, bounces and complaints go unrecorded. */
+export const WEBHOOK_WARNING =
+  "RESEND_API_KEY is set but RESEND_WEBHOOK_SECRET is not: bounces and complaints are never recorded, so drip keeps sending to those addresses; add the webhook in Resend (README, Going live) and set its signing secret";
+
 const schema = z.object({
   DATABASE_URL: z
     .string()
@@ -146,8 +150,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const warnings: string[] = [];
   if (new URL(publicUrl).protocol === "http:")
     warnings.push(`DRIP_PUBLIC_URL is ${publicUrl} (plain http, for local development only): set an https URL before sending to real subscribers.`);
-  const placeholders = (Object.keys(EXAMPLE) as (keyof typeof EXAMPLE)[]).filter((k) => env[k] === undefined);
+  // A value copied from .env.example is as good as unset: the clinic must not go live as "1 Example Street".
+  const placeholders = (Object.keys(EXAMPLE) as (keyof typeof EXAMPLE)[]).filter((k) => env[k] === undefined || env[k]?.trim() === EXAMPLE[k]);
   if (placeholders.length > 0) warnings.push(`Using example values for ${placeholders.join(", ")}: set them to the clinic's real details before launch.`);
+  if (e.RESEND_API_KEY && !e.RESEND_WEBHOOK_SECRET) warnings.push(WEBHOOK_WARNING);
   return {
     databaseUrl: e.DATABASE_URL,
     resendApiKey: e.RESEND_API_KEY,

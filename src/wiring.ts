@@ -3,6 +3,8 @@
  * sees interfaces; this file is the one that picks the drivers.
  */
 import { randomBytes } from "node:crypto";
+import { accessSync, constants, existsSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { type Config, POSTGRES_UNSUPPORTED, isPostgresUrl } from "./config.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
@@ -36,7 +38,52 @@ export interface App {
 export function openStore(config: Config): Store {
   // loadConfig refuses it already; a Config built by hand gets the same sentence.
   if (isPostgresUrl(config.databaseUrl)) throw new DripError("config", POSTGRES_UNSUPPORTED);
+  checkDatabasePath(config.databaseUrl);
   return new SqliteStore(config.databaseUrl);
+}
+
+/**
+ * A DATABASE_URL whose folder does not exist is a typo far more often than a wish for an
+ * empty database (which would look like data loss): refused, except the default layout
+ * (data/drip.db) of a fresh install. A folder or file this user cannot write is one sentence.
+ */
+export function checkDatabasePath(url: string): void {
+  const path = sqlitePath(url);
+  if (path === ":memory:") return;
+  const file = resolve(path);
+  const dir = dirname(file);
+  if (!existsSync(dir)) {
+    const freshDefault = basename(dir) === "data" && basename(file) === "drip.db" && existsSync(dirname(dir));
+    if (freshDefault) return;
+    throw new DripError(
+      "config",
+      `DATABASE_URL ${url}: the folder ${dir} does not exist, so this would start an empty database: check the path for a typo, or create the folder for a new install`,
+    );
+  }
+  const target = existsSync(file) ? file : dir;
+  try {
+    accessSync(target, constants.W_OK);
+  } catch {
+    throw new DripError(
+      "config",
+      `DATABASE_URL ${url}: ${target === file ? "the database file" : "the folder"} ${target} is not writable by this user: fix its owner or permissions`,
+    );
+  }
+}
+
+/** OUTBOX_DIR must be writable (or creatable) before a server starts sending into it. */
+export function checkOutboxDir(dir: string): void {
+  const abs = resolve(dir);
+  let probe = abs;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  try {
+    accessSync(probe, constants.W_OK);
+  } catch {
+    throw new DripError(
+      "config",
+      `OUTBOX_DIR ${dir}: ${probe === abs ? "the folder" : `the folder cannot be created because ${probe}`} is not writable by this user: fix its owner or permissions, or set OUTBOX_DIR`,
+    );
+  }
 }
 
 export function makeTransport(config: Config): Transport {

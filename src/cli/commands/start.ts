@@ -6,8 +6,8 @@
 import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import cron from "node-cron";
-import { loadConfig, readEnv } from "../../config.ts";
-import { createApp, httpDeps } from "../../wiring.ts";
+import { WEBHOOK_WARNING, loadConfig, readEnv } from "../../config.ts";
+import { checkOutboxDir, createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 import { EMAILS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { watchSequences } from "../../sequences/reload.ts";
@@ -23,7 +23,8 @@ export function startCommand(program: Command, io: CliIO) {
     .action(async (opts: { scheduler: boolean; watch: boolean }) => {
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
       const log = (line: string) => io.err(`${io.now().toISOString()} ${line}\n`);
-      for (const w of config.warnings) log(`note: ${w}`);
+      for (const w of config.warnings) log(w === WEBHOOK_WARNING ? `WARNING: ${w}` : `note: ${w}`);
+      if (config.transport === "outbox") checkOutboxDir(config.outboxDir);
       const app = await createApp(config, log);
       let lastTick: Date | null = null;
       const stopping = new AbortController();

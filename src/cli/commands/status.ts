@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { WEBHOOK_WARNING } from "../../config.ts";
 import { type CliIO, printJson } from "../io.ts";
 import { withApp } from "./app-context.ts";
 
@@ -30,6 +31,7 @@ export function statusCommand(program: Command, io: CliIO) {
             io.out(
               `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,
             );
+          if (app.config.warnings.includes(WEBHOOK_WARNING)) io.out(`${"WARNING".padEnd(12)} ${WEBHOOK_WARNING}\n`);
           if (s.sends.failed > 0) io.out(`${"attention".padEnd(12)} ${s.sends.failed} send(s) failed: 'drip failures' lists them with reasons\n`);
         },
         { quiet: true },
