@@ -12,6 +12,7 @@ import { reportCommands } from "./commands/reports.ts";
 import { startCommand } from "./commands/start.ts";
 import { statusCommand } from "./commands/status.ts";
 import { subscriberCommands } from "./commands/subscribers.ts";
+import { staffCommands } from "./commands/staff.ts";
 import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIO): Command {
     importCommand,
     exportCommand,
     demoCommand,
+    staffCommands,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
