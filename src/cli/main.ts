@@ -13,6 +13,7 @@ import { startCommand } from "./commands/start.ts";
 import { statusCommand } from "./commands/status.ts";
 import { subscriberCommands } from "./commands/subscribers.ts";
 import { staffCommands } from "./commands/staff.ts";
+import { dbCommands } from "./commands/db.ts";
 import { tickCommand } from "./commands/tick.ts";
 import { previewCommand } from "./commands/preview.ts";
 import { simulateCommand } from "./commands/simulate.ts";
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIO): Command {
     exportCommand,
     demoCommand,
     staffCommands,
+    dbCommands,
   ])
     add(program, io);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
