@@ -9,6 +9,7 @@ import { z } from "zod";
 import { resolve } from "node:path";
 import { DripError } from "./errors.ts";
 import { EMAILS_DIR, NEWSLETTERS_DIR, SEQUENCES_DIR } from "./paths.ts";
+import { type TrustProxy, parseTrustProxy } from "./http/proxy.ts";
 
 const isLocalHost = (u: URL) => ["localhost", "127.0.0.1", "[::1]"].includes(u.hostname);
 
@@ -42,6 +43,10 @@ const EXAMPLE = {
   DRIP_BOOKING_URL: "https://bodyhealtherapy.example/book",
   DRIP_SITE_URL: "https://bodyhealtherapy.example",
 };
+
+/** Said loudly at start and in `drip status`: without the webhook, bounces and complaints go unrecorded. */
+export const WEBHOOK_WARNING =
+  "RESEND_API_KEY is set but RESEND_WEBHOOK_SECRET is not: bounces and complaints are never recorded, so drip keeps sending to those addresses; add the webhook in Resend (README, Going live) and set its signing secret";
 
 const schema = z.object({
   DATABASE_URL: z
@@ -98,6 +103,10 @@ const schema = z.object({
     .optional(),
   DRIP_DB_POOL: positiveInt("DRIP_DB_POOL").optional(),
   DRIP_LEASE_SECONDS: positiveInt("DRIP_LEASE_SECONDS").default(60),
+  DRIP_DEFAULT_SEQUENCE: z.string().trim().min(1).optional(),
+  DRIP_TRUST_PROXY: z.string().trim().optional(),
+  HOST: z.string().trim().min(1).optional(),
+  DRIP_TICK_STALL_MINUTES: positiveInt("DRIP_TICK_STALL_MINUTES").default(5),
 });
 
 export interface Config {
@@ -139,6 +148,14 @@ export interface Config {
   dbPool?: number | undefined;
   /** PostgreSQL: how long a worker's claim lasts without a heartbeat (DRIP_LEASE_SECONDS, default 60). */
   leaseSeconds: number;
+  /** DRIP_DEFAULT_SEQUENCE: overrides sequences/index.ts. */
+  defaultSequence: string | undefined;
+  /** DRIP_TRUST_PROXY: which peers' X-Forwarded-For / Forwarded is believed (off by default). */
+  trustProxy: TrustProxy | null;
+  /** HOST: the address to bind (default every interface). */
+  host: string | undefined;
+  /** /healthz answers 503 when no tick finished for this long (DRIP_TICK_STALL_MINUTES, default 5). */
+  tickStallMs: number;
 }
 
 export class ConfigError extends DripError {
@@ -163,13 +180,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(parsed.error.issues.map((i) => (i.message.includes(String(i.path[0])) ? i.message : `${String(i.path[0])}: ${i.message}`)));
   }
   const e = parsed.data;
+  let trustProxy: TrustProxy | null;
+  try {
+    trustProxy = parseTrustProxy(e.DRIP_TRUST_PROXY);
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
   const port = e.PORT;
   const publicUrl = (e.DRIP_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, "");
   const warnings: string[] = [];
   if (new URL(publicUrl).protocol === "http:")
     warnings.push(`DRIP_PUBLIC_URL is ${publicUrl} (plain http, for local development only): set an https URL before sending to real subscribers.`);
-  const placeholders = (Object.keys(EXAMPLE) as (keyof typeof EXAMPLE)[]).filter((k) => env[k] === undefined);
+  // A value copied from .env.example is as good as unset: the clinic must not go live as "1 Example Street".
+  const placeholders = (Object.keys(EXAMPLE) as (keyof typeof EXAMPLE)[]).filter((k) => env[k] === undefined || env[k]?.trim() === EXAMPLE[k]);
   if (placeholders.length > 0) warnings.push(`Using example values for ${placeholders.join(", ")}: set them to the clinic's real details before launch.`);
+  if (e.RESEND_API_KEY && !e.RESEND_WEBHOOK_SECRET) warnings.push(WEBHOOK_WARNING);
   return {
     databaseUrl: e.DATABASE_URL,
     resendApiKey: e.RESEND_API_KEY,
@@ -199,5 +224,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     feedUrl: e.DRIP_FEED_URL,
     dbPool: e.DRIP_DB_POOL,
     leaseSeconds: e.DRIP_LEASE_SECONDS,
+    defaultSequence: e.DRIP_DEFAULT_SEQUENCE,
+    trustProxy,
+    host: e.HOST,
+    tickStallMs: e.DRIP_TICK_STALL_MINUTES * 60_000,
   };
 }

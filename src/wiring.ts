@@ -7,6 +7,10 @@ import { type AutomationSet, loadAutomationSet } from "./automations/load.ts";
 import type { Automation } from "./automations/types.ts";
 import { type FormSource, type FormsFile, builtInForms, formSource } from "./forms/define.ts";
 import { type Config, isPostgresUrl } from "./config.ts";
+import { accessSync, constants, existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { checkDatabasePath } from "./store/open.ts";
+import { DripError } from "./errors.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
 import { RateLimiter, realClock } from "./delivery/rate-limiter.ts";
 import { ResendTransport } from "./delivery/resend.ts";
@@ -17,6 +21,7 @@ import type { HttpDeps } from "./http/context.ts";
 import { Lifecycle } from "./lifecycle/lifecycle.ts";
 import { formatIssue } from "./sequences/errors.ts";
 import { listSequenceFiles, loadSequenceFiles } from "./sequences/load.ts";
+import { type SequencesIndex, loadSequencesIndex } from "./sequences/site.ts";
 import { exposureWarning } from "./store/sqlite/file-modes.ts";
 import { openMigratedStore } from "./store/open.ts";
 import { PostgresStore } from "./store/postgres/postgres-store.ts";
@@ -48,6 +53,8 @@ export interface App {
   waker: Waker;
   /** The automations and signup forms in force (swapped by a reload). */
   automations: AutomationRegistry;
+  /** sequences/index.ts: the default sequence's id and the clinic details the pages fall back on. */
+  site: SequencesIndex | null;
   close(): Promise<void>;
   /** On PostgreSQL: this process as one of many workers (`drip start` starts it: heartbeat, duties). */
   worker?: PgWorker;
@@ -75,7 +82,23 @@ export class AutomationRegistry {
 
 export function openStore(config: Config): Store {
   if (isPostgresUrl(config.databaseUrl)) return new PostgresStore(config.databaseUrl, { pool: config.dbPool });
+  checkDatabasePath(config.databaseUrl);
   return new SqliteStore(config.databaseUrl);
+}
+
+/** OUTBOX_DIR must be writable (or creatable) before a server starts sending into it. */
+export function checkOutboxDir(dir: string): void {
+  const abs = resolve(dir);
+  let probe = abs;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  try {
+    accessSync(probe, constants.W_OK);
+  } catch {
+    throw new DripError(
+      "config",
+      `OUTBOX_DIR ${dir}: ${probe === abs ? "the folder" : `the folder cannot be created because ${probe}`} is not writable by this user: fix its owner or permissions, or set OUTBOX_DIR`,
+    );
+  }
 }
 
 export function makeTransport(config: Config, store?: Store): Transport {
@@ -158,6 +181,13 @@ export async function createApp(
     newsletters: delivery,
     fireCompletions: (now) => door?.fireCompletions(now) ?? Promise.resolve(),
   });
+  // The default is named (DRIP_DEFAULT_SEQUENCE, else sequences/index.ts), never guessed from file order.
+  const { index: site, problem } = await loadSequencesIndex(config.sequencesDir);
+  if (problem) log(`warning: ${problem}`);
+  engine.setDefaultSequenceId(config.defaultSequence ?? site?.defaultSequence ?? null);
+  engine.sequenceProblems = loaded.issues.map((i) => formatIssue(i).trim());
+  const unloaded = engine.defaultSequenceProblem();
+  if (unloaded) log(`warning: ${unloaded}: the signup page takes signups, which wait for it`);
   sender = () => {
     const s = engine.defaultSequence?.sender;
     return s ? { name: s.name, organization: s.organization } : { name: config.from, organization: config.from };
@@ -203,6 +233,7 @@ export async function createApp(
     feeds: feedsLoaded.feeds,
     waker,
     automations: registry,
+    site,
     close: async () => {
       await worker?.stop();
       await store.close();
@@ -230,6 +261,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     formOrigins: config.formOrigins,
     transport: app.transport,
     from: config.from,
+    site: app.site,
+    trustProxy: config.trustProxy,
     ...rest,
   };
 }

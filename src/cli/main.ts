@@ -40,6 +40,10 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   history: () => import("./commands/versions.ts").then((m) => m.versionCommands),
   form: () => import("./commands/forms.ts").then((m) => m.formCommands),
   staff: () => import("./commands/staff.ts").then((m) => m.staffCommands),
+  show: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
+  pause: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
+  resume: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
+  update: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
 };
 
 /**

@@ -132,14 +132,43 @@ export class Engine {
   /** Swap in newly validated definitions; the caller keeps the old ones when validation fails. */
   setSequences(sequences: readonly Sequence[]): void {
     this.sequences = new Map(sequences.map((s) => [s.id, s]));
+    // Without a named default, the first one loaded is pinned for the life of the process:
+    // a file added later (hot reload) never takes over the signup page.
+    if (this.defaultId === null && (this.pinnedDefault === null || !this.sequences.has(this.pinnedDefault)))
+      this.pinnedDefault = this.sequences.keys().next().value ?? null;
+  }
+
+  private defaultId: string | null = null;
+  private pinnedDefault: string | null = null;
+  /** Why sequence files did not load (set by whoever loads them), for /healthz's reason. */
+  sequenceProblems: string[] = [];
+
+  /** Name the default sequence (sequences/index.ts or DRIP_DEFAULT_SEQUENCE); null goes back to the first loaded. */
+  setDefaultSequenceId(id: string | null): void {
+    this.defaultId = id;
+  }
+
+  /** The default sequence's id as named, or as pinned. */
+  get defaultSequenceId(): string | null {
+    return this.defaultId ?? this.pinnedDefault;
+  }
+
+  /** Why there is no default sequence to offer (the signup page then takes signups that wait), or null. */
+  defaultSequenceProblem(): string | null {
+    if (this.defaultSequence) return null;
+    const why = this.sequenceProblems.length ? `: ${this.sequenceProblems[0]}` : "";
+    if (this.defaultId !== null) return `the default sequence "${this.defaultId}" is not loaded${why}`;
+    return `no sequence is loaded${why}`;
   }
 
   getSequence(id: string): Sequence | undefined {
     return this.sequences.get(id);
   }
 
+  /** The sequence the signup page offers and commands use without --sequence: named, never guessed from file order. */
   get defaultSequence(): Sequence | undefined {
-    return this.sequences.values().next().value;
+    const id = this.defaultSequenceId;
+    return id === null ? undefined : this.sequences.get(id);
   }
 
   sequenceIds(): string[] {

@@ -90,13 +90,32 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
     })(c, next);
   });
 
+  /*
+   * 503 when the store does not answer or ticks have stalled (nothing is being sent);
+   * 200 "degraded" with the reason when the default sequence is not loaded (signups wait).
+   */
   app.get("/healthz", async (c) => {
+    const lastTick = deps.lastTick?.() ?? null;
     try {
       await deps.store.getMeta("secret");
-      return c.json({ ok: true, lastTick: deps.lastTick?.()?.toISOString() ?? null });
     } catch {
-      return c.json({ ok: false, error: "database unavailable" }, 503);
+      return c.json({ ok: false, status: "unhealthy", error: "database unavailable", lastTick: lastTick?.toISOString() ?? null }, 503);
     }
+    if (deps.lastTick && deps.startedAt) {
+      const since = lastTick ?? deps.startedAt;
+      const stallMs = deps.tickStallMs ?? 5 * 60_000;
+      const now = deps.now();
+      if (now.getTime() - since.getTime() > stallMs) {
+        const minutes = Math.round((now.getTime() - since.getTime()) / 60_000);
+        const error = lastTick
+          ? `ticks stalled: the last tick finished ${minutes} minutes ago`
+          : `ticks stalled: no tick has finished since the start ${minutes} minutes ago`;
+        return c.json({ ok: false, status: "unhealthy", error, lastTick: lastTick?.toISOString() ?? null }, 503);
+      }
+    }
+    const problem = deps.engine.defaultSequenceProblem();
+    if (problem) return c.json({ ok: true, status: "degraded", reason: problem, lastTick: lastTick?.toISOString() ?? null });
+    return c.json({ ok: true, status: "ok", lastTick: lastTick?.toISOString() ?? null });
   });
   app.route("/", signupRoutes());
   app.route("/", manageRoutes());

@@ -9,6 +9,8 @@ import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
 import { type Html, html, page } from "./html.ts";
 import { genuineForm, sameOrigin, siteOrigins } from "./security.ts";
+import type { SequencesIndex } from "../sequences/site.ts";
+import { type TrustProxy, clientAddress } from "./proxy.ts";
 
 export interface HttpDeps {
   store: Store;
@@ -46,12 +48,20 @@ export interface HttpDeps {
   /** Where the dashboard's sign-in emails go (the configured transport) and their From address. */
   transport?: Transport;
   from?: string;
+  /** sequences/index.ts: the clinic's name and zone when the default sequence cannot load. */
+  site?: SequencesIndex | null;
+  /** DRIP_TRUST_PROXY: whose forwarded headers are believed (null: none, the socket's address counts). */
+  trustProxy?: TrustProxy | null;
+  /** /healthz answers 503 when no tick finished for this long (with lastTick; default 5 minutes). */
+  tickStallMs?: number;
+  /** When the server started (ticks are stalled if none finished this long after it). */
+  startedAt?: Date;
 }
 
 export type Env = { Variables: { deps: HttpDeps } };
 
 export function organization(deps: HttpDeps): string {
-  return deps.engine.defaultSequence?.sender.organization ?? "drip";
+  return deps.engine.defaultSequence?.sender.organization ?? deps.site?.organization ?? "drip";
 }
 
 /** "write to <the contact address>" as a mailto link, or "write to us" when none is configured. */
@@ -67,11 +77,15 @@ export function respondPage(c: Context<Env>, status: number, title: string, body
 
 /** The client's address: the socket's, never a header a client can set. */
 export function clientIp(c: Context): string {
+  let socket: string;
   try {
-    return getConnInfo(c).remote.address ?? "unknown";
+    socket = getConnInfo(c).remote.address ?? "unknown";
   } catch {
-    return "unknown"; // app.request() in tests has no socket
+    socket = "unknown"; // app.request() in tests has no socket
   }
+  // Behind a proxy, the forwarded address counts only as far as DRIP_TRUST_PROXY vouches for it.
+  const trust = (c.get("deps") as HttpDeps | undefined)?.trustProxy ?? null;
+  return clientAddress(socket, { xff: c.req.header("x-forwarded-for"), forwarded: c.req.header("forwarded") }, trust);
 }
 
 /** See genuineForm: the token for `scope` plus the Origin check, for this request. */

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { formatLocal } from "../schedule/index.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, respondPage, wantsJson, writeTo } from "./context.ts";
+import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonBody, organization, respondPage, wantsJson, writeTo } from "./context.ts";
 import { type Html, html } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
 import { TZ_SCRIPT, zoneSelect } from "./zones.ts";
@@ -42,9 +42,14 @@ function signupForm(deps: HttpDeps, now: Date, values: { email?: string; name?: 
   // The page at / is the default form (sequences/forms.ts), posting to /subscribe as it always has.
   const form = deps.forms?.().defaultForm;
   const seq = (form?.sequence ? deps.engine.getSequence(form.sequence) : undefined) ?? deps.engine.defaultSequence;
-  const zone = values.timezone || seq?.defaultTimezone || "UTC";
-  return html`<h1>${form?.title ?? seq?.name ?? "Sign up"}</h1>
-<p>A free email course in ${seq?.steps.length ?? ""} short emails. We'll send them in your own time zone, and you can pause or leave with one click.</p>
+  // The default sequence may fail to load (a broken edit at start): the page stays branded
+  // from sequences/index.ts and signups wait for the course.
+  const zone = values.timezone || seq?.defaultTimezone || deps.site?.defaultTimezone || "UTC";
+  const intro = seq
+    ? html`<p>A free email course in ${seq.steps.length} short emails. We'll send them in your own time zone, and you can pause or leave with one click.</p>`
+    : html`<p>A free email course from ${organization(deps)}. We'll send it in your own time zone, and you can pause or leave with one click.</p>`;
+  return html`<h1>${form?.title ?? seq?.name ?? `Sign up: ${organization(deps)}`}</h1>
+${intro}
 ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <form method="post" action="/subscribe" novalidate${error ? html` aria-describedby="form-error"` : ""}>
 <input type="hidden" name="csrf" value="${csrfToken(deps.secret, "signup", now)}">

@@ -97,6 +97,39 @@ export interface ProviderEvent {
 
 /** An enrollment that starts now (its first step may be due at once). */
 const isNew = (r: string) => r === "created" || r === "reentered";
+export interface ImportPageOptions {
+  /** Enroll active rows (new ones, and pending ones confirmed by `confirmPending`) in this sequence. */
+  enrollIn: Sequence | null;
+  /** A row that says active confirms a known subscriber who is still pending (`drip import --confirmed` again). */
+  confirmPending?: boolean;
+  /** Queue a confirmation email for every pending row (`--send-confirmation`). */
+  sendConfirmation?: boolean;
+  /** Do everything in the transaction, then roll it back: the counts say what would happen. */
+  dryRun?: boolean;
+}
+
+export interface ImportPageResult {
+  created: number;
+  existing: number;
+  enrolled: number;
+  suppressed: number;
+  /** Known pending subscribers confirmed by this page. */
+  confirmed: number;
+  /** Confirmation emails queued. */
+  queued: number;
+  /** Rows left pending with no confirmation email queued. */
+  pending: number;
+  warnings: string[];
+  /** Automations the page's tags fired. */
+  automations: FireSummary;
+}
+
+/** Thrown inside a dry run's transaction so that it rolls back; carries what would have happened. */
+class DryRunRollback extends Error {
+  constructor(readonly result: ImportPageResult) {
+    super("dry run: rolled back");
+  }
+}
 
 const open = (e: Enrollment) => e.status === "active" || e.status === "paused";
 
@@ -337,33 +370,74 @@ export class Lifecycle {
    */
   async importPage(
     rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
-    opts: { enrollIn: Sequence | null },
+    opts: ImportPageOptions,
     now: Date,
-  ): Promise<{ created: number; existing: number; enrolled: number; suppressed: number; warnings: string[]; automations: FireSummary }> {
-    const suppressed = await this.store.suppressedAmong(rows.map((r) => r.email));
-    const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
-    const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
-    const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
-    const warnings: string[] = [];
+  ): Promise<ImportPageResult> {
     const automations: FireSummary = { fired: 0, entered: 0 };
     // The page's new subscribers, their enrollments, their topics (the CSV's topics column,
     // consent from the import) and the automations its tags trigger commit together: an import
     // of 10,000 rows is 20 transactions of 500, never one per person.
-    const { created, existing, enrolled } = await this.store.transaction(async (tx) => {
-      const res = await this.importInto(tx, fresh, startOf, opts, now, warnings);
-      for (const sub of res.created)
+    const work = async (tx: Store): Promise<ImportPageResult> => {
+      const suppressed = await tx.suppressedAmong(rows.map((r) => r.email));
+      const fresh = rows.filter((r) => !suppressed.has(r.email.trim().toLowerCase()));
+      const startOf = new Map(fresh.map((r) => [r.email.trim().toLowerCase(), r.startAt]));
+      const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
+      const warnings: string[] = [];
+      const { created, existing, enrolled } = await this.importInto(tx, fresh, startOf, opts, now, warnings);
+      for (const sub of created)
         for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
           await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
       // A new subscriber's tags were added now: "tag-added" automations fire for active ones.
       if ((this.o.automations?.() ?? []).some((a) => a.on.on === "tag-added"))
-        for (const sub of res.created) {
+        for (const sub of created) {
           if (sub.status !== "active") continue;
           for (const tag of sub.tags) await this.fire(tx, sub.id, { on: "tag-added", tag }, now, automations);
         }
-      return res;
-    });
-    if (enrolled > 0 || automations.entered > 0) this.o.onSendDue?.();
-    return { created: created.length, existing, enrolled, suppressed: rows.length - fresh.length, warnings, automations };
+      const result: ImportPageResult = {
+        created: created.length,
+        existing,
+        enrolled,
+        suppressed: rows.length - fresh.length,
+        confirmed: 0,
+        queued: 0,
+        pending: 0,
+        warnings,
+        automations,
+      };
+      const isNew = new Set(created.map((c) => c.email.trim().toLowerCase()));
+      for (const c of created) {
+        if (c.status !== "pending") continue;
+        if (opts.sendConfirmation && (await this.queueConfirmation(tx, c, now))) result.queued++;
+        else result.pending++;
+      }
+      // Rows already known: only a pending one changes, and only when asked (--confirmed
+      // vouches for consent; --send-confirmation emails the link they never got).
+      for (const r of fresh) {
+        if (isNew.has(r.email.trim().toLowerCase())) continue;
+        const s = await tx.findSubscriberByEmail(r.email);
+        if (s?.status !== "pending") continue;
+        if (opts.confirmPending && r.status === "active") {
+          await tx.setSubscriberStatus(s.id, "active", now, { source: r.consentSource ?? "import", at: r.consentAt ?? now, ip: r.consentIp ?? null });
+          result.confirmed++;
+          if (opts.enrollIn) {
+            const { warnings: w, ...plan } = planEnrollment(opts.enrollIn, s, now);
+            warnings.push(...w);
+            if ((await tx.enroll({ subscriberId: s.id, ...plan, allowReentry: opts.enrollIn.allowReentry ?? false })) !== "exists") result.enrolled++;
+          }
+        } else if (opts.sendConfirmation && (await this.queueConfirmation(tx, s, now))) result.queued++;
+        else result.pending++;
+      }
+      if (opts.dryRun) throw new DryRunRollback(result);
+      return result;
+    };
+    try {
+      const result = await this.store.transaction(work);
+      if (result.enrolled > 0 || result.queued > 0 || automations.entered > 0) this.o.onSendDue?.();
+      return result;
+    } catch (err) {
+      if (err instanceof DryRunRollback) return err.result;
+      throw err;
+    }
   }
 
   private importInto(

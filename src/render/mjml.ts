@@ -4,6 +4,7 @@
  * placeholders survive compilation because MJML copies attribute and text values verbatim.
  */
 import { readFileSync, statSync } from "node:fs";
+import { relative } from "node:path";
 import type { EmailProps } from "../sequences/types.ts";
 import { greetingLine, senderLines } from "./greeting.ts";
 
@@ -31,14 +32,16 @@ export const MJML_PLACEHOLDERS: Record<string, (p: MjmlValues) => string | reado
 
 export type MjmlValues = EmailProps;
 
-const PLACEHOLDER = /\{\{\s*([a-zA-Z.]+)\s*\}\}/g;
+/** Any {{…}}: a name that is not a known placeholder (Kit's {{subscriber.first_name}}, a typo) is an error, never sent literally. */
+const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
 export class TemplateError extends Error {
   constructor(
     readonly file: string,
     message: string,
+    readonly line?: number,
   ) {
-    super(`${file}: ${message}`);
+    super(`${relative(process.cwd(), file) || file}${line ? `:${line}` : ""}: ${message}`);
     this.name = "TemplateError";
   }
 }
@@ -60,13 +63,16 @@ export async function compileMjml(path: string): Promise<string> {
   const hit = cache.get(path);
   if (hit && hit.mtimeMs === mtimeMs) return hit.html;
   const source = readFileSync(path, "utf8");
-  const unknown = [...source.matchAll(PLACEHOLDER)].map((m) => m[1]!).filter((name) => !(name in MJML_PLACEHOLDERS));
+  const unknown = [...source.matchAll(PLACEHOLDER)].filter((m) => !Object.hasOwn(MJML_PLACEHOLDERS, m[1]!));
   if (unknown.length > 0) {
+    const at = unknown[0]!.index ?? 0;
+    const line = source.slice(0, at).split("\n").length;
     throw new TemplateError(
       path,
-      `unknown placeholder {{${unknown[0]}}}: use one of ${Object.keys(MJML_PLACEHOLDERS)
+      `unknown placeholder ${unknown[0]![0]}: use one of ${Object.keys(MJML_PLACEHOLDERS)
         .map((k) => `{{${k}}}`)
         .join(", ")}`,
+      line,
     );
   }
   let html: string;
@@ -109,7 +115,7 @@ export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]
 /** Fill placeholders; values are escaped for both text and attribute positions. */
 export function fillMjml(html: string, values: MjmlValues): string {
   return html.replace(PLACEHOLDER, (_m, name: string) => {
-    const value = MJML_PLACEHOLDERS[name]?.(values);
+    const value = Object.hasOwn(MJML_PLACEHOLDERS, name) ? MJML_PLACEHOLDERS[name]!(values) : undefined;
     if (value === undefined) return "";
     return typeof value === "string" ? escapeHtml(value) : value.map(escapeHtml).join("<br />");
   });

@@ -86,6 +86,64 @@ export async function checkSequence(sequence: Sequence, emailsDir: string, subsc
       continue;
     }
     issues.push(...checkRendered(email, path, { unsubscribe: links.unsubscribe, postalAddress: SAMPLE_POSTAL_ADDRESS }));
+    // Many subscribers leave the name empty: the email must still read well ("Hello,", not "Dear ,").
+    try {
+      const nameless = await renderStep({
+        sequence,
+        step,
+        subscriber: { ...subscriber, name: "" },
+        links,
+        postalAddress: SAMPLE_POSTAL_ADDRESS,
+        list: SAMPLE_LIST,
+        emailsDir,
+      });
+      issues.push(...checkEmptyName(nameless, path));
+    } catch (err) {
+      issues.push({ path: `${path}.template`, message: `step "${step.id}" failed to render for a subscriber with no name: ${(err as Error).message}` });
+    }
   }
   return issues;
+}
+
+/** A word, spaces, then a comma: what "Dear {name}," becomes when the name is empty. */
+const EMPTY_SLOT = /[\p{L}][ \u00a0]+[,!.?]/u;
+
+/** Problems in an email rendered for a subscriber with an empty name. */
+export function checkEmptyName(email: RenderedEmail, path: string): SequenceIssue[] {
+  const issues: SequenceIssue[] = [];
+  const parts: [string, string][] = [
+    ["subject", email.subject],
+    ["preview", email.preview],
+    ["template", email.text],
+  ];
+  for (const [part, value] of parts) {
+    for (const line of value.split("\n")) {
+      const m = EMPTY_SLOT.exec(line);
+      if (!m) continue;
+      const start = Math.max(0, m.index - 20);
+      issues.push({
+        path: `${path}.${part}`,
+        message: `with an empty subscriber name it reads "${line.slice(start, m.index + m[0].length).trim()}": fall back to a greeting without the name (as <Greeting> and {{greeting}} do)`,
+      });
+      break;
+    }
+  }
+  return issues;
+}
+
+/** Warnings that do not stop a sequence: two steps planned for the same moment go out together. */
+export function scheduleWarnings(sequence: Sequence): SequenceIssue[] {
+  const at = new Map<string, string>();
+  const warnings: SequenceIssue[] = [];
+  for (const [i, step] of sequence.steps.entries()) {
+    const key = step.schedule.kind === "immediately" ? "day 0, at once" : `day ${step.schedule.day} at ${step.schedule.at}`;
+    const other = at.get(key);
+    if (other)
+      warnings.push({
+        path: `steps[${i}].schedule`,
+        message: `steps "${other}" and "${step.id}" are both planned for ${key}: they would arrive together; give one another day or time`,
+      });
+    else at.set(key, step.id);
+  }
+  return warnings;
 }

@@ -17,9 +17,9 @@ export interface LoadResult {
 }
 
 /** Files beside the sequences that are not sequences: the automations and the signup forms (src/automations/load.ts). */
-export const NOT_SEQUENCES: ReadonlySet<string> = new Set(["automations.ts", "forms.ts"]);
+export const NOT_SEQUENCES: ReadonlySet<string> = new Set(["automations.ts", "forms.ts", "index.ts"]);
 
-/** The sequence files under a folder: *.ts, not starting with "_" (shared helpers), not tests, not NOT_SEQUENCES. */
+/** The sequence files under a folder: *.ts, not starting with "_" (shared helpers), not tests, not NOT_SEQUENCES (index.ts names the default). */
 export function listSequenceFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => /\.tsx?$/.test(f) && !f.startsWith("_") && !/\.(test|d)\.tsx?$/.test(f) && !NOT_SEQUENCES.has(f))
@@ -50,6 +50,42 @@ export const freshImport: Importer = async (file) => {
   return inner && typeof inner === "object" && "default" in inner && !("__validated" in inner) ? inner : mod;
 };
 
+/**
+ * What went wrong loading a file, whole: esbuild's "Transform failed with 1 error:" is followed
+ * by `file:line:column: ERROR: message` lines, which are what the reader needs (file paths
+ * shown relative to the project).
+ */
+export function loadErrorDetail(err: unknown, cwd: string): string {
+  const e = err as { message?: string; errors?: { text?: string; location?: { file?: string; line?: number; column?: number } | null }[] };
+  if (Array.isArray(e.errors) && e.errors.length) {
+    return e.errors
+      .map((x) => {
+        const l = x.location;
+        const at = l?.file ? `${relative(cwd, resolve(l.file)) || l.file}:${l.line ?? 0}:${(l.column ?? 0) + 1}: ` : "";
+        return `${at}${x.text ?? "error"}`;
+      })
+      .join("; ");
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes are stripped on purpose
+  const text = String(e.message ?? err).replace(/\u001b\[[0-9;]*m/g, "");
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const shown = (file: string) => relative(cwd, resolve(file)) || file;
+  // esbuild: "file:line:col: ERROR: message" (its column counts from 0).
+  const located = lines.flatMap((l) => {
+    const m = /^(.*?):(\d+):(\d+): ERROR: (.*)$/.exec(l);
+    return m ? [`${shown(m[1]!)}:${m[2]}:${Number(m[3]) + 1}: ${m[4]}`] : [];
+  });
+  if (located.length) return located.join("; ");
+  // Other transformers: "[PARSE_ERROR] message" and a "[ file:line:col ]" frame.
+  const where = /([^\s[\]()]+\.[cm]?[jt]sx?):(\d+):(\d+)/.exec(text);
+  const what = lines.find((l) => /\[\w*ERROR\]|SyntaxError|Error:/.test(l) && !/^Transform failed/.test(l));
+  if (where && what) return `${shown(where[1]!)}:${where[2]}:${where[3]}: ${what.replace(/^.*?(\[\w*ERROR\]|SyntaxError:|Error:)\s*/, "")}`;
+  return lines.filter((l) => !/^Transform failed/.test(l)).join(" ") || text;
+}
+
 export async function loadSequenceFiles(files: readonly string[], cwd = process.cwd(), importer: Importer = nativeImport): Promise<LoadResult> {
   const result: LoadResult = { sequences: [], issues: [] };
   const ids = new Map<string, string>();
@@ -62,8 +98,7 @@ export async function loadSequenceFiles(files: readonly string[], cwd = process.
       if (isSequenceError(err)) {
         result.issues.push(...err.issues.map((i) => ({ ...i, file: shown })));
       } else {
-        const msg = (err as Error).message?.split("\n")[0] ?? String(err);
-        result.issues.push({ file: shown, path: "", message: `the file could not be loaded (${msg}): fix the import or syntax error it names` });
+        result.issues.push({ file: shown, path: "", message: `the file could not be loaded: ${loadErrorDetail(err, cwd)}` });
       }
       continue;
     }

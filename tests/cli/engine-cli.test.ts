@@ -130,7 +130,11 @@ describe("import and export", () => {
     expect(r.code).toBe(0);
     expect(r.out).toBe("imported 2, already there 0, suppressed 0, bad rows 5\n");
     const lines = r.err.trim().split("\n");
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
+    // Never silently pending: the summary says how to email them or vouch for them.
+    expect(lines[5]).toBe(
+      "warning: 2 subscribers are pending and get no email until they confirm: run the import again with --send-confirmation to email them a confirmation link, or with --confirmed if they already consented",
+    );
     expect(lines[0]).toMatch(/^line 3: .*not-an-email.*not a valid email/);
     expect(lines[1]).toMatch(/^line 4: .*Mars\/Olympus.*IANA/);
     expect(lines[2]).toMatch(/^line 5: subscribed_at "yesterday" is not a date/);
@@ -148,11 +152,13 @@ describe("import and export", () => {
     ]);
   });
 
-  it("a file without an email column imports nothing and fails (exit 1)", async () => {
+  it("a file without an email column imports nothing and fails (exit 1) with one header-level message", async () => {
     writeFileSync(join(dir, "noemail.csv"), "name,timezone\nAna,Europe/London\n");
     const r = await drip(["import", join(dir, "noemail.csv")]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/line 2: the email column is missing/);
+    expect(r.err).toBe(
+      `drip: ${join(dir, "noemail.csv")}: no email column in the header (line 1): the columns are "name", "timezone"; name the one with the addresses, e.g. --map email="name"; nothing was imported\n`,
+    );
     expect((await drip(["import", join(dir, "missing.csv")])).code).toBe(2);
     writeFileSync(join(dir, "status.csv"), "email,status\nx@example.com,banana\n");
     const s = await drip(["import", join(dir, "status.csv")]);

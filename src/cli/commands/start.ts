@@ -7,12 +7,13 @@ import { serve } from "@hono/node-server";
 import type { Command } from "commander";
 import cron from "node-cron";
 import { type ChildProcess, spawn } from "node:child_process";
-import { isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
+import { WEBHOOK_WARNING, isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
 import { checkFeed } from "../../newsletters/feeds.ts";
-import { createApp, httpDeps } from "../../wiring.ts";
+import { checkOutboxDir, createApp, httpDeps } from "../../wiring.ts";
 import { createHttpApp } from "../../http/app.ts";
 
 import { watchSequences } from "../../sequences/reload.ts";
+import { DripError } from "../../errors.ts";
 import { LiveVersions } from "../../versions/go-live.ts";
 import { TickLoop } from "../../engine/wake.ts";
 import { type CliIO, UsageError } from "../io.ts";
@@ -28,7 +29,8 @@ export function startCommand(program: Command, io: CliIO) {
     .action(async (opts: { scheduler: boolean; watch: boolean; workers?: string; http: boolean }) => {
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
       const log = (line: string) => io.err(`${io.now().toISOString()} ${line}\n`);
-      for (const w of config.warnings) log(`note: ${w}`);
+      for (const w of config.warnings) log(w === WEBHOOK_WARNING ? `WARNING: ${w}` : `note: ${w}`);
+      if (config.transport === "outbox") checkOutboxDir(config.outboxDir);
       const workers = parseWorkers(opts.workers, config.databaseUrl);
       const app = await createApp(config, log);
       const supervisor = workers > 1 ? superviseWorkers(workers, io, log) : null;
@@ -117,11 +119,31 @@ export function startCommand(program: Command, io: CliIO) {
           log,
           debug: (io.env.DEBUG ?? "").includes("drip"),
           now: io.now,
-          lastTick: () => lastTick,
+          lastTick: () => (opts.scheduler ? lastTick : null),
+          ...(opts.scheduler ? { startedAt: io.now(), tickStallMs: config.tickStallMs } : {}),
           afterSignup,
         }),
       );
-      const server = opts.http ? serve({ fetch: http.fetch, port: config.port }) : null;
+      const server = opts.http ? serve({ fetch: http.fetch, port: config.port, ...(config.host ? { hostname: config.host } : {}) }) : null;
+      // Listening, or one sentence (a port in use is the usual reason), never a stack trace.
+      const bound = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+        if (!server) return resolve(null);
+        server.once("listening", () => resolve(null));
+        server.once("error", (err: NodeJS.ErrnoException) => resolve(err));
+      });
+      if (bound) {
+        stopping.abort();
+        await task?.stop();
+        while (running.size > 0) await Promise.allSettled([...running]);
+        await app.close();
+        const where = `${config.host ?? "port"}${config.host ? `:${config.port}` : ` ${config.port}`}`;
+        if (bound.code === "EADDRINUSE")
+          throw new DripError("config", `${where} is already in use (another drip or program is listening there): stop it, or set PORT to a free port`);
+        if (bound.code === "EADDRNOTAVAIL")
+          throw new DripError("config", `HOST ${config.host} is not an address of this machine: set HOST to one of its addresses, or unset it`);
+        if (bound.code === "EACCES") throw new DripError("config", `${where} needs more privileges: use a port above 1023 (and a reverse proxy in front)`);
+        throw new DripError("failed", `cannot listen on ${where}: ${bound.message}`);
+      }
       // Edits to sequences/ and emails/ go live once they validate; a broken edit is logged and
       // the last good definitions keep running.
       const unwatch = opts.watch
@@ -135,7 +157,7 @@ export function startCommand(program: Command, io: CliIO) {
           })
         : () => {};
       const database = redactUrl(config.databaseUrl);
-      if (server) log(`drip listening on http://localhost:${config.port} (transport: ${app.transport.name}, database: ${database})`);
+      if (server) log(`drip listening on http://${config.host ?? "localhost"}:${config.port} (transport: ${app.transport.name}, database: ${database})`);
       else log(`drip worker ${app.worker?.id ?? process.pid} started (transport: ${app.transport.name}, database: ${database})`);
       if (task) void runTick(); // do not wait a minute for the first look
 
@@ -159,6 +181,18 @@ export function startCommand(program: Command, io: CliIO) {
         };
         process.once("SIGTERM", () => void shutdown("SIGTERM"));
         process.once("SIGINT", () => void shutdown("SIGINT"));
+        // Under `npm start` / `npx drip start` the shell npm runs may die on SIGTERM without passing
+        // it on: when the process that started us is gone, stop as if signalled (never orphaned on the port).
+        if (io.env.npm_command || io.env.npm_lifecycle_event) {
+          const parent = process.ppid;
+          const watch = setInterval(() => {
+            if (process.ppid !== parent) {
+              clearInterval(watch);
+              void shutdown("parent exited");
+            }
+          }, 500);
+          watch.unref();
+        }
       });
     });
 }

@@ -3,7 +3,7 @@ import { type CliIO, printJson } from "../io.ts";
 import { type DeliveryPause, PAUSE_KEY } from "../../engine/batch-delivery.ts";
 import { openMigratedStore, transportName } from "../../store/open.ts";
 import type { PostgresStore } from "../../store/postgres/postgres-store.ts";
-import { isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
+import { WEBHOOK_WARNING, isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
 import { exposureWarning } from "../../store/sqlite/file-modes.ts";
 import { sqlitePath } from "../../store/sqlite/sqlite-store.ts";
 
@@ -61,6 +61,7 @@ export function statusCommand(program: Command, io: CliIO) {
           io.out(
             `${"attention".padEnd(12)} ${s.sends.in_doubt} send(s) in doubt: the provider may or may not have sent them; check its logs ('drip failures')\n`,
           );
+        if (config.warnings.includes(WEBHOOK_WARNING)) io.out(`${"WARNING".padEnd(12)} ${WEBHOOK_WARNING}\n`);
         if (s.sends.failed > 0) io.out(`${"attention".padEnd(12)} ${s.sends.failed} send(s) failed: 'drip failures' lists them with reasons\n`);
       } finally {
         await store.close();

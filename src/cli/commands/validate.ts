@@ -2,30 +2,37 @@ import { basename, dirname, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadAutomationSet } from "../../automations/load.ts";
 import { describeAction, describeTrigger } from "../../automations/compile.ts";
-import { checkSequence } from "../../sequences/check.ts";
+import { checkSequence, scheduleWarnings } from "../../sequences/check.ts";
 import { formatIssue, type SequenceIssue } from "../../sequences/errors.ts";
 import { NOT_SEQUENCES, listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
 import { loadIssueFiles } from "../../newsletters/issue-file.ts";
 import { loadTopics } from "../../newsletters/load.ts";
 import { contentDirs } from "./app-context.ts";
+import { typecheckFiles } from "../../sequences/typecheck.ts";
 import { type CliIO, WorkError, printJson } from "../io.ts";
 
 export function validateCommand(program: Command, io: CliIO) {
   program
     .command("validate")
     .description(
-      "Load every sequence and template, render each step for a sample subscriber, and check compliance; automations, forms and newsletter issues too",
+      "Type-check every sequence and template, load them, render each step for a sample subscriber (and one with no name), and check compliance; automations, forms and newsletter issues too",
     )
     .argument("[files...]", "sequence files to check (default: every file in sequences/); an automations.ts or forms.ts among them is checked against them")
-    .option("--json", "print {ok, sequences, automations, forms, newsletters, issues: [{file, path, message}]}")
-    .action(async (files: string[], opts: { json?: boolean }) => {
+    .option("--no-typecheck", "skip the TypeScript type check (faster; syntax and field errors then show only when a file loads)")
+    .option("--json", "print {ok, sequences, automations, forms, newsletters, issues: [{file, path, message}], warnings: [{file, path, message}]}")
+    .action(async (files: string[], opts: { json?: boolean; typecheck: boolean }) => {
       const dirs = contentDirs(io);
       const beside = files.filter((f) => NOT_SEQUENCES.has(basename(f)));
       const sequenceFiles = files.filter((f) => !NOT_SEQUENCES.has(basename(f)));
-      const loaded = await loadSequenceFiles(files.length ? sequenceFiles : listSequenceFiles(dirs.sequencesDir), io.cwd);
-      const issues: SequenceIssue[] = [...loaded.issues];
+      const list = files.length ? sequenceFiles : listSequenceFiles(dirs.sequencesDir);
+      // The compiler first: it names file, line and column for syntax errors and missing fields.
+      const typeIssues = opts.typecheck ? await typecheckFiles(list, { cwd: io.cwd, dirs: [dirs.sequencesDir, dirs.emailsDir] }) : [];
+      const loaded = await loadSequenceFiles(list, io.cwd);
+      const issues: SequenceIssue[] = [...typeIssues, ...loaded.issues];
+      const warnings: SequenceIssue[] = [];
       for (const { file, sequence } of loaded.sequences) {
         issues.push(...(await checkSequence(sequence, dirs.emailsDir)).map((i) => ({ ...i, file })));
+        warnings.push(...scheduleWarnings(sequence).map((i) => ({ ...i, file })));
       }
       // Automations and forms beside the sequences: the folder's own, or the automations.ts / forms.ts named.
       const dir = files.length ? (beside[0] ? dirname(resolve(io.cwd, beside[0])) : null) : dirs.sequencesDir;
@@ -47,10 +54,12 @@ export function validateCommand(program: Command, io: CliIO) {
           forms,
           newsletters: newsletters.issues.map((n) => ({ file: relative(io.cwd, n.file), id: n.id, topic: n.topicId })),
           issues,
+          warnings,
         });
         if (issues.length) throw new WorkError("", { cause: "json" });
         return;
       }
+      for (const w of warnings) io.err(`warning:${formatIssue(w).slice(1)}\n`);
       if (issues.length) throw new WorkError(`${issues.length} problem${issues.length === 1 ? "" : "s"} found:\n${issues.map(formatIssue).join("\n")}`);
       for (const s of summary) io.out(`ok  ${s.file}  ${s.id} (${s.steps} steps)\n`);
       for (const a of automations) io.out(`ok  automation ${a.id}: on ${a.on}, ${a.do.join(", ")}\n`);

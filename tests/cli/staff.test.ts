@@ -1,0 +1,56 @@
+/**
+ * Staff commands for one subscriber: show (details, consent, enrollments, sends), pause and
+ * resume, update --name --tz (a new zone re-plans the next step), and stats with separated,
+ * aligned columns and rates.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cleanupTempDirs, runDrip, tempDir } from "../support/engine-helpers.ts";
+
+let dir: string;
+let env: Record<string, string>;
+const NOW = new Date("2026-10-28T12:00:00Z"); // Wednesday, 12:00 in London
+const drip = (argv: string[]) => runDrip(argv, { env, cwd: dir, now: NOW });
+
+beforeEach(() => {
+  dir = tempDir("drip-staff-");
+  env = { DATABASE_URL: `file:${dir}/drip.db`, OUTBOX_DIR: `${dir}/outbox`, DRIP_SECRET: "x".repeat(40) };
+});
+afterEach(() => cleanupTempDirs());
+
+describe("one subscriber", () => {
+  it("show, pause, resume and update --tz (re-planned), all through the CLI", async () => {
+    expect((await drip(["subscribe", "ana@example.com", "--name", "Ana", "--tz", "Europe/London", "--confirmed"])).code).toBe(0);
+    expect((await drip(["tick"])).code).toBe(0);
+    const shown = JSON.parse((await drip(["show", "ana@example.com", "--json"])).out);
+    expect(shown.subscriber).toMatchObject({ email: "ana@example.com", name: "Ana", timezone: "Europe/London", status: "active", consent: { source: "cli" } });
+    expect(shown.enrollments).toEqual([
+      expect.objectContaining({ sequenceId: "hip-pain-course", status: "active", nextStepId: "self-release", nextDueAt: "2026-10-30T09:00:00.000Z" }),
+    ]);
+    expect(shown.sends).toEqual([expect.objectContaining({ stepId: "article", status: "sent" })]);
+    const text = (await drip(["show", "ana@example.com"])).out;
+    expect(text).toMatch(/^enrollment {3}hip-pain-course: active, next self-release at 2026-10-30T09:00:00.000Z$/m);
+    expect(text).toMatch(/^send {9}hip-pain-course\/article {2}sent {2}/m);
+
+    expect((await drip(["pause", "ana@example.com"])).out).toBe("paused: ana@example.com (1 course)\n");
+    expect(JSON.parse((await drip(["show", "ana@example.com", "--json"])).out).enrollments[0].status).toBe("paused");
+    expect((await drip(["resume", "ana@example.com"])).out).toBe("resumed: ana@example.com (1 course)\n");
+
+    const u = await drip(["update", "ana@example.com", "--name", "Ana Maria", "--tz", "Asia/Tokyo"]);
+    expect(u.out).toBe('updated: ana@example.com (name "Ana Maria", time zone Asia/Tokyo)\n');
+    const after = JSON.parse((await drip(["show", "ana@example.com", "--json"])).out);
+    expect(after.subscriber).toMatchObject({ name: "Ana Maria", timezone: "Asia/Tokyo" });
+    expect(after.enrollments[0].nextDueAt).toBe("2026-10-30T00:00:00.000Z"); // 09:00 in Tokyo
+    expect((await drip(["update", "ana@example.com", "--tz", "Mars/Base"])).code).toBe(2);
+    expect((await drip(["show", "nobody@example.com"])).err).toBe("drip: no subscriber nobody@example.com (see drip export for the list)\n");
+  });
+
+  it("stats: separated, aligned columns with rates", async () => {
+    await drip(["subscribe", "bo@example.com", "--confirmed"]);
+    await drip(["tick"]);
+    const lines = (await drip(["stats"])).out.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^step\s+ {2}sent {2}delivered {2}opened {2}clicked {2}bounced {2}complained {2}unsubscribed {2}booked$/);
+    expect(lines[1]).toMatch(/^hip-pain-course\/article\s+1\s+0 0%\s+0\s+0\s+0 0%/);
+    // Every column ends where its header ends.
+    expect(lines[1]!.length).toBe(lines[0]!.length);
+  });
+});
