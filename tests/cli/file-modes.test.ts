@@ -23,11 +23,12 @@ afterEach(() => cleanupTempDirs());
 
 describe("a new database", () => {
   it("is created 0600 (and its -wal/-shm) in a 0700 data directory, and the secret it holds stays there", async () => {
-    const db = join(dir, "data", "nested", "drip.db");
+    // The default layout of a fresh install (data/drip.db): the only missing folder drip creates
+    // (any other missing folder is refused as a likely typo, tests/config-launch.test.ts).
+    const db = join(dir, "data", "drip.db");
     const r = await runDrip(["subscribe", "ana@example.com"], { env: envFor(db), cwd: dir, now: NOW });
     expect(r).toMatchObject({ code: 0, err: "" });
     expect(mode(join(dir, "data"))).toBe(0o700);
-    expect(mode(join(dir, "data", "nested"))).toBe(0o700);
     expect(mode(db)).toBe(0o600);
     // The WAL files exist while a connection is open: look at them with one.
     const raw = new Database(db);

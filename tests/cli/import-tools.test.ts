@@ -69,7 +69,8 @@ describe("real export layouts", () => {
     });
     // Consent is when they confirmed; the course starts when they opted in.
     expect(s["ana.silva@example.com"]!.consentAt?.toISOString()).toBe("2025-03-02T09:15:30.000Z");
-    expect(s["ana.silva@example.com"]!.enrolledAt).toEqual(["2025-03-02T09:14:07.000Z"]);
+    // Her "booked" tag also starts the post-booking sequence (an automation) at the import.
+    expect(s["ana.silva@example.com"]!.enrolledAt).toEqual(["2025-03-02T09:14:07.000Z", NOW.toISOString()]);
     expect(s["cy.okafor@example.com"]).toMatchObject({ name: "Cy", tags: [], timezone: "" });
     expect(s["di.novak@example.com"]).toMatchObject({ name: "Novak", tags: ["Booked-call", "vip"], timezone: "Europe/Prague" });
     expect(s["bo.jensen@example.com"]!.tags).toEqual(["newsletter"]);
@@ -188,7 +189,7 @@ describe("pending rows are never left silently", () => {
     const r = await drip(["import", fixture("mailchimp-subscribed.csv"), "--confirmed", "--dry-run"]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^dry run, nothing was written; columns read: email ← "Email Address", first_name ← "First Name", last_name ← "Last Name"/);
-    expect(r.out).toContain("would have: imported 5, already there 0, suppressed 0, bad rows 0, enrolled 5\n");
+    expect(r.out).toContain("would have: imported 5, already there 0, suppressed 0, bad rows 0, enrolled 5, automations fired 1 (1 sequence started)\n");
     expect(await stored()).toEqual({});
   });
 });

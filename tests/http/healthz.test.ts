@@ -69,7 +69,9 @@ describe("/healthz", () => {
       lastTick: null,
     });
     const page = await (await h.req("/")).text();
-    expect(page).toContain("<h1>Sign up: Body Heal Therapy</h1>");
+    // Branded: the default form's own title (sequences/forms.ts) and the clinic's name from sequences/index.ts.
+    expect(page).toContain("<h1>Outer hip and leg pain that isn&#39;t your IT band</h1>");
+    expect(page).toContain('<p class="brand">Body Heal Therapy</p>');
     expect(page).toContain("A free email course from Body Heal Therapy.");
     expect(page).not.toContain("in  short emails");
     expect(page).toMatch(/<option value="Europe\/London" selected/);

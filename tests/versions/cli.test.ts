@@ -54,7 +54,12 @@ describe("drip plan / apply / history", () => {
   it("a first apply records version 1; then the plan has no changes", async () => {
     const first = await drip(["plan", "--json"]);
     expect(first.code).toBe(0);
-    expect(JSON.parse(first.out)).toEqual({ sequences: [expect.objectContaining({ id: COURSE, from: null, fromVersion: null, changes: [] })] });
+    expect(JSON.parse(first.out)).toEqual({
+      sequences: [
+        expect.objectContaining({ id: COURSE, from: null, fromVersion: null, changes: [] }),
+        expect.objectContaining({ id: "post-booking", from: null, fromVersion: null, changes: [] }),
+      ],
+    });
     const applied = await drip(["apply", "--json"]);
     expect(applied.code).toBe(0);
     expect(JSON.parse(applied.out).sequences[0]).toMatchObject({ id: COURSE, version: 1, planned: 0 });

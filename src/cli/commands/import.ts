@@ -87,7 +87,7 @@ export function importCommand(program: Command, io: CliIO) {
               io.out(`dry run, nothing was written; columns read: ${cols.join(", ")}\nwould have: `);
             }
             io.out(
-              `imported ${result.imported}, already there ${result.existing}, suppressed ${result.suppressed}, bad rows ${result.badRows}${result.enrolled ? `, enrolled ${result.enrolled}` : ""}${result.confirmed ? `, confirmed ${result.confirmed}` : ""}${result.confirmationsQueued ? `, confirmation emails queued ${result.confirmationsQueued}` : ""}${result.automations.fired ? `, automations fired ${result.automations.fired} (${result.automations.entered} sequences started)` : ""}\n`,
+              `imported ${result.imported}, already there ${result.existing}, suppressed ${result.suppressed}, bad rows ${result.badRows}${result.enrolled ? `, enrolled ${result.enrolled}` : ""}${result.confirmed ? `, confirmed ${result.confirmed}` : ""}${result.confirmationsQueued ? `, confirmation emails queued ${result.confirmationsQueued}` : ""}${result.automations.fired ? `, automations fired ${result.automations.fired} (${result.automations.entered} sequence${result.automations.entered === 1 ? "" : "s"} started)` : ""}\n`,
             );
           }
           if (result.badRows > 0 && result.imported + result.existing === 0) throw new WorkError("no row could be imported");
