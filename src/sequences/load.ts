@@ -47,7 +47,10 @@ export const freshImport: Importer = async (file) => {
   const mod = (await tsImport(pathToFileURL(resolve(file)).href, { parentURL: import.meta.url, tsconfig: TSCONFIG })) as Record<string, unknown>;
   // A namespaced import of an ES module arrives wrapped once more as `default` (CJS interop).
   const inner = mod.default as Record<string, unknown> | undefined;
-  return inner && typeof inner === "object" && "default" in inner && !("__validated" in inner) ? inner : mod;
+  // (A file's own default export may have a `default` key itself, as defineForms' does: only an
+  // object there is the wrapped module.)
+  const wrapped = inner && typeof inner === "object" && typeof inner.default === "object" && inner.default !== null && !("__validated" in inner);
+  return wrapped ? inner : mod;
 };
 
 /**

@@ -90,18 +90,20 @@ describe("4 workers on one PostgreSQL database", () => {
       const progress = setInterval(() => void sentCount().then((n) => console.info(`${new Date().toISOString()} sent ${n}/${N}, ${kills} kills`)), 15_000);
       progress.unref();
       // Kill a random worker that has been up a while each time the workers have made some
-      // progress (150 more sends recorded), and start it again: kills land in claims, renders,
+      // progress (25 more sends recorded), and start it again: kills land in claims, renders,
       // batch writes, requests in flight and recording alike, and the run always moves on.
       const upSince: number[] = procs.map(() => Date.now());
       let sentAtKill = 0;
       for (;;) {
         const sent = await sentCount();
         if (sent >= N || Date.now() > deadline) break;
-        await sleep(250 + rnd() * 500);
-        if (sent - sentAtKill < Math.min(150, N / (KILLS + 5))) continue;
+        await sleep(150 + rnd() * 350);
+        // A batch is up to 100 sends, so progress comes in steps: a quarter of a batch between kills keeps
+        // the run moving while leaving room for 20+ kills before the last send.
+        if (sent - sentAtKill < Math.min(25, N / (KILLS * 8))) continue;
         const slot = Math.floor(rnd() * WORKERS);
         const victim = procs[slot]!;
-        if (Date.now() - upSince[slot]! < 4000 || victim.exitCode !== null || victim.signalCode !== null) continue;
+        if (Date.now() - upSince[slot]! < 1500 || victim.exitCode !== null || victim.signalCode !== null) continue;
         const gone = new Promise((r) => victim.once("exit", r));
         victim.kill("SIGKILL");
         await gone;
