@@ -94,13 +94,18 @@ describe("4 workers on one PostgreSQL database", () => {
       // batch writes, requests in flight and recording alike, and the run always moves on.
       const upSince: number[] = procs.map(() => Date.now());
       let sentAtKill = 0;
+      let lastKillAt = Date.now();
       for (;;) {
         const sent = await sentCount();
         if (sent >= N || Date.now() > deadline) break;
         await sleep(150 + rnd() * 350);
+        // A worker that died on its own is started again (so the run goes on) and fails the test below.
+        for (let i = 0; i < WORKERS; i++) if (procs[i]!.exitCode !== null && procs[i]!.signalCode === null) start(i);
         // A batch is up to 100 sends, so progress comes in steps: a quarter of a batch between kills keeps
         // the run moving while leaving room for 20+ kills before the last send.
-        if (sent - sentAtKill < Math.min(25, N / (KILLS * 8))) continue;
+        // Sends are recorded a batch at a time, so also kill after 2 s without progress: 20+ kills
+        // land before the last send however the batches fall.
+        if (sent - sentAtKill < Math.min(25, N / (KILLS * 8)) && Date.now() - lastKillAt < 2000) continue;
         const slot = Math.floor(rnd() * WORKERS);
         const victim = procs[slot]!;
         if (Date.now() - upSince[slot]! < 1500 || victim.exitCode !== null || victim.signalCode !== null) continue;
@@ -109,6 +114,7 @@ describe("4 workers on one PostgreSQL database", () => {
         await gone;
         kills++;
         sentAtKill = sent;
+        lastKillAt = Date.now();
         start(slot);
         upSince[slot] = Date.now();
         // Once, mid-run, freeze another worker for three leases, then let it go on.

@@ -135,9 +135,19 @@ export class PostgresStore implements Store {
   }
 
   /** Run `fn` in one transaction (READ COMMITTED; what reads then writes locks its rows first). */
-  private tx<T>(fn: (q: Kysely<DB>) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (q: Kysely<DB>) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this.db);
-    return this.db.transaction().execute(fn);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (err) {
+        // Postgres ends a deadlock (40P01) or a serialization failure (40001) by failing one side;
+        // that transaction rolled back whole, so running it again is safe. A few tries, jittered.
+        const code = (err as { code?: unknown }).code;
+        if (attempt >= 5 || (code !== "40P01" && code !== "40001")) throw err;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+      }
+    }
   }
 
   /** Apply pending migrations, one transaction each, under an advisory lock: workers starting together apply each once. */
