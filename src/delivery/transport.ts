@@ -18,6 +18,18 @@ export interface OutgoingMessage {
   date: Date;
 }
 
+/** The message for one rendered email: `From: <sender name> <address>`, the rest as rendered. */
+export function outgoingMessage(
+  sendId: string,
+  from: { name: string; address: string },
+  to: string,
+  email: { subject: string; html: string; text: string; headers: Record<string, string>; tags: { name: string; value: string }[] },
+  date: Date,
+): OutgoingMessage {
+  const { subject, html, text, headers, tags } = email;
+  return { sendId, from: `${from.name} <${from.address}>`, to, subject, html, text, headers, tags, date };
+}
+
 /**
  * One email in a batch, in the transport's own wire format (what a stored batch holds and a
  * retry sends again). The engine only reads `to`, to match answers to recipients.

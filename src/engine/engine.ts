@@ -12,7 +12,7 @@ import { type CompiledRenderer, compiledRenderer } from "../render/compiled.ts";
 import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
-import { canBatch, type OutgoingMessage, type Transport } from "../delivery/transport.ts";
+import { canBatch, type OutgoingMessage, type Transport, outgoingMessage } from "../delivery/transport.ts";
 import { type Advance, type ClaimedSend, type EngineStore, issueIdOf } from "../store/types.ts";
 import { deliverConfirmations } from "./confirmations.ts";
 import { advanceAfter, advanceAfterRemoved, advanceFor, stepIndex } from "./advance.ts";
@@ -432,17 +432,7 @@ export class Engine {
     return {
       claim,
       advance: advanceAfter(sequence, index, claim, now, this.o.latenessMs),
-      message: {
-        sendId: claim.sendId,
-        from: `${sequence.sender.name} <${this.o.from}>`,
-        to: sub.email,
-        subject: email.subject,
-        html: email.html,
-        text: email.text,
-        headers: email.headers,
-        tags: email.tags,
-        date: now,
-      },
+      message: outgoingMessage(claim.sendId, { name: sequence.sender.name, address: this.o.from }, sub.email, email, now),
     };
   }
 

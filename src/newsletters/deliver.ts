@@ -4,7 +4,7 @@
  * render the snapshot for this reader. Everything else (claims, batches, keys, rate limit,
  * retries, recovery, recording) is the course path in src/engine/.
  */
-import type { OutgoingMessage } from "../delivery/transport.ts";
+import { type OutgoingMessage, outgoingMessage } from "../delivery/transport.ts";
 import type { NewsletterSource } from "../engine/engine.ts";
 import type { LinkContext } from "../render/links.ts";
 import { buildLinks } from "../render/links.ts";
@@ -68,17 +68,7 @@ export class NewsletterDelivery implements NewsletterSource {
       emailsDir: this.o.emailsDir,
     });
     return {
-      message: {
-        sendId: claim.sendId,
-        from: `${sender.name} <${this.o.from}>`,
-        to: sub.email,
-        subject: email.subject,
-        html: email.html,
-        text: email.text,
-        headers: email.headers,
-        tags: email.tags,
-        date: now,
-      },
+      message: outgoingMessage(claim.sendId, { name: sender.name, address: this.o.from }, sub.email, email, now),
     };
   }
 }

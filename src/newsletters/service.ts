@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { OutgoingMessage, Transport } from "../delivery/transport.ts";
+import { type Transport, outgoingMessage } from "../delivery/transport.ts";
 import { DripError } from "../errors.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { LinkContext } from "../render/links.ts";
@@ -206,17 +206,13 @@ export class Newsletters {
     if (!address.success) throw new DripError("usage", `--to "${to}" is not an email address`);
     const email = await this.render(id, { ...SAMPLE, id: "test", email: address.data, name: "" });
     const sender = this.o.sender();
-    const message: OutgoingMessage = {
-      sendId: `test-${id}-${randomUUID()}`,
-      from: `${sender.name} <${this.o.from}>`,
-      to: address.data,
-      subject: `[Test] ${email.subject}`,
-      html: email.html,
-      text: email.text,
-      headers: email.headers,
-      tags: email.tags,
-      date: now,
-    };
+    const message = outgoingMessage(
+      `test-${id}-${randomUUID()}`,
+      { name: sender.name, address: this.o.from },
+      address.data,
+      { ...email, subject: `[Test] ${email.subject}` },
+      now,
+    );
     const r = await this.o.transport.send(message);
     return r.ok ? { ok: true, detail: r.providerMessageId ?? "sent" } : { ok: false, detail: r.reason };
   }
