@@ -263,6 +263,8 @@ export function httpDeps(app: App, rest: Pick<HttpDeps, "now"> & Partial<HttpDep
     from: config.from,
     site: app.site,
     trustProxy: config.trustProxy,
+    newsletters: app.newsletters,
+    wake: () => app.waker.wake(),
     ...rest,
   };
 }

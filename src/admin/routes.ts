@@ -24,15 +24,16 @@ import type { Sequence, SubscriberFields } from "../sequences/types.ts";
 import type { Staff, StaffRole, SubscriberStatus } from "../store/types.ts";
 import { allows, checkTotp, issueSignInLink, startSession, tokenHash } from "./auth.ts";
 import { AttemptLimiter } from "./limits.ts";
+import { newsletterRoutes, subscriberTopicsCard, topicsOverviewCard } from "./newsletters.ts";
 import { Html, adminPage, csrfField, html, n, pct, when } from "./views.ts";
 
 export type AdminEnv = { Variables: { deps: HttpDeps; staff: Staff | null; sessionHash: string | null } };
-type C = Context<AdminEnv>;
+export type C = Context<AdminEnv>;
 
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /** The email preview frame: the email's own inline styles and images, no scripts, framed only by the dashboard. */
-const PREVIEW_CSP =
+export const PREVIEW_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; font-src https: data:; frame-ancestors 'self'; base-uri 'none'";
 
 const require = createRequire(import.meta.url);
@@ -54,21 +55,21 @@ const endOfDay = (now: Date) => new Date(Math.floor(now.getTime() / DAY) * DAY +
 const cookieName = (deps: HttpDeps) => (deps.publicUrl.startsWith("https:") ? "__Host-drip_staff" : "drip_staff");
 
 /** Everything a page needs to know about who is looking. */
-function csrfFor(c: C): string {
+export function csrfFor(c: C): string {
   const deps = c.get("deps");
   return csrfToken(deps.secret, `staff:${c.get("sessionHash")}`, deps.now());
 }
 
-function render(c: C, status: number, title: string, body: Html, opts: { section?: string; charts?: boolean } = {}) {
+export function render(c: C, status: number, title: string, body: Html, opts: { section?: string; charts?: boolean } = {}) {
   const deps = c.get("deps");
   const staff = c.get("staff");
   return c.html(adminPage({ title, organization: organization(deps), staff, csrf: staff ? csrfFor(c) : undefined, body, ...opts }), status as 200);
 }
 
-const refuse = (c: C, status: number, title: string, sentence: string) => render(c, status, title, html`<h1>${title}</h1><p>${sentence}</p>`);
+export const refuse = (c: C, status: number, title: string, sentence: string) => render(c, status, title, html`<h1>${title}</h1><p>${sentence}</p>`);
 
 /** Role gate: a signed-in staff member below `role` gets 403. */
-const need =
+export const need =
   (role: StaffRole): MiddlewareHandler<AdminEnv> =>
   async (c, next) => {
     const staff = c.get("staff");
@@ -77,13 +78,13 @@ const need =
     await next();
   };
 
-async function audit(c: C, action: string, target: string | null, detail?: string | null) {
+export async function audit(c: C, action: string, target: string | null, detail?: string | null) {
   const deps = c.get("deps");
   const staff = c.get("staff")!;
   await deps.store.appendAudit({ at: deps.now(), staffId: staff.id, staffEmail: staff.email, action, target, detail: detail ?? null });
 }
 
-async function formField(c: C, name: string): Promise<string> {
+export async function formField(c: C, name: string): Promise<string> {
   const body = await c.req.parseBody();
   const v = body[name];
   return typeof v === "string" ? v : "";
@@ -139,7 +140,7 @@ function sequencesVersion(deps: HttpDeps): string {
     .join(".");
 }
 
-function validZone(tz: string): boolean {
+export function validZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en", { timeZone: tz });
     return tz.length > 0;
@@ -346,6 +347,7 @@ export function adminRoutes(): Hono<AdminEnv> {
       ${attention.length ? html`<div class="banner" role="alert">${attention.map((a) => html`<p>${a}</p>`)}<p><a href="/admin/failures">See failures and sends in doubt</a></p></div>` : ""}
       <div class="grid">
         ${counts("Subscribers", s.subscribers, (k) => `/admin/subscribers?status=${k}`)}
+        ${await topicsOverviewCard(deps)}
         ${counts("Enrollments", s.enrollments)}
         ${counts("Sends", s.sends)}
         <div class="card"><h2>Next due send</h2><p><span class="num" data-count="next-due">${when(s.nextDueAt)}</span> UTC</p><p class="muted">Transport: ${deps.transport?.name ?? "–"}</p></div>
@@ -361,8 +363,7 @@ export function adminRoutes(): Hono<AdminEnv> {
       })}
       <details><summary>As a table</summary><div class="table-wrap"><table><thead><tr><th scope="col">Day (UTC)</th><th class="n" scope="col">Signups</th><th class="n" scope="col">Unsubscribes</th><th class="n" scope="col">Sent</th></tr></thead><tbody>
       ${days.map((d) => html`<tr><td>${d.day}</td><td class="n">${n(d.signups)}</td><td class="n">${n(d.unsubscribes)}</td><td class="n">${n(d.sent)}</td></tr>`)}
-      </tbody></table></div></details></div>
-      <p class="muted">Topics (newsletter lists) appear here once newsletters are set up.</p>`,
+      </tbody></table></div></details></div>`,
       { section: "overview", charts: true },
     );
   });
@@ -613,7 +614,7 @@ export function adminRoutes(): Hono<AdminEnv> {
                 html`<li><a href="/admin/sequences/${e.sequenceId}">${e.sequenceId}</a>: ${e.status}${e.reason ? ` (${e.reason})` : ""}${e.nextStepId ? html`, next <strong>${e.nextStepId}</strong> at ${when(e.nextDueAt)} UTC` : ""}</li>`,
             )}</ul>`
           : html`<p>Not enrolled.</p>`
-      }<p class="muted">Topics (newsletter lists) appear here once newsletters are set up.</p></div></div>
+      }${await subscriberTopicsCard(c, s)}</div></div>
       ${
         editor
           ? html`<div class="card"><h2>Actions</h2>
@@ -766,6 +767,9 @@ export function adminRoutes(): Hono<AdminEnv> {
       { section: "audit" },
     );
   });
+
+  // ---- newsletters (src/admin/newsletters.ts) ------------------------------------------
+  newsletterRoutes(app);
 
   // Errors as dashboard pages (the dashboard's stylesheet under its CSP): a sentence and a
   // status, never internals; the operator's log gets one line (sign-in tokens left out).

@@ -21,6 +21,7 @@ const NAV: { href: string; label: string; section: string; role: Staff["role"] }
   { href: "/admin", label: "Overview", section: "overview", role: "viewer" },
   { href: "/admin/sequences", label: "Sequences", section: "sequences", role: "viewer" },
   { href: "/admin/subscribers", label: "Subscribers", section: "subscribers", role: "viewer" },
+  { href: "/admin/newsletters", label: "Newsletters", section: "newsletters", role: "viewer" },
   { href: "/admin/failures", label: "Failures", section: "failures", role: "viewer" },
   { href: "/admin/staff", label: "Staff", section: "staff", role: "owner" },
   { href: "/admin/audit", label: "Audit log", section: "audit", role: "owner" },

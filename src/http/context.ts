@@ -5,6 +5,7 @@ import type { Engine } from "../engine/engine.ts";
 import type { FormSource } from "../forms/define.ts";
 import type { Transport } from "../delivery/transport.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
+import type { Newsletters } from "../newsletters/service.ts";
 import { coerceError, isDripError } from "../errors.ts";
 import type { Store } from "../store/types.ts";
 import { type Html, html, page } from "./html.ts";
@@ -56,6 +57,10 @@ export interface HttpDeps {
   tickStallMs?: number;
   /** When the server started (ticks are stalled if none finished this long after it). */
   startedAt?: Date;
+  /** Newsletter operations (the same service `drip newsletter …` calls), for the dashboard. */
+  newsletters?: Newsletters;
+  /** Something came due now (a newsletter sent from the dashboard): the scheduler ticks at once. */
+  wake?: () => void;
 }
 
 export type Env = { Variables: { deps: HttpDeps } };

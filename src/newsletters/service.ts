@@ -260,6 +260,16 @@ export class Newsletters {
     return { issueId: id, planned, first, last, passed, rescheduled: stored?.status === "scheduled" };
   }
 
+  /**
+   * The audience's zones where `time` on `date` has already passed at `now`: what `schedule`
+   * asks about (next day or now) before it plans a local-time send. Nothing is written.
+   */
+  async passedZones(id: string, time: string, date: string, now: Date): Promise<string[]> {
+    const { snapshot } = await this.content(id);
+    const zones = await this.o.store.audienceZones(snapshot.audience);
+    return localPlan(zones, date, time, this.o.defaultZone(), now).passed;
+  }
+
   /** Cancel: what has not gone out stays unsent. Returns how many deliveries were cancelled. */
   async cancel(id: string, now: Date): Promise<number> {
     const stored = await this.o.store.getIssue(id);

@@ -564,6 +564,12 @@ export interface TopicMembership {
   leftAt: Date | null;
 }
 
+export interface TopicCount {
+  topicId: string;
+  /** Active subscribers joined to the topic (not left it). */
+  subscribers: number;
+}
+
 /** Who an issue goes to: a topic's active members, optionally narrowed. */
 export interface AudienceFilter {
   topicId: string;
@@ -652,6 +658,8 @@ export interface NewsletterStore {
   /** Join (with consent) or leave a topic. Leaving also ends the subscriber's pending deliveries of that topic's issues. */
   setTopic(subscriberId: string, topicId: string, change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date }): Promise<void>;
   listTopicMemberships(subscriberId: string): Promise<TopicMembership[]>;
+  /** Per topic: active subscribers joined to it now (what the dashboard's overview shows). */
+  topicCounts(): Promise<TopicCount[]>;
   /** Which of these subscribers are (still) joined to the topic. */
   topicMembersAmong(topicId: string, subscriberIds: readonly string[]): Promise<Set<string>>;
   /** Insert or replace an issue's snapshot (id is the slug). */

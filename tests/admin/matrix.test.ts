@@ -35,6 +35,7 @@ interface Row {
 }
 
 const SEQ = "hip-pain-course";
+const ISSUE = "two-ways-to-ease-outer-hip-pain";
 
 const ROWS: Row[] = [
   { method: "GET", route: "/admin/assets/:file", need: "public", path: () => "/admin/assets/admin.css" },
@@ -60,6 +61,10 @@ const ROWS: Row[] = [
   { method: "GET", route: "/admin/failures", need: "viewer", path: () => "/admin/failures" },
   { method: "GET", route: "/admin/subscribers/export.csv", need: "editor", path: () => "/admin/subscribers/export.csv" },
   { method: "GET", route: "/admin/subscribers/import", need: "editor", path: () => "/admin/subscribers/import" },
+  { method: "GET", route: "/admin/newsletters", need: "viewer", path: () => "/admin/newsletters" },
+  { method: "GET", route: "/admin/newsletters/:id", need: "viewer", path: () => `/admin/newsletters/${ISSUE}` },
+  { method: "GET", route: "/admin/newsletters/:id/preview.html", need: "viewer", path: () => `/admin/newsletters/${ISSUE}/preview.html` },
+  { method: "GET", route: "/admin/newsletters/:id/missing", need: "viewer", path: () => `/admin/newsletters/${ISSUE}/missing` },
   { method: "GET", route: "/admin/staff", need: "owner", path: () => "/admin/staff" },
   { method: "GET", route: "/admin/audit", need: "owner", path: () => "/admin/audit" },
   {
@@ -87,6 +92,22 @@ const ROWS: Row[] = [
   { method: "POST", route: "/admin/subscribers/:id/resume", need: "editor", path: (f) => `/admin/subscribers/${f.subscriberId}/resume` },
   { method: "POST", route: "/admin/failures/:sendId/resolve", need: "editor", path: (f) => `/admin/failures/${f.failedSend}/resolve` },
   { method: "POST", route: "/admin/subscribers/import", need: "editor", path: () => "/admin/subscribers/import", multipart: true },
+  { method: "POST", route: "/admin/newsletters/:id/test", need: "editor", path: () => `/admin/newsletters/${ISSUE}/test` },
+  {
+    method: "POST",
+    route: "/admin/newsletters/:id/schedule",
+    need: "editor",
+    path: () => `/admin/newsletters/${ISSUE}/schedule`,
+    fields: () => ({ mode: "at", at: "2026-03-20 09:00" }),
+  },
+  { method: "POST", route: "/admin/newsletters/:id/send", need: "editor", path: () => `/admin/newsletters/${ISSUE}/send` },
+  { method: "POST", route: "/admin/newsletters/:id/cancel", need: "editor", path: () => `/admin/newsletters/${ISSUE}/cancel` },
+  {
+    method: "POST",
+    route: "/admin/subscribers/:id/topics/:topic/leave",
+    need: "editor",
+    path: (f) => `/admin/subscribers/${f.subscriberId}/topics/weekly/leave`,
+  },
   { method: "POST", route: "/admin/subscribers/:id/unsubscribe", need: "editor", path: (f) => `/admin/subscribers/${f.subscriberId}/unsubscribe` },
   {
     method: "POST",
@@ -121,6 +142,7 @@ beforeAll(async () => {
     const email = `matrix-${who}@example.com`;
     const res = await h.app.lifecycle.subscribe({ email, name: "Mat", timezone: "Europe/London", tags: [] }, { confirmed: true, source: "test" }, h.now());
     if (res.kind === "suppressed") throw new Error("fixture suppressed");
+    await h.app.lifecycle.joinTopic(res.subscriber, "weekly", { source: "test" }, h.now());
     const { staff } = await h.app.store.putStaff(`spare-${who}@clinic.example`, "viewer", h.now());
     fixtures[who] = { subscriberId: res.subscriber.id, email, failedSend: "", staffId: staff.id };
   }
@@ -131,6 +153,8 @@ beforeAll(async () => {
     await h.app.store.recordOutcome(claim, { status: "failed", at: h.now(), reason: "provider refused" }, { kind: "completed" });
     fixtures[who].failedSend = claim.sendId;
   }
+  // An issue scheduled already (its results and missing list exist), far enough ahead to stay unsent.
+  await h.app.newsletters.schedule(ISSUE, { kind: "at", at: new Date("2026-03-20T09:00:00Z") }, h.now());
   for (const role of ["viewer", "editor", "owner"] as const) sessions[role] = await signIn(h, `${role}@clinic.example`, role);
 }, 60_000);
 afterAll(async () => {
@@ -198,6 +222,22 @@ describe("authorization matrix", () => {
     expect(await h.app.store.findSubscriberByEmail("imported-viewer@example.com")).toBeNull();
     expect(await h.app.store.getStaff(fixtures.owner.staffId)).toBeNull();
     expect(await h.app.store.getStaff(fixtures.editor.staffId)).not.toBeNull();
+    // Newsletter actions: audited for editor and owner, never for the viewer; the test copies went to the signed-in staff.
+    const log = await h.app.store.listAudit(500);
+    for (const action of ["newsletter.test", "newsletter.schedule", "newsletter.send", "newsletter.cancel", "subscriber.topic-leave"])
+      expect(
+        log
+          .filter((e) => e.action === action)
+          .map((e) => e.staffEmail)
+          .sort(),
+        action,
+      ).toEqual(["editor@clinic.example", "owner@clinic.example"]);
+    const tests = (await h.mails()).filter((m) => m.mail.subject?.startsWith("[Test] "));
+    expect(tests.map((m) => m.mail.to && JSON.stringify(m.mail.to)).sort()).toEqual([
+      expect.stringContaining("editor@clinic.example"),
+      expect.stringContaining("owner@clinic.example"),
+    ]);
+    expect((await h.app.store.getIssue(ISSUE))?.status).toBe("cancelled");
   });
 });
 

@@ -62,6 +62,22 @@ export function newsletterContract(getStore: () => Store): void {
       expect(await store.topicMembersAmong(TOPIC, [s.id, "nobody"])).toEqual(new Set([s.id]));
     });
 
+    it("topic counts are active subscribers joined to each topic (left, pending and unsubscribed ones not counted)", async () => {
+      expect(await store.topicCounts()).toEqual([]);
+      await member("one@example.com");
+      const two = await member("two@example.com");
+      await store.setTopic(two.id, "other", { status: "joined", at: T0, source: "import" });
+      const left = await member("left@example.com");
+      await store.setTopic(left.id, TOPIC, { status: "left", at: T0 });
+      await member("pending@example.com", { status: "pending" });
+      const u = await member("u@example.com");
+      await store.setSubscriberStatus(u.id, "unsubscribed", T0);
+      expect(await store.topicCounts()).toEqual([
+        { topicId: "other", subscribers: 1 },
+        { topicId: TOPIC, subscribers: 2 },
+      ]);
+    });
+
     it("the audience is active, joined, not paused, and narrowed by tags, course state and signup date", async () => {
       const a = await member("a@example.com", { tags: ["vip", "booked"] });
       const b = await member("b@example.com", { tags: ["vip"], at: new Date(T0.getTime() + 48 * HOUR) });

@@ -55,6 +55,7 @@ import type {
   IssueReport,
   IssueSnapshot,
   MissingRecipient,
+  TopicCount,
   TopicMembership,
 } from "../types.ts";
 import type { AutomationRun, AutomationStats } from "../../automations/types.ts";
@@ -389,6 +390,10 @@ export class PostgresStore implements Store {
 
   listTopicMemberships(subscriberId: string): Promise<TopicMembership[]> {
     return nq.listTopicMemberships(this.db, subscriberId);
+  }
+
+  topicCounts(): Promise<TopicCount[]> {
+    return nq.topicCounts(this.db);
   }
 
   topicMembersAmong(topicId: string, subscriberIds: readonly string[]): Promise<Set<string>> {

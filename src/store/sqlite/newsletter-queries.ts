@@ -21,6 +21,7 @@ import {
   NEWSLETTER_PREFIX,
   NEWSLETTER_STEP,
   type Subscriber,
+  type TopicCount,
   type TopicMembership,
   issueSequenceId,
 } from "../types.ts";
@@ -71,6 +72,20 @@ export async function listTopicMemberships(q: Kysely<DB>, subscriberId: string):
     consentSource: r.consent_source,
     leftAt: r.left_at === null ? null : new Date(r.left_at),
   }));
+}
+
+/** Active subscribers joined to each topic: the members' partial index, one lookup per member. */
+export async function topicCounts(q: Kysely<DB>): Promise<TopicCount[]> {
+  const rows = await q
+    .selectFrom("subscriber_topics as t")
+    .innerJoin("subscribers as s", "s.id", "t.subscriber_id")
+    .select(["t.topic_id", sql<number>`count(*)`.as("n")])
+    .where("t.status", "=", "joined")
+    .where("s.status", "=", "active")
+    .groupBy("t.topic_id")
+    .orderBy("t.topic_id")
+    .execute();
+  return rows.map((r) => ({ topicId: r.topic_id, subscribers: Number(r.n) }));
 }
 
 export async function topicMembersAmong(q: Kysely<DB>, topicId: string, ids: readonly string[]): Promise<Set<string>> {
