@@ -13,7 +13,7 @@ import type { Newsletters } from "../newsletters/service.ts";
 import { isCalendarDate } from "../newsletters/when.ts";
 import type { IssueReport, IssueSnapshot, Subscriber } from "../store/types.ts";
 import { allows } from "./auth.ts";
-import { type AdminEnv, type C, PREVIEW_CSP, audit, csrfFor, formField, need, refuse, render } from "./routes.ts";
+import { type AdminEnv, type C, PREVIEW_CSP, audit, csrfFor, need, refuse, render } from "./routes.ts";
 import { type Html, csrfField, html, n, pct, when } from "./views.ts";
 
 const SAMPLE = 10;
