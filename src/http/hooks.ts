@@ -37,6 +37,8 @@ const webhookEventSchema = z.object(
         email_id: z.string({ error: "data.email_id must be a string" }).optional(),
         to: z.array(z.string({ error: "data.to must list addresses" }), { error: "data.to must be a list of addresses" }).optional(),
         bounce: z.object({ type: z.string({ error: "data.bounce.type must be a string" }).optional() }, { error: "data.bounce must be an object" }).optional(),
+        // email.clicked: which link (per-issue "clicks per link" counts it).
+        click: z.object({ link: z.string({ error: "data.click.link must be a string" }).optional() }, { error: "data.click must be an object" }).optional(),
       },
       { error: "data must be an object" },
     ),
@@ -80,6 +82,7 @@ export function hookRoutes(): Hono<Env> {
       emailId: event.data.email_id,
       to: event.data.to,
       bounceType: event.data.bounce?.type,
+      link: event.data.click?.link,
     });
     return c.json({ ok: true, result });
   });

@@ -93,6 +93,8 @@ export interface ProviderEvent {
   emailId?: string;
   to?: string[];
   bounceType?: string;
+  /** email.clicked: the link that was clicked. */
+  link?: string | undefined;
 }
 
 /** An enrollment that starts now (its first step may be due at once). */
@@ -640,7 +642,7 @@ export class Lifecycle {
         sendId: send?.id ?? null,
         type: kind,
         at: event.createdAt,
-        data: event.bounceType ? { bounceType: event.bounceType } : undefined,
+        data: event.bounceType ? { bounceType: event.bounceType } : kind === "clicked" && event.link ? { link: event.link } : undefined,
         svixId: event.id,
       });
       if (!fresh) return "replayed";

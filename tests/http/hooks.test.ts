@@ -162,6 +162,20 @@ describe("POST /webhooks/resend", () => {
     expect(rows[1]).toMatchObject({ sent: 1, delivered: 1, opened: 0, clicked: 0 });
     expect(await events()).toHaveLength(4);
   });
+
+  it("a click keeps which link was clicked (data.click.link): a newsletter's clicks per link count it", async () => {
+    const click = { link: "https://bodyhealtherapy.example/book", ipAddress: "198.51.100.1", timestamp: h.now().toISOString(), userAgent: "Mail" };
+    expect((await post(delivery("email.clicked", { ...(await about(ann, "article")), click }))).status).toBe(200);
+    expect((await post(delivery("email.opened", { ...(await about(ann, "article")), click }))).status).toBe(200);
+    const stored = await events();
+    expect(stored.map((e) => [e.type, e.data === null ? null : JSON.parse(e.data)])).toEqual([
+      ["clicked", { link: "https://bodyhealtherapy.example/book" }],
+      ["opened", null],
+    ]);
+    const bad = await post(delivery("email.clicked", { ...(await about(ann, "article")), click: "nope" }));
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: "the webhook is signed but is not a Resend event: data.click must be an object" });
+  });
 });
 
 describe("booking events", () => {
