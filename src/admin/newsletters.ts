@@ -254,7 +254,7 @@ export function newsletterRoutes(app: Hono<AdminEnv>): void {
         .slice(0, MISSING_PAGE)
         .map(
           (r) =>
-            html`<tr><td><a href="/admin/subscribers/${r.subscriberId}">${r.email}</a></td><td>${r.state}</td><td>${r.reason ?? (r.dueAt ? `due ${when(r.dueAt)}` : "")}</td></tr>`,
+            html`<tr><td><a href="/admin/subscribers/${r.subscriberId}">${r.email}</a></td><td>${r.state}</td><td>${r.state === "pending" && r.dueAt ? `due ${when(r.dueAt)}` : r.reason && r.reason !== r.state ? r.reason : ""}</td></tr>`,
         )}</tbody></table>${rows.length === 0 ? html`<p>Everyone planned has received it.</p>` : ""}</div>
       ${more ? html`<p>The first ${n(MISSING_PAGE)} are shown; <code>drip newsletter status ${id} --missing</code> lists them all.</p>` : ""}
       <p><a href="/admin/newsletters/${id}">Back to the issue</a></p>`,
