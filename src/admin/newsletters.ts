@@ -301,9 +301,10 @@ export function newsletterRoutes(app: Hono<AdminEnv>): void {
         const token = csrfFor(c);
         const choice = (value: string, label: string, cls = "") =>
           html`<form class="inline" method="post" action="/admin/newsletters/${id}/schedule">${csrfField(token)}<input type="hidden" name="mode" value="local"><input type="hidden" name="time" value="${time}"><input type="hidden" name="date" value="${date}"><input type="hidden" name="if_passed" value="${value}"><button type="submit"${cls ? html` class="${cls}"` : ""}>${label}</button></form>`;
+        // A question, not an error: the form needs one more answer.
         return render(
           c,
-          409,
+          200,
           "That moment has passed for some readers",
           html`<h1>${time} on ${date} has already passed for some readers</h1>
           <div class="card" id="passed"><p>It is past ${time} on ${date} in ${n(passed.length)} of the audience's time zones:</p>

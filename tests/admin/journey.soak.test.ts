@@ -2,7 +2,8 @@
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against the real
  * server on 127.0.0.1: the owner signs in with the link `drip staff link` prints, sees the
  * overview, opens the course and reads step results equal to `drip stats --json`, previews a
- * step, finds a subscriber and reads their timeline, and signs out (the session is gone on the
+ * step, finds a subscriber and reads their timeline (and topics), schedules a newsletter at a
+ * local time (choosing "the next day" where it has passed) and reads its status, and signs out (the session is gone on the
  * server). Keyboard: the skip link comes first. At 390 px nothing scrolls sideways. Screenshots
  * at 1280 and 390 px, light and dark, go to DRIP_SCREENSHOT_DIR (default a temp dir).
  */
@@ -23,6 +24,7 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} is missing (CI installs Debian's chromium with apt)`);
 
 const SEQ = "hip-pain-course";
+const ISSUE = "two-ways-to-ease-outer-hip-pain";
 let browser: Browser | undefined;
 let server: ServerType | undefined;
 let app: App | undefined;
@@ -40,6 +42,13 @@ async function shoot(page: Page, dir: string, name: string, variants: { width: n
     // Charts are drawn at load with the scheme's colours: reload so they match.
     await page.reload();
     await page.waitForLoadState("load");
+    // A sandboxed frame is painted out of process: below the fold it is blank in a full-page
+    // shot until it has been scrolled to once (a person scrolling sees it).
+    const frame = page.locator("iframe.preview");
+    if ((await frame.count()) > 0) {
+      await frame.scrollIntoViewIfNeeded();
+      await page.waitForTimeout(1000);
+    }
     if (v.width === 390) {
       const overflow = (await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")) as number;
       expect(overflow, `${name} scrolls sideways at 390 px`).toBeLessThanOrEqual(0);
@@ -82,6 +91,9 @@ describe("the dashboard in a real browser", () => {
           now,
         );
       }
+      // Three of them joined the weekly newsletter.
+      for (const name of ["ana", "ben", "cleo"])
+        await app.lifecycle.joinTopic((await app.store.findSubscriberByEmail(`${name}@example.com`))!, "weekly", { source: "signup form" }, now);
       await app.engine.tick(now);
       const sends = await app.store.listSends({ sequenceId: SEQ });
       for (const [i, s] of sends.entries()) {
@@ -184,6 +196,36 @@ describe("the dashboard in a real browser", () => {
       for (const kind of ["signed_up", "enrolled", "sent", "delivered", "opened"])
         await expect.poll(() => timeline.locator(`li[data-kind="${kind}"]`).count()).toBeGreaterThan(0);
       await shoot(page, shots, "subscriber", [ALL[0], ALL[3]]);
+
+      // Newsletters: open the issue (preview in its frame), schedule it at 09:00 each reader's
+      // time on a day that has already reached 09:00 in London, choose "the next day", read its status.
+      await page.getByRole("link", { name: "Newsletters", exact: true }).click();
+      await page.waitForURL(`${base}/admin/newsletters`);
+      expect(await page.locator(`tr[data-issue="${ISSUE}"] td[data-col="status"]`).textContent()).toBe("not scheduled");
+      await shoot(page, shots, "newsletters", [...ALL]);
+      await page.getByRole("link", { name: "Two ways to ease outer hip pain at home" }).click();
+      await page.waitForURL(`${base}/admin/newsletters/${ISSUE}`);
+      await expect.poll(async () => ((await page.frameLocator("iframe.preview").locator("body").textContent()) ?? "").length).toBeGreaterThan(100);
+      expect(await page.locator('[data-count="audience"]').textContent()).toBe("3");
+      await shoot(page, shots, "newsletter", [...ALL]);
+      await page.getByLabel("Local time").fill("09:00");
+      await page.getByLabel("Date", { exact: true }).fill("2026-03-09");
+      await page.locator('form:has(input[name="mode"][value="local"])').getByRole("button", { name: "Schedule" }).click();
+      await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("09:00 on 2026-03-09 has already passed for some readers");
+      expect(await page.locator("#passed li").allTextContents()).toEqual(["Europe/London"]);
+      await shoot(page, shots, "newsletter-passed", [ALL[0], ALL[3]]);
+      await page.getByRole("button", { name: "Their 09:00 the next day" }).click();
+      await page.waitForURL(`${base}/admin/newsletters/${ISSUE}?done=scheduled`);
+      expect(await page.locator("#issue-status").textContent()).toBe("scheduled");
+      expect(await page.locator("#issue-schedule").textContent()).toContain("at 09:00 on 2026-03-09 in each reader's own time zone");
+      const nlStatus = await runDrip(["newsletter", "status", ISSUE, "--json"], { env, cwd: dir, now });
+      expect(nlStatus.code).toBe(0);
+      expect(JSON.parse(nlStatus.out)).toMatchObject({ issue: { status: "scheduled" }, report: { recipients: 3, pending: 3 } });
+      expect(await page.locator('[data-report="pending"]').textContent()).toBe("3");
+      await shoot(page, shots, "newsletter-scheduled", [ALL[0], ALL[3]]);
+      await page.getByRole("link", { name: "Newsletters", exact: true }).click();
+      await page.waitForURL(`${base}/admin/newsletters`);
+      expect(await page.locator(`tr[data-issue="${ISSUE}"] td[data-col="status"]`).textContent()).toBe("scheduled");
 
       // Sign out: back to the sign-in page, and the old cookie is dead on the server.
       const session = (await context.cookies()).find((c) => c.name === "drip_staff")!.value;
