@@ -3,7 +3,7 @@
  * app.request(), a signed-in owner session, the real SqliteStore on a temp file): the
  * subscriber list (first page, a deep page by cursor), search by the start of the email and
  * of the name (common, rare, none), by tag and by a rare status, a profile with its timeline, the
- * overview and the course page. Median and p95 of 30 requests each; aim: under 100 ms.
+ * overview, the course page, and the newsletter list and issue page (half the subscribers joined the topic). Median and p95 of 30 requests each; aim: under 100 ms.
  *
  * Standalone: `npx tsx bench/admin.ts` (ADMIN_BENCH_SIZE=20000 for a quick run).
  */
@@ -26,7 +26,7 @@ const DAY = 86_400_000;
 const SECRET = "bench-secret-0123456789abcdef0123456789abcdef";
 const BASE = "https://drip.example.com";
 
-function insert(dbFile: string, n: number) {
+export function insert(dbFile: string, n: number) {
   const db = new Database(dbFile);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = OFF");
@@ -34,6 +34,9 @@ function insert(dbFile: string, n: number) {
     "INSERT INTO subscribers (id, email, email_key, name, timezone, status, consent_source, consent_at, created_at, updated_at, unsubscribed_at) VALUES (?, ?, ?, ?, 'Europe/London', ?, 'bench', ?, ?, ?, ?)",
   );
   const tag = db.prepare("INSERT INTO tags (subscriber_id, tag) VALUES (?, ?)");
+  const topic = db.prepare(
+    "INSERT INTO subscriber_topics (subscriber_id, topic_id, status, consent_at, consent_source) VALUES (?, 'weekly', 'joined', ?, 'bench')",
+  );
   const enr = db.prepare(
     "INSERT INTO enrollments (id, subscriber_id, sequence_id, round, started_at, cursor, next_step_id, next_due_at, status, updated_at) VALUES (?, ?, ?, 1, ?, NULL, ?, ?, 'active', ?)",
   );
@@ -59,6 +62,7 @@ function insert(dbFile: string, n: number) {
         status === "unsubscribed" ? at + DAY : null,
       );
       if (i % 10 === 0) tag.run(id, "vip");
+      if (i % 2 === 0) topic.run(id, at); // half joined the weekly newsletter
       if (status === "active") {
         enr.run(i + 1, id, course.id, at, steps[1]!, NOW.getTime() + (i % 30) * DAY, at);
         send.run(`${i + 1}.1.${steps[0]}`, i + 1, id, course.id, steps[0]!, at, at, at);
@@ -97,6 +101,8 @@ export async function benchAdmin(): Promise<void> {
       ["profile + timeline", `/admin/subscribers/${mid}`],
       ["overview", "/admin"],
       ["course page (funnel)", `/admin/sequences/${course.id}`],
+      ["newsletters list", "/admin/newsletters"],
+      ["newsletter issue (audience 50,000)", "/admin/newsletters/two-ways-to-ease-outer-hip-pain"],
     ];
     console.log(
       `dashboard at ${N.toLocaleString("en-US")} subscribers (fixture ${setup.toFixed(1)} s; load ${loadavg()

@@ -209,15 +209,22 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
     for (const r of rows) if (r.status in out) out[r.status as K] = Number(r.n);
     return out;
   };
-  const next = await q
+  // The first entry of enrollments_next_due, and the few leased rows (see the SQLite status()).
+  const free = await q
     .selectFrom("enrollments")
-    .select(
-      sql<
-        number | null
-      >`min(CASE WHEN lease_until IS NULL THEN next_due_at WHEN lease_until < ${HELD_BY_BATCH} THEN greatest(lease_until, next_due_at) END)`.as("at"),
-    )
+    .select(sql<number | null>`min(next_due_at)`.as("at"))
     .where("status", "=", "active")
+    .where("lease_until", "is", null)
     .executeTakeFirst();
+  const leased = await q
+    .selectFrom("enrollments")
+    .select(sql<number | null>`min(greatest(lease_until, next_due_at))`.as("at"))
+    .where("status", "=", "active")
+    .where("lease_until", "is not", null)
+    .where("lease_until", "<", HELD_BY_BATCH)
+    .executeTakeFirst();
+  const times = [free?.at, leased?.at].filter((t) => t != null).map(Number);
+  const next = { at: times.length ? Math.min(...times) : null };
   return {
     subscribers: fill(["pending", "active", "unsubscribed", "suppressed"] as const, await count("subscribers")),
     enrollments: fill(["active", "completed", "exited", "paused"] as const, await count("enrollments")),

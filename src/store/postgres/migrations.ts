@@ -329,4 +329,17 @@ UPDATE enrollments SET fired_round = round WHERE status = 'completed';
 CREATE INDEX enrollments_completion ON enrollments (id) WHERE status = 'completed' AND fired_round < round;
 `,
   },
+  {
+    id: 13,
+    name: "dashboard counts: enrollments by status, the next due time and step results by index",
+    sql: `
+-- drip status and the dashboard's overview: enrollments counted by status from a covering
+-- index, and the next due time of an unleased active enrollment read off an index's first entry
+-- (not a walk over every active row).
+CREATE INDEX enrollments_status ON enrollments (status);
+CREATE INDEX enrollments_next_due ON enrollments (next_due_at) WHERE status = 'active' AND lease_until IS NULL;
+-- Step results (drip stats, the course page): each send's events by type without reading the rows.
+CREATE INDEX events_send_type ON events (send_id, type);
+`,
+  },
 ];
