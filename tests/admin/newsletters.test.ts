@@ -7,7 +7,7 @@
  * audited. Also topics on the overview and on a subscriber's profile (turned off through the door).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs } from "../support/engine-helpers.ts";
+import { cleanupTempDirs, runDrip } from "../support/engine-helpers.ts";
 import { START, type Harness, harness, hidden, pageText } from "../http/harness.ts";
 import { type Session, signIn } from "./admin-harness.ts";
 
@@ -206,12 +206,16 @@ describe("acting (editor)", () => {
 });
 
 describe("topics", () => {
-  it("the overview shows subscribers by topic from store.topicCounts", async () => {
+  it("the overview shows subscribers by topic from store.topicCounts, as drip topics prints them", async () => {
     const counts = await h.app.store.topicCounts();
     expect(counts).toEqual([{ topicId: "weekly", subscribers: 2 }]);
     const page = await pageText(await viewer.get("/admin"));
     expect(page).toContain("Subscribers by topic");
     expect(page).toContain('<dt>The weekly blog</dt><dd data-count="topics.weekly">2</dd>');
+    // drip topics prints the same numbers.
+    const cli = await runDrip(["topics", "--json"], { env: h.env, cwd: h.dir, now: h.now() });
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.out)).toMatchObject([{ id: "weekly", subscribers: 2 }]);
   });
 
   it("a profile shows each topic with consent time and source; an editor turns one off through the door; a viewer cannot", async () => {

@@ -32,15 +32,20 @@ export function newsletterCommands(program: Command, io: CliIO) {
   program
     .command("topics")
     .description("The topics subscribers can opt into (newsletters/topics.ts)")
-    .option("--json", "print [{id, name, description, askAtSignup}]")
+    .option("--json", "print [{id, name, description, askAtSignup, subscribers}] (subscribers: active ones joined now)")
     .action(async (opts: { json?: boolean }) => {
       await withApp(
         io,
         async (app) => {
-          const topics = app.topics.topics();
+          // The same counts as the dashboard's overview (store.topicCounts).
+          const counts = new Map((await app.store.topicCounts()).map((c) => [c.topicId, c.subscribers]));
+          const topics = app.topics.topics().map((t) => ({ ...t, subscribers: counts.get(t.id) ?? 0 }));
           if (opts.json) return printJson(io, topics);
           if (topics.length === 0) return io.out("no topics: declare them in newsletters/topics.ts\n");
-          for (const t of topics) io.out(`${t.id}  ${t.name}: ${t.description}${t.askAtSignup ? " (offered at signup)" : ""}\n`);
+          for (const t of topics)
+            io.out(
+              `${t.id}  ${t.name}: ${t.description}${t.askAtSignup ? " (offered at signup)" : ""}; ${t.subscribers} subscriber${t.subscribers === 1 ? "" : "s"}\n`,
+            );
         },
         { quiet: true },
       );
