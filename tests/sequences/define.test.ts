@@ -40,7 +40,7 @@ describe("drip validate: broken sequence fixtures", () => {
     expect(run.err).toBe("");
     expect(run.code).toBe(0);
     expect(run.out).toContain(`ok  ${FIXTURES}/valid.ts  fixture-valid (4 steps)`);
-  });
+  }, 120_000); // a whole validate run with the TypeScript type check: ~10 s quiet, past 30 s at load 25
 
   // The type check (seconds each) is covered by validate-types.test.ts and by the one-run test below.
   it.each(broken)("$file → $path", async ({ file, path, phrase }) => {
