@@ -23,9 +23,16 @@ const REPORT_COLUMNS = [
 ] as const;
 
 function printReport(io: CliIO, r: IssueReport) {
-  for (const c of REPORT_COLUMNS) io.out(`  ${c.padEnd(13)} ${r[c]}\n`);
+  const w = Math.max(...REPORT_COLUMNS.map((c) => String(r[c]).length));
+  for (const c of REPORT_COLUMNS) io.out(`  ${c.padEnd(13)} ${String(r[c]).padStart(w)}\n`);
   for (const [why, n] of Object.entries(r.skippedReasons)) io.out(`  skipped: ${why} (${n})\n`);
-  for (const [link, n] of Object.entries(r.clicksByLink)) io.out(`  clicked: ${link} (${n})\n`);
+  // Clicks per link (each reader's click on a link counted once), most clicked first.
+  const links = Object.entries(r.clicksByLink).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  if (links.length > 0) {
+    io.out("  clicks per link:\n");
+    const lw = Math.max(...links.map(([, n]) => String(n).length));
+    for (const [link, n] of links) io.out(`    ${String(n).padStart(lw)}  ${link}\n`);
+  }
 }
 
 export function newsletterCommands(program: Command, io: CliIO) {
