@@ -157,3 +157,92 @@ describe("email.clicked → clicks per link", () => {
     expect(linkForReport(`https://x.example/${"a".repeat(3000)}`, BASE)).toHaveLength(2000);
   });
 });
+
+describe("drip stats per newsletter issue", () => {
+  it("shows recipients, sent, skipped (why), failed and the events per issue, from the same report as drip newsletter status; aligned; --json", async () => {
+    // dave's address is refused by the provider (a permanent failure).
+    transport.setReply((msg) =>
+      msg.to === "dave@example.com" && msg.subject.startsWith("Two ways")
+        ? { ok: false, permanent: true, reason: "the provider refused the address" }
+        : { ok: true, providerMessageId: `re_${msg.sendId}` },
+    );
+    const ann = await reader("ann@example.com");
+    const bob = await reader("bob@example.com");
+    const carl = await reader("carl@example.com");
+    await reader("dave@example.com");
+    await h.tick(); // the course's first step
+    await h.app.newsletters.schedule(ISSUE, { kind: "now" }, h.now());
+    await h.app.lifecycle.leaveTopic({ id: carl }, "weekly", h.now(), "preferences");
+    await h.tick();
+    const seq = `newsletter:${ISSUE}`;
+    const post = async (type: string, subscriberId: string, to: string, extra: Record<string, unknown> = {}) => {
+      const d = clicked(await providerId(subscriberId, seq), to, BLOG);
+      const body = JSON.parse(d.body) as { type: string; data: Record<string, unknown> };
+      body.type = type;
+      if (type !== "email.clicked") delete body.data.click;
+      Object.assign(body.data, extra);
+      const payload = JSON.stringify(body);
+      const signedAt = new Date();
+      const res = await h.req("/webhooks/resend", {
+        ...d,
+        headers: { ...d.headers, "svix-signature": new Webhook(WEBHOOK_SECRET).sign(d.headers["svix-id"], signedAt, payload) },
+        body: payload,
+      });
+      expect(res.status).toBe(200);
+    };
+    await post("email.delivered", ann, "ann@example.com");
+    await post("email.delivered", bob, "bob@example.com");
+    await post("email.opened", ann, "ann@example.com");
+    await post("email.clicked", bob, "bob@example.com");
+    await post("email.bounced", ann, "ann@example.com", { bounce: { type: "Transient" } });
+    await post("email.complained", bob, "bob@example.com");
+
+    const env = { env: h.env, cwd: h.dir, now: h.now() };
+    const status = await runDrip(["newsletter", "status", ISSUE, "--json"], env);
+    expect(status.code, status.err).toBe(0);
+    const { report } = JSON.parse(status.out) as { report: Record<string, unknown> };
+    expect(report).toMatchObject({
+      recipients: 4,
+      sent: 2,
+      skipped: 1,
+      failed: 1,
+      delivered: 2,
+      opened: 1,
+      clicked: 1,
+      bounced: 1,
+      complained: 1,
+      clicksByLink: { [BLOG]: 1 },
+    });
+    expect(Object.values(report.skippedReasons as Record<string, number>)).toEqual([1]);
+
+    // One source of truth: drip stats --newsletters --json is that very report, with the issue's subject and status.
+    const json = await runDrip(["stats", "--newsletters", "--json"], env);
+    expect(json.code, json.err).toBe(0);
+    expect(JSON.parse(json.out)).toEqual([{ subject: "Two ways to ease outer hip pain at home", status: "scheduled", ...report }]);
+
+    // The text: course steps first (no newsletter rows among them), then one aligned row per issue.
+    const text = await runDrip(["stats"], env);
+    expect(text.code, text.err).toBe(0);
+    expect(text.out).toMatch(/^hip-pain-course\/article +4 /m);
+    expect(text.out).not.toContain("newsletter:");
+    const lines = text.out.split("\n");
+    const header = lines.findIndex((l) => l.startsWith("issue "));
+    expect(header).toBeGreaterThan(0);
+    const table = [lines[header]!, lines[header + 1]!];
+    expect(table[0]).toMatch(/^issue +recipients +pending +sent +skipped +failed +cancelled +delivered +opened +clicked +bounced +complained +unsubscribed$/);
+    expect(table[1]).toMatch(new RegExp(`^${ISSUE} +4 +0 +2 +1 +1 +0 +2 +1 +1 +1 +1 +0$`));
+    expect(table[1]!.length).toBe(table[0]!.length);
+    // Each column's number ends where its heading ends.
+    for (const col of ["recipients", "sent", "failed", "clicked", "unsubscribed"]) {
+      const end = table[0]!.indexOf(` ${col}`) + col.length + 1;
+      expect(table[1]![end - 1], col).toMatch(/\d/);
+    }
+    const reason = Object.keys(report.skippedReasons as Record<string, number>)[0]!;
+    expect(text.out).toContain(`${ISSUE} skipped: ${reason} (1)\n`);
+    expect(text.out).toContain(`${ISSUE} clicked: ${BLOG} (1)\n`);
+
+    const only = await runDrip(["stats", "--newsletters"], env);
+    expect(only.out.split("\n")[0]).toBe(table[0]);
+    expect(only.out).not.toContain("hip-pain-course/");
+  });
+});
