@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { parseFeed } from "@rowanmanning/feed-parser";
 import { Temporal } from "temporal-polyfill";
 import { z } from "zod";
+import { formatPath } from "../sequences/errors.ts";
 import type { FeedItemInput, FeedState, Store } from "../store/types.ts";
 import { blogButtonHtml, markdownToHtml } from "./markdown.ts";
 import type { Newsletters } from "./service.ts";
@@ -74,7 +75,20 @@ const definitionSchema = z.object({
 
 /** newsletters/feeds.ts: `export default defineFeeds(({ feedUrl }) => [...])`. */
 export function defineFeeds(build: (env: { feedUrl: string | undefined }) => FeedDefinition[]) {
-  return (env: { feedUrl: string | undefined }): FeedDefinition[] => z.array(definitionSchema).parse(build(env)) as FeedDefinition[];
+  return (env: { feedUrl: string | undefined }): FeedDefinition[] => {
+    // One sentence naming the key (feeds[0].cadence.weekday: …), as drip validate prints it.
+    const parsed = z.array(definitionSchema).safeParse(build(env));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`feeds${formatPath(issue.path)}: ${issue.message}`);
+    }
+    const seen = new Set<string>();
+    for (const f of parsed.data) {
+      if (seen.has(f.id)) throw new Error(`feed id "${f.id}" is declared twice`);
+      seen.add(f.id);
+    }
+    return parsed.data as FeedDefinition[];
+  };
 }
 
 export interface FeedCheck {
