@@ -33,11 +33,10 @@ async function reader(email: string): Promise<string> {
 }
 
 let n = 0;
-/** A Resend `email.clicked` delivery (its documented shape: data.click.{ipAddress, link, timestamp, userAgent}), signed now. */
-function clicked(emailId: string, to: string, link: string) {
-  const id = `msg_click_${++n}`;
+/** A Resend `email.clicked` body (its documented shape: data.click.{ipAddress, link, timestamp, userAgent}). */
+function clickBody(emailId: string, to: string, link: string): { type: string; created_at: string; data: Record<string, unknown> } {
   const at = h.now().toISOString();
-  const payload = JSON.stringify({
+  return {
     type: "email.clicked",
     created_at: at,
     data: {
@@ -48,7 +47,13 @@ function clicked(emailId: string, to: string, link: string) {
       subject: "s",
       click: { ipAddress: "198.51.100.4", link, timestamp: at, userAgent: "Mozilla/5.0" },
     },
-  });
+  };
+}
+
+/** A webhook delivery of `body`, signed now (one instant for the header and the signature). */
+function signed(body: unknown) {
+  const id = `msg_${++n}`;
+  const payload = JSON.stringify(body);
   const signedAt = new Date();
   return {
     method: "POST",
@@ -61,6 +66,8 @@ function clicked(emailId: string, to: string, link: string) {
     body: payload,
   } satisfies RequestInit;
 }
+
+const clicked = (emailId: string, to: string, link: string) => signed(clickBody(emailId, to, link));
 
 const providerId = async (subscriberId: string, sequenceId: string) =>
   (await h.app.store.listSends({ subscriberId })).find((s) => s.sequenceId === sequenceId)!.providerMessageId!;
@@ -122,29 +129,16 @@ describe("email.clicked → clicks per link", () => {
     await h.app.newsletters.schedule(ISSUE, { kind: "now" }, h.now());
     await h.tick();
     const id = await providerId(ann, `newsletter:${ISSUE}`);
-    const bad = clicked(id, "ann@example.com", BLOG);
-    const body = JSON.parse(bad.body) as { data: { click: { link: unknown } } };
-    body.data.click.link = 42;
-    const payload = JSON.stringify(body);
-    const signedAt = new Date();
-    const res = await h.req("/webhooks/resend", {
-      ...bad,
-      headers: { ...bad.headers, "svix-signature": new Webhook(WEBHOOK_SECRET).sign(bad.headers["svix-id"], signedAt, payload) },
-      body: payload,
-    });
+    const bad = clickBody(id, "ann@example.com", BLOG);
+    (bad.data.click as { link: unknown }).link = 42;
+    const res = await h.req("/webhooks/resend", signed(bad));
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toContain("data.click.link must be a string");
     expect((await h.app.newsletters.status(ISSUE)).report.clicked).toBe(0);
 
-    const plain = clicked(id, "ann@example.com", BLOG);
-    const noLink = JSON.parse(plain.body) as { data: Record<string, unknown> };
+    const noLink = clickBody(id, "ann@example.com", BLOG);
     delete noLink.data.click;
-    const p2 = JSON.stringify(noLink);
-    const res2 = await h.req("/webhooks/resend", {
-      ...plain,
-      headers: { ...plain.headers, "svix-signature": new Webhook(WEBHOOK_SECRET).sign(plain.headers["svix-id"], signedAt, p2) },
-      body: p2,
-    });
+    const res2 = await h.req("/webhooks/resend", signed(noLink));
     expect(res2.status).toBe(200);
     expect((await h.app.newsletters.status(ISSUE)).report).toMatchObject({ clicked: 1, clicksByLink: {} });
   });
@@ -176,18 +170,11 @@ describe("drip stats per newsletter issue", () => {
     await h.tick();
     const seq = `newsletter:${ISSUE}`;
     const post = async (type: string, subscriberId: string, to: string, extra: Record<string, unknown> = {}) => {
-      const d = clicked(await providerId(subscriberId, seq), to, BLOG);
-      const body = JSON.parse(d.body) as { type: string; data: Record<string, unknown> };
+      const body = clickBody(await providerId(subscriberId, seq), to, BLOG);
       body.type = type;
       if (type !== "email.clicked") delete body.data.click;
       Object.assign(body.data, extra);
-      const payload = JSON.stringify(body);
-      const signedAt = new Date();
-      const res = await h.req("/webhooks/resend", {
-        ...d,
-        headers: { ...d.headers, "svix-signature": new Webhook(WEBHOOK_SECRET).sign(d.headers["svix-id"], signedAt, payload) },
-        body: payload,
-      });
+      const res = await h.req("/webhooks/resend", signed(body));
       expect(res.status).toBe(200);
     };
     await post("email.delivered", ann, "ann@example.com");
