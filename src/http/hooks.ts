@@ -37,7 +37,7 @@ const webhookEventSchema = z.object(
         email_id: z.string({ error: "data.email_id must be a string" }).optional(),
         to: z.array(z.string({ error: "data.to must list addresses" }), { error: "data.to must be a list of addresses" }).optional(),
         bounce: z.object({ type: z.string({ error: "data.bounce.type must be a string" }).optional() }, { error: "data.bounce must be an object" }).optional(),
-        // email.clicked: which link (per-issue "clicks per link" counts it).
+        // email.clicked: `click.link` is the URL the reader followed (Resend's EmailClick).
         click: z.object({ link: z.string({ error: "data.click.link must be a string" }).optional() }, { error: "data.click must be an object" }).optional(),
       },
       { error: "data must be an object" },
@@ -45,6 +45,21 @@ const webhookEventSchema = z.object(
   },
   { error: "the body must be a JSON object with type, created_at and data" },
 );
+
+/**
+ * A clicked link as reports show it. drip's own pages carry the reader's signed token in the
+ * path (`/unsubscribe/<token>`, `/preferences/<token>`, `/confirm/<token>`): that part is
+ * replaced by `:token` and the query dropped, so no token is stored and every reader's click
+ * counts under one link. Other links are kept as the provider sent them (up to 2,000 characters).
+ */
+export function linkForReport(link: string, publicUrl: string): string {
+  const base = publicUrl.replace(/\/+$/, "");
+  if (link.startsWith(`${base}/`)) {
+    const m = /^\/(unsubscribe|preferences|confirm)\/[^/?#]+/.exec(link.slice(base.length));
+    if (m) return `${base}/${m[1]}/:token`;
+  }
+  return link.slice(0, 2000);
+}
 
 /** `Bearer <key>`, the scheme in any case (RFC 7235 §2.1); the key compared in constant time. */
 export function bearerMatches(header: string, key: string): boolean {
@@ -82,7 +97,7 @@ export function hookRoutes(): Hono<Env> {
       emailId: event.data.email_id,
       to: event.data.to,
       bounceType: event.data.bounce?.type,
-      link: event.data.click?.link,
+      link: event.data.click?.link === undefined ? undefined : linkForReport(event.data.click.link, deps.publicUrl),
     });
     return c.json({ ok: true, result });
   });

@@ -93,7 +93,7 @@ export interface ProviderEvent {
   emailId?: string;
   to?: string[];
   bounceType?: string;
-  /** email.clicked: the link that was clicked. */
+  /** email.clicked: the link followed (tokens already taken out, see linkForReport). */
   link?: string | undefined;
 }
 
@@ -642,7 +642,10 @@ export class Lifecycle {
         sendId: send?.id ?? null,
         type: kind,
         at: event.createdAt,
-        data: event.bounceType ? { bounceType: event.bounceType } : kind === "clicked" && event.link ? { link: event.link } : undefined,
+        data:
+          event.bounceType || (kind === "clicked" && event.link)
+            ? { ...(event.bounceType ? { bounceType: event.bounceType } : {}), ...(kind === "clicked" && event.link ? { link: event.link } : {}) }
+            : undefined,
         svixId: event.id,
       });
       if (!fresh) return "replayed";

@@ -95,6 +95,11 @@ export class Newsletters {
     return t;
   }
 
+  /** The clinic's zone (the default sequence's): where a feed's weekly digest day is counted. */
+  clinicZone(): string {
+    return this.o.defaultZone();
+  }
+
   /** Every issue file, validated; problems as `drip validate` prints them. */
   files() {
     return loadIssueFiles(this.o.dir, this.topics());
@@ -289,7 +294,11 @@ export class Newsletters {
   }
 
   /** A draft made from outside a file (a feed item): stored, not planned. */
-  async saveDraft(draft: Pick<IssueSnapshot, "id" | "topicId" | "subject" | "preview" | "bodyHtml" | "source">, now: Date): Promise<void> {
-    await this.o.store.saveIssue({ ...draft, status: "draft", template: null, audience: { topicId: draft.topicId }, schedule: null, publishedAt: null }, now);
+  async saveDraft(
+    draft: Pick<IssueSnapshot, "id" | "topicId" | "subject" | "preview" | "bodyHtml" | "source">,
+    now: Date,
+    q: Store = this.o.store,
+  ): Promise<void> {
+    await q.saveIssue({ ...draft, status: "draft", template: null, audience: { topicId: draft.topicId }, schedule: null, publishedAt: null }, now);
   }
 }

@@ -3,6 +3,7 @@
  * newsletters/topics.ts and validated here. A topic id is permanent: consent is keyed on it.
  */
 import { z } from "zod";
+import { formatPath } from "../sequences/errors.ts";
 
 export interface Topic {
   /** Permanent id (lower-case letters, digits, dashes): subscriptions and List-Id use it. */
@@ -28,7 +29,12 @@ const topicSchema = z.object({
 
 /** Declare the topics (newsletters/topics.ts): validated at load, ids unique. */
 export function defineTopics(topics: readonly Topic[]): readonly Topic[] {
-  const parsed = z.array(topicSchema).parse(topics);
+  const result = z.array(topicSchema).safeParse(topics);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new Error(`topics${formatPath(issue.path)}: ${issue.message}`);
+  }
+  const parsed = result.data;
   const seen = new Set<string>();
   for (const t of parsed) {
     if (seen.has(t.id)) throw new Error(`topic id "${t.id}" is declared twice`);

@@ -171,6 +171,7 @@ export interface FeedStateTable {
   first_polled_at: number;
   last_polled_at: number;
   last_error: string | null;
+  last_digest_on: string | null;
 }
 
 export interface FeedItemsTable {
@@ -181,6 +182,7 @@ export interface FeedItemsTable {
   published_at: number | null;
   seen_at: number;
   issue_id: string | null;
+  summary: string | null;
 }
 
 export interface StaffTable {

@@ -644,6 +644,8 @@ export interface FeedState {
   firstPolledAt: Date;
   lastPolledAt: Date;
   lastError: string | null;
+  /** Weekly digest: the local date (YYYY-MM-DD) of the last digest week handled (made, or empty). */
+  lastDigestOn: string | null;
 }
 
 export interface FeedItemInput {
@@ -651,6 +653,18 @@ export interface FeedItemInput {
   title: string;
   url: string | null;
   publishedAt: Date | null;
+  /** Plain-text summary (for digests made later). */
+  summary?: string | null;
+}
+
+/** A ledger item not yet in any issue (what the next digest collects). */
+export interface PendingFeedItem {
+  guid: string;
+  title: string;
+  url: string | null;
+  publishedAt: Date | null;
+  summary: string | null;
+  seenAt: Date;
 }
 
 /** Topics, issues, deliveries and the feed ledger. */
@@ -686,4 +700,9 @@ export interface NewsletterStore {
   /** Remember items by GUID; returns the ones never seen before. */
   recordFeedItems(feedId: string, items: readonly FeedItemInput[], now: Date): Promise<FeedItemInput[]>;
   linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void>;
+  /**
+   * Items not yet in any issue that are not back catalogue: seen after the feed's first poll
+   * and not published before it. Oldest first (published, else seen). What a digest collects.
+   */
+  pendingFeedItems(feedId: string): Promise<PendingFeedItem[]>;
 }

@@ -7,12 +7,14 @@
  */
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { type FeedDefinition, checkFeed } from "../../src/newsletters/feeds.ts";
 import { type App, createApp } from "../../src/wiring.ts";
-import { cleanupTempDirs, tempDir } from "../support/engine-helpers.ts";
+import { cleanupTempDirs, runDrip, tempDir } from "../support/engine-helpers.ts";
 
 afterAll(cleanupTempDirs);
 
@@ -155,5 +157,134 @@ describe("blog feed → newsletter issues", () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+/** A content folder whose feeds.ts makes a weekly digest on Mondays from 07:00 (London, the clinic's zone). */
+function digestContent(dir: string): string {
+  const content = join(dir, "newsletters");
+  mkdirSync(content, { recursive: true });
+  const src = (f: string) => JSON.stringify(pathToFileURL(join(process.cwd(), "src/newsletters", f)).href);
+  writeFileSync(
+    join(content, "topics.ts"),
+    `import { defineTopics } from ${src("topics.ts")};\nexport default defineTopics([{ id: "weekly", name: "The weekly blog", description: "Weekly.", askAtSignup: true }]);\n`,
+  );
+  writeFileSync(
+    join(content, "feeds.ts"),
+    `import { defineFeeds } from ${src("feeds.ts")};\nexport default defineFeeds(({ feedUrl }) => [{ id: "blog", url: feedUrl, topic: "weekly", cadence: { digest: "weekly", weekday: "monday", at: "07:00" }, mode: { kind: "draft" } }]);\n`,
+  );
+  return content;
+}
+
+describe("weekly digest cadence", () => {
+  // 2027-01-04 is a Monday; London is on UTC in January.
+  const at = (iso: string) => new Date(iso);
+  const post = (n: number, date: string): Post => ({
+    guid: `post-${n}`,
+    title: `New post ${n}`,
+    link: `https://bodyhealtherapy.example/blog/${n}`,
+    date,
+  });
+
+  it("collects the week's new posts into one issue on Monday from 07:00 London; again, a restart or an edit adds nothing; an empty week makes none and says so", async () => {
+    const dir = tempDir("drip-digest-");
+    const content = digestContent(dir);
+    const env = { DATABASE_URL: `file:${join(dir, "drip.db")}`, OUTBOX_DIR: join(dir, "outbox"), DRIP_FEED_URL: url, DRIP_NEWSLETTERS_DIR: content };
+    const open = () => createApp(loadConfig(env));
+    let app = await open();
+    const check = (a: App, now: Date) => checkFeed(a.feeds[0]!, { store: a.store, newsletters: a.newsletters }, now);
+    try {
+      expect(app.feeds[0]!.cadence).toEqual({ digest: "weekly", weekday: "monday", at: "07:00" });
+      expect(await check(app, at("2027-01-04T12:00:00Z"))).toMatchObject({ status: "first-poll", skipped: 2, created: [] });
+
+      // Posts during the week are kept, not sent one by one.
+      posts.unshift(post(3, "2027-01-05T08:00:00Z"));
+      version = 2;
+      const tue = await check(app, at("2027-01-05T10:00:00Z"));
+      expect(tue).toMatchObject({ status: "checked", created: [], digest: { week: "2027-01-04", outcome: "waiting", next: "2027-01-11" } });
+      expect(tue.message).toContain("1 new post kept for the weekly digest");
+      posts.unshift(post(4, "2027-01-07T08:00:00Z"));
+      version = 3;
+      expect(await check(app, at("2027-01-07T10:00:00Z"))).toMatchObject({ created: [] });
+    } finally {
+      await app.close();
+    }
+
+    // A restart, and post 3's title edited: still one post each. Not before Monday 07:00 London.
+    app = await open();
+    try {
+      posts[1]!.title = "New post 3 (edited)";
+      version = 4;
+      expect(await check(app, at("2027-01-10T23:59:00Z"))).toMatchObject({ created: [], digest: { outcome: "waiting" } });
+      expect(await check(app, at("2027-01-11T06:59:00Z"))).toMatchObject({ created: [], digest: { outcome: "waiting" } });
+      expect(await app.store.listIssues()).toEqual([]);
+
+      const monday = await check(app, at("2027-01-11T07:05:00Z"));
+      expect(monday.created).toEqual(["blog-digest-2027-01-11"]);
+      expect(monday.digest).toEqual({ week: "2027-01-11", outcome: "created", next: "2027-01-18" });
+      const issue = (await app.store.getIssue("blog-digest-2027-01-11"))!;
+      expect(issue).toMatchObject({ status: "draft", topicId: "weekly", source: "feed:blog", subject: "This week on the blog: New post 3 and 1 more" });
+      // A title list with links and summaries, oldest first.
+      expect(issue.bodyHtml).toMatch(/New post 3<\/a>[\s\S]*About New post 3\.[\s\S]*New post 4<\/a>[\s\S]*About New post 4\./);
+      expect(issue.bodyHtml).toContain('href="https://bodyhealtherapy.example/blog/3"');
+      expect(issue.bodyHtml).toContain('href="https://bodyhealtherapy.example/blog/4"');
+      expect(issue.bodyHtml).not.toContain("Old post");
+      expect((await app.store.issueReport(issue.id)).recipients).toBe(0); // a draft goes nowhere
+
+      version = 5;
+      expect(await check(app, at("2027-01-11T08:00:00Z"))).toMatchObject({ created: [], digest: { outcome: "waiting", next: "2027-01-18" } });
+    } finally {
+      await app.close();
+    }
+
+    // Through `drip feed check` (a new process's view): the next Monday has no new posts.
+    const drip = (args: string[], now: Date) => runDrip(args, { env, cwd: dir, now });
+    const empty = await drip(["feed", "check", "--now", "2027-01-18T07:30:00Z"], at("2027-01-18T07:30:00Z"));
+    expect(empty.code, empty.err).toBe(0);
+    expect(empty.out).toContain("no new posts since the last digest: no digest for monday 2027-01-18");
+    // A post on Tuesday waits for the next Monday: the empty week is not made up for.
+    posts.unshift(post(5, "2027-01-19T08:00:00Z"));
+    version = 6;
+    const tuesday = await drip(["feed", "check", "--now", "2027-01-19T10:00:00Z", "--json"], at("2027-01-19T10:00:00Z"));
+    expect(tuesday.code, tuesday.err).toBe(0);
+    expect(JSON.parse(tuesday.out)).toMatchObject([{ feedId: "blog", created: [], digest: { week: "2027-01-18", outcome: "waiting" } }]);
+    const list = await drip(["feed", "list"], at("2027-01-19T10:00:00Z"));
+    expect(list.out).toContain("weekly digest on monday from 07:00");
+    expect(list.out).toContain("last digest week 2027-01-18");
+
+    // Send mode, and no check on the Monday: made at the next check (it says so), scheduled at
+    // 09:00 in each reader's zone on the day it was made.
+    app = await open();
+    try {
+      const r = await app.lifecycle.subscribe(
+        { email: "ny@example.com", name: "", timezone: "America/New_York", tags: [] },
+        { confirmed: true, source: "test" },
+        T1,
+      );
+      if (r.kind !== "ok") throw new Error("not subscribed");
+      await app.lifecycle.joinTopic(r.subscriber, "weekly", { source: "test" }, T1);
+      const def: FeedDefinition = { ...app.feeds[0]!, mode: { kind: "send", local: "09:00" } };
+      const late = await checkFeed(def, { store: app.store, newsletters: app.newsletters }, at("2027-01-26T10:00:00Z"));
+      expect(late.created).toEqual(["blog-digest-2027-01-25"]);
+      expect(late.message).toContain("made late, on 2027-01-26");
+      const issue = (await app.store.getIssue("blog-digest-2027-01-25"))!;
+      expect(issue).toMatchObject({ status: "scheduled", subject: "This week on the blog: New post 5" });
+      expect((await app.store.getEnrollment(r.subscriber.id, "newsletter:blog-digest-2027-01-25"))?.nextDueAt?.toISOString()).toBe("2027-01-26T14:00:00.000Z");
+      expect((await app.store.listIssues()).map((i) => i.id).sort()).toEqual(["blog-digest-2027-01-11", "blog-digest-2027-01-25"]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("defineFeeds refuses a bad digest cadence with a sentence naming the key", async () => {
+    const { defineFeeds } = await import("../../src/newsletters/feeds.ts");
+    const bad = (cadence: unknown) => () =>
+      defineFeeds(() => [{ id: "blog", url: undefined, topic: "weekly", cadence: cadence as FeedDefinition["cadence"], mode: { kind: "draft" } }])({
+        feedUrl: undefined,
+      });
+    expect(bad({ digest: "weekly", weekday: "funday" })).toThrow(/cadence/);
+    expect(bad({ digest: "daily", weekday: "monday" })).toThrow(/cadence/);
+    expect(bad({ digest: "weekly", weekday: "monday", at: "7am" })).toThrow(/cadence/);
+    expect(bad({ digest: "weekly", weekday: "monday", at: "07:00" })).not.toThrow();
   });
 });

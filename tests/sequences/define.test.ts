@@ -120,6 +120,7 @@ describe("drip validate: the real sequences", () => {
       ],
       forms: [{ id: "hip-pain", sequence: "hip-pain-course", default: true }],
       newsletters: [{ file: "newsletters/two-ways-to-ease-outer-hip-pain.md", id: "two-ways-to-ease-outer-hip-pain", topic: "weekly" }],
+      feeds: [{ id: "blog", topic: "weekly", cadence: "one issue per post", mode: "draft" }],
       issues: [],
       warnings: [],
     });

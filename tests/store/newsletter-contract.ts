@@ -254,10 +254,48 @@ export function newsletterContract(getStore: () => Store): void {
       expect((await store.recordFeedItems("blog", [item("a", "edited title"), item("c")], T0)).map((i) => i.guid)).toEqual(["c"]);
       expect((await store.recordFeedItems("other", [item("a")], T0)).map((i) => i.guid)).toEqual(["a"]);
       await store.linkFeedItem("blog", "c", "issue-c");
-      const state = { feedId: "blog", etag: '"v1"', lastModified: "Mon, 04 Jan 2027 10:00:00 GMT", firstPolledAt: T0, lastPolledAt: T0, lastError: null };
+      const state = {
+        feedId: "blog",
+        etag: '"v1"',
+        lastModified: "Mon, 04 Jan 2027 10:00:00 GMT",
+        firstPolledAt: T0,
+        lastPolledAt: T0,
+        lastError: null,
+        lastDigestOn: null,
+      };
       await store.saveFeedState(state);
       await store.saveFeedState({ ...state, etag: '"v2"', firstPolledAt: new Date(T0.getTime() + HOUR), lastPolledAt: new Date(T0.getTime() + HOUR) });
       expect(await store.getFeedState("blog")).toEqual({ ...state, etag: '"v2"', lastPolledAt: new Date(T0.getTime() + HOUR) });
+    });
+
+    it("pendingFeedItems: items in no issue, seen after the first poll and not published before it, oldest first, with summaries; lastDigestOn round-trips", async () => {
+      const later = (h: number) => new Date(T0.getTime() + h * HOUR);
+      const item = (guid: string, publishedAt: Date | null, summary: string | null = `About ${guid}.`) => ({
+        guid,
+        title: `Title ${guid}`,
+        url: `https://blog.example/${guid}`,
+        publishedAt,
+        summary,
+      });
+      expect(await store.pendingFeedItems("blog")).toEqual([]); // never polled
+      // The first poll: the back catalogue, never pending.
+      await store.recordFeedItems("blog", [item("old", later(-48))], T0);
+      const state = { feedId: "blog", etag: null, lastModified: null, firstPolledAt: T0, lastPolledAt: T0, lastError: null, lastDigestOn: null };
+      await store.saveFeedState(state);
+      expect(await store.pendingFeedItems("blog")).toEqual([]);
+      // Later checks: a post published before the first poll that shows up only now is back catalogue too.
+      await store.recordFeedItems("blog", [item("late-old", later(-1)), item("b", later(3), null)], later(4));
+      await store.recordFeedItems("blog", [item("a", later(2)), item("undated", null)], later(5));
+      await store.recordFeedItems("other", [item("x", later(2))], later(5));
+      expect(await store.pendingFeedItems("blog")).toEqual([
+        { guid: "a", title: "Title a", url: "https://blog.example/a", publishedAt: later(2), summary: "About a.", seenAt: later(5) },
+        { guid: "b", title: "Title b", url: "https://blog.example/b", publishedAt: later(3), summary: null, seenAt: later(4) },
+        { guid: "undated", title: "Title undated", url: "https://blog.example/undated", publishedAt: null, summary: "About undated.", seenAt: later(5) },
+      ]);
+      await store.linkFeedItem("blog", "a", "digest-1");
+      expect((await store.pendingFeedItems("blog")).map((i) => i.guid)).toEqual(["b", "undated"]);
+      await store.saveFeedState({ ...state, lastDigestOn: "2027-01-11" });
+      expect((await store.getFeedState("blog"))?.lastDigestOn).toBe("2027-01-11");
     });
 
     it("forgetting a subscriber erases their topics and deliveries", async () => {

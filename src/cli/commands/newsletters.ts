@@ -23,9 +23,16 @@ const REPORT_COLUMNS = [
 ] as const;
 
 function printReport(io: CliIO, r: IssueReport) {
-  for (const c of REPORT_COLUMNS) io.out(`  ${c.padEnd(13)} ${r[c]}\n`);
+  const w = Math.max(...REPORT_COLUMNS.map((c) => String(r[c]).length));
+  for (const c of REPORT_COLUMNS) io.out(`  ${c.padEnd(13)} ${String(r[c]).padStart(w)}\n`);
   for (const [why, n] of Object.entries(r.skippedReasons)) io.out(`  skipped: ${why} (${n})\n`);
-  for (const [link, n] of Object.entries(r.clicksByLink)) io.out(`  clicked: ${link} (${n})\n`);
+  // Clicks per link (each reader's click on a link counted once), most clicked first.
+  const links = Object.entries(r.clicksByLink).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  if (links.length > 0) {
+    io.out("  clicks per link:\n");
+    const lw = Math.max(...links.map(([, n]) => String(n).length));
+    for (const [link, n] of links) io.out(`    ${String(n).padStart(lw)}  ${link}\n`);
+  }
 }
 
 export function newsletterCommands(program: Command, io: CliIO) {
@@ -220,11 +227,12 @@ export function feedCommands(program: Command, io: CliIO) {
   feed
     .command("list")
     .description("Feed definitions and their last check")
-    .option("--json", "print [{id, url, topic, mode, lastPolledAt, lastError}]")
+    .option("--json", "print [{id, url, topic, cadence, mode, firstPolledAt, lastPolledAt, lastError, lastDigestOn}]")
     .action(async (opts: { json?: boolean }) => {
       await withApp(
         io,
         async (app) => {
+          const { describeCadence } = await import("../../newsletters/feeds.ts");
           const rows = [];
           for (const f of app.feeds) {
             const s = await app.store.getFeedState(f.id);
@@ -232,17 +240,19 @@ export function feedCommands(program: Command, io: CliIO) {
               id: f.id,
               url: f.url ?? null,
               topic: f.topic,
+              cadence: f.cadence,
               mode: f.mode,
               firstPolledAt: s?.firstPolledAt ?? null,
               lastPolledAt: s?.lastPolledAt ?? null,
               lastError: s?.lastError ?? null,
+              lastDigestOn: s?.lastDigestOn ?? null,
             });
           }
           if (opts.json) return printJson(io, rows);
           if (rows.length === 0) return io.out("no feeds: define them in newsletters/feeds.ts\n");
           for (const r of rows)
             io.out(
-              `${r.id}  ${r.url ?? "(off: set DRIP_FEED_URL)"}  → topic ${r.topic}, ${r.mode.kind === "send" ? `send at ${r.mode.local} local` : "drafts"}; last checked ${r.lastPolledAt?.toISOString() ?? "never"}${r.lastError ? `; last error: ${r.lastError}` : ""}\n`,
+              `${r.id}  ${r.url ?? "(off: set DRIP_FEED_URL)"}  → topic ${r.topic}, ${describeCadence(r.cadence)}, ${r.mode.kind === "send" ? `send at ${r.mode.local} local` : "drafts"}; last checked ${r.lastPolledAt?.toISOString() ?? "never"}${r.lastDigestOn ? `; last digest week ${r.lastDigestOn}` : ""}${r.lastError ? `; last error: ${r.lastError}` : ""}\n`,
             );
         },
         { quiet: true },
@@ -253,7 +263,7 @@ export function feedCommands(program: Command, io: CliIO) {
     .description("Check every feed now (a conditional request); new posts become issues, the back catalogue never")
     .option("--now <ISO>", "as of this instant (tests, demos)")
     .option("--allow-time-travel", "accept a --now far from the clock")
-    .option("--json", "print [{feedId, status, skipped, created, message}]")
+    .option("--json", "print [{feedId, status, skipped, created, digest?: {week, outcome, next}, message}]")
     .action(async (opts: { now?: string; allowTimeTravel?: boolean; json?: boolean }) => {
       const now = guardTimeTravel(instant(opts.now, io, "--now"), io, "--now", { allowed: opts.allowTimeTravel, direction: "both" });
       await withApp(io, async (app) => {

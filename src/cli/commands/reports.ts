@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { issueIdOf } from "../../store/types.ts";
 import type { App } from "../../wiring.ts";
 import { describeTrigger } from "../../automations/compile.ts";
 import { type CliIO, UsageError, printJson } from "../io.ts";
@@ -7,6 +8,42 @@ import { withApp } from "./app-context.ts";
 const STAT_COLUMNS = ["sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "booked"] as const;
 
 const AUTOMATION_COLUMNS = ["fired", "entered", "unchanged", "skipped"] as const;
+
+const ISSUE_COLUMNS = [
+  "recipients",
+  "pending",
+  "sent",
+  "skipped",
+  "failed",
+  "cancelled",
+  "delivered",
+  "opened",
+  "clicked",
+  "bounced",
+  "complained",
+  "unsubscribed",
+] as const;
+
+/** Per newsletter issue (scheduled, sent or cancelled; drafts have no results): the same issueReport `drip newsletter status` shows. */
+async function newsletterRows(app: App) {
+  const rows = [];
+  for (const i of await app.newsletters.list()) if (i.report) rows.push({ subject: i.subject, status: i.status, ...i.report });
+  return rows;
+}
+
+function printNewsletters(io: CliIO, rows: Awaited<ReturnType<typeof newsletterRows>>) {
+  const w = Math.max(5, ...rows.map((r) => r.issueId.length));
+  const widths = ISSUE_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  io.out(`${"issue".padEnd(w)}${ISSUE_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
+  for (const r of rows) io.out(`${r.issueId.padEnd(w)}${ISSUE_COLUMNS.map((c, i) => `  ${String(r[c]).padStart(widths[i]!)}`).join("")}\n`);
+  // Why deliveries were skipped, and clicks per link (each reader once per link), below the table.
+  for (const r of rows) {
+    const why = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    if (why.length) io.out(`${r.issueId} skipped: ${why.map(([k, n]) => `${k} (${n})`).join(", ")}\n`);
+    const links = Object.entries(r.clicksByLink).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    for (const [link, n] of links) io.out(`${r.issueId} clicked: ${link} (${n})\n`);
+  }
+}
 
 function printAutomations(io: CliIO, rows: readonly ({ automationId: string; trigger: string } & Record<(typeof AUTOMATION_COLUMNS)[number], number>)[]) {
   const w = Math.max(10, ...rows.map((r) => `${r.automationId} (${r.trigger})`.length));
@@ -17,15 +54,18 @@ function printAutomations(io: CliIO, rows: readonly ({ automationId: string; tri
 export function reportCommands(program: Command, io: CliIO) {
   program
     .command("stats")
-    .description("Per-step results: sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked")
+    .description(
+      "Per-step results (sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked), then per newsletter issue (recipients, sent, skipped and why, failed, … clicks per link)",
+    )
     .option("--sequence <id>", "only this sequence")
     .option("--by-version", "one row per step and sequence version (a change's before and after); --json adds version and versionNumber")
     .option("--automations", "instead: per automation, how often it fired and how many sequences it started (entries per trigger)")
+    .option("--newsletters", "instead: per newsletter issue, the results `drip newsletter status` shows")
     .option(
       "--json",
-      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, unchanged, skipped}])",
+      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, unchanged, skipped}]; with --newsletters: [{issueId, subject, status, recipients, sent, skipped, skippedReasons, …, clicksByLink}])",
     )
-    .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean; automations?: boolean }) => {
+    .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean; automations?: boolean; newsletters?: boolean }) => {
       await withApp(
         io,
         async (app) => {
@@ -44,7 +84,14 @@ export function reportCommands(program: Command, io: CliIO) {
             if (rows.length === 0) return io.out("no automation has fired yet\n");
             return printAutomations(io, rows);
           }
-          const rows = await app.store.stepStats(opts.sequence);
+          if (opts.newsletters) {
+            const rows = await newsletterRows(app);
+            if (opts.json) return printJson(io, rows);
+            if (rows.length === 0) return io.out("no newsletter issue has been scheduled or sent yet\n");
+            return printNewsletters(io, rows);
+          }
+          // Newsletter deliveries are steps of `newsletter:<issue>` sequences: they get their own table below.
+          const rows = (await app.store.stepStats(opts.sequence)).filter((r) => issueIdOf(r.sequenceId) === null);
           // Step order as the sequence defines it; steps no longer defined go last.
           const order = (seq: string, step: string) => app.engine.getSequence(seq)?.steps.findIndex((s) => s.id === step) ?? -1;
           rows.sort((a, b) => a.sequenceId.localeCompare(b.sequenceId) || (order(a.sequenceId, a.stepId) >>> 0) - (order(b.sequenceId, b.stepId) >>> 0));
@@ -60,6 +107,11 @@ export function reportCommands(program: Command, io: CliIO) {
             const widths = STAT_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
             io.out(`${"step".padEnd(w)}${STAT_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
             for (const r of rows) io.out(`${label(r).padEnd(w)}${STAT_COLUMNS.map((c, i) => `  ${cell(r, c).padStart(widths[i]!)}`).join("")}\n`);
+          }
+          const issues = opts.sequence ? [] : await newsletterRows(app);
+          if (issues.length > 0) {
+            io.out("\n");
+            printNewsletters(io, issues);
           }
           const fired = opts.sequence ? [] : await automations();
           if (fired.length > 0) {

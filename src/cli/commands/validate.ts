@@ -1,4 +1,4 @@
-import { basename, dirname, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadAutomationSet } from "../../automations/load.ts";
 import { describeAction, describeTrigger } from "../../automations/compile.ts";
@@ -6,7 +6,8 @@ import { checkSequence, scheduleWarnings } from "../../sequences/check.ts";
 import { formatIssue, type SequenceIssue } from "../../sequences/errors.ts";
 import { NOT_SEQUENCES, listSequenceFiles, loadSequenceFiles } from "../../sequences/load.ts";
 import { loadIssueFiles } from "../../newsletters/issue-file.ts";
-import { loadTopics } from "../../newsletters/load.ts";
+import { describeCadence } from "../../newsletters/feeds.ts";
+import { loadFeeds, loadTopics } from "../../newsletters/load.ts";
 import { contentDirs } from "./app-context.ts";
 import { typecheckFiles } from "../../sequences/typecheck.ts";
 import { type CliIO, WorkError, printJson } from "../io.ts";
@@ -15,11 +16,11 @@ export function validateCommand(program: Command, io: CliIO) {
   program
     .command("validate")
     .description(
-      "Type-check every sequence and template, load them, render each step for a sample subscriber (and one with no name), and check compliance; automations, forms and newsletter issues too",
+      "Type-check every sequence and template, load them, render each step for a sample subscriber (and one with no name), and check compliance; automations, forms, newsletter issues, topics and feeds too",
     )
     .argument("[files...]", "sequence files to check (default: every file in sequences/); an automations.ts or forms.ts among them is checked against them")
     .option("--no-typecheck", "skip the TypeScript type check (faster; syntax and field errors then show only when a file loads)")
-    .option("--json", "print {ok, sequences, automations, forms, newsletters, issues: [{file, path, message}], warnings: [{file, path, message}]}")
+    .option("--json", "print {ok, sequences, automations, forms, newsletters, feeds, issues: [{file, path, message}], warnings: [{file, path, message}]}")
     .action(async (files: string[], opts: { json?: boolean; typecheck: boolean }) => {
       const dirs = contentDirs(io);
       const beside = files.filter((f) => NOT_SEQUENCES.has(basename(f)));
@@ -46,6 +47,17 @@ export function validateCommand(program: Command, io: CliIO) {
       if (topics.problem) issues.push({ path: "", message: topics.problem });
       const newsletters = files.length ? { issues: [], problems: [] } : loadIssueFiles(dirs.newslettersDir, topics.topics);
       issues.push(...newsletters.problems);
+      // The blog feeds (newsletters/feeds.ts): their shape, and a topic that exists.
+      const feeds = files.length ? { feeds: [], problem: null } : await loadFeeds(dirs.newslettersDir, undefined);
+      if (feeds.problem) issues.push({ path: "", message: feeds.problem });
+      feeds.feeds.forEach((f, i) => {
+        if (!topics.topics.some((t) => t.id === f.topic))
+          issues.push({
+            file: relative(io.cwd, join(dirs.newslettersDir, "feeds.ts")),
+            path: `feeds[${i}].topic`,
+            message: `no topic "${f.topic}" in newsletters/topics.ts: use one of ${topics.topics.map((t) => t.id).join(", ") || "(none declared)"}`,
+          });
+      });
       if (opts.json) {
         printJson(io, {
           ok: issues.length === 0,
@@ -53,6 +65,7 @@ export function validateCommand(program: Command, io: CliIO) {
           automations,
           forms,
           newsletters: newsletters.issues.map((n) => ({ file: relative(io.cwd, n.file), id: n.id, topic: n.topicId })),
+          feeds: feeds.feeds.map((f) => ({ id: f.id, topic: f.topic, cadence: describeCadence(f.cadence), mode: f.mode.kind })),
           issues,
           warnings,
         });
@@ -65,5 +78,7 @@ export function validateCommand(program: Command, io: CliIO) {
       for (const a of automations) io.out(`ok  automation ${a.id}: on ${a.on}, ${a.do.join(", ")}\n`);
       for (const f of forms) io.out(`ok  form ${f.id}${f.default ? " (default)" : ""}\n`);
       for (const n of newsletters.issues) io.out(`ok  ${relative(io.cwd, n.file)}  newsletter ${n.id} (topic ${n.topicId})\n`);
+      for (const f of feeds.feeds)
+        io.out(`ok  feed ${f.id}: topic ${f.topic}, ${describeCadence(f.cadence)}, ${f.mode.kind === "send" ? `sent at ${f.mode.local} local` : "drafts"}\n`);
     });
 }

@@ -52,6 +52,7 @@ import type {
   DeliveryPlan,
   FeedItemInput,
   FeedState,
+  PendingFeedItem,
   IssueReport,
   IssueSnapshot,
   MissingRecipient,
@@ -450,6 +451,10 @@ export class PostgresStore implements Store {
 
   linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void> {
     return nq.linkFeedItem(this.db, feedId, guid, issueId);
+  }
+
+  pendingFeedItems(feedId: string): Promise<PendingFeedItem[]> {
+    return nq.pendingFeedItems(this.db, feedId);
   }
 
   liveVersion(sequenceId: string): Promise<SequenceVersion | null> {

@@ -330,6 +330,17 @@ CREATE INDEX enrollments_completion ON enrollments (id) WHERE status = 'complete
 `,
   },
   {
+    id: 12,
+    name: "weekly feed digests: the last digest week, and each feed item's summary",
+    sql: `
+-- A weekly digest collects the posts seen since the last one: the ledger keeps each item's
+-- summary (a digest may be made from a check that got 304), and feed_state the local date of
+-- the last digest week handled (made, or empty), so a week is never handled twice.
+ALTER TABLE feed_state ADD COLUMN last_digest_on TEXT;
+ALTER TABLE feed_items ADD COLUMN summary TEXT;
+`,
+  },
+  {
     id: 13,
     name: "dashboard counts: enrollments by status, the next due time and step results by index",
     sql: `

@@ -14,6 +14,7 @@ import {
   type AudienceFilter,
   type DeliveryPlan,
   type FeedItemInput,
+  type PendingFeedItem,
   type FeedState,
   type IssueReport,
   type IssueSnapshot,
@@ -399,6 +400,7 @@ export async function getFeedState(q: Kysely<DB>, feedId: string): Promise<FeedS
         firstPolledAt: new Date(r.first_polled_at),
         lastPolledAt: new Date(r.last_polled_at),
         lastError: r.last_error,
+        lastDigestOn: r.last_digest_on,
       }
     : null;
 }
@@ -409,6 +411,7 @@ export async function saveFeedState(q: Kysely<DB>, s: FeedState): Promise<void> 
     last_modified: s.lastModified,
     last_polled_at: s.lastPolledAt.getTime(),
     last_error: s.lastError,
+    last_digest_on: s.lastDigestOn,
   };
   await q
     .insertInto("feed_state")
@@ -431,6 +434,7 @@ export async function recordFeedItems(q: Kysely<DB>, feedId: string, items: read
         published_at: i.publishedAt?.getTime() ?? null,
         seen_at: now.getTime(),
         issue_id: null,
+        summary: i.summary ?? null,
       })),
     )
     .onConflict((oc) => oc.columns(["feed_id", "guid"]).doNothing())
@@ -442,4 +446,28 @@ export async function recordFeedItems(q: Kysely<DB>, feedId: string, items: read
 
 export async function linkFeedItem(q: Kysely<DB>, feedId: string, guid: string, issueId: string): Promise<void> {
   await q.updateTable("feed_items").set({ issue_id: issueId }).where("feed_id", "=", feedId).where("guid", "=", guid).execute();
+}
+
+export async function pendingFeedItems(q: Kysely<DB>, feedId: string): Promise<PendingFeedItem[]> {
+  const state = await q.selectFrom("feed_state").select("first_polled_at").where("feed_id", "=", feedId).executeTakeFirst();
+  if (!state) return [];
+  const first = state.first_polled_at;
+  const rows = await q
+    .selectFrom("feed_items")
+    .select(["guid", "title", "url", "published_at", "summary", "seen_at"])
+    .where("feed_id", "=", feedId)
+    .where("issue_id", "is", null)
+    .where("seen_at", ">", first)
+    .where((eb) => eb.or([eb("published_at", "is", null), eb("published_at", ">=", first)]))
+    .orderBy(sql`coalesce(published_at, seen_at)`)
+    .orderBy("guid")
+    .execute();
+  return rows.map((r) => ({
+    guid: r.guid,
+    title: r.title,
+    url: r.url,
+    publishedAt: r.published_at === null ? null : new Date(Number(r.published_at)),
+    summary: r.summary,
+    seenAt: new Date(Number(r.seen_at)),
+  }));
 }

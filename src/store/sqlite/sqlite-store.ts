@@ -45,6 +45,7 @@ import type {
   DeliveryPlan,
   FeedItemInput,
   FeedState,
+  PendingFeedItem,
   IssueReport,
   IssueSnapshot,
   MissingRecipient,
@@ -472,6 +473,10 @@ export class SqliteStore implements Store {
 
   linkFeedItem(feedId: string, guid: string, issueId: string): Promise<void> {
     return nq.linkFeedItem(this.db, feedId, guid, issueId);
+  }
+
+  pendingFeedItems(feedId: string): Promise<PendingFeedItem[]> {
+    return nq.pendingFeedItems(this.db, feedId);
   }
 
   liveVersion(sequenceId: string): Promise<SequenceVersion | null> {
