@@ -21,6 +21,19 @@ async function registerTypeScript() {
   await tsx;
 }
 
+let stubs = null;
+/** `drip list`: a sequence file without its templates (bin/template-stubs.mjs). */
+async function importWithoutTemplates(url) {
+  await registerTypeScript();
+  stubs ??= import("node:module").then(({ register }) => {
+    const dir = (d) => pathToFileURL(join(root, d)).href + "/";
+    register("./template-stubs.mjs", import.meta.url, { data: { root: dir(""), emails: dir("emails"), src: dir("src") } });
+  });
+  await stubs;
+  return import(`${url}?drip-metadata`);
+}
+globalThis[Symbol.for("drip.importWithoutTemplates")] = importWithoutTemplates;
+
 async function compiledMain() {
   if (process.env.DRIP_NO_COMPILE === "1") return null;
   try {
