@@ -26,7 +26,7 @@ let stubs = null;
 async function importWithoutTemplates(url) {
   await registerTypeScript();
   stubs ??= import("node:module").then(({ register }) => {
-    const dir = (d) => pathToFileURL(join(root, d)).href + "/";
+    const dir = (d) => `${pathToFileURL(join(root, d)).href}/`;
     register("./template-stubs.mjs", import.meta.url, { data: { root: dir(""), emails: dir("emails"), src: dir("src") } });
   });
   await stubs;

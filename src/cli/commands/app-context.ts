@@ -1,6 +1,4 @@
-import { resolve } from "node:path";
 import { loadConfig, readEnv } from "../../config.ts";
-import { EMAILS_DIR, NEWSLETTERS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { type App, createApp } from "../../wiring.ts";
 import type { Transport } from "../../delivery/transport.ts";
 import { type CliIO, UsageError, parseInstant } from "../io.ts";
