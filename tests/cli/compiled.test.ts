@@ -63,7 +63,7 @@ describe("the compiled CLI", () => {
     expect(second.code).toBe(0);
     expect((JSON.parse(second.out) as { id: string; name: string }[]).find((s) => s.id === "hip-pain-course")?.name).toBe("Renamed by staff");
     expect(builds()).toEqual([build]);
-  });
+  }, 180_000);
 
   it("an edited file under src/ is picked up on the next run: the stale build never runs", async () => {
     const before = await run(["status"]);
@@ -83,5 +83,5 @@ describe("the compiled CLI", () => {
     writeFileSync(file, text);
     expect((await run(["status"])).out).toMatch(/^subscribers {2}pending 0/m);
     expect(builds()).toHaveLength(2);
-  });
+  }, 180_000);
 });
