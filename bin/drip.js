@@ -1,14 +1,53 @@
 #!/usr/bin/env node
-// Package bin: runs the TypeScript CLI through tsx in this same process (no build step, and
-// signals such as SIGTERM reach the CLI itself, so `drip start` shuts down cleanly).
+// Package bin: runs the CLI in this same process (signals such as SIGTERM reach the CLI
+// itself, so `drip start` shuts down cleanly). The project's own code (src/) runs compiled
+// once and cached (bin/compile.js: rebuilt whenever a file under src/ changes); staff content
+// (sequences/, emails/, newsletters/) is TypeScript imported from source through tsx, which is
+// registered only when a command first imports such a file. Without a usable build (or with
+// DRIP_NO_COMPILE=1) everything runs from source through tsx, as before.
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { register } from "tsx/esm/api";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-// The project's tsconfig (react-jsx) applies wherever drip is run from.
-register({ tsconfig: join(root, "tsconfig.json") });
 // React's production build renders emails several times faster than its development build.
 process.env.NODE_ENV ??= "production";
-const { runCli } = await import(pathToFileURL(join(root, "src/cli/main.ts")).href);
+
+let tsx = null;
+/** Register tsx (the project's tsconfig, react-jsx, wherever drip is run from), once. */
+async function registerTypeScript() {
+  tsx ??= import("tsx/esm/api").then(({ register }) => {
+    register({ tsconfig: join(root, "tsconfig.json") });
+  });
+  await tsx;
+}
+
+let stubs = null;
+/** `drip list`: a sequence file without its templates (bin/template-stubs.mjs). */
+async function importWithoutTemplates(url) {
+  await registerTypeScript();
+  stubs ??= import("node:module").then(({ register }) => {
+    const dir = (d) => `${pathToFileURL(join(root, d)).href}/`;
+    register("./template-stubs.mjs", import.meta.url, { data: { root: dir(""), emails: dir("emails"), src: dir("src") } });
+  });
+  await stubs;
+  return import(`${url}?drip-metadata`);
+}
+globalThis[Symbol.for("drip.importWithoutTemplates")] = importWithoutTemplates;
+
+async function compiledMain() {
+  if (process.env.DRIP_NO_COMPILE === "1") return null;
+  try {
+    const { buildCompiled, compiledEntry, fingerprint } = await import("./compile.js");
+    const hash = fingerprint(root);
+    return compiledEntry(root, hash) ?? (await buildCompiled(root, hash));
+  } catch (err) {
+    if ((process.env.DEBUG ?? "").includes("drip")) console.error("drip: running from source:", err);
+    return null;
+  }
+}
+
+const compiled = await compiledMain();
+if (compiled) globalThis[Symbol.for("drip.registerTypeScript")] = registerTypeScript;
+else await registerTypeScript();
+const { runCli } = await import(pathToFileURL(compiled ?? join(root, "src/cli/main.ts")).href);
 process.exitCode = await runCli(process.argv.slice(2));

@@ -6,8 +6,25 @@ import { planStep } from "../schedule/index.ts";
 import type { Sequence, StepDefinition } from "../sequences/types.ts";
 import type { Advance, ClaimedSend } from "../store/types.ts";
 
+/**
+ * planStep is pure in the step, the sequence's zone and window, the start and the zone; the
+ * engine asks it twice per email with the same start. Remembered per step object (a reloaded
+ * definition is a new object), bounded per step.
+ */
+const planned = new WeakMap<StepDefinition, Map<string, { at: number; zone: string; warnings: string[] }>>();
+
 export function planFor(sequence: Sequence, step: StepDefinition, start: Date, timezone: string) {
-  return planStep({ schedule: step.schedule, start, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow });
+  let byStep = planned.get(step);
+  if (!byStep) planned.set(step, (byStep = new Map()));
+  const key = `${start.getTime()} ${timezone} ${sequence.defaultTimezone} ${JSON.stringify(sequence.sendWindow)} ${JSON.stringify(step.schedule)}`;
+  let p = byStep.get(key);
+  if (!p) {
+    const r = planStep({ schedule: step.schedule, start, timezone, defaultTimezone: sequence.defaultTimezone, window: sequence.sendWindow });
+    p = { at: r.at.getTime(), zone: r.zone, warnings: r.warnings };
+    if (byStep.size >= 5_000) byStep.clear();
+    byStep.set(key, p);
+  }
+  return { at: new Date(p.at), zone: p.zone, warnings: [...p.warnings] };
 }
 
 /**

@@ -75,7 +75,7 @@ export class BatchDelivery {
     onResult: (r: BatchResult) => void,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    const pending: PendingBatch[] = [];
+    const pending: { batch: PendingBatch; payload: BatchPayload }[] = [];
     for (let i = 0; i < ready.length; i += MAX_BATCH) {
       let chunk = ready.slice(i, i + MAX_BATCH);
       while (chunk.length > 0) {
@@ -88,7 +88,7 @@ export class BatchDelivery {
         // the step is that worker's now, and it must never be in two batches.
         const { lost } = await this.o.store.createBatch({ id, payload: text, claims, leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
         if (lost.length === 0) {
-          pending.push({ id, payload: text, attempts: 0, createdAt: now, claims });
+          pending.push({ batch: { id, payload: text, attempts: 0, createdAt: now, claims }, payload });
           break;
         }
         this.o.log(`warning: ${lost.length} claim(s) lapsed before their batch was written; another worker has them`);
@@ -100,7 +100,8 @@ export class BatchDelivery {
     let next = 0;
     const worker = async () => {
       while (next < pending.length && !paused) {
-        const r = await this.deliver(pending[next++]!, now, signal);
+        const { batch, payload } = pending[next++]!;
+        const r = await this.deliver(batch, now, signal, payload);
         onResult(r);
         if (r.pausedUntil) paused = true;
       }
@@ -109,10 +110,11 @@ export class BatchDelivery {
     return paused;
   }
 
-  async deliver(batch: PendingBatch, now: Date, signal?: AbortSignal): Promise<BatchResult> {
+  /** `written`: the payload this process just stored as `batch.payload` (not parsed back). */
+  async deliver(batch: PendingBatch, now: Date, signal?: AbortSignal, written?: BatchPayload): Promise<BatchResult> {
     const { store } = this.o;
     const result: BatchResult = { sent: 0, failed: 0, skipped: 0, deferred: 0 };
-    const payload = JSON.parse(batch.payload) as BatchPayload;
+    const payload = written ?? (JSON.parse(batch.payload) as BatchPayload);
     const record = (claim: ClaimedSend, outcome: Omit<Outcome, "at">): OutcomeRecord => ({
       claim,
       outcome: { ...outcome, at: now },

@@ -15,6 +15,7 @@ import type { Sequence } from "../sequences/types.ts";
 import type { ConfirmationStore, PendingConfirmation } from "../store/types.ts";
 import { CONFIRM_TTL_MS, signToken } from "../tokens.ts";
 import type { EmailProps } from "../sequences/types.ts";
+import { ensureTypeScript } from "../typescript-imports.ts";
 
 export { CONFIRM_TTL_MS };
 
@@ -32,7 +33,9 @@ const templates = new Map<string, Promise<ComponentType<ConfirmProps>>>();
 function confirmTemplate(emailsDir: string): Promise<ComponentType<ConfirmProps>> {
   let t = templates.get(emailsDir);
   if (!t) {
-    t = import(pathToFileURL(join(emailsDir, "confirm.tsx")).href).then((m: { default: ComponentType<ConfirmProps> }) => m.default);
+    t = ensureTypeScript()
+      .then(() => import(pathToFileURL(join(emailsDir, "confirm.tsx")).href))
+      .then((m: { default: ComponentType<ConfirmProps> }) => m.default);
     templates.set(emailsDir, t);
   }
   return t;

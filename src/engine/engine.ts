@@ -86,7 +86,8 @@ interface SendEvent {
 interface Ready {
   claim: ClaimedSend;
   message: OutgoingMessage;
-  advance: Advance;
+  /** The enrollment's next move, computed when a single send records it (a batch computes its own). */
+  advance: () => Advance;
 }
 
 export interface TickOptions {
@@ -323,12 +324,12 @@ export class Engine {
     }
     const result = await this.o.transport.send(ready.message);
     if (result.ok) {
-      await store.recordOutcome(claim, { status: "sent", at: now, providerMessageId: result.providerMessageId }, ready.advance);
+      await store.recordOutcome(claim, { status: "sent", at: now, providerMessageId: result.providerMessageId }, ready.advance());
       return { status: "sent", subject: ready.message.subject };
     }
     if (result.permanent || claim.attempts >= this.o.maxAttempts) {
       const reason = result.permanent ? result.reason : `gave up after ${claim.attempts} attempts: ${result.reason}`;
-      await store.recordOutcome(claim, { status: "failed", at: now, reason }, ready.advance);
+      await store.recordOutcome(claim, { status: "failed", at: now, reason }, ready.advance());
       return { status: "failed", reason };
     }
     // Exponential backoff from one minute, capped at an hour.
@@ -361,7 +362,7 @@ export class Engine {
     }
     const prepared = await this.o.newsletters.prepare(claim, now);
     if ("skip" in prepared) return skip(prepared.skip);
-    return { claim, advance: { kind: "completed" }, message: prepared.message };
+    return { claim, advance: () => ({ kind: "completed" }), message: prepared.message };
   }
 
   /** Re-check a claim at send time and render it; anything that ends here is recorded here. */
@@ -431,7 +432,7 @@ export class Engine {
     });
     return {
       claim,
-      advance: advanceAfter(sequence, index, claim, now, this.o.latenessMs),
+      advance: () => advanceAfter(sequence, index, claim, now, this.o.latenessMs),
       message: outgoingMessage(claim.sendId, { name: sequence.sender.name, address: this.o.from }, sub.email, email, now),
     };
   }

@@ -4,12 +4,14 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { FeedDefinition } from "./feeds.ts";
 import { type Topic, defineTopics } from "./topics.ts";
+import { ensureTypeScript } from "../typescript-imports.ts";
 
 /** newsletters/topics.ts (its default export), validated; a problem comes back as one sentence. */
 export async function loadTopics(dir: string): Promise<{ topics: readonly Topic[]; problem: string | null }> {
   const file = join(dir, "topics.ts");
   if (!existsSync(file)) return { topics: [], problem: null };
   try {
+    await ensureTypeScript();
     const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
     if (!Array.isArray(mod.default)) return { topics: [], problem: `${file}: export default defineTopics([...]) is missing` };
     return { topics: defineTopics(mod.default as Topic[]), problem: null };
@@ -23,6 +25,7 @@ export async function loadFeeds(dir: string, feedUrl: string | undefined): Promi
   const file = join(dir, "feeds.ts");
   if (!existsSync(file)) return { feeds: [], problem: null };
   try {
+    await ensureTypeScript();
     const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
     if (typeof mod.default !== "function") return { feeds: [], problem: `${file}: export default defineFeeds(({ feedUrl }) => [...]) is missing` };
     return { feeds: (mod.default as (env: { feedUrl: string | undefined }) => FeedDefinition[])({ feedUrl }), problem: null };

@@ -13,6 +13,7 @@ import { htmlToText } from "../render/text.ts";
 import type { EmailLinks, SubscriberFields } from "../sequences/types.ts";
 import type { IssueSnapshot } from "../store/types.ts";
 import type { Topic } from "./topics.ts";
+import { ensureTypeScript } from "../typescript-imports.ts";
 
 export interface IssueRenderInput {
   issue: Pick<IssueSnapshot, "id" | "subject" | "preview" | "bodyHtml" | "template">;
@@ -43,6 +44,7 @@ export async function loadIssueTemplate(emailsDir: string, name: string | null):
   const path = join(emailsDir, name);
   let t = templates.get(path);
   if (!t) {
+    await ensureTypeScript();
     const mod = (await import(path)) as { default?: ComponentType<NewsletterEmailProps> };
     if (typeof mod.default !== "function") throw new Error(`${name} has no default export (a React Email component)`);
     t = mod.default;

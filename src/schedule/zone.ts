@@ -79,6 +79,19 @@ export function canonicalTimeZone(tz: string): string | null {
  * Never throws for a bad subscriber zone; `fallback` is assumed valid.
  */
 export function resolveZone(tz: string | null | undefined, fallback: string): { zone: string; warning?: string } {
+  // Pure in its two strings, and asked once or twice per email sent: remembered (bounded).
+  const key = `${tz ?? "\u0000"}\u0001${fallback}`;
+  const known = resolved.get(key);
+  if (known) return { ...known };
+  const r = resolveZoneUncached(tz, fallback);
+  if (resolved.size >= 2_000) resolved.clear();
+  resolved.set(key, r);
+  return { ...r };
+}
+
+const resolved = new Map<string, { zone: string; warning?: string }>();
+
+function resolveZoneUncached(tz: string | null | undefined, fallback: string): { zone: string; warning?: string } {
   if (tz === null || tz === undefined || tz.trim() === "") {
     return { zone: fallback, warning: `Subscriber has no time zone; using the sequence default ${fallback}.` };
   }

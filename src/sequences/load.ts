@@ -8,6 +8,7 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { SequenceError, type SequenceIssue } from "./errors.ts";
 import type { Sequence } from "./types.ts";
+import { ensureTypeScript } from "../typescript-imports.ts";
 
 const TSCONFIG = join(dirname(fileURLToPath(import.meta.url)), "../../tsconfig.json");
 
@@ -36,7 +37,10 @@ const isSequence = (v: unknown): v is Sequence => typeof v === "object" && v !==
 export type Importer = (file: string) => Promise<Record<string, unknown>>;
 
 /** Node's import: modules are cached for the life of the process (the CLI's one-shot loads). */
-export const nativeImport: Importer = (file) => import(pathToFileURL(resolve(file)).href) as Promise<Record<string, unknown>>;
+export const nativeImport: Importer = async (file) => {
+  await ensureTypeScript();
+  return (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+};
 
 /**
  * A fresh import of a file and everything it imports (tsx loads it in a new namespace), so an

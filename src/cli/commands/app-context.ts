@@ -1,9 +1,9 @@
-import { resolve } from "node:path";
 import { loadConfig, readEnv } from "../../config.ts";
-import { EMAILS_DIR, NEWSLETTERS_DIR, SEQUENCES_DIR } from "../../paths.ts";
 import { type App, createApp } from "../../wiring.ts";
 import type { Transport } from "../../delivery/transport.ts";
 import { type CliIO, UsageError, parseInstant } from "../io.ts";
+
+export { contentDirs } from "./content-dirs.ts";
 
 /** Open the app for one command and always close it (the SQLite file stays consistent). */
 export async function withApp<T>(io: CliIO, fn: (app: App) => Promise<T>, opts: { transport?: Transport; quiet?: boolean } = {}): Promise<T> {
@@ -46,18 +46,4 @@ export function instant(value: string | undefined, io: CliIO, flag: string): Dat
   const at = parseInstant(value);
   if (!at) throw new UsageError(`${flag} "${value}" is not an ISO 8601 instant: write it with Z or an offset, e.g. 2026-03-06T15:00:00Z`);
   return at;
-}
-
-/**
- * The content folders (DRIP_SEQUENCES_DIR, DRIP_EMAILS_DIR, DRIP_NEWSLETTERS_DIR, relative to
- * the working directory), for commands that read content without opening the app.
- */
-export function contentDirs(io: CliIO): { sequencesDir: string; emailsDir: string; newslettersDir: string } {
-  const env = readEnv(io.env, `${io.cwd}/.env`);
-  const dir = (v: string | undefined, fallback: string) => (v?.trim() ? resolve(io.cwd, v.trim()) : fallback);
-  return {
-    sequencesDir: dir(env.DRIP_SEQUENCES_DIR, SEQUENCES_DIR),
-    emailsDir: dir(env.DRIP_EMAILS_DIR, EMAILS_DIR),
-    newslettersDir: dir(env.DRIP_NEWSLETTERS_DIR, NEWSLETTERS_DIR),
-  };
 }

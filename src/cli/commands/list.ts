@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { type CliIO, printJson } from "../io.ts";
 import { describeSchedule, loadOrFail } from "./sequences.ts";
+import { nativeImport } from "../../sequences/load.ts";
+import { importWithoutTemplates } from "../../typescript-imports.ts";
 
 export function listCommand(program: Command, io: CliIO) {
   program
@@ -8,7 +10,8 @@ export function listCommand(program: Command, io: CliIO) {
     .description("List sequences and their steps in order")
     .option("--json", "print [{id, name, steps: [{id, schedule, subject}]}]")
     .action(async (opts: { json?: boolean }) => {
-      const { sequences } = await loadOrFail(io);
+      // Definitions only: the templates (React, React Email) are not loaded to list them.
+      const { sequences } = await loadOrFail(io, undefined, (file) => importWithoutTemplates(file, nativeImport));
       const rows = sequences.map(({ sequence }) => ({
         id: sequence.id,
         name: sequence.name,
