@@ -329,4 +329,13 @@ UPDATE enrollments SET fired_round = round WHERE status = 'completed';
 CREATE INDEX enrollments_completion ON enrollments (id) WHERE status = 'completed' AND fired_round < round;
 `,
   },
+  {
+    id: 9,
+    name: "topics: consent recorded for joining later (a course hands its finishers over)",
+    // The same as SQLite's migration 9 (see src/store/sqlite/migrations.ts for the why).
+    sql: `
+ALTER TABLE subscriber_topics DROP CONSTRAINT IF EXISTS subscriber_topics_status_check;
+ALTER TABLE subscriber_topics ADD CONSTRAINT subscriber_topics_status_check CHECK (status IN ('joined','left','consented'));
+`,
+  },
 ];
