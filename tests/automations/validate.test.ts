@@ -177,9 +177,7 @@ describe("drip simulate follows triggers", () => {
       "last-call",
       "course-finishers-join-weekly",
     ]);
-    expect(plain.at(-1).note).toBe(
-      "sequence hip-pain-course completed (round 1) → not joined to topic weekly: no recorded consent (try --consent weekly)",
-    );
+    expect(plain.at(-1).note).toBe("sequence hip-pain-course completed (round 1) → not joined to topic weekly: no recorded consent (try --consent weekly)");
     expect((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "UTC", "--event", "booked"])).code).toBe(2);
   });
 });
