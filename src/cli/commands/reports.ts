@@ -6,7 +6,7 @@ import { withApp } from "./app-context.ts";
 
 const STAT_COLUMNS = ["sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "booked"] as const;
 
-const AUTOMATION_COLUMNS = ["fired", "entered", "unchanged", "skipped"] as const;
+const AUTOMATION_COLUMNS = ["fired", "entered", "joined", "unchanged", "skipped"] as const;
 
 function printAutomations(io: CliIO, rows: readonly ({ automationId: string; trigger: string } & Record<(typeof AUTOMATION_COLUMNS)[number], number>)[]) {
   const w = Math.max(10, ...rows.map((r) => `${r.automationId} (${r.trigger})`.length));
@@ -20,10 +20,10 @@ export function reportCommands(program: Command, io: CliIO) {
     .description("Per-step results: sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked")
     .option("--sequence <id>", "only this sequence")
     .option("--by-version", "one row per step and sequence version (a change's before and after); --json adds version and versionNumber")
-    .option("--automations", "instead: per automation, how often it fired and how many sequences it started (entries per trigger)")
+    .option("--automations", "instead: per automation, how often it fired, how many sequences it started (entries per trigger) and topics it joined")
     .option(
       "--json",
-      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, unchanged, skipped}])",
+      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, joined, unchanged, skipped}])",
     )
     .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean; automations?: boolean }) => {
       await withApp(
