@@ -7,7 +7,7 @@
  * finishes too and is not joined: the run is recorded as skipped with the reason.
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BASE, DAY, type Harness, confirmLink, confirmVia, form, harness, hidden } from "../http/harness.ts";
+import { BASE, DAY, type Harness, confirmLink, confirmVia, form, harness, hidden, unsubscribeUrl } from "../http/harness.ts";
 import { cleanupTempDirs } from "../support/engine-helpers.ts";
 
 const ISSUE = "two-ways-to-ease-outer-hip-pain";
@@ -44,7 +44,10 @@ describe("course → newsletter hand-off (shipped content)", () => {
     expect(page).toContain('<label for="topic_weekly">When the course ends, send me The weekly blog:');
   });
 
-  it("a reader who ticked the box joins the weekly topic when they finish the course and gets the next issue; one who did not is not joined", async () => {
+  // About 80 ticks walk the course: generous room for a loaded machine (nothing here is timed).
+  it("a reader who ticked the box joins the weekly topic when they finish the course and gets the next issue; one who did not is not joined", {
+    timeout: 180_000,
+  }, async () => {
     const yes = await signUpThroughForm("handoff-yes@example.com", true);
     const no = await signUpThroughForm("handoff-no@example.com", false);
     // Consent recorded at signup, for later: not a member yet.
@@ -95,5 +98,24 @@ describe("course → newsletter hand-off (shipped content)", () => {
     // A second look fires nothing again.
     await h.tick();
     expect(await h.app.store.automationRuns(yes.id)).toHaveLength(1);
+  });
+
+  it("the preferences page shows the consent for later, and withdrawing it there means the course's end joins nothing", async () => {
+    const s = await signUpThroughForm("changes-mind@example.com", true);
+    await confirmAll();
+    await h.tick();
+    const article = (await h.mails()).find((m) => JSON.stringify(m.mail.to).includes("changes-mind@example.com") && !m.file.startsWith("confirm-"))!;
+    const prefs = unsubscribeUrl(article.mail).replace("/unsubscribe/", "/preferences/");
+    const page = await (await h.req(prefs)).text();
+    expect(page).toContain("The weekly blog</strong>: on when the course ends.");
+    const res = await h.req(prefs, form({ csrf: hidden(page, "csrf"), action: "topic-leave", topic: "weekly" }, { origin: BASE }));
+    expect(res.status).toBe(303);
+    expect((await h.app.store.listTopicMemberships(s.id))[0]).toMatchObject({ status: "left" });
+    expect(await (await h.req(prefs)).text()).toContain("The weekly blog</strong>: off.");
+    // The hand-off finds the consent withdrawn: skipped, never joined.
+    await h.app.store.setEnrollmentStatus((await h.app.store.getEnrollment(s.id, "hip-pain-course"))!.id, "completed", "test: finished");
+    await h.tick();
+    expect(await h.app.store.automationRuns(s.id)).toMatchObject([{ automationId: "course-finishers-join-weekly", outcome: "skipped" }]);
+    expect((await h.app.store.listTopicMemberships(s.id))[0]).toMatchObject({ status: "left" });
   });
 });
