@@ -44,7 +44,7 @@ export function simulateFollowing(
   subscriber: SubscriberFields,
   start: Date,
   events: readonly SimEvent[],
-): { entries: FollowedEntry[]; fired: number; warnings: string[] } {
+): { entries: FollowedEntry[]; fired: number; acted: number; warnings: string[] } {
   const entries: FollowedEntry[] = [];
   const warnings = new Set<string>();
   const added: { tag: string; at: number }[] = [];
@@ -52,6 +52,8 @@ export function simulateFollowing(
   const runs: { sequence: Sequence; start: Date }[] = [{ sequence: first, start }];
   const started = new Set([first.id]);
   let fired = 0;
+  /** Runs that changed something (a sequence started, a tag, a topic joined or left). */
+  let acted = 0;
   // Topic standing, as the lifecycle keeps it: an automation joins only with recorded consent.
   const joined = new Set(ctx.joined ?? []);
   const consented = new Set((ctx.consented ?? []).filter((t) => !joined.has(t)));
@@ -65,6 +67,7 @@ export function simulateFollowing(
     for (const a of ctx.automations) {
       if (!matches(a.on, cause) || !conditionsHold(a.when, tagsAt(at.getTime()))) continue;
       const did: string[] = [];
+      let changed = 0;
       for (const x of a.do) {
         if ("enroll" in x) {
           const seq = ctx.getSequence(x.enroll);
@@ -72,9 +75,11 @@ export function simulateFollowing(
           started.add(seq.id);
           runs.push({ sequence: seq, start: new Date(at.getTime() + delayMs(a.delay)) });
           did.push(`${seq.id} starts`);
+          changed++;
         } else if ("addTag" in x && !tagsAt(at.getTime()).includes(x.addTag)) {
           added.push({ tag: x.addTag, at: at.getTime() });
           did.push(`tagged "${x.addTag}"`);
+          changed++;
           fire({ on: "tag-added", tag: x.addTag }, at, depth + 1, late);
         } else if ("exit" in x) did.push(`exits ${x.exit}`);
         else if ("joinTopic" in x) {
@@ -83,11 +88,16 @@ export function simulateFollowing(
           else if (consented.delete(t)) {
             joined.add(t);
             did.push(`joins topic ${t}`);
+            changed++;
             fire({ on: "topic-joined", topic: t }, at, depth + 1, late);
           } else did.push(`not joined to topic ${t}: no recorded consent (try --consent ${t})`);
-        } else if ("leaveTopic" in x && (joined.delete(x.leaveTopic) || consented.delete(x.leaveTopic))) did.push(`leaves topic ${x.leaveTopic}`);
+        } else if ("leaveTopic" in x && (joined.delete(x.leaveTopic) || consented.delete(x.leaveTopic))) {
+          did.push(`leaves topic ${x.leaveTopic}`);
+          changed++;
+        }
       }
       fired++;
+      if (changed > 0) acted++;
       const entry: FollowedEntry = {
         automation: a.id,
         at: at.toISOString(),
@@ -138,5 +148,5 @@ export function simulateFollowing(
   }
   const rank = (e: FollowedEntry) => (e.automation ? (afterSteps.has(e) ? 1 : -1) : 0);
   entries.sort((a, b) => a.at.localeCompare(b.at) || rank(a) - rank(b));
-  return { entries, fired, warnings: [...warnings] };
+  return { entries, fired, acted, warnings: [...warnings] };
 }

@@ -166,9 +166,14 @@ describe("drip simulate follows triggers", () => {
     expect(rows[3]).toMatchObject({ at: "2026-03-14T10:00:00.000Z", note: 'tag "booked" added → post-booking starts' });
     expect(rows.find((r) => r.step === "book")?.skipped).toBe('subscriber has tag "booked"');
     expect(rows.find((r) => r.step === "follow-up")?.at).toBe("2026-03-21T09:00:00.000Z");
-    // Without an event, only the course's end fires (the hand-off, which finds no consent): the course's own timeline, then that.
+    // Without an event, nothing fires that does anything (the hand-off finds no consent): the course's own timeline, as before.
     const plain = JSON.parse((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "Europe/London", "--json"])).out);
-    expect(plain.map((r: { step?: string; automation?: string }) => r.step ?? r.automation)).toEqual([
+    expect(plain.map((r: { step: string }) => r.step)).toEqual(["article", "self-release", "dynamic-release", "book", "keep-it-away", "last-call"]);
+    // With the form's "when the course ends" consent, the course's end hands them to the weekly blog, after the last step.
+    const handOff = JSON.parse(
+      (await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "Europe/London", "--consent", "weekly", "--json"])).out,
+    ) as { step?: string; automation?: string; note?: string }[];
+    expect(handOff.map((r) => r.step ?? r.automation)).toEqual([
       "article",
       "self-release",
       "dynamic-release",
@@ -177,7 +182,7 @@ describe("drip simulate follows triggers", () => {
       "last-call",
       "course-finishers-join-weekly",
     ]);
-    expect(plain.at(-1).note).toBe("sequence hip-pain-course completed (round 1) → not joined to topic weekly: no recorded consent (try --consent weekly)");
+    expect(handOff.at(-1)?.note).toBe("sequence hip-pain-course completed (round 1) → joins topic weekly");
     expect((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "UTC", "--event", "booked"])).code).toBe(2);
   });
 });

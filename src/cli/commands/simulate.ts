@@ -92,7 +92,8 @@ export function simulateCommand(program: Command, io: CliIO) {
           start,
           events,
         );
-        if (followed.fired > 0) {
+        // Followed when an automation does something (or the caller asked about events or topics); else the sequence's own timeline.
+        if (followed.acted > 0 || opts.event.length > 0 || opts.consent.length > 0 || opts.topic.length > 0) {
           for (const w of followed.warnings) io.err(`warning: ${w}\n`);
           if (opts.json) return printJson(io, followed.entries);
           const label = (e: (typeof followed.entries)[number]) => (e.automation ? `→ ${e.automation}` : `${e.sequence}/${e.step}`);
