@@ -12,6 +12,8 @@ export default defineForms({
       id: "hip-pain",
       title: "Outer hip and leg pain that isn't your IT band",
       sequence: "hip-pain-course",
+      // Its own unticked box: consent now, the newsletter once the course ends (sequences/automations.ts).
+      topics: [{ id: "weekly", when: "after-course" }],
       fields: ["name", "timezone"],
       button: "Send me the course",
       thankYou: { text: "A confirmation link is on its way: open it and press the button to start the course." },

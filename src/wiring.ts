@@ -8,7 +8,7 @@ import type { Automation } from "./automations/types.ts";
 import { type FormSource, type FormsFile, builtInForms, formSource } from "./forms/define.ts";
 import { type Config, isPostgresUrl } from "./config.ts";
 import { accessSync, constants, existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { checkDatabasePath } from "./store/open.ts";
 import { DripError } from "./errors.ts";
 import { OutboxTransport } from "./delivery/outbox.ts";
@@ -135,7 +135,15 @@ export async function createApp(
   const loaded = await loadSequenceFiles(listSequenceFiles(config.sequencesDir));
   for (const issue of loaded.issues) log(`warning: sequence not loaded:${formatIssue(issue)}`);
   const registry = new AutomationRegistry(builtInForms(loaded.sequences[0]?.sequence));
-  const set = await loadAutomationSet(config.sequencesDir, loaded.sequences);
+  // Topics first: the automations and forms that name one are checked against them.
+  const topicsLoaded = await loadTopics(config.newslettersDir);
+  if (topicsLoaded.problem) log(`warning: topics not loaded: ${topicsLoaded.problem}`);
+  const topicList: readonly Topic[] = topicsLoaded.topics;
+  const topics: TopicSource = { topics: () => topicList };
+  const set = await loadAutomationSet(config.sequencesDir, loaded.sequences, {
+    topics: new Set(topicList.map((t) => t.id)),
+    topicsFile: join(config.newslettersDir, "topics.ts"),
+  });
   if (set.issues.length > 0) {
     // Never run a set that may loop or name what is not there: no automations until it is fixed.
     for (const issue of set.issues) log(`warning: automations not loaded:${formatIssue(issue)}`);
@@ -146,10 +154,6 @@ export async function createApp(
   const transport = opts.transport ?? makeTransport(config, store);
   // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
   const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
-  const topicsLoaded = await loadTopics(config.newslettersDir);
-  if (topicsLoaded.problem) log(`warning: topics not loaded: ${topicsLoaded.problem}`);
-  const topicList: readonly Topic[] = topicsLoaded.topics;
-  const topics: TopicSource = { topics: () => topicList };
   // Newsletters come from the courses' sender; the engine is read lazily (definitions reload).
   let sender = () => ({ name: config.from, organization: config.from });
   let defaultZone = () => "UTC";

@@ -31,11 +31,13 @@ export function compileAutomations(
   return out;
 }
 
-/** What the automations refer to, as loaded. Topics: undefined until topics exist (then every topic id). */
+/** What the automations refer to, as loaded: every sequence, form and declared topic id (and where topics are declared, for messages). */
 export interface Known {
   sequences: ReadonlySet<string>;
   forms: ReadonlySet<string>;
-  topics?: ReadonlySet<string>;
+  topics: ReadonlySet<string>;
+  /** Default `newsletters/topics.ts`. */
+  topicsFile?: string;
 }
 
 const where = (a: Automation) => {
@@ -84,9 +86,9 @@ export function checkAutomations(automations: readonly Automation[], known: Know
 }
 
 function topicIssue(topic: string, known: Known, at: { file: string | undefined; path: string }, path: string): SequenceIssue[] {
-  if (!known.topics) return [{ ...at, path, message: `topics are not available in this build: remove the topic "${topic}" trigger or action` }];
-  if (!known.topics.has(topic)) return [{ ...at, path, message: `no topic "${topic}": known topics are ${[...known.topics].join(", ") || "none"}` }];
-  return [];
+  if (known.topics.has(topic)) return [];
+  const file = known.topicsFile ?? "newsletters/topics.ts";
+  return [{ ...at, path, message: `no topic "${topic}" is declared in ${file}: known topics are ${[...known.topics].join(", ") || "none"}` }];
 }
 
 /** Does this action (when it changes something) fire this trigger? */

@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
-import { type FormsFile, builtInForms } from "../forms/define.ts";
+import { type FormsFile, builtInForms, formTopics } from "../forms/define.ts";
 import { SequenceError, type SequenceIssue } from "../sequences/errors.ts";
 import { type Importer, nativeImport } from "../sequences/load.ts";
 import type { Sequence } from "../sequences/types.ts";
@@ -49,12 +49,13 @@ const isFormsFile = (v: unknown): v is FormsFile => typeof v === "object" && v !
 
 /**
  * The automations and forms for these sequences (`defaultSequence`: the one the signup page
- * offers). Topic ids: undefined while this build has no topics.
+ * offers). `topics`: the ids declared in `topicsFile` (newsletters/topics.ts, named in
+ * messages); every topic a form or an automation names must be one of them.
  */
 export async function loadAutomationSet(
   dir: string,
   sequences: readonly { file?: string; sequence: Sequence }[],
-  opts: { cwd?: string; importer?: Importer; defaultSequence?: Sequence; topics?: ReadonlySet<string> } = {},
+  opts: { cwd?: string; importer?: Importer; defaultSequence?: Sequence; topics?: ReadonlySet<string>; topicsFile?: string } = {},
 ): Promise<AutomationSet> {
   const cwd = opts.cwd ?? process.cwd();
   const importer = opts.importer ?? nativeImport;
@@ -66,23 +67,33 @@ export async function loadAutomationSet(
   const forms = loadedForms ?? builtInForms(opts.defaultSequence ?? sequences[0]?.sequence);
   const shownForms = relative(cwd, resolve(formsPath)) || "forms.ts";
   const known = new Set(sequences.map((s) => s.sequence.id));
-  forms.forms.forEach((f, i) => {
-    if (f.sequence && !known.has(f.sequence))
-      issues.push({ file: shownForms, path: `forms[${i}].sequence`, message: `no sequence "${f.sequence}": known sequences are ${[...known].join(", ")}` });
-    for (const t of f.topics ?? [])
-      if (!opts.topics?.has(t))
-        issues.push({
-          file: shownForms,
-          path: `forms[${i}].topics`,
-          message: opts.topics
-            ? `no topic "${t}": known topics are ${[...opts.topics].join(", ") || "none"}`
-            : `topics are not available in this build: remove "${t}"`,
-        });
-  });
+  const topicsFile = opts.topicsFile ? relative(cwd, resolve(opts.topicsFile)) || opts.topicsFile : "newsletters/topics.ts";
   const automations = compileAutomations(
     sequences,
     file ? { file: relative(cwd, resolve(automationsPath)) || "automations.ts", automations: file.automations } : undefined,
   );
-  issues.push(...checkAutomations(automations, { sequences: known, forms: new Set(forms.forms.map((f) => f.id)), topics: opts.topics }));
+  // Who hands a form's "when the course ends" consent over: an automation that joins the topic.
+  const joinedByAutomation = new Set(automations.flatMap((a) => a.do.flatMap((x) => ("joinTopic" in x ? [x.joinTopic] : []))));
+  forms.forms.forEach((f, i) => {
+    if (f.sequence && !known.has(f.sequence))
+      issues.push({ file: shownForms, path: `forms[${i}].sequence`, message: `no sequence "${f.sequence}": known sequences are ${[...known].join(", ")}` });
+    for (const t of formTopics(f)) {
+      if (!opts.topics?.has(t.id))
+        issues.push({
+          file: shownForms,
+          path: `forms[${i}].topics`,
+          message: `no topic "${t.id}" is declared in ${topicsFile}: known topics are ${[...(opts.topics ?? [])].join(", ") || "none"}`,
+        });
+      else if (t.later && !joinedByAutomation.has(t.id))
+        issues.push({
+          file: shownForms,
+          path: `forms[${i}].topics`,
+          message: `"${t.id}" is offered for when the course ends, but no automation joins it: add one such as { on: "completed", sequence: "<course>", do: [{ joinTopic: "${t.id}" }] } to automations.ts, or offer the topic at once`,
+        });
+    }
+  });
+  issues.push(
+    ...checkAutomations(automations, { sequences: known, forms: new Set(forms.forms.map((f) => f.id)), topics: opts.topics ?? new Set(), topicsFile }),
+  );
   return { automations, forms, issues };
 }

@@ -33,11 +33,18 @@ const MAX_RUNS = 20;
 
 export function simulateFollowing(
   first: Sequence,
-  ctx: { getSequence(id: string): Sequence | undefined; automations: readonly Automation[] },
+  ctx: {
+    getSequence(id: string): Sequence | undefined;
+    automations: readonly Automation[];
+    /** Topics the subscriber consented to join later (a form's "when the course ends" box): joinTopic joins only these. */
+    consented?: readonly string[];
+    /** Topics the subscriber is already a member of. */
+    joined?: readonly string[];
+  },
   subscriber: SubscriberFields,
   start: Date,
   events: readonly SimEvent[],
-): { entries: FollowedEntry[]; fired: number; warnings: string[] } {
+): { entries: FollowedEntry[]; fired: number; acted: number; warnings: string[] } {
   const entries: FollowedEntry[] = [];
   const warnings = new Set<string>();
   const added: { tag: string; at: number }[] = [];
@@ -45,14 +52,22 @@ export function simulateFollowing(
   const runs: { sequence: Sequence; start: Date }[] = [{ sequence: first, start }];
   const started = new Set([first.id]);
   let fired = 0;
+  /** Runs that changed something (a sequence started, a tag, a topic joined or left). */
+  let acted = 0;
+  // Topic standing, as the lifecycle keeps it: an automation joins only with recorded consent.
+  const joined = new Set(ctx.joined ?? []);
+  const consented = new Set((ctx.consented ?? []).filter((t) => !joined.has(t)));
   const zone = (s: Sequence) =>
     planStep({ schedule: { kind: "immediately" }, start, timezone: subscriber.timezone, defaultTimezone: s.defaultTimezone, window: s.sendWindow }).zone;
 
-  const fire = (cause: Cause, at: Date, depth = 0) => {
+  // What a completion fires happens after that sequence's last step (an event's, before a step at the same instant).
+  const afterSteps = new Set<FollowedEntry>();
+  const fire = (cause: Cause, at: Date, depth = 0, late = cause.on === "completed") => {
     if (depth > 8) return;
     for (const a of ctx.automations) {
       if (!matches(a.on, cause) || !conditionsHold(a.when, tagsAt(at.getTime()))) continue;
       const did: string[] = [];
+      let changed = 0;
       for (const x of a.do) {
         if ("enroll" in x) {
           const seq = ctx.getSequence(x.enroll);
@@ -60,19 +75,37 @@ export function simulateFollowing(
           started.add(seq.id);
           runs.push({ sequence: seq, start: new Date(at.getTime() + delayMs(a.delay)) });
           did.push(`${seq.id} starts`);
+          changed++;
         } else if ("addTag" in x && !tagsAt(at.getTime()).includes(x.addTag)) {
           added.push({ tag: x.addTag, at: at.getTime() });
           did.push(`tagged "${x.addTag}"`);
-          fire({ on: "tag-added", tag: x.addTag }, at, depth + 1);
+          changed++;
+          fire({ on: "tag-added", tag: x.addTag }, at, depth + 1, late);
         } else if ("exit" in x) did.push(`exits ${x.exit}`);
+        else if ("joinTopic" in x) {
+          const t = x.joinTopic;
+          if (joined.has(t)) did.push(`already in topic ${t}`);
+          else if (consented.delete(t)) {
+            joined.add(t);
+            did.push(`joins topic ${t}`);
+            changed++;
+            fire({ on: "topic-joined", topic: t }, at, depth + 1, late);
+          } else did.push(`not joined to topic ${t}: no recorded consent (try --consent ${t})`);
+        } else if ("leaveTopic" in x && (joined.delete(x.leaveTopic) || consented.delete(x.leaveTopic))) {
+          did.push(`leaves topic ${x.leaveTopic}`);
+          changed++;
+        }
       }
       fired++;
-      entries.push({
+      if (changed > 0) acted++;
+      const entry: FollowedEntry = {
         automation: a.id,
         at: at.toISOString(),
         local: formatLocal(at, zone(first)),
         note: `${describeCause(cause)} → ${did.join(", ") || "nothing to do"}`,
-      });
+      };
+      entries.push(entry);
+      if (late) afterSteps.add(entry);
     }
   };
 
@@ -113,6 +146,7 @@ export function simulateFollowing(
     }
     if (!exited) fire({ on: "completed", sequence: sequence.id, round: 1 }, last);
   }
-  entries.sort((a, b) => a.at.localeCompare(b.at) || (a.automation ? -1 : 0) - (b.automation ? -1 : 0));
-  return { entries, fired, warnings: [...warnings] };
+  const rank = (e: FollowedEntry) => (e.automation ? (afterSteps.has(e) ? 1 : -1) : 0);
+  entries.sort((a, b) => a.at.localeCompare(b.at) || rank(a) - rank(b));
+  return { entries, fired, acted, warnings: [...warnings] };
 }

@@ -105,6 +105,8 @@ export interface AutomationStats {
   fired: number;
   /** Runs that enrolled the subscriber (a new enrollment or a re-entry). */
   entered: number;
+  /** Runs that joined the subscriber to a topic (a course's hand-off to the newsletter). */
+  joined: number;
   unchanged: number;
   skipped: number;
 }

@@ -51,6 +51,12 @@ export interface BatchDeliveryOptions {
   log: (line: string) => void;
   /** The enrollment's next move once a send is done (computed by the engine). */
   advanceFor: (claim: ClaimedSend, now: Date) => Advance;
+  /**
+   * Right before each request: the claims whose lane's send-time rules (the same the engine ran
+   * when it claimed them) now say no, read fresh, by send id, with the reason and the
+   * enrollment's next move. Refreshes each claim's subscriber. (Engine.recheck.)
+   */
+  recheck: (claims: readonly ClaimedSend[], now: Date) => Promise<Map<string, { reason: string; advance: Advance }>>;
 }
 
 export interface DeliveryPause {
@@ -115,13 +121,14 @@ export class BatchDelivery {
     const { store } = this.o;
     const result: BatchResult = { sent: 0, failed: 0, skipped: 0, deferred: 0 };
     const payload = written ?? (JSON.parse(batch.payload) as BatchPayload);
-    const record = (claim: ClaimedSend, outcome: Omit<Outcome, "at">): OutcomeRecord => ({
+    const record = (claim: ClaimedSend, outcome: Omit<Outcome, "at">, advance?: Advance): OutcomeRecord => ({
       claim,
       outcome: { ...outcome, at: now },
       advance:
-        outcome.status === "skipped" && claim.subscriber.status !== "active"
+        advance ??
+        (outcome.status === "skipped" && claim.subscriber.status !== "active"
           ? { kind: "exited", reason: outcome.reason ?? "left" }
-          : this.o.advanceFor(claim, now),
+          : this.o.advanceFor(claim, now)),
     });
     const finish = async (records: OutcomeRecord[]) => {
       await store.completeBatch(batch.id, records);
@@ -139,14 +146,15 @@ export class BatchDelivery {
       return finish(batch.claims.map((c) => record(c, { status: "in_doubt", reason })));
     }
 
-    // Re-check at send time: whoever left (unsubscribed, suppressed) or was erased since the
-    // batch was written is taken out of it, under the same key. If an earlier attempt was
-    // accepted, the changed payload draws 409 invalid_idempotent_request and the batch (sent,
-    // by that attempt, before they left) is recorded as sent; otherwise they get nothing.
-    // A new key would be unsafe: it would send the others a second time if that earlier
-    // attempt was in fact accepted. Statuses are read fresh, right before the request.
-    const fresh = await store.subscriberStatuses(batch.claims.map((c) => c.subscriber.id));
-    for (const c of batch.claims) c.subscriber.status = fresh.get(c.subscriber.id) ?? "unsubscribed";
+    // Re-check at send time, by each claim's lane (the same rules as when it was claimed,
+    // read fresh right before the request): whoever left (unsubscribed, suppressed, left the
+    // newsletter's topic, gained a tag that ends the course) or was erased since the batch was
+    // written is taken out of it, under the same key. If an earlier attempt was accepted, the
+    // changed payload draws 409 invalid_idempotent_request and the batch (sent, by that
+    // attempt, before they left) is recorded as sent; otherwise they get nothing. A new key
+    // would be unsafe: it would send the others a second time if that earlier attempt was in
+    // fact accepted.
+    const withheld = await this.o.recheck(batch.claims, now);
     // Members are matched to the payload by identity (send id, then address), never by
     // position: an erased person's entry has no claim any more and must not shift the others.
     const claimBySend = new Map(batch.claims.map((c) => [c.sendId, c]));
@@ -157,7 +165,8 @@ export class BatchDelivery {
       const email = payload.emails[i];
       if (!claim || !email) return; // erased: nothing of theirs is sent
       claimBySend.delete(sendId);
-      if (claim.subscriber.status !== "active") leftRecords.push(record(claim, { status: "skipped", reason: `subscriber is ${claim.subscriber.status}` }));
+      const w = withheld.get(sendId);
+      if (w) leftRecords.push(record(claim, { status: "skipped", reason: w.reason }, w.advance));
       else if (!sameAddress(email.to[0], claim.subscriber.email))
         leftRecords.push(record(claim, { status: "skipped", reason: "the stored email is addressed to someone else" }));
       else members.push({ claim, email });
@@ -166,14 +175,16 @@ export class BatchDelivery {
     for (const claim of claimBySend.values()) leftRecords.push(record(claim, { status: "failed", reason: "not in the stored batch payload" }));
     if (members.length === 0) return finish(leftRecords);
     // Before a retry within this tick (seconds later), whoever left or was erased meanwhile is
-    // taken out too: the same rule as above, for the same key.
+    // taken out too: the same rules as above, for the same key.
     const recheck = async () => {
-      const statuses = await store.subscriberStatuses(members.map((m) => m.claim.subscriber.id));
+      const again = await this.o.recheck(
+        members.map((m) => m.claim),
+        now,
+      );
       members = members.filter(({ claim }) => {
-        const status = statuses.get(claim.subscriber.id) ?? "unsubscribed";
-        if (status === "active") return true;
-        claim.subscriber.status = status;
-        leftRecords.push(record(claim, { status: "skipped", reason: `subscriber is ${status}` }));
+        const w = again.get(claim.sendId);
+        if (!w) return true;
+        leftRecords.push(record(claim, { status: "skipped", reason: w.reason }, w.advance));
         return false;
       });
     };

@@ -66,6 +66,14 @@ export interface EngineOptions {
 export interface NewsletterSource {
   /** Re-check at send time and render; `skip` (with the reason) when it must not go out. */
   prepare(claim: ClaimedSend, now: Date): Promise<{ message: OutgoingMessage } | { skip: string }>;
+  /** The lane's own send-time rules alone (no render), read fresh: the deliveries that must not go out, by send id, with why. */
+  check(claims: readonly ClaimedSend[], now: Date): Promise<Map<string, string>>;
+}
+
+/** Why a claim must not go out after all, and where its enrollment goes instead. */
+export interface Withheld {
+  reason: string;
+  advance: Advance;
 }
 
 export interface TickSummary {
@@ -308,19 +316,80 @@ export class Engine {
       log: this.o.log,
       advanceFor: (claim, now) =>
         issueIdOf(claim.sequenceId) !== null ? { kind: "completed" } : advanceFor(this.sequences.get(claim.sequenceId), claim, now, this.o.latenessMs),
+      recheck: (claims, now) => this.recheck(claims, now),
     });
     return this.batches;
+  }
+
+  /**
+   * Right before a rendered send goes to the provider (each attempt of a written batch, and the
+   * one-at-a-time path): the subscribers are read again and each claim's lane runs the same
+   * send-time rules as when it was claimed (laneRules): the course's (status, the sequence's
+   * skip and exit conditions on tags) or the newsletter's (status, issue cancelled, topic
+   * left). Claims whose subscriber is gone are withheld too. Each claim's subscriber is
+   * refreshed in place. Returns what must not go out, by send id.
+   */
+  async recheck(claims: readonly ClaimedSend[], now: Date): Promise<Map<string, Withheld>> {
+    const current = await this.o.store.currentSubscribers(claims.map((c) => c.subscriber.id));
+    const out = new Map<string, Withheld>();
+    const present: ClaimedSend[] = [];
+    for (const c of claims) {
+      const s = current.get(c.subscriber.id);
+      if (s) {
+        c.subscriber = s;
+        present.push(c);
+        continue;
+      }
+      c.subscriber = { ...c.subscriber, status: "unsubscribed" };
+      out.set(c.sendId, { reason: "subscriber no longer exists", advance: { kind: "exited", reason: "subscriber no longer exists" } });
+    }
+    for (const [id, w] of await this.laneRules(present, now)) out.set(id, w);
+    return out;
+  }
+
+  /**
+   * Each lane's send-time rules for these claims, on the subscriber each claim carries (as
+   * claimed, or as re-read by recheck): one definition for claim time and for every later attempt.
+   * Course lane: the subscriber is active, and the sequence's conditions (decide) neither exit
+   * nor skip the step. Newsletter lane: the subscriber is active, and the newsletter's own
+   * check passes (issue not cancelled, topic still joined).
+   */
+  private async laneRules(claims: readonly ClaimedSend[], now: Date): Promise<Map<string, Withheld>> {
+    const out = new Map<string, Withheld>();
+    const exited = (reason: string): Withheld => ({ reason, advance: { kind: "exited", reason } });
+    const letters: ClaimedSend[] = [];
+    for (const claim of claims) {
+      const sub = claim.subscriber;
+      if (sub.status !== "active") {
+        out.set(claim.sendId, exited(`subscriber is ${sub.status}`));
+        continue;
+      }
+      if (issueIdOf(claim.sequenceId) !== null) {
+        letters.push(claim);
+        continue;
+      }
+      // A sequence or step no longer loaded is the claim-time path's to handle (it waits or moves on).
+      const sequence = this.sequences.get(claim.sequenceId);
+      const index = sequence ? stepIndex(sequence, claim.stepId) : -1;
+      if (!sequence || index < 0) continue;
+      const decision = decide(sequence, sequence.steps[index]!, sub.tags);
+      if (decision.action === "exit") out.set(claim.sendId, exited(decision.reason));
+      else if (decision.action === "skip")
+        out.set(claim.sendId, { reason: decision.reason, advance: advanceAfter(sequence, index, claim, now, this.o.latenessMs) });
+    }
+    if (letters.length > 0 && this.o.newsletters) for (const [id, reason] of await this.o.newsletters.check(letters, now)) out.set(id, exited(reason));
+    return out;
   }
 
   private async deliverOne(ready: Ready, now: Date): Promise<SendEvent> {
     const { store } = this.o;
     const { claim } = ready;
-    // Re-read right before dispatch: an unsubscribe since the claim must win.
-    const status = (await store.subscriberStatuses([claim.subscriber.id])).get(claim.subscriber.id) ?? "unsubscribed";
-    if (status !== "active") {
-      const reason = `subscriber is ${status}`;
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason }, { kind: "exited", reason });
-      return { status: "skipped", reason };
+    // Re-read right before dispatch, through the lane's own rules: an unsubscribe (or a topic
+    // left, a tag that ends the course) since the claim must win.
+    const withheld = (await this.recheck([claim], now)).get(claim.sendId);
+    if (withheld) {
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason: withheld.reason }, withheld.advance);
+      return { status: "skipped", reason: withheld.reason };
     }
     const result = await this.o.transport.send(ready.message);
     if (result.ok) {
@@ -388,20 +457,12 @@ export class Engine {
     const version = await snapshotSequence(sequence, this.o.emailsDir);
     claim.version = { sequence: version.hash, template: version.steps[index]?.contentHash ?? "" };
 
-    // Re-check at send time: the subscriber may have left since the step was planned.
-    if (sub.status !== "active") {
-      const reason = `subscriber is ${sub.status}`;
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason }, { kind: "exited", reason });
-      return { status: "skipped", reason };
-    }
-    const decision = decide(sequence, step, sub.tags);
-    if (decision.action === "exit") {
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason: decision.reason }, { kind: "exited", reason: decision.reason });
-      return { status: "skipped", reason: decision.reason };
-    }
-    if (decision.action === "skip") {
-      await store.recordOutcome(claim, { status: "skipped", at: now, reason: decision.reason }, advanceAfter(sequence, index, claim, now, this.o.latenessMs));
-      return { status: "skipped", reason: decision.reason };
+    // Re-check at send time (the lane's rules, which every later attempt runs again): the
+    // subscriber may have left, or gained a tag that skips or ends this step, since it was planned.
+    const withheld = (await this.laneRules([claim], now)).get(claim.sendId);
+    if (withheld) {
+      await store.recordOutcome(claim, { status: "skipped", at: now, reason: withheld.reason }, withheld.advance);
+      return { status: "skipped", reason: withheld.reason };
     }
 
     // Too late (downtime): send only inside the subscriber's send window, never at 3 a.m.

@@ -19,8 +19,13 @@ export interface FormDefinition {
   intro?: string;
   /** The sequence a confirmed signup through this form starts (default: the default sequence). */
   sequence?: string;
-  /** Topics a confirmed signup through this form joins, with the consent the form records. */
-  topics?: readonly string[];
+  /**
+   * Topics the form offers, each as its own unticked checkbox (consent must be explicit): a
+   * topic id (a reader who ticks it joins it when they confirm), or `{ id, when: "after-course" }`
+   * ("when the course ends, send me …": consent recorded at signup, and the reader joins when
+   * an automation hands the course's finishers over, e.g. `{ on: "completed", … do: [{ joinTopic }] }`).
+   */
+  topics?: readonly FormTopic[];
   /** Fields besides the email address (always asked). */
   fields: readonly FormField[];
   /** The button's words. */
@@ -29,7 +34,13 @@ export interface FormDefinition {
   thankYou: { text: string } | { redirect: string };
 }
 
+export type FormTopic = string | { readonly id: string; readonly when: "after-course" };
+
 export type Form = Readonly<FormDefinition>;
+
+/** A form's topics as checkboxes: the id, and whether ticking it joins now or when the course ends. */
+export const formTopics = (form: Pick<Form, "topics">): { id: string; later: boolean }[] =>
+  (form.topics ?? []).map((t) => (typeof t === "string" ? { id: t, later: false } : { id: t.id, later: true }));
 
 export interface FormsFile {
   readonly __forms: true;
@@ -46,7 +57,13 @@ const formSchema = z.strictObject({
   title: z.string().trim().min(1, { error: "title must not be empty" }).max(200, { error: "title must be at most 200 characters" }),
   intro: z.string().trim().max(1000, { error: "intro must be at most 1000 characters" }).optional(),
   sequence: id("sequence").optional(),
-  topics: z.array(id("topic")).optional(),
+  topics: z
+    .array(
+      z.union([id("topic"), z.strictObject({ id: id("topic"), when: z.literal("after-course", { error: 'when must be "after-course"' }) })], {
+        error: 'a topic is its id ("weekly") or { id: "weekly", when: "after-course" }',
+      }),
+    )
+    .optional(),
   fields: z.array(z.enum(["name", "timezone"], { error: 'a field is "name" or "timezone" (the email address is always asked)' })),
   button: z.string().trim().min(1).max(60, { error: "button must be at most 60 characters" }).optional(),
   thankYou: z.union(
@@ -77,6 +94,9 @@ export function defineForms(def: { default: string; forms: readonly FormDefiniti
     const first = seen.get(f.id);
     if (first !== undefined) issues.push({ path: `forms[${i}].id`, message: `form id "${f.id}" is already used by forms[${first}]` });
     else seen.set(f.id, i);
+    const ids = formTopics(f).map((t) => t.id);
+    const twice = ids.find((t, k) => ids.indexOf(t) !== k);
+    if (twice) issues.push({ path: `forms[${i}].topics`, message: `topic "${twice}" is listed twice: offer each topic once` });
   });
   if (!seen.has(def.default))
     issues.push({ path: "default", message: `default names form "${def.default}", which is not in forms: name one of ${[...seen.keys()].join(", ")}` });

@@ -16,7 +16,8 @@
  *   the per-address confirmation cap, as JSON signups do.
  */
 import type { Context } from "hono";
-import type { Form } from "../forms/define.ts";
+import { type Form, formTopics } from "../forms/define.ts";
+import type { Topic } from "../newsletters/topics.ts";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { mac, safeEqual } from "../tokens.ts";
 import { type Env, type HttpDeps, isGenuineForm, respondPage } from "./context.ts";
@@ -28,6 +29,26 @@ import { ZONE_CHOICES, zoneSelect } from "./zones.ts";
 export const formToken = (secret: string, formId: string) => mac(secret, `form-snippet:${formId}`);
 
 const text = (v: unknown) => (typeof v === "string" ? v : "");
+
+/**
+ * The form's topics as checkboxes, each its own and unticked (consent must be explicit):
+ * "Also send me …" joins when the reader confirms; "When the course ends, send me …" records
+ * consent now, and the course's hand-off automation joins them at its end. A topic no longer
+ * declared is left out.
+ */
+export function topicChoices(form: Form, declared: readonly Topic[]): { topic: Topic; later: boolean; label: string }[] {
+  return formTopics(form).flatMap(({ id, later }) => {
+    const topic = declared.find((t) => t.id === id);
+    if (!topic) return [];
+    return [{ topic, later, label: `${later ? "When the course ends, send me" : "Also send me"} ${topic.name}: ${topic.description}` }];
+  });
+}
+
+/** The topics a reader ticked on this form (`topic_<id>=yes`), split into "join now" and "when the course ends". */
+export function tickedFormTopics(form: Form, fields: Record<string, unknown>): { now: string[]; later: string[] } {
+  const ticked = formTopics(form).filter((t) => fields[`topic_${t.id}`] === "yes");
+  return { now: ticked.filter((t) => !t.later).map((t) => t.id), later: ticked.filter((t) => t.later).map((t) => t.id) };
+}
 
 /** The hosted page of a form (`/f/<id>`; `/` keeps its own long-standing page). */
 export function hostedForm(deps: HttpDeps, form: Form, now: Date, values: { email?: string; name?: string; timezone?: string } = {}, error?: string): Html {
@@ -41,6 +62,10 @@ ${error ? html`<p class="error" role="alert" id="form-error">${error}</p>` : ""}
 <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ""}">
 ${form.fields.includes("name") ? html`<label for="name">First name <span class="hint">(optional)</span></label><input id="name" name="name" type="text" autocomplete="given-name" maxlength="100" value="${values.name ?? ""}">` : ""}
 ${form.fields.includes("timezone") ? html`<label for="timezone">Time zone</label>${zoneSelect(zone, now)}` : ""}
+${topicChoices(form, deps.lifecycle.topicList()).map(
+  (c) =>
+    html`<p class="check"><input id="topic_${c.topic.id}" name="topic_${c.topic.id}" type="checkbox" value="yes"> <label for="topic_${c.topic.id}">${c.label}</label></p>`,
+)}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <button type="submit">${form.button ?? "Sign up"}</button>
 </form>
@@ -53,7 +78,7 @@ ${form.fields.includes("timezone") ? html`<label for="timezone">Time zone</label
  * time-zone list names places only (offsets change with daylight saving; the blog page is
  * static); the sequence's own zone is chosen until the reader picks theirs.
  */
-export function formSnippet(form: Form, opts: { publicUrl: string; secret: string; defaultZone: string }): string {
+export function formSnippet(form: Form, opts: { publicUrl: string; secret: string; defaultZone: string; topics?: readonly Topic[] }): string {
   const p = `drip-${form.id}`;
   const zones = ZONE_CHOICES.map((z) => `<option value="${esc(z)}"${z === opts.defaultZone ? " selected" : ""}>${esc(z.replace(/_/g, " "))}</option>`).join("");
   const lines = [
@@ -67,6 +92,10 @@ export function formSnippet(form: Form, opts: { publicUrl: string; secret: strin
     form.fields.includes("timezone")
       ? `  <p><label for="${p}-timezone">Time zone</label><br><select id="${p}-timezone" name="timezone">${zones}</select></p>`
       : "",
+    ...topicChoices(form, opts.topics ?? []).map(
+      (c) =>
+        `  <p><input id="${p}-topic-${c.topic.id}" name="topic_${c.topic.id}" type="checkbox" value="yes"> <label for="${p}-topic-${c.topic.id}">${esc(c.label)}</label></p>`,
+    ),
     `  <div style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden" aria-hidden="true"><label for="${p}-website">Leave this empty</label><input id="${p}-website" name="website" type="text" tabindex="-1" autocomplete="off"></div>`,
     `  <button type="submit">${esc(form.button ?? "Sign up")}</button>`,
     "</form>",

@@ -224,9 +224,12 @@ ${s.status !== "unsubscribed" ? button("unsubscribe", "Unsubscribe from everythi
 async function topicButtons(deps: HttpDeps, s: Subscriber, csrf: string): Promise<Html> {
   const topics = deps.lifecycle.topicList();
   if (topics.length === 0) return html``;
-  const joined = new Set((await deps.store.listTopicMemberships(s.id)).filter((m) => m.status === "joined").map((m) => m.topicId));
+  const status = new Map((await deps.store.listTopicMemberships(s.id)).map((m) => [m.topicId, m.status]));
   return html`<h2>Newsletters</h2>${topics.map((t) => {
-    const on = joined.has(t.id);
-    return html`<form method="post" class="topic"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="topic" value="${t.id}"><input type="hidden" name="action" value="${on ? "topic-leave" : "topic-join"}"><p><strong>${t.name}</strong>: ${on ? "on" : "off"}. ${t.description}</p><button type="submit"${on ? html` class="secondary"` : ""}>${on ? `Stop ${t.name}` : `Send me ${t.name}`}</button></form>`;
+    // "consented": asked for it when the course ends; withdrawing that is one press too.
+    const later = status.get(t.id) === "consented";
+    const on = status.get(t.id) === "joined" || later;
+    const state = later ? "on when the course ends" : on ? "on" : "off";
+    return html`<form method="post" class="topic"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="topic" value="${t.id}"><input type="hidden" name="action" value="${on ? "topic-leave" : "topic-join"}"><p><strong>${t.name}</strong>: ${state}. ${t.description}</p><button type="submit"${on ? html` class="secondary"` : ""}>${on ? `Stop ${t.name}` : `Send me ${t.name}`}</button></form>`;
   })}`;
 }

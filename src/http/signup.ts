@@ -12,7 +12,7 @@ import { type Env, type HttpDeps, clientIp, fromThisSite, isGenuineForm, isJsonB
 import { type Html, html } from "./html.ts";
 import { WindowLimiter, csrfToken } from "./security.ts";
 import { TZ_SCRIPT, zoneSelect } from "./zones.ts";
-import { checkFormPost, formFields, hostedForm, thankYou } from "./forms.ts";
+import { checkFormPost, formFields, hostedForm, thankYou, tickedFormTopics } from "./forms.ts";
 
 const text = (v: unknown) => (typeof v === "string" ? v : "");
 
@@ -171,7 +171,13 @@ export function signupRoutes(): Hono<Env> {
     }
     // A filled honeypot is a bot: it gets the same answer as everyone, and nothing happens.
     if (!text(fields.website)) {
-      const res = await deps.lifecycle.signUp({ ...parsed.input, tags: [] }, { source: "signup form", ip: clientIp(c), form: form.id }, now);
+      // Only the form's own topics count, each as ticked (never by default).
+      const ticked = tickedFormTopics(form, fields);
+      const res = await deps.lifecycle.signUp(
+        { ...parsed.input, tags: [] },
+        { source: "signup form", ip: clientIp(c), form: form.id, topics: ticked.now, topicsLater: ticked.later },
+        now,
+      );
       if (res === "queued") deps.afterSignup?.();
     }
     return thankYou(c, form, parsed.input.email);

@@ -19,9 +19,15 @@ export interface FireContext {
   automations: readonly Automation[];
   getSequence(id: string): Sequence | undefined;
   enroll(tx: Store, subscriber: Subscriber, sequence: Sequence, start: Date): Promise<EnrollResult>;
-  /** Topics (join/leave with recorded consent); absent until topics exist. */
+  /** Topics (join/leave with recorded consent); absent when no topics are declared. */
   topics?: {
-    join(tx: Store, subscriber: Subscriber, topic: string, now: Date): Promise<"joined" | "already" | "no-consent">;
+    /** "no-consent" comes with why (no consent recorded, consent withdrawn, topic not declared): the run is skipped. */
+    join(
+      tx: Store,
+      subscriber: Subscriber,
+      topic: string,
+      now: Date,
+    ): Promise<{ result: "joined" } | { result: "already" } | { result: "no-consent"; why: string }>;
     leave(tx: Store, subscriber: Subscriber, topic: string, now: Date): Promise<"left" | "not-member">;
   };
   log(line: string): void;
@@ -65,18 +71,20 @@ export async function fireAutomations(
     }
     const done: string[] = [];
     const unchanged: string[] = [];
+    const skipped: string[] = [];
     let enrolled: string | null = null;
     const chained: Cause[] = [];
     for (const action of a.do) {
       const r = await act(ctx, tx, a, s, action, now);
-      (r.changed ? done : unchanged).push(r.detail);
+      (r.changed ? done : r.skipped ? skipped : unchanged).push(r.detail);
       if (r.enrolled) enrolled ??= r.enrolled;
       if (r.fires) chained.push(r.fires);
     }
     await tx.recordAutomationRun({
       ...run,
-      outcome: done.length > 0 ? "done" : "unchanged",
-      detail: [...done, ...unchanged].join("; "),
+      // Skipped: nothing changed because something it needs is missing (consent to a topic).
+      outcome: done.length > 0 ? "done" : skipped.length > 0 ? "skipped" : "unchanged",
+      detail: [...done, ...skipped, ...unchanged].join("; "),
       enrolled,
     });
     summary.fired++;
@@ -88,6 +96,8 @@ export async function fireAutomations(
 
 interface ActResult {
   changed: boolean;
+  /** Not done for a reason the subscriber's record gives (no consent): the run is skipped. */
+  skipped?: boolean;
   detail: string;
   enrolled?: string;
   /** What this action causes in turn (a tag added, a topic joined). */
@@ -125,10 +135,11 @@ async function act(ctx: FireContext, tx: Store, a: Automation, s: Subscriber, ac
     return { changed: true, detail: `exited ${action.exit}` };
   }
   if ("joinTopic" in action) {
-    if (!ctx.topics) return { changed: false, detail: `topics are not available: topic ${action.joinTopic} not joined` };
+    if (!ctx.topics) return { changed: false, skipped: true, detail: `topics are not available: topic ${action.joinTopic} not joined` };
     const r = await ctx.topics.join(tx, s, action.joinTopic, now);
-    if (r === "joined") return { changed: true, detail: `joined topic ${action.joinTopic}`, fires: { on: "topic-joined", topic: action.joinTopic } };
-    return { changed: false, detail: r === "already" ? `already in topic ${action.joinTopic}` : `no recorded consent for topic ${action.joinTopic}` };
+    if (r.result === "joined") return { changed: true, detail: `joined topic ${action.joinTopic}`, fires: { on: "topic-joined", topic: action.joinTopic } };
+    if (r.result === "already") return { changed: false, detail: `already in topic ${action.joinTopic}` };
+    return { changed: false, skipped: true, detail: `not joined to topic ${action.joinTopic}: ${r.why}` };
   }
   if (!ctx.topics) return { changed: false, detail: `topics are not available: topic ${action.leaveTopic} not left` };
   const r = await ctx.topics.leave(tx, s, action.leaveTopic, now);

@@ -53,7 +53,10 @@ export interface LifecycleOptions {
   automations?: () => readonly Automation[];
   /** The signup forms (a form names the sequence its confirmed signups start). */
   forms?: () => FormSource | undefined;
-  /** Topic membership for automations' join/leave actions (consent checked there); not wired yet. */
+  /**
+   * Topic membership for automations' join/leave actions. Default: the lifecycle's own, over
+   * the declared topics, joining only with recorded consent (see topicActions below).
+   */
   topicMembership?: FireContext["topics"];
 }
 
@@ -76,6 +79,8 @@ export type ConfirmResult =
 
 export interface SubscribeOptions {
   sequenceId?: string;
+  /** Topics to join, with consent from `source` (`drip subscribe --topic`): in the same transaction, firing their automations. */
+  topics?: readonly string[];
   /** Consent confirmed elsewhere (double opt-in done, or recorded by staff): active at once and enrolled. */
   confirmed: boolean;
   source: string;
@@ -194,9 +199,48 @@ export class Lifecycle {
       automations: this.o.automations?.() ?? [],
       getSequence: (id) => this.o.sequences.getSequence(id),
       enroll: (tx, s, seq, start) => this.enrollIn(tx, s, seq, start),
-      topics: this.o.topicMembership,
+      topics: this.o.topicMembership ?? (this.o.topics ? this.topicActions() : undefined),
       log: this.log,
     };
+  }
+
+  /**
+   * What an automation may do with topics. Consent is the rule: `joinTopic` makes a member only
+   * of someone whose consent to that topic is recorded and not withdrawn, which means a
+   * `consented` membership (they ticked "when the course ends, send me …" on a form, see
+   * sequences/forms.ts): they join now, and the consent keeps its own time and source. A
+   * member is "already"; no record, or a topic they left, is "no-consent" (the run is
+   * recorded as skipped with the reason): an automation never joins anyone on its own say.
+   * `leaveTopic` ends a membership or a consent for later, as the reader leaving would.
+   */
+  private topicActions(): NonNullable<FireContext["topics"]> {
+    const declared = (id: string) => this.topicList().some((t) => t.id === id);
+    return {
+      join: async (tx, s, topic, _now) => {
+        if (!declared(topic)) return { result: "no-consent", why: `topic ${topic} is not declared in newsletters/topics.ts` };
+        const m = (await tx.listTopicMemberships(s.id)).find((x) => x.topicId === topic);
+        if (m?.status === "joined") return { result: "already" };
+        if (m?.status === "consented") {
+          await tx.setTopic(s.id, topic, { status: "joined", at: m.consentAt, source: m.consentSource });
+          return { result: "joined" };
+        }
+        return {
+          result: "no-consent",
+          why: m?.status === "left" ? `they left topic ${topic} on ${m.leftAt?.toISOString() ?? "an earlier date"}` : `no recorded consent for topic ${topic}`,
+        };
+      },
+      leave: async (tx, s, topic, now) => {
+        const m = (await tx.listTopicMemberships(s.id)).find((x) => x.topicId === topic);
+        if (m?.status !== "joined" && m?.status !== "consented") return "not-member";
+        await tx.setTopic(s.id, topic, { status: "left", at: now });
+        return "left";
+      },
+    };
+  }
+
+  /** Fire "topic-joined" for each topic (an active subscriber who just became a member), in `tx`. */
+  private async fireJoined(tx: Store, subscriberId: string, topics: readonly string[], now: Date, summary?: FireSummary): Promise<void> {
+    for (const topic of topics) await this.fire(tx, subscriberId, { on: "topic-joined", topic }, now, summary);
   }
 
   /** Fire the automations this change triggers, in the caller's transaction (see ./automations.ts). */
@@ -223,13 +267,22 @@ export class Lifecycle {
    */
   async signUp(
     input: SubscriberInputFields,
-    meta: { source: string; ip?: string | null; topics?: readonly string[]; form?: string | null },
+    meta: { source: string; ip?: string | null; topics?: readonly string[]; topicsLater?: readonly string[]; form?: string | null },
     now: Date,
   ): Promise<SignUpResult> {
     if (await this.store.isSuppressed(input.email)) return "unchanged";
     // Topics ticked on the form (each its own, unticked checkbox): consent recorded now; mail
-    // on them only starts once the address is confirmed (audiences take active subscribers).
-    const topics = (meta.topics ?? []).filter((t) => this.topicList().some((x) => x.id === t));
+    // on them only starts once the address is confirmed (audiences take active subscribers),
+    // and their "topic-joined" automations fire then. `topicsLater`: ticked as "when the
+    // course ends": consent recorded, joined by the course's hand-off automation.
+    const declared = (t: string) => this.topicList().some((x) => x.id === t);
+    const topics = (meta.topics ?? []).filter(declared);
+    const later = (meta.topicsLater ?? []).filter((t) => declared(t) && !topics.includes(t));
+    const source = meta.form !== undefined ? formSourceLabel(meta.form) : meta.source;
+    const record = async (tx: Store, id: string) => {
+      for (const t of topics) await tx.setTopic(id, t, { status: "joined", at: now, source });
+      for (const t of later) await tx.setTopic(id, t, { status: "consented", at: now, source: `${source} (when the course ends)` });
+    };
     const result = await this.store.transaction(async (tx): Promise<SignUpResult> => {
       const existing = await tx.findSubscriberByEmail(input.email);
       if (!existing) {
@@ -244,11 +297,11 @@ export class Lifecycle {
           },
           now,
         );
-        for (const t of topics) await tx.setTopic(subscriber.id, t, { status: "joined", at: now, source: meta.source });
+        await record(tx, subscriber.id);
         return (await this.queueConfirmation(tx, subscriber, now)) ? "queued" : "capped";
       }
       if (existing.status === "pending") {
-        for (const t of topics) await tx.setTopic(existing.id, t, { status: "joined", at: now, source: meta.source });
+        await record(tx, existing.id);
         return (await this.queueConfirmation(tx, existing, now)) ? "queued" : "capped";
       }
       if (existing.status === "unsubscribed") {
@@ -303,6 +356,9 @@ export class Lifecycle {
       if (returning) return { kind: "returned", nextDueAt: enrolled === "exists" ? null : now };
       // A first confirmation is the signup automations see (a return is not a new signup).
       await this.fire(tx, s.id, { on: "signup", form: form ?? this.o.forms?.()?.defaultForm.id ?? null }, now);
+      // Topics ticked at signup count as joined from now (mail on them starts now, too).
+      const joined = (await tx.listTopicMemberships(s.id)).filter((m) => m.status === "joined").map((m) => m.topicId);
+      await this.fireJoined(tx, s.id, joined, now);
       return { kind: "confirmed", enrolled };
     });
   }
@@ -342,6 +398,7 @@ export class Lifecycle {
    */
   async subscribe(input: SubscriberInputFields, opts: SubscribeOptions, now: Date): Promise<SubscribeOutcome> {
     const sequence = opts.confirmed || opts.sequenceId !== undefined ? this.sequenceFor(opts.sequenceId) : null;
+    for (const t of opts.topics ?? []) this.topicFor(t); // an unknown topic is refused before anything is written
     if (await this.store.isSuppressed(input.email)) return { kind: "suppressed" };
     const outcome = await this.store.transaction(async (tx): Promise<SubscribeOutcome> => {
       const { subscriber, created } = await tx.upsertSubscriber(
@@ -354,10 +411,23 @@ export class Lifecycle {
         await tx.setSubscriberStatus(subscriber.id, "active", now, { source: opts.source, at: now, ip: opts.ip ?? null });
         current = { ...subscriber, status: "active" };
       }
-      if (current.status !== "active" || !sequence)
+      const joined: string[] = [];
+      if (current.status !== "suppressed")
+        for (const t of opts.topics ?? []) {
+          const before = (await tx.listTopicMemberships(current.id)).find((m) => m.topicId === t);
+          if (before?.status === "joined") continue;
+          await tx.setTopic(current.id, t, { status: "joined", at: now, source: opts.source });
+          joined.push(t);
+        }
+      // A pending subscriber's topics fire their automations when they confirm.
+      const fireTopics = () => (current.status === "active" ? this.fireJoined(tx, current.id, joined, now) : Promise.resolve());
+      if (current.status !== "active" || !sequence) {
+        await fireTopics();
         return { kind: "ok", subscriber: current, created, enrolled: opts.confirmed ? "not-active" : "not-confirmed" };
+      }
       const enrolled = await this.enrollIn(tx, current, sequence, now);
       if (activated) await this.fire(tx, current.id, { on: "signup", form: null }, now);
+      await fireTopics();
       return { kind: "ok", subscriber: current, created, enrolled };
     });
     if (outcome.kind === "ok" && isNew(outcome.enrolled)) this.o.onSendDue?.();
@@ -389,6 +459,10 @@ export class Lifecycle {
       for (const sub of created)
         for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
           await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
+      // Active new members: their "topic-joined" automations fire in the page's transaction.
+      if ((this.o.automations?.() ?? []).some((a) => a.on.on === "topic-joined"))
+        for (const sub of created)
+          if (sub.status === "active") await this.fireJoined(tx, sub.id, topicsOf.get(sub.email.trim().toLowerCase()) ?? [], now, automations);
       // A new subscriber's tags were added now: "tag-added" automations fire for active ones.
       if ((this.o.automations?.() ?? []).some((a) => a.on.on === "tag-added"))
         for (const sub of created) {
@@ -686,14 +760,19 @@ export class Lifecycle {
    */
   async joinTopic(subscriber: Pick<Subscriber, "id">, topicId: string, consent: { source: string }, now: Date): Promise<"joined" | "already"> {
     this.topicFor(topicId);
-    return this.store.transaction(async (tx) => {
+    const result = await this.store.transaction(async (tx) => {
       const s = await this.fresh(tx, subscriber);
       if (s.status === "suppressed") throw new DripError("conflict", `${s.email} is suppressed: it cannot join a topic`);
       const before = (await tx.listTopicMemberships(s.id)).find((m) => m.topicId === topicId);
-      if (before?.status === "joined") return "already";
+      if (before?.status === "joined") return { joined: "already" as const, entered: 0 };
       await tx.setTopic(s.id, topicId, { status: "joined", at: now, source: consent.source });
-      return "joined";
+      // Its "topic-joined" automations, in this transaction (a pending subscriber's fire when they confirm).
+      const fired: FireSummary = { fired: 0, entered: 0 };
+      if (s.status === "active") await this.fireJoined(tx, s.id, [topicId], now, fired);
+      return { joined: "joined" as const, entered: fired.entered };
     });
+    if (result.entered > 0) this.o.onSendDue?.();
+    return result.joined;
   }
 
   /**
@@ -705,7 +784,8 @@ export class Lifecycle {
     return this.store.transaction(async (tx) => {
       const s = await this.fresh(tx, subscriber);
       const before = (await tx.listTopicMemberships(s.id)).find((m) => m.topicId === topicId);
-      if (before?.status !== "joined") return "not-joined";
+      // A consent for later (not yet a member) is withdrawn the same way.
+      if (before?.status !== "joined" && before?.status !== "consented") return "not-joined";
       await tx.setTopic(s.id, topicId, { status: "left", at: now });
       await tx.recordEvent({ subscriberId: s.id, sendId, type: "unsubscribed", at: now, data: { via, topic: topicId } });
       return "left";

@@ -40,18 +40,52 @@ export class NewsletterDelivery implements NewsletterSource {
     return issue;
   }
 
+  /**
+   * The newsletter lane's send-time rules, read fresh (the engine runs them when it claims a
+   * delivery and again right before every provider request for a written batch): the issue
+   * still exists and is not cancelled, its topic is still declared, and the reader is still a
+   * member of it (leaving the topic since scheduling wins). Returns the deliveries that must not
+   * go out, by send id, with the reason.
+   */
+  async check(claims: readonly ClaimedSend[], now: Date): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const byIssue = new Map<string, ClaimedSend[]>();
+    for (const c of claims) {
+      const id = issueIdOf(c.sequenceId);
+      if (id !== null) byIssue.set(id, [...(byIssue.get(id) ?? []), c]);
+    }
+    for (const [issueId, group] of byIssue) {
+      // Cancellation is read fresh: a cached "scheduled" must not outlive a cancel.
+      this.cache.delete(issueId);
+      const issue = await this.issue(issueId, now);
+      const topic = issue ? this.o.topics.topics().find((t) => t.id === issue.topicId) : undefined;
+      const all = !issue
+        ? `issue "${issueId}" no longer exists`
+        : issue.status === "cancelled"
+          ? "cancelled"
+          : !topic
+            ? `topic "${issue.topicId}" is no longer declared`
+            : null;
+      if (all) {
+        for (const c of group) out.set(c.sendId, all);
+        continue;
+      }
+      const members = await this.o.store.topicMembersAmong(
+        topic!.id,
+        group.map((c) => c.subscriber.id),
+      );
+      for (const c of group) if (!members.has(c.subscriber.id)) out.set(c.sendId, "left the topic");
+    }
+    return out;
+  }
+
   async prepare(claim: ClaimedSend, now: Date): Promise<{ message: OutgoingMessage } | { skip: string }> {
+    const skip = (await this.check([claim], now)).get(claim.sendId);
+    if (skip) return { skip };
     const issueId = issueIdOf(claim.sequenceId)!;
-    // Cancellation is read fresh: a cached "scheduled" must not outlive a cancel.
-    this.cache.delete(issueId);
-    const issue = await this.issue(issueId, now);
-    if (!issue) return { skip: `issue "${issueId}" no longer exists` };
-    if (issue.status === "cancelled") return { skip: "cancelled" };
-    const topic = this.o.topics.topics().find((t) => t.id === issue.topicId);
-    if (!topic) return { skip: `topic "${issue.topicId}" is no longer declared` };
+    const issue = (await this.issue(issueId, now))!;
+    const topic = this.o.topics.topics().find((t) => t.id === issue.topicId)!;
     const sub = claim.subscriber;
-    // Re-check at send time: leaving the topic since scheduling wins.
-    if (!(await this.o.store.topicMembersAmong(topic.id, [sub.id])).has(sub.id)) return { skip: "left the topic" };
     const token = signToken(this.o.secret, "manage", sub.id);
     const base = buildLinks(this.o.links, token, `newsletter-${issue.id}`, "issue");
     const links = { ...base, unsubscribe: topicUnsubscribeUrl(this.o.links.publicUrl, token, topic.id, issue.id) };

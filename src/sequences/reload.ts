@@ -22,6 +22,8 @@ export interface ReloadOptions {
   select?: (sequences: Sequence[]) => Promise<Sequence[]>;
   /** Where the automations and forms beside the sequences go once the whole set is valid. */
   automations?: { set(set: Pick<AutomationSet, "automations" | "forms">): void };
+  /** The declared topic ids (newsletters/topics.ts) that automations and forms may name. */
+  topics?: ReadonlySet<string>;
 }
 
 /** Load, validate and (only if all is well) swap in the sequences. Returns the problems found. */
@@ -29,7 +31,10 @@ export async function reloadSequences(o: ReloadOptions): Promise<SequenceIssue[]
   const loaded = await loadSequenceFiles(listSequenceFiles(o.sequencesDir), process.cwd(), o.importer ?? freshImport);
   const issues = [...loaded.issues];
   for (const { file, sequence } of loaded.sequences) issues.push(...(await checkSequence(sequence, o.emailsDir)).map((i) => ({ ...i, file })));
-  const automations = await loadAutomationSet(o.sequencesDir, loaded.sequences, { importer: o.importer ?? freshImport });
+  const automations = await loadAutomationSet(o.sequencesDir, loaded.sequences, {
+    importer: o.importer ?? freshImport,
+    ...(o.topics ? { topics: o.topics } : {}),
+  });
   issues.push(...automations.issues);
   if (issues.length > 0) {
     o.log(

@@ -312,6 +312,12 @@ export interface SchedulingStore {
   applyReplan(id: number, at: Date | null, now: Date): Promise<void>;
   /** Fresh statuses, read right before dispatch (a claim's snapshot may be stale). */
   subscriberStatuses(ids: readonly string[]): Promise<Map<string, SubscriberStatus>>;
+  /**
+   * The subscribers as they are now, tags included, read right before a provider request
+   * (the lane's send-time check runs on them); an address on the suppression list reads as
+   * suppressed whatever its row says. Erased ones are absent.
+   */
+  currentSubscribers(ids: readonly string[]): Promise<Map<string, Subscriber>>;
 }
 
 /** The queue of double opt-in emails. */
@@ -556,9 +562,17 @@ export const NEWSLETTER_STEP = "issue";
 export const issueSequenceId = (issueId: string) => `${NEWSLETTER_PREFIX}${issueId}`;
 export const issueIdOf = (sequenceId: string): string | null => (sequenceId.startsWith(NEWSLETTER_PREFIX) ? sequenceId.slice(NEWSLETTER_PREFIX.length) : null);
 
+/**
+ * A subscriber's standing with one topic: `joined` (a member: issues reach them), `left`
+ * (they withdrew: nothing joins them again but their own new consent), or `consented` (they
+ * agreed to join later, e.g. "when the course ends, send me the weekly blog": not a member
+ * until an automation's joinTopic hands them over, keeping this consent's time and source).
+ */
+export type TopicStatus = "joined" | "left" | "consented";
+
 export interface TopicMembership {
   topicId: string;
-  status: "joined" | "left";
+  status: TopicStatus;
   consentAt: Date;
   consentSource: string;
   leftAt: Date | null;
@@ -569,6 +583,7 @@ export interface TopicCount {
   /** Active subscribers joined to the topic (not left it). */
   subscribers: number;
 }
+export type TopicChange = { status: "joined"; at: Date; source: string } | { status: "consented"; at: Date; source: string } | { status: "left"; at: Date };
 
 /** Who an issue goes to: a topic's active members, optionally narrowed. */
 export interface AudienceFilter {
@@ -669,8 +684,12 @@ export interface PendingFeedItem {
 
 /** Topics, issues, deliveries and the feed ledger. */
 export interface NewsletterStore {
-  /** Join (with consent) or leave a topic. Leaving also ends the subscriber's pending deliveries of that topic's issues. */
-  setTopic(subscriberId: string, topicId: string, change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date }): Promise<void>;
+  /**
+   * Join (with consent) or leave a topic. Leaving (a member, or one consented for later) also
+   * ends the subscriber's pending deliveries of that topic's issues. `consented` records
+   * consent to join later; it never demotes a member (a joined row stays joined).
+   */
+  setTopic(subscriberId: string, topicId: string, change: TopicChange): Promise<void>;
   listTopicMemberships(subscriberId: string): Promise<TopicMembership[]>;
   /** Per topic: active subscribers joined to it now (what the dashboard's overview shows). */
   topicCounts(): Promise<TopicCount[]>;

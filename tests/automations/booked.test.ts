@@ -84,9 +84,9 @@ describe("booked → post-booking", () => {
     // drip stats counts entries per trigger: two readers entered through the booked tag.
     const stats = await cli(["stats", "--automations", "--json"]);
     expect(JSON.parse(stats.out)).toEqual([
-      { automationId: "booked-starts-post-booking", trigger: 'tag "booked" added', fired: 2, entered: 2, unchanged: 0, skipped: 0 },
+      { automationId: "booked-starts-post-booking", trigger: 'tag "booked" added', fired: 2, entered: 2, joined: 0, unchanged: 0, skipped: 0 },
     ]);
-    expect((await cli(["stats"])).out).toMatch(/^booked-starts-post-booking \(tag "booked" added\) +2 +2 +0 +0$/m);
+    expect((await cli(["stats"])).out).toMatch(/^booked-starts-post-booking \(tag "booked" added\) +2 +2 +0 +0 +0$/m);
     await h.tick();
     expect(transport.stepsTo("cat@example.com")).toEqual(["article", "thanks"]);
   });

@@ -48,6 +48,12 @@ describe("drip validate and cycles", () => {
     const out = JSON.parse(run.out);
     expect(out.automations).toEqual([
       { id: "booked-starts-post-booking", source: "sequences/post-booking.ts: triggers[0]", on: 'tag "booked" added', do: ["enrolls in post-booking"] },
+      {
+        id: "course-finishers-join-weekly",
+        source: "sequences/automations.ts: [0]",
+        on: "sequence hip-pain-course completed",
+        do: ["joins topic weekly"],
+      },
     ]);
     expect(out.forms).toEqual([{ id: "hip-pain", sequence: "hip-pain-course", default: true }]);
   });
@@ -73,7 +79,11 @@ describe("drip validate and cycles", () => {
         { on: "completed" as const, sequence: "gone", also: [{ exit: "gone" }] },
       ],
     };
-    const issues = checkAutomations(compileAutomations([{ file: "s.ts", sequence: seq }]), { sequences: new Set(["s"]), forms: new Set(["f"]) });
+    const issues = checkAutomations(compileAutomations([{ file: "s.ts", sequence: seq }]), {
+      sequences: new Set(["s"]),
+      forms: new Set(["f"]),
+      topics: new Set(),
+    });
     expect(issues.map((i) => `${i.file}: ${i.path}: ${i.message}`)).toEqual([
       's.ts: triggers[0].form: no form "nope": known forms are f (see `drip form list`)',
       's.ts: triggers[1].sequence: no sequence "gone": known sequences are s',
@@ -128,7 +138,7 @@ describe("the default sequence", () => {
   it("stays the course: post-booking.ts beside it does not become the signup page's sequence", async () => {
     const loaded = await loadSequenceFiles(listSequenceFiles(SEQUENCES_DIR));
     expect(loaded.sequences.map((s) => s.sequence.id)).toEqual(["hip-pain-course", "post-booking"]);
-    const set = await loadAutomationSet(SEQUENCES_DIR, loaded.sequences);
+    const set = await loadAutomationSet(SEQUENCES_DIR, loaded.sequences, { topics: new Set(["weekly"]) });
     expect(set.issues).toEqual([]);
     const form = set.forms.forms.find((f) => f.id === set.forms.default);
     expect(form?.sequence).toBe("hip-pain-course");
@@ -150,13 +160,29 @@ describe("drip simulate follows triggers", () => {
       "hip-pain-course/keep-it-away",
       "post-booking/follow-up",
       "hip-pain-course/last-call",
+      // The course's end hands finishers to the weekly blog, only with consent (none here: see the topics tests).
+      "course-finishers-join-weekly",
     ]);
     expect(rows[3]).toMatchObject({ at: "2026-03-14T10:00:00.000Z", note: 'tag "booked" added → post-booking starts' });
     expect(rows.find((r) => r.step === "book")?.skipped).toBe('subscriber has tag "booked"');
     expect(rows.find((r) => r.step === "follow-up")?.at).toBe("2026-03-21T09:00:00.000Z");
-    // Without an event, nothing fires: the course's own timeline, as before.
+    // Without an event, nothing fires that does anything (the hand-off finds no consent): the course's own timeline, as before.
     const plain = JSON.parse((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "Europe/London", "--json"])).out);
     expect(plain.map((r: { step: string }) => r.step)).toEqual(["article", "self-release", "dynamic-release", "book", "keep-it-away", "last-call"]);
+    // With the form's "when the course ends" consent, the course's end hands them to the weekly blog, after the last step.
+    const handOff = JSON.parse(
+      (await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "Europe/London", "--consent", "weekly", "--json"])).out,
+    ) as { step?: string; automation?: string; note?: string }[];
+    expect(handOff.map((r) => r.step ?? r.automation)).toEqual([
+      "article",
+      "self-release",
+      "dynamic-release",
+      "book",
+      "keep-it-away",
+      "last-call",
+      "course-finishers-join-weekly",
+    ]);
+    expect(handOff.at(-1)?.note).toBe("sequence hip-pain-course completed (round 1) → joins topic weekly");
     expect((await drip(["simulate", "hip-pain-course", "--start", "2026-03-09T10:00:00Z", "--tz", "UTC", "--event", "booked"])).code).toBe(2);
   });
 });

@@ -105,7 +105,7 @@ describe("forms", () => {
         id: "hip-pain",
         title: "Outer hip and leg pain that isn't your IT band",
         sequence: "hip-pain-course",
-        topics: [],
+        topics: [{ id: "weekly", when: "after-course" }],
         fields: ["email", "name", "timezone"],
         default: true,
         url: `${BASE}/f/hip-pain`,
@@ -115,7 +115,11 @@ describe("forms", () => {
     const snippet = await cli(["form", "snippet", "hip-pain"]);
     expect(snippet.code, snippet.err).toBe(0);
     const f = h.app.automations.forms.getForm("hip-pain")!;
-    expect(snippet.out).toBe(formSnippet(f, { publicUrl: BASE, secret: SECRET, defaultZone: "Europe/London" }));
+    expect(snippet.out).toBe(formSnippet(f, { publicUrl: BASE, secret: SECRET, defaultZone: "Europe/London", topics: h.app.topics.topics() }));
+    // The form's topic is its own unticked box, offered for when the course ends.
+    expect(snippet.out).toContain(
+      '<input id="drip-hip-pain-topic-weekly" name="topic_weekly" type="checkbox" value="yes"> <label for="drip-hip-pain-topic-weekly">When the course ends, send me The weekly blog:',
+    );
     expect(snippet.out).toContain(`action="${BASE}/f/hip-pain"`);
     expect(snippet.out).toContain(`name="form_token" value="${formToken(SECRET, "hip-pain")}"`);
     expect(snippet.out).toContain('<option value="Europe/London" selected>');

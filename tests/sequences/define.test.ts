@@ -117,6 +117,7 @@ describe("drip validate: the real sequences", () => {
       ],
       automations: [
         { id: "booked-starts-post-booking", source: "sequences/post-booking.ts: triggers[0]", on: 'tag "booked" added', do: ["enrolls in post-booking"] },
+        { id: "course-finishers-join-weekly", source: "sequences/automations.ts: [0]", on: "sequence hip-pain-course completed", do: ["joins topic weekly"] },
       ],
       forms: [{ id: "hip-pain", sequence: "hip-pain-course", default: true }],
       newsletters: [{ file: "newsletters/two-ways-to-ease-outer-hip-pain.md", id: "two-ways-to-ease-outer-hip-pain", topic: "weekly" }],

@@ -553,6 +553,22 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       });
     });
 
+    describe("send-time reads", () => {
+      it("currentSubscribers: each as it is now, tags included; a suppressed address reads as suppressed; erased ones are absent", async () => {
+        const a = (await store.upsertSubscriber({ email: "now-a@example.com", status: "active", tags: ["vip"] }, T0)).subscriber;
+        const b = (await store.upsertSubscriber({ email: "now-b@example.com", status: "active" }, T0)).subscriber;
+        const c = (await store.upsertSubscriber({ email: "now-c@example.com", status: "active" }, T0)).subscriber;
+        await store.addTag(a.id, "booked");
+        await store.suppress("now-b@example.com", "hard bounce", T0);
+        await store.forgetSubscriber(c.id);
+        const now = await store.currentSubscribers([a.id, b.id, c.id, a.id]);
+        expect([...now.keys()].sort()).toEqual([a.id, b.id].sort());
+        expect(now.get(a.id)).toMatchObject({ email: "now-a@example.com", status: "active", tags: ["booked", "vip"] });
+        expect(now.get(b.id)?.status).toBe("suppressed");
+        expect(await store.currentSubscribers([])).toEqual(new Map());
+      });
+    });
+
     describe("automations", () => {
       const run = (subscriberId: string, over: Partial<Omit<AutomationRun, "id">> = {}): Omit<AutomationRun, "id"> => ({
         automationId: "booked-starts-post-booking",
@@ -590,9 +606,18 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         ]);
         expect(runs[0]!.id).toBeLessThan(runs[1]!.id);
         expect(await store.automationStats()).toEqual([
-          { automationId: "booked-starts-post-booking", fired: 3, entered: 1, unchanged: 1, skipped: 1 },
-          { automationId: "other", fired: 1, entered: 1, unchanged: 0, skipped: 0 },
+          { automationId: "booked-starts-post-booking", fired: 3, entered: 1, joined: 0, unchanged: 1, skipped: 1 },
+          { automationId: "other", fired: 1, entered: 1, joined: 0, unchanged: 0, skipped: 0 },
         ]);
+      });
+
+      it("stats count the runs that joined a topic (recorded as done, 'joined topic …') per automation", async () => {
+        const a = (await store.upsertSubscriber({ email: "a@example.com", status: "active" }, T0)).subscriber;
+        const b = (await store.upsertSubscriber({ email: "b@example.com", status: "active" }, T0)).subscriber;
+        const hand = { automationId: "finishers-join-weekly", trigger: "sequence c completed (round 1)", key: "completed:c#1", enrolled: null };
+        await store.recordAutomationRun(run(a.id, { ...hand, detail: "joined topic weekly" }));
+        await store.recordAutomationRun(run(b.id, { ...hand, outcome: "skipped", detail: "not joined to topic weekly: no recorded consent for topic weekly" }));
+        expect(await store.automationStats()).toEqual([{ automationId: "finishers-join-weekly", fired: 2, entered: 0, joined: 1, unchanged: 0, skipped: 1 }]);
       });
 
       it("runs are recorded inside a transaction with the change, or not at all", async () => {

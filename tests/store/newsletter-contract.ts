@@ -78,6 +78,32 @@ export function newsletterContract(getStore: () => Store): void {
       ]);
     });
 
+    it("consent for later ('consented') is not membership: out of the audience until joined; it never demotes a member; it can be withdrawn", async () => {
+      const { subscriber: s } = await store.upsertSubscriber({ email: "later@example.com", status: "active", timezone: "Europe/London" }, T0);
+      await store.setTopic(s.id, TOPIC, { status: "consented", at: T0, source: "signup form: f (when the course ends)" });
+      expect(await store.listTopicMemberships(s.id)).toEqual([
+        { topicId: TOPIC, status: "consented", consentAt: T0, consentSource: "signup form: f (when the course ends)", leftAt: null },
+      ]);
+      expect(await store.topicMembersAmong(TOPIC, [s.id])).toEqual(new Set());
+      expect((await store.audience(ALL, 10)).count).toBe(0);
+      // Handed over: joined, the consent's own time and source kept by the caller.
+      await store.setTopic(s.id, TOPIC, { status: "joined", at: T0, source: "signup form: f (when the course ends)" });
+      expect(await store.topicMembersAmong(TOPIC, [s.id])).toEqual(new Set([s.id]));
+      expect((await store.audience(ALL, 10)).count).toBe(1);
+      // A later consent for later changes nothing about a member.
+      const later = new Date(T0.getTime() + HOUR);
+      await store.setTopic(s.id, TOPIC, { status: "consented", at: later, source: "again" });
+      expect((await store.listTopicMemberships(s.id))[0]).toMatchObject({ status: "joined", consentAt: T0 });
+      // Withdrawn before being handed over: left.
+      const { subscriber: w } = await store.upsertSubscriber({ email: "withdraws@example.com", status: "active" }, T0);
+      await store.setTopic(w.id, TOPIC, { status: "consented", at: T0, source: "form" });
+      await store.setTopic(w.id, TOPIC, { status: "left", at: later });
+      expect((await store.listTopicMemberships(w.id))[0]).toMatchObject({ status: "left", leftAt: later });
+      // Consenting again after leaving is new consent, recorded as such.
+      await store.setTopic(w.id, TOPIC, { status: "consented", at: later, source: "form again" });
+      expect((await store.listTopicMemberships(w.id))[0]).toMatchObject({ status: "consented", consentAt: later, consentSource: "form again", leftAt: null });
+    });
+
     it("the audience is active, joined, not paused, and narrowed by tags, course state and signup date", async () => {
       const a = await member("a@example.com", { tags: ["vip", "booked"] });
       const b = await member("b@example.com", { tags: ["vip"], at: new Date(T0.getTime() + 48 * HOUR) });

@@ -50,7 +50,9 @@ export function formCommands(program: Command, io: CliIO) {
                 .join(", ")} (see \`drip form list\`)`,
             );
           const seq = (f.sequence ? app.engine.getSequence(f.sequence) : undefined) ?? app.engine.defaultSequence;
-          io.out(formSnippet(f, { publicUrl: app.config.publicUrl, secret: app.secret, defaultZone: seq?.defaultTimezone ?? "UTC" }));
+          io.out(
+            formSnippet(f, { publicUrl: app.config.publicUrl, secret: app.secret, defaultZone: seq?.defaultTimezone ?? "UTC", topics: app.topics.topics() }),
+          );
           if (io.isTTY)
             io.err(
               `note: the blog's origin must be allowed: ${app.config.formOrigins.join(", ")} (DRIP_SITE_URL and DRIP_FORM_ORIGINS); a form posted from anywhere else is refused\n`,

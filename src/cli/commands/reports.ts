@@ -7,7 +7,7 @@ import { withApp } from "./app-context.ts";
 
 const STAT_COLUMNS = ["sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "booked"] as const;
 
-const AUTOMATION_COLUMNS = ["fired", "entered", "unchanged", "skipped"] as const;
+const AUTOMATION_COLUMNS = ["fired", "entered", "joined", "unchanged", "skipped"] as const;
 
 const ISSUE_COLUMNS = [
   "recipients",
@@ -59,11 +59,11 @@ export function reportCommands(program: Command, io: CliIO) {
     )
     .option("--sequence <id>", "only this sequence")
     .option("--by-version", "one row per step and sequence version (a change's before and after); --json adds version and versionNumber")
-    .option("--automations", "instead: per automation, how often it fired and how many sequences it started (entries per trigger)")
+    .option("--automations", "instead: per automation, how often it fired, how many sequences it started (entries per trigger) and topics it joined")
     .option("--newsletters", "instead: per newsletter issue, the results `drip newsletter status` shows")
     .option(
       "--json",
-      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, unchanged, skipped}]; with --newsletters: [{issueId, subject, status, recipients, sent, skipped, skippedReasons, …, clicksByLink}])",
+      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, joined, unchanged, skipped}]; with --newsletters: [{issueId, subject, status, recipients, sent, skipped, skippedReasons, …, clicksByLink}])",
     )
     .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean; automations?: boolean; newsletters?: boolean }) => {
       await withApp(

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { isValidTimeZone } from "../../schedule/index.ts";
 import { loadAutomationSet } from "../../automations/load.ts";
+import { loadTopics } from "../../newsletters/load.ts";
 import { type SimEvent, simulateFollowing } from "../../automations/simulate.ts";
 import { simulate } from "../../sequences/simulate.ts";
 import { inFlightTimeline } from "../../versions/in-flight.ts";
@@ -40,11 +41,29 @@ export function simulateCommand(program: Command, io: CliIO) {
       collect,
       [] as string[],
     )
+    .option(
+      "--consent <topic>",
+      'the subscriber consented to this topic for later, e.g. the form\'s "when the course ends" box (repeatable): automations that join it do',
+      collect,
+      [] as string[],
+    )
+    .option("--topic <topic>", "a topic the subscriber is already a member of (repeatable)", collect, [] as string[])
     .option("--json", "print [{step, at, local, subject, skipped}] in step order")
     .action(
       async (
         sequenceId: string,
-        opts: { start?: string; enrolledAt?: string; now?: string; tz: string; tag: string[]; name: string; event: string[]; json?: boolean },
+        opts: {
+          start?: string;
+          enrolledAt?: string;
+          now?: string;
+          tz: string;
+          tag: string[];
+          name: string;
+          event: string[];
+          consent: string[];
+          topic: string[];
+          json?: boolean;
+        },
       ) => {
         if (opts.enrolledAt !== undefined) return simulateInFlight(io, sequenceId, { ...opts, enrolledAt: opts.enrolledAt });
         if (opts.start === undefined)
@@ -58,16 +77,23 @@ export function simulateCommand(program: Command, io: CliIO) {
         const subscriber = { email: "simulated@example.com", name: opts.name, timezone: opts.tz, tags: opts.tag };
         // Follow the automations (events, completions); when none fires, the timeline is the sequence's own.
         const { sequences } = await loadOrFail(io);
-        const set = await loadAutomationSet(contentDirs(io).sequencesDir, sequences, { cwd: io.cwd });
+        const dirs = contentDirs(io);
+        const declared = await loadTopics(dirs.newslettersDir);
+        const topicIds = new Set(declared.topics.map((t) => t.id));
+        for (const t of [...opts.consent, ...opts.topic])
+          if (!topicIds.has(t))
+            throw new UsageError(`no topic "${t}" is declared in newsletters/topics.ts: known topics are ${[...topicIds].join(", ") || "none"}`);
+        const set = await loadAutomationSet(dirs.sequencesDir, sequences, { cwd: io.cwd, topics: topicIds });
         const byId = new Map(sequences.map((s) => [s.sequence.id, s.sequence]));
         const followed = simulateFollowing(
           sequence,
-          { getSequence: (id) => byId.get(id), automations: set.issues.length ? [] : set.automations },
+          { getSequence: (id) => byId.get(id), automations: set.issues.length ? [] : set.automations, consented: opts.consent, joined: opts.topic },
           subscriber,
           start,
           events,
         );
-        if (followed.fired > 0) {
+        // Followed when an automation does something (or the caller asked about events or topics); else the sequence's own timeline.
+        if (followed.acted > 0 || opts.event.length > 0 || opts.consent.length > 0 || opts.topic.length > 0) {
           for (const w of followed.warnings) io.err(`warning: ${w}\n`);
           if (opts.json) return printJson(io, followed.entries);
           const label = (e: (typeof followed.entries)[number]) => (e.automation ? `→ ${e.automation}` : `${e.sequence}/${e.step}`);

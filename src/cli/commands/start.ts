@@ -153,6 +153,7 @@ export function startCommand(program: Command, io: CliIO) {
             emailsDir: app.config.emailsDir,
             log,
             automations: app.automations,
+            topics: new Set(app.topics.topics().map((t) => t.id)),
             select: (loaded) => live.select(loaded, (id) => app.engine.getSequence(id), io.now()),
           })
         : () => {};

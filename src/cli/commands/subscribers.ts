@@ -32,10 +32,13 @@ export function subscriberCommands(program: Command, io: CliIO) {
         // Back-dating is how people who subscribed elsewhere come in; only a future start is refused.
         const now = guardTimeTravel(instant(opts.at, io, "--at"), io, "--at", { allowed: opts.allowTimeTravel, direction: "future" });
         await withApp(io, async (app) => {
-          for (const t of opts.topic ?? []) app.lifecycle.topicFor(t); // an unknown topic is refused before anything is written
-          const res = await app.lifecycle.subscribe(input, { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli" }, now);
+          // Topics join in the subscribe's own transaction (an unknown one is refused before anything is written).
+          const res = await app.lifecycle.subscribe(
+            input,
+            { sequenceId: opts.sequence, confirmed: Boolean(opts.confirmed), source: "cli", topics: opts.topic ?? [] },
+            now,
+          );
           if (res.kind === "suppressed") throw new WorkError(`${email} is on the suppression list (bounced, complained or forgotten) and cannot be added`);
-          for (const t of opts.topic ?? []) await app.lifecycle.joinTopic(res.subscriber, t, { source: "cli" }, now);
           if (opts.json)
             return printJson(io, {
               id: res.subscriber.id,

@@ -37,13 +37,16 @@ export function validateCommand(program: Command, io: CliIO) {
       }
       // Automations and forms beside the sequences: the folder's own, or the automations.ts / forms.ts named.
       const dir = files.length ? (beside[0] ? dirname(resolve(io.cwd, beside[0])) : null) : dirs.sequencesDir;
-      const set = dir ? await loadAutomationSet(dir, loaded.sequences, { cwd: io.cwd }) : null;
+      // Topics first (newsletters/topics.ts): automations and forms may name only declared ones.
+      const declared = await loadTopics(dirs.newslettersDir);
+      const topicsFile = join(dirs.newslettersDir, "topics.ts");
+      const set = dir ? await loadAutomationSet(dir, loaded.sequences, { cwd: io.cwd, topics: new Set(declared.topics.map((t) => t.id)), topicsFile }) : null;
       if (set) issues.push(...set.issues);
       const summary = loaded.sequences.map(({ file, sequence }) => ({ file, id: sequence.id, steps: sequence.steps.length }));
       const automations = (set?.automations ?? []).map((a) => ({ id: a.id, source: a.source, on: describeTrigger(a.on), do: a.do.map(describeAction) }));
       const forms = (set?.forms.forms ?? []).map((f) => ({ id: f.id, sequence: f.sequence ?? null, default: f.id === set?.forms.default }));
       // Newsletter issues (newsletters/*.md) and topics, unless files were named.
-      const topics = files.length ? { topics: [], problem: null } : await loadTopics(dirs.newslettersDir);
+      const topics = files.length ? { topics: [], problem: null } : declared;
       if (topics.problem) issues.push({ path: "", message: topics.problem });
       const newsletters = files.length ? { issues: [], problems: [] } : loadIssueFiles(dirs.newslettersDir, topics.topics);
       issues.push(...newsletters.problems);

@@ -304,6 +304,15 @@ CREATE INDEX enrollments_queue ON enrollments (sequence_id, status, next_step_id
 `,
   },
   {
+    id: 9,
+    name: "topics: consent recorded for joining later (a course hands its finishers over)",
+    // The same as SQLite's migration 9 (see src/store/sqlite/migrations.ts for the why).
+    sql: `
+ALTER TABLE subscriber_topics DROP CONSTRAINT IF EXISTS subscriber_topics_status_check;
+ALTER TABLE subscriber_topics ADD CONSTRAINT subscriber_topics_status_check CHECK (status IN ('joined','left','consented'));
+`,
+  },
+  {
     id: 10,
     name: "automations: runs, and completions waiting to fire",
     sql: `

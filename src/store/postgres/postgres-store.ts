@@ -57,6 +57,7 @@ import type {
   IssueSnapshot,
   MissingRecipient,
   TopicCount,
+  TopicChange,
   TopicMembership,
 } from "../types.ts";
 import type { AutomationRun, AutomationStats } from "../../automations/types.ts";
@@ -346,6 +347,10 @@ export class PostgresStore implements Store {
     return rq.subscriberStatuses(this.db, ids);
   }
 
+  currentSubscribers(ids: readonly string[]): Promise<Map<string, Subscriber>> {
+    return rq.currentSubscribers(this.db, ids);
+  }
+
   queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
     // The subscriber's row is locked while counting and inserting: concurrent signups cannot both slip under the cap.
     return this.tx((q) => pq.queueConfirmation(q, subscriberId, now, since, max));
@@ -385,7 +390,7 @@ export class PostgresStore implements Store {
     return pq.status(this.db);
   }
 
-  setTopic(subscriberId: string, topicId: string, change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date }): Promise<void> {
+  setTopic(subscriberId: string, topicId: string, change: TopicChange): Promise<void> {
     return this.tx((q) => nq.setTopic(q, subscriberId, topicId, change));
   }
 

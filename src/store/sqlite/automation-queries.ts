@@ -62,6 +62,8 @@ export async function automationStats(q: Kysely<DB>): Promise<AutomationStats[]>
       "automation_id",
       sql<number>`count(*)`.as("fired"),
       sql<number>`count(enrolled)`.as("entered"),
+      // A join is recorded in the run's detail, which fireAutomations writes as "…; joined topic <id>; …".
+      sql<number>`sum(CASE WHEN outcome = 'done' AND (detail LIKE 'joined topic %' OR detail LIKE '%; joined topic %') THEN 1 ELSE 0 END)`.as("joined"),
       sql<number>`sum(CASE WHEN outcome = 'unchanged' THEN 1 ELSE 0 END)`.as("unchanged"),
       sql<number>`sum(CASE WHEN outcome = 'skipped' THEN 1 ELSE 0 END)`.as("skipped"),
     ])
@@ -72,6 +74,7 @@ export async function automationStats(q: Kysely<DB>): Promise<AutomationStats[]>
     automationId: r.automation_id,
     fired: Number(r.fired),
     entered: Number(r.entered),
+    joined: Number(r.joined),
     unchanged: Number(r.unchanged),
     skipped: Number(r.skipped),
   }));

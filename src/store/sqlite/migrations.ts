@@ -303,6 +303,29 @@ CREATE INDEX enrollments_queue ON enrollments (sequence_id, status, next_step_id
 `,
   },
   {
+    id: 9,
+    name: "topics: consent recorded for joining later (a course hands its finishers over)",
+    sql: `
+-- 'consented': the reader agreed to a topic (e.g. "when the course ends, send me the weekly
+-- blog") but is not a member yet; an automation's joinTopic makes them one, keeping this
+-- consent's time and source. Audiences read 'joined' only. SQLite cannot change a CHECK in
+-- place: the table is copied (nothing references it).
+CREATE TABLE subscriber_topics_new (
+  subscriber_id TEXT NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+  topic_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('joined','left','consented')),
+  consent_at INTEGER NOT NULL,
+  consent_source TEXT NOT NULL,
+  left_at INTEGER,
+  PRIMARY KEY (subscriber_id, topic_id)
+) WITHOUT ROWID;
+INSERT INTO subscriber_topics_new SELECT subscriber_id, topic_id, status, consent_at, consent_source, left_at FROM subscriber_topics;
+DROP TABLE subscriber_topics;
+ALTER TABLE subscriber_topics_new RENAME TO subscriber_topics;
+CREATE INDEX subscriber_topics_members ON subscriber_topics (topic_id, subscriber_id) WHERE status = 'joined';
+`,
+  },
+  {
     id: 10,
     name: "automations: runs, and completions waiting to fire",
     sql: `

@@ -23,18 +23,29 @@ import {
   NEWSLETTER_STEP,
   type Subscriber,
   type TopicCount,
+  type TopicChange,
   type TopicMembership,
+  type TopicStatus,
   issueSequenceId,
 } from "../types.ts";
 import { hydrate } from "./hydrate.ts";
 
-export async function setTopic(
-  q: Kysely<DB>,
-  subscriberId: string,
-  topicId: string,
-  change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date },
-): Promise<void> {
+export async function setTopic(q: Kysely<DB>, subscriberId: string, topicId: string, change: TopicChange): Promise<void> {
   const t = change.at.getTime();
+  if (change.status === "consented") {
+    // Consent for later: a new row, or renewed on a row that left or was consented; a member stays a member.
+    await q
+      .insertInto("subscriber_topics")
+      .values({ subscriber_id: subscriberId, topic_id: topicId, status: "consented", consent_at: t, consent_source: change.source, left_at: null })
+      .onConflict((oc) =>
+        oc
+          .columns(["subscriber_id", "topic_id"])
+          .doUpdateSet({ status: "consented", consent_at: t, consent_source: change.source, left_at: null })
+          .where("subscriber_topics.status", "!=", "joined"),
+      )
+      .execute();
+    return;
+  }
   if (change.status === "joined") {
     await q
       .insertInto("subscriber_topics")
@@ -50,7 +61,7 @@ export async function setTopic(
     .set({ status: "left", left_at: t })
     .where("subscriber_id", "=", subscriberId)
     .where("topic_id", "=", topicId)
-    .where("status", "=", "joined")
+    .where("status", "in", ["joined", "consented"])
     .execute();
   // Their deliveries of this topic's issues not yet sent end now. One already claimed by a
   // worker is re-checked against the topic right before it is sent (the engine).
@@ -68,7 +79,7 @@ export async function listTopicMemberships(q: Kysely<DB>, subscriberId: string):
   const rows = await q.selectFrom("subscriber_topics").selectAll().where("subscriber_id", "=", subscriberId).orderBy("topic_id").execute();
   return rows.map((r) => ({
     topicId: r.topic_id,
-    status: r.status as "joined" | "left",
+    status: r.status as TopicStatus,
     consentAt: new Date(r.consent_at),
     consentSource: r.consent_source,
     leftAt: r.left_at === null ? null : new Date(r.left_at),

@@ -19,7 +19,7 @@ import type {
   SubscriberStatus,
   TimelineEntry,
 } from "../types.ts";
-import { hydrate } from "./hydrate.ts";
+import { hydrate, subscribersById } from "./hydrate.ts";
 
 export async function recordEvent(q: Kysely<DB>, e: EventInput): Promise<boolean> {
   // The unique index on svix_id turns a replayed webhook into a no-op.
@@ -115,6 +115,15 @@ export async function subscriberStatuses(q: Kysely<DB>, ids: readonly string[]):
   const out = new Map(rows.map((r) => [r.id, r.status as SubscriberStatus]));
   for (const s of suppressed) out.set(hashes.get(s.email_hash)!, "suppressed");
   return out;
+}
+
+/** The subscribers as they are now (tags included); an address on the suppression list reads as suppressed. */
+export async function currentSubscribers(q: Kysely<DB>, ids: readonly string[]): Promise<Map<string, Subscriber>> {
+  const found = await subscribersById(q, ids);
+  if (found.size === 0) return found;
+  const statuses = await subscriberStatuses(q, [...found.keys()]);
+  for (const [id, s] of found) found.set(id, { ...s, status: statuses.get(id) ?? s.status });
+  return found;
 }
 
 export async function getSend(q: Kysely<DB>, id: string): Promise<SendRecord | null> {

@@ -50,6 +50,7 @@ import type {
   IssueSnapshot,
   MissingRecipient,
   TopicCount,
+  TopicChange,
   TopicMembership,
 } from "../types.ts";
 import type { AutomationRun, AutomationStats } from "../../automations/types.ts";
@@ -374,6 +375,10 @@ export class SqliteStore implements Store {
     return rq.subscriberStatuses(this.db, ids);
   }
 
+  currentSubscribers(ids: readonly string[]): Promise<Map<string, Subscriber>> {
+    return rq.currentSubscribers(this.db, ids);
+  }
+
   queueConfirmation(subscriberId: string, now: Date, since: Date, max: number): Promise<boolean> {
     // Counted and inserted under the write lock: concurrent signups cannot both slip under the cap.
     return this.immediate((q) => cq.queueConfirmation(q, subscriberId, now, since, max));
@@ -407,7 +412,7 @@ export class SqliteStore implements Store {
     return rq.status(this.db);
   }
 
-  setTopic(subscriberId: string, topicId: string, change: { status: "joined"; at: Date; source: string } | { status: "left"; at: Date }): Promise<void> {
+  setTopic(subscriberId: string, topicId: string, change: TopicChange): Promise<void> {
     return this.immediate((q) => nq.setTopic(q, subscriberId, topicId, change));
   }
 
