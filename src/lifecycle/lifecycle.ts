@@ -24,6 +24,7 @@ import { type FireContext, type FireSummary, fireAutomations } from "./automatio
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
 import type { TopicSource } from "../newsletters/topics.ts";
 import { type AppliedSequence, applyVersion } from "../versions/apply.ts";
+import { type RetryReport, retryAllFailed, retrySend } from "./retry.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -715,5 +716,23 @@ export class Lifecycle {
    */
   applyVersion(sequence: Sequence, emailsDir: string, now: Date): Promise<AppliedSequence> {
     return applyVersion(this.store, sequence, emailsDir, now);
+  }
+
+  /**
+   * Put a failed or in-doubt send back in the queue (drip retry, the dashboard's Retry
+   * button): refused with the reason when it is claimed, its subscriber left or is
+   * suppressed, or an in-doubt send's key has expired (src/lifecycle/retry.ts). `by` names who asked.
+   */
+  async retrySend(sendId: string, now: Date, by: string): Promise<RetryReport> {
+    const report = await retrySend(this.store, sendId, now, by);
+    this.o.onSendDue?.();
+    return report;
+  }
+
+  /** Every failed and in-doubt send, each retried or refused with the reason (`dryRun`: rolled back). */
+  async retryAllFailed(now: Date, by: string, opts: { dryRun?: boolean } = {}): Promise<RetryReport[]> {
+    const reports = await retryAllFailed(this.store, now, by, opts);
+    if (!opts.dryRun && reports.some((r) => r.outcome === "queued")) this.o.onSendDue?.();
+    return reports;
   }
 }

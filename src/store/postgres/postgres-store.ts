@@ -16,6 +16,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { DB } from "../schema.ts";
 import type {
+  RequeueResult,
   Advance,
   ClaimedSend,
   EnrollInput,
@@ -283,7 +284,14 @@ export class PostgresStore implements Store {
     return this.tx((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }> {
+  createBatch(batch: {
+    id: string;
+    payload: string;
+    claims: readonly ClaimedSend[];
+    leaseUntil: Date;
+    now: Date;
+    keyWindowFrom?: Date;
+  }): Promise<{ lost: string[] }> {
     return this.tx((q) => pq.createBatch(q, batch));
   }
 
@@ -523,6 +531,10 @@ export class PostgresStore implements Store {
 
   resolveSend(sendId: string, reason: string): Promise<boolean> {
     return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  requeueSend(sendId: string, now: Date): Promise<RequeueResult> {
+    return this.tx((q) => pq.requeueSend(q, sendId, now));
   }
 
   putStaff(email: string, role: StaffRole, now: Date): Promise<{ staff: Staff; created: boolean }> {

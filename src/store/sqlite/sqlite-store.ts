@@ -9,6 +9,7 @@ import Database from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import type {
+  RequeueResult,
   Advance,
   ClaimedSend,
   EnrollInput,
@@ -59,6 +60,7 @@ import * as mq from "./meta-queries.ts";
 import * as nq from "./newsletter-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import * as rq from "./report-queries.ts";
+import * as retries from "./retry-queries.ts";
 import * as sq from "./send-queries.ts";
 import * as stq from "./staff-queries.ts";
 import * as uq from "./subscriber-queries.ts";
@@ -311,7 +313,14 @@ export class SqliteStore implements Store {
     return this.immediate((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }> {
+  createBatch(batch: {
+    id: string;
+    payload: string;
+    claims: readonly ClaimedSend[];
+    leaseUntil: Date;
+    now: Date;
+    keyWindowFrom?: Date;
+  }): Promise<{ lost: string[] }> {
     return this.immediate((q) => sq.createBatch(q, batch));
   }
 
@@ -539,6 +548,10 @@ export class SqliteStore implements Store {
 
   resolveSend(sendId: string, reason: string): Promise<boolean> {
     return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  requeueSend(sendId: string, now: Date): Promise<RequeueResult> {
+    return this.immediate((q) => retries.requeueSend(q, sendId, now));
   }
 
   putStaff(email: string, role: StaffRole, now: Date): Promise<{ staff: Staff; created: boolean }> {
