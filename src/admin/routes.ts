@@ -686,7 +686,7 @@ export function adminRoutes(): Hono<AdminEnv> {
       ${rows.map(
         (r) =>
           html`<tr><td>${r.status}</td><td>${r.sequenceId}/${r.stepId}</td><td><a href="/admin/subscribers/${r.subscriberId}">profile</a></td><td class="n">${r.attempts}</td><td>${r.reason ?? ""}</td><td>${when(r.dueAt)}</td>
-          ${editor ? html`<td><form class="inline" method="post" action="/admin/failures/${r.id}/resolve">${csrfField(token)}<button type="submit" class="secondary">Mark resolved</button></form></td>` : ""}</tr>`,
+          ${editor ? html`<td><form class="inline" method="post" action="/admin/failures/${r.id}/retry">${csrfField(token)}<button type="submit">Retry</button></form> <form class="inline" method="post" action="/admin/failures/${r.id}/resolve">${csrfField(token)}<button type="submit" class="secondary">Mark resolved</button></form></td>` : ""}</tr>`,
       )}</tbody></table>${rows.length === 0 ? html`<p>No failed or doubtful sends.</p>` : ""}</div>`,
       { section: "failures" },
     );
@@ -699,6 +699,20 @@ export function adminRoutes(): Hono<AdminEnv> {
     const ok = await deps.store.resolveSend(id, `resolved by ${c.get("staff")!.email} (was ${before?.status}: ${before?.reason ?? "no reason"})`);
     if (!ok) return refuse(c, 404, "Nothing to resolve", "That send is not failed or in doubt (any more).");
     await audit(c, "send.resolve", id, before?.reason ?? null);
+    return c.redirect("/admin/failures", 303);
+  });
+
+  // Back in the queue through the door (the same function as `drip retry`): refused, with the reason, when unsafe.
+  app.post("/admin/failures/:sendId/retry", need("editor"), async (c) => {
+    const deps = c.get("deps");
+    const id = c.req.param("sendId");
+    try {
+      const r = await deps.lifecycle.retrySend(id, deps.now(), c.get("staff")!.email);
+      await audit(c, "send.retry", id, [r.was, ...r.siblings].filter(Boolean).join(" ") || null);
+    } catch (err) {
+      if (isDripError(err)) return refuse(c, err.code === "not_found" ? 404 : 409, "Not retried", err.message);
+      throw err;
+    }
     return c.redirect("/admin/failures", 303);
   });
 

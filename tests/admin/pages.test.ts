@@ -80,7 +80,16 @@ describe("numbers", () => {
     const failures = await pageText(await viewer.get("/admin/failures"));
     expect(failures).toContain("provider refused: bad address");
     expect(failures).not.toContain("Mark resolved"); // viewers read only
-    expect(await pageText(await owner.get("/admin/failures"))).toContain("Mark resolved");
+    expect(failures).not.toMatch(/\bRetry\b/);
+    const ownerView = await pageText(await owner.get("/admin/failures"));
+    expect(ownerView).toContain("Mark resolved");
+    expect(ownerView).toMatch(/\bRetry\b/);
+    // Retry refuses, with the reason, for someone who has left; nothing changes.
+    await h.app.lifecycle.unsubscribe(claim!.subscriber, h.now(), "test");
+    const refused = await owner.post(`/admin/failures/${claim!.sendId}/retry`);
+    expect(refused.status).toBe(409);
+    expect(await pageText(refused)).toContain(`${claim!.subscriber.email} unsubscribed on`);
+    expect((await h.app.store.getSend(claim!.sendId))?.status).toBe("failed");
   });
 });
 

@@ -75,7 +75,7 @@ export function reportCommands(program: Command, io: CliIO) {
     .command("failures")
     .description("Sends that failed or are in doubt, with the reason, for staff to act on")
     .option("--limit <n>", "show at most this many", "100")
-    .option("--json", "print [{id, email, sequenceId, stepId, status, attempts, reason, dueAt}]")
+    .option("--json", "print [{id, email, sequenceId, stepId, status, attempts, reason, dueAt, retry}] (retry: the command that retries it)")
     .action(async (opts: { limit: string; json?: boolean }) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${opts.limit}"`);
@@ -95,11 +95,15 @@ export function reportCommands(program: Command, io: CliIO) {
             attempts: s.attempts,
             reason: s.reason,
             dueAt: s.dueAt.toISOString(),
+            retry: `drip retry ${s.id}`,
           }));
           if (opts.json) return printJson(io, rows);
           if (rows.length === 0) return io.out("no failed or doubtful sends\n");
           for (const r of rows)
-            io.out(`${r.status.padEnd(9)} ${r.email}  ${r.sequenceId}/${r.stepId}  send ${r.id}  (${r.attempts} attempts)  ${r.reason ?? ""}\n`);
+            io.out(
+              `${r.status.padEnd(9)} ${r.email}  ${r.sequenceId}/${r.stepId}  send ${r.id}  (${r.attempts} attempts)  ${r.reason ?? ""}\n          retry: drip retry ${r.id}\n`,
+            );
+          io.out("retry them all: drip retry --all-failed (--dry-run first to see what would happen)\n");
         },
         { quiet: true },
       );
