@@ -366,6 +366,17 @@ export interface ReportStore {
    * in-doubt sends of the same provider batch are queued with it (one key, one request).
    */
   requeueSend(sendId: string, now: Date): Promise<RequeueResult>;
+  /** Why these subscribers are unsubscribed or suppressed (only those are in the map). */
+  statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>>;
+}
+
+/** Why a subscriber left: the suppression reason (hard bounce, complaint, staff's words…) or the way they unsubscribed. */
+export interface StatusReason {
+  /** "hard bounce", "complaint", "unsubscribed via one-click", … */
+  reason: string;
+  /** How the unsubscribe came in (one-click, preferences, dashboard:<staff>, cli…), when it did. */
+  via: string | null;
+  at: Date | null;
 }
 
 export type RequeueResult =
@@ -382,7 +393,7 @@ export type RequeueResult =
 /** One thing that happened to a subscriber, for their timeline (oldest first). */
 export interface TimelineEntry {
   at: Date;
-  /** signed_up, confirmed, enrolled, sent, skipped, failed, in_doubt, delivered, opened, clicked, booked, unsubscribed, paused, exited, completed… */
+  /** signed_up, confirmed, enrolled, sent, skipped, failed, in_doubt, delivered, opened, clicked, booked, unsubscribed, paused, exited, completed, automation, retry… */
   kind: string;
   sequenceId?: string;
   stepId?: string;

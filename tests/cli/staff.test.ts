@@ -44,6 +44,33 @@ describe("one subscriber", () => {
     expect((await drip(["show", "nobody@example.com"])).err).toBe("drip: no subscriber nobody@example.com (see drip export for the list)\n");
   });
 
+  it("show: topics with consent, the automations that fired and why, the history (the dashboard's timeline), and why they left", async () => {
+    expect((await drip(["subscribe", "cy@example.com", "--name", "Cy", "--confirmed", "--topic", "weekly"])).code).toBe(0);
+    expect((await drip(["tick"])).code).toBe(0);
+    expect((await drip(["tag", "cy@example.com", "booked"])).code).toBe(0);
+    const shown = JSON.parse((await drip(["show", "cy@example.com", "--json"])).out);
+    expect(shown.topics).toEqual([expect.objectContaining({ topicId: "weekly", status: "joined", consentAt: NOW.toISOString() })]);
+    expect(shown.automations).toEqual([
+      expect.objectContaining({ automationId: "booked-starts-post-booking", trigger: 'tag "booked" added', outcome: "done", enrolled: "post-booking" }),
+    ]);
+    const kinds = shown.timeline.map((e: { kind: string }) => e.kind);
+    expect(kinds).toEqual(expect.arrayContaining(["signed_up", "confirmed", "enrolled", "sent", "automation"]));
+    expect(shown.timeline.find((e: { kind: string }) => e.kind === "automation").detail).toBe(
+      'booked-starts-post-booking fired on tag "booked" added: enrolled in post-booking (done)',
+    );
+    expect(shown.enrollments.map((e: { sequenceId: string }) => e.sequenceId).sort()).toEqual(["hip-pain-course", "post-booking"]);
+    const text = (await drip(["show", "cy@example.com"])).out;
+    expect(text).toMatch(/^topic {8}weekly: joined, consent /m);
+    expect(text).toMatch(/^automation {3}booked-starts-post-booking on tag "booked" added at .*: enrolled in post-booking \(done\)$/m);
+    expect(text).toMatch(/^history\n {2}2026-10-28T12:00:00\.000Z {2}signed_up/m);
+    expect(text).toMatch(/^ {2}\S+ {2}sent +hip-pain-course\/article {2}sent$/m);
+
+    expect((await drip(["unsubscribe", "cy@example.com"])).code).toBe(0);
+    const after = JSON.parse((await drip(["show", "cy@example.com", "--json"])).out);
+    expect(after.subscriber).toMatchObject({ status: "unsubscribed", statusReason: expect.stringMatching(/^unsubscribed via /) });
+    expect((await drip(["show", "cy@example.com"])).out).toMatch(/^status {7}unsubscribed since \S+ \(unsubscribed via /m);
+  });
+
   it("stats: separated, aligned columns with rates", async () => {
     await drip(["subscribe", "bo@example.com", "--confirmed"]);
     await drip(["tick"]);

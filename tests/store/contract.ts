@@ -377,6 +377,27 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect((await store.dailyActivity(T0, plusMs(T0, HOUR), "other"))[0]?.sent).toBe(0);
       });
 
+      it("subscriberTimeline tells the automations that fired for the subscriber: which, why (the trigger) and what each did", async () => {
+        const a = await enrolled(store, "auto@example.com", T0);
+        await store.recordAutomationRun({
+          automationId: "booked-follow-up",
+          subscriberId: a.id,
+          trigger: "tag-added booked",
+          key: "tag:booked",
+          firedAt: plusMs(T0, HOUR),
+          outcome: "done",
+          detail: "enrolled in post-booking",
+          enrolled: "post-booking",
+        });
+        const tl = await store.subscriberTimeline(a.id);
+        expect(tl.at(-1)).toEqual({
+          at: plusMs(T0, HOUR),
+          kind: "automation",
+          sequenceId: "post-booking",
+          detail: "booked-follow-up fired on tag-added booked: enrolled in post-booking (done)",
+        });
+      });
+
       it("resolveSend turns a failed or in-doubt send into a skipped one with the reason, and nothing else", async () => {
         await enrolled(store, "f@example.com", T0);
         const [claim] = await store.claimDue(T0, 10, LEASE);

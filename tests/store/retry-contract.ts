@@ -29,6 +29,25 @@ async function failedSend(s: Store, email: string) {
 const payload = (cs: readonly ClaimedSend[]) => JSON.stringify({ sendIds: cs.map((c) => c.sendId), emails: cs.map((c) => ({ to: [c.subscriber.email] })) });
 
 export function retryContract(getStore: () => Store): void {
+  describe("status reasons (drip show, drip export)", () => {
+    it("statusReasons: the suppression's reason, else the way they unsubscribed (not a topic left); active subscribers are not in it", async () => {
+      const store = getStore();
+      const add = async (email: string) => (await store.upsertSubscriber({ email, status: "active" }, T0)).subscriber;
+      const [a, b, c, d] = [await add("a@example.com"), await add("b@example.com"), await add("c@example.com"), await add("d@example.com")];
+      await store.suppress("a@example.com", "hard bounce", plusMs(T0, MINUTE));
+      await store.leave(a.id, "suppressed", "hard bounce", plusMs(T0, MINUTE));
+      await store.recordEvent({ subscriberId: b.id, sendId: null, type: "unsubscribed", at: plusMs(T0, MINUTE), data: { via: "weekly", topic: "weekly" } });
+      await store.leave(b.id, "unsubscribed", "unsubscribed", plusMs(T0, 2 * MINUTE), { type: "unsubscribed", data: { via: "one-click" } });
+      await store.leave(c.id, "unsubscribed", "unsubscribed", plusMs(T0, 3 * MINUTE));
+      const reasons = await store.statusReasons([a.id, b.id, c.id, d.id]);
+      expect(reasons.get(a.id)).toEqual({ reason: "hard bounce", via: null, at: plusMs(T0, MINUTE) });
+      expect(reasons.get(b.id)).toEqual({ reason: "unsubscribed via one-click", via: "one-click", at: plusMs(T0, 2 * MINUTE) });
+      expect(reasons.get(c.id)).toEqual({ reason: "unsubscribed", via: null, at: plusMs(T0, 3 * MINUTE) });
+      expect(reasons.has(d.id)).toBe(false);
+      expect((await store.statusReasons([])).size).toBe(0);
+    });
+  });
+
   describe("retrying failed and in-doubt sends", () => {
     it("a failed send goes back in the queue: its enrollment is rewound to the step, due now, and returns to where it was once the step is recorded", async () => {
       const store = getStore();

@@ -17,6 +17,7 @@ import pg from "pg";
 import type { DB } from "../schema.ts";
 import type {
   RequeueResult,
+  StatusReason,
   Advance,
   ClaimedSend,
   EnrollInput,
@@ -65,6 +66,7 @@ import * as eq from "../sqlite/enrollment-queries.ts";
 import * as mq from "../sqlite/meta-queries.ts";
 import * as nq from "../sqlite/newsletter-queries.ts";
 import * as rq from "../sqlite/report-queries.ts";
+import * as sr from "../sqlite/status-reason-queries.ts";
 import * as sq from "../sqlite/send-queries.ts";
 import * as stq from "../sqlite/staff-queries.ts";
 import * as uq from "../sqlite/subscriber-queries.ts";
@@ -531,6 +533,10 @@ export class PostgresStore implements Store {
 
   resolveSend(sendId: string, reason: string): Promise<boolean> {
     return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>> {
+    return sr.statusReasons(this.db, subscriberIds);
   }
 
   requeueSend(sendId: string, now: Date): Promise<RequeueResult> {

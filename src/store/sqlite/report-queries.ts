@@ -217,6 +217,15 @@ export async function subscriberTimeline(q: Kysely<DB>, subscriberId: string): P
       detail,
     });
   }
+  // The automations that fired for them: why (the trigger) and what each did (drip show, the profile page).
+  const runs = await q.selectFrom("automation_runs").selectAll().where("subscriber_id", "=", subscriberId).orderBy("id").execute();
+  for (const r of runs)
+    out.push({
+      at: new Date(Number(r.fired_at)),
+      kind: "automation",
+      ...(r.enrolled ? { sequenceId: r.enrolled } : {}),
+      detail: `${r.automation_id} fired on ${r.trigger}: ${r.detail || r.outcome} (${r.outcome})`,
+    });
   if (sub.unsubscribed_at !== null && !events.some((e) => e.type === "unsubscribed"))
     out.push({ at: new Date(sub.unsubscribed_at), kind: sub.status === "suppressed" ? "suppressed" : "unsubscribed", detail: `status ${sub.status}` });
   out.push(...ends);

@@ -10,6 +10,7 @@ import { Kysely, SqliteDialect, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import type {
   RequeueResult,
+  StatusReason,
   Advance,
   ClaimedSend,
   EnrollInput,
@@ -60,6 +61,7 @@ import * as mq from "./meta-queries.ts";
 import * as nq from "./newsletter-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import * as rq from "./report-queries.ts";
+import * as sr from "./status-reason-queries.ts";
 import * as retries from "./retry-queries.ts";
 import * as sq from "./send-queries.ts";
 import * as stq from "./staff-queries.ts";
@@ -548,6 +550,10 @@ export class SqliteStore implements Store {
 
   resolveSend(sendId: string, reason: string): Promise<boolean> {
     return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>> {
+    return sr.statusReasons(this.db, subscriberIds);
   }
 
   requeueSend(sendId: string, now: Date): Promise<RequeueResult> {
