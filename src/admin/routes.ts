@@ -17,7 +17,8 @@ import { HTTPException } from "hono/http-exception";
 import { DripError, coerceError, httpStatusFor, isDripError } from "../errors.ts";
 import { type HttpDeps, clientIp, organization } from "../http/context.ts";
 import { checkCsrf, csrfToken, sameOrigin, siteOrigins } from "../http/security.ts";
-import { guardCell, importCsv, readCsv } from "../lifecycle/import.ts";
+import { importCsv, readCsv } from "../lifecycle/import.ts";
+import { EXPORT_COLUMNS, exportRows } from "../lifecycle/export-rows.ts";
 import { SAMPLE_SUBSCRIBER } from "../sequences/check.ts";
 import { simulate } from "../sequences/simulate.ts";
 import type { Sequence, SubscriberFields } from "../sequences/types.ts";
@@ -540,14 +541,12 @@ export function adminRoutes(): Hono<AdminEnv> {
     const deps = c.get("deps");
     await audit(c, "subscribers.export", null);
     // The same columns as `drip export` (import reads them back).
-    const chunks: string[] = [stringify([["email", "name", "timezone", "tags", "status", "subscribed_at"]])];
+    const chunks: string[] = [stringify([[...EXPORT_COLUMNS]])];
     let after: string | null = null;
     for (;;) {
       const page = await deps.store.listSubscribers(after, 1000);
       if (page.length === 0) break;
-      chunks.push(
-        stringify(page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
-      );
+      chunks.push(stringify(await exportRows(deps.store, page)));
       after = page[page.length - 1]!.id;
     }
     return c.body(chunks.join(""), 200, { "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": 'attachment; filename="subscribers.csv"' });

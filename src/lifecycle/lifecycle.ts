@@ -25,6 +25,7 @@ import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
 import type { TopicSource } from "../newsletters/topics.ts";
 import { type AppliedSequence, applyVersion } from "../versions/apply.ts";
 import { type RetryReport, retryAllFailed, retrySend } from "./retry.ts";
+import { recordImportedLeavers } from "./import-leavers.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -370,7 +371,7 @@ export class Lifecycle {
    * import again brings it in whole. Planning warnings come back instead of being logged.
    */
   async importPage(
-    rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
+    rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[]; statusReason?: string | null })[],
     opts: ImportPageOptions,
     now: Date,
   ): Promise<ImportPageResult> {
@@ -385,6 +386,7 @@ export class Lifecycle {
       const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
       const warnings: string[] = [];
       const { created, existing, enrolled } = await this.importInto(tx, fresh, startOf, opts, now, warnings);
+      await recordImportedLeavers(tx, created, rows, now);
       for (const sub of created)
         for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
           await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
@@ -443,14 +445,14 @@ export class Lifecycle {
 
   private importInto(
     tx: Store,
-    fresh: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
+    fresh: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[]; statusReason?: string | null })[],
     startOf: Map<string, Date>,
     opts: { enrollIn: Sequence | null },
     now: Date,
     warnings: string[],
   ) {
     return tx.importSubscribers(
-      fresh.map(({ startAt: _startAt, topics: _topics, ...input }) => input),
+      fresh.map(({ startAt: _startAt, topics: _topics, statusReason: _reason, ...input }) => input),
       now,
       (sub) => {
         if (!opts.enrollIn || sub.status !== "active") return null;

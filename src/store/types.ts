@@ -52,6 +52,8 @@ export interface SubscriberInput {
   consentSource?: string;
   consentAt?: Date;
   consentIp?: string | null;
+  /** When an imported subscriber who left did so (drip export's status_at). */
+  unsubscribedAt?: Date;
 }
 
 export interface Enrollment {
