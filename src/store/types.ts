@@ -368,6 +368,8 @@ export interface ReportStore {
    * in-doubt sends of the same provider batch are queued with it (one key, one request).
    */
   requeueSend(sendId: string, now: Date): Promise<RequeueResult>;
+  /** Skipped sends per step and reason (`drip stats`'s skipped column), in no particular order. */
+  skippedByStep(sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]>;
   /** Why these subscribers are unsubscribed or suppressed (only those are in the map). */
   statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>>;
 }

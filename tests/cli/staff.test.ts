@@ -75,9 +75,33 @@ describe("one subscriber", () => {
     await drip(["subscribe", "bo@example.com", "--confirmed"]);
     await drip(["tick"]);
     const lines = (await drip(["stats"])).out.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^step\s+ {2}sent {2}delivered {2}opened {2}clicked {2}bounced {2}complained {2}unsubscribed {2}booked$/);
-    expect(lines[1]).toMatch(/^hip-pain-course\/article\s+1\s+0 0%\s+0\s+0\s+0 0%/);
+    expect(lines[0]).toMatch(/^step\s+ {2}sent {2}skipped {2}delivered {2}opened {2}clicked {2}bounced {2}complained {2}unsubscribed {2}booked$/);
+    expect(lines[1]).toMatch(/^hip-pain-course\/article\s+1\s+0 0%\s+0 0%\s+0\s+0\s+0 0%/);
     // Every column ends where its header ends.
     expect(lines[1]!.length).toBe(lines[0]!.length);
+  });
+
+  it("stats: a skipped column with its rate, and the reasons in --json", async () => {
+    for (const who of ["bo", "cy"]) await drip(["subscribe", `${who}@example.com`, "--tz", "Europe/London", "--confirmed"]);
+    await drip(["tick"]);
+    await drip(["tag", "cy@example.com", "booked"]);
+    // Day 2, 4 and 6 of the course (09:00 in London): cy booked, so the booking step skips for cy only.
+    for (const at of ["2026-10-30T10:00:00Z", "2026-11-01T10:00:00Z", "2026-11-03T10:00:00Z"])
+      expect((await drip(["tick", "--now", at, "--allow-time-travel"])).code).toBe(0);
+    const rows = JSON.parse((await drip(["stats", "--sequence", "hip-pain-course", "--json"])).out) as {
+      stepId: string;
+      sent: number;
+      skipped: number;
+      skippedReasons: Record<string, number>;
+    }[];
+    const book = rows.find((r) => r.stepId === "book")!;
+    expect(book).toMatchObject({ sent: 1, skipped: 1 });
+    expect(Object.values(book.skippedReasons)).toEqual([1]);
+    expect(Object.keys(book.skippedReasons)[0]).toMatch(/booked/);
+    expect(rows.find((r) => r.stepId === "article")).toMatchObject({ sent: 2, skipped: 0, skippedReasons: {} });
+    const lines = (await drip(["stats", "--sequence", "hip-pain-course"])).out.trimEnd().split("\n");
+    const line = lines.find((l) => l.startsWith("hip-pain-course/book"))!;
+    expect(line).toMatch(/^hip-pain-course\/book\s+1\s+1 50%\s/);
+    for (const l of lines) expect(l.length).toBe(lines[0]!.length);
   });
 });

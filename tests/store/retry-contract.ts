@@ -48,6 +48,23 @@ export function retryContract(getStore: () => Store): void {
     });
   });
 
+  describe("skipped sends per step (drip stats)", () => {
+    it("skippedByStep counts skipped sends per step and reason, for one sequence or all", async () => {
+      const store = getStore();
+      for (const e of ["k1@example.com", "k2@example.com", "k3@example.com"]) await enrolledAt(store, e);
+      const claims = await store.claimDue(T0, 10, LEASE);
+      const reasons = ["tagged booked", "tagged booked", null];
+      for (const [i, c] of claims.entries()) await store.recordOutcome(c, { status: "skipped", at: T0, reason: reasons[i] ?? null }, { kind: "completed" });
+      const rows = await store.skippedByStep("seq");
+      expect(rows.sort((a, b) => a.reason.localeCompare(b.reason))).toEqual([
+        { sequenceId: "seq", stepId: "one", reason: "no reason", count: 1 },
+        { sequenceId: "seq", stepId: "one", reason: "tagged booked", count: 2 },
+      ]);
+      expect(await store.skippedByStep("other")).toEqual([]);
+      expect(await store.skippedByStep()).toHaveLength(2);
+    });
+  });
+
   describe("retrying failed and in-doubt sends", () => {
     it("a failed send goes back in the queue: its enrollment is rewound to the step, due now, and returns to where it was once the step is recorded", async () => {
       const store = getStore();

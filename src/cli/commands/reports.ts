@@ -1,10 +1,28 @@
 import type { Command } from "commander";
 import type { App } from "../../wiring.ts";
+import type { StepStats } from "../../store/types.ts";
 import { describeTrigger } from "../../automations/compile.ts";
 import { type CliIO, UsageError, printJson } from "../io.ts";
 import { withApp } from "./app-context.ts";
 
 const STAT_COLUMNS = ["sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "booked"] as const;
+
+/** The course table: sent, then skipped (with its reasons in --json), then what happened to what was sent. */
+const COURSE_COLUMNS = ["sent", "skipped", ...STAT_COLUMNS.slice(1)] as const;
+
+/** Each step's skipped sends and why (steps with skips only get a row too). */
+async function withSkipped(app: App, rows: readonly StepStats[], sequenceId?: string) {
+  const out = new Map(rows.map((r) => [`${r.sequenceId}\u0000${r.stepId}`, { ...r, skipped: 0, skippedReasons: {} as Record<string, number> }]));
+  for (const s of await app.store.skippedByStep(sequenceId)) {
+    const key = `${s.sequenceId}\u0000${s.stepId}`;
+    const zero = Object.fromEntries(STAT_COLUMNS.map((c) => [c, 0])) as Record<(typeof STAT_COLUMNS)[number], number>;
+    const r = out.get(key) ?? { sequenceId: s.sequenceId, stepId: s.stepId, ...zero, skipped: 0, skippedReasons: {} };
+    r.skipped += s.count;
+    r.skippedReasons[s.reason] = (r.skippedReasons[s.reason] ?? 0) + s.count;
+    out.set(key, r);
+  }
+  return [...out.values()];
+}
 
 const AUTOMATION_COLUMNS = ["fired", "entered", "unchanged", "skipped"] as const;
 
@@ -17,13 +35,13 @@ function printAutomations(io: CliIO, rows: readonly ({ automationId: string; tri
 export function reportCommands(program: Command, io: CliIO) {
   program
     .command("stats")
-    .description("Per-step results: sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked")
+    .description("Per-step results: sent, skipped, delivered, opened, clicked, bounced, complained, unsubscribed, booked, with rates")
     .option("--sequence <id>", "only this sequence")
     .option("--by-version", "one row per step and sequence version (a change's before and after); --json adds version and versionNumber")
     .option("--automations", "instead: per automation, how often it fired and how many sequences it started (entries per trigger)")
     .option(
       "--json",
-      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, unchanged, skipped}])",
+      "print [{sequenceId, stepId, sent, skipped, skippedReasons: {reason: count}, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, unchanged, skipped}])",
     )
     .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean; automations?: boolean }) => {
       await withApp(
@@ -44,22 +62,27 @@ export function reportCommands(program: Command, io: CliIO) {
             if (rows.length === 0) return io.out("no automation has fired yet\n");
             return printAutomations(io, rows);
           }
-          const rows = await app.store.stepStats(opts.sequence);
+          const rows = await withSkipped(app, await app.store.stepStats(opts.sequence), opts.sequence);
           // Step order as the sequence defines it; steps no longer defined go last.
           const order = (seq: string, step: string) => app.engine.getSequence(seq)?.steps.findIndex((s) => s.id === step) ?? -1;
           rows.sort((a, b) => a.sequenceId.localeCompare(b.sequenceId) || (order(a.sequenceId, a.stepId) >>> 0) - (order(b.sequenceId, b.stepId) >>> 0));
           if (opts.json) return printJson(io, rows);
           if (rows.length === 0) io.out("no sends yet\n");
           else {
-            // Counts with their rate (of sent; opened and clicked of delivered), columns two spaces apart.
+            // Counts with their rate (of sent; opened and clicked of delivered; skipped of the step's
+            // sends and skips), columns two spaces apart.
             const pct = (n: number, of: number) => (of > 0 ? ` ${Math.round((n / of) * 100)}%` : "");
-            const cell = (r: (typeof rows)[number], c: (typeof STAT_COLUMNS)[number]) =>
-              c === "sent" ? String(r.sent) : `${r[c]}${pct(r[c], c === "opened" || c === "clicked" ? r.delivered : r.sent)}`;
+            const cell = (r: (typeof rows)[number], c: (typeof COURSE_COLUMNS)[number]) =>
+              c === "sent"
+                ? String(r.sent)
+                : c === "skipped"
+                  ? `${r.skipped}${pct(r.skipped, r.sent + r.skipped)}`
+                  : `${r[c]}${pct(r[c], c === "opened" || c === "clicked" ? r.delivered : r.sent)}`;
             const label = (r: (typeof rows)[number]) => `${r.sequenceId}/${r.stepId}`;
             const w = Math.max(4, ...rows.map((r) => label(r).length));
-            const widths = STAT_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
-            io.out(`${"step".padEnd(w)}${STAT_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
-            for (const r of rows) io.out(`${label(r).padEnd(w)}${STAT_COLUMNS.map((c, i) => `  ${cell(r, c).padStart(widths[i]!)}`).join("")}\n`);
+            const widths = COURSE_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+            io.out(`${"step".padEnd(w)}${COURSE_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
+            for (const r of rows) io.out(`${label(r).padEnd(w)}${COURSE_COLUMNS.map((c, i) => `  ${cell(r, c).padStart(widths[i]!)}`).join("")}\n`);
           }
           const fired = opts.sequence ? [] : await automations();
           if (fired.length > 0) {

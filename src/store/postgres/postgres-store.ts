@@ -535,6 +535,10 @@ export class PostgresStore implements Store {
     return rq.resolveSend(this.db, sendId, reason);
   }
 
+  skippedByStep(sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]> {
+    return rq.skippedByStep(this.db, sequenceId);
+  }
+
   statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>> {
     return sr.statusReasons(this.db, subscriberIds);
   }

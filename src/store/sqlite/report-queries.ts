@@ -59,6 +59,17 @@ export async function lastEngagedSend(q: Kysely<DB>, subscriberId: string): Prom
   return null;
 }
 
+/** Skipped sends counted per step and reason (the sends_stats index finds the skipped rows of a sequence). */
+export async function skippedByStep(q: Kysely<DB>, sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]> {
+  let query = q
+    .selectFrom("sends")
+    .select(["sequence_id", "step_id", "reason", sql<number>`count(*)`.as("n")])
+    .where("status", "=", "skipped")
+    .groupBy(["sequence_id", "step_id", "reason"]);
+  if (sequenceId) query = query.where("sequence_id", "=", sequenceId);
+  return (await query.execute()).map((r) => ({ sequenceId: r.sequence_id, stepId: r.step_id, reason: r.reason ?? "no reason", count: Number(r.n) }));
+}
+
 export async function stepStats(q: Kysely<DB>, sequenceId?: string): Promise<StepStats[]> {
   // Each event counts once per send (a reader opening twice is one open).
   let sends = q
