@@ -13,8 +13,7 @@ export default function BookFollowUp(props: EmailProps) {
       <Greeting name={subscriber.name} />
       <Paragraph>It's been about a week since you booked with us, and we hope your session went well.</Paragraph>
       <Paragraph>
-        Trigger points can take more than one visit to settle, and part of what we do is help keep the pain from coming back. If you'd like us to carry on where
-        we left off, a follow-up session is the next step.
+        Part of what we do is help keep the pain from coming back. If you'd like us to carry on where we left off, a follow-up session is the next step.
       </Paragraph>
       <BookingButton href={links.booking}>Book your follow-up</BookingButton>
       <Paragraph>If you're feeling fine, that's great news: there's nothing you need to do, and this is the last email about your booking.</Paragraph>

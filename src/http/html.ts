@@ -30,7 +30,7 @@ const CSS = `
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);font:17px/1.55 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif}
 main{max-width:34rem;margin:0 auto;padding:1.5rem 1rem 3rem}.card{background:var(--card);border-radius:10px;padding:1.5rem;border:1px solid var(--border)}
 h1{font-size:1.6rem;line-height:1.25;margin:.2rem 0 1rem}.brand{font-weight:700;color:var(--muted);margin:0 0 .5rem}
-label{display:block;font-weight:600;margin:1rem 0 .3rem}input[type=email],input[type=text],select{width:100%;font:inherit;padding:.6rem .7rem;border:1px solid var(--border);border-radius:6px;background:var(--card);color:var(--text)}
+label{display:block;font-weight:600;margin:1rem 0 .3rem}.check{display:flex;gap:.7rem;align-items:flex-start;margin:1.2rem 0}.check input{flex:none;width:1.25rem;height:1.25rem;margin:.15rem 0 0}.check label{display:block;font-weight:400;margin:0}input[type=email],input[type=text],select{width:100%;font:inherit;padding:.6rem .7rem;border:1px solid var(--border);border-radius:6px;background:var(--card);color:var(--text)}
 button{font:inherit;font-weight:700;margin-top:1.2rem;padding:.7rem 1.2rem;border:0;border-radius:6px;background:var(--accent);color:var(--accent-text);cursor:pointer;width:100%}
 button.secondary{background:transparent;color:var(--text);border:1px solid var(--border)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}.hint{color:var(--muted);font-size:.95rem}.error{color:var(--error);font-weight:600}

@@ -64,12 +64,12 @@ ${deps.lifecycle
   .filter((t) => t.askAtSignup)
   .map(
     (t) =>
-      html`<p class="check"><input id="topic_${t.id}" name="topic_${t.id}" type="checkbox" value="yes"> <label for="topic_${t.id}">Also send me ${t.name}: ${t.description}</label></p>`,
+      html`<p class="check"><input id="topic_${t.id}" name="topic_${t.id}" type="checkbox" value="yes"><label for="topic_${t.id}"><strong>${t.name}</strong> <span class="hint">(optional)</span><br>${t.description}</label></p>`,
   )}
 <div class="hp" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <button type="submit">${form?.button ?? "Send me the course"}</button>
 </form>
-<p class="hint">We use your address only for this course. Every email has an unsubscribe link.</p>`;
+<p class="hint">We use your address only for what you ask for here. Every email has an unsubscribe link.</p>`;
 }
 
 export function signupRoutes(): Hono<Env> {
