@@ -179,7 +179,7 @@ describe("subscribers", () => {
     expect(report).toMatch(/Imported <strong>2<\/strong>/);
     expect(report).toContain("<td>3</td>"); // line 3 is the bad one
     const csv = await (await owner.get("/admin/subscribers/export.csv")).text();
-    expect(csv.split("\n")[0]).toBe("email,name,timezone,tags,status,subscribed_at");
+    expect(csv.split("\n")[0]).toBe("email,name,timezone,tags,status,subscribed_at,status_reason,status_at,consent_at,consent_source,consent_ip");
     expect(csv).toContain("new1@example.com,'=HYPERLINK(1),,a;b,pending,");
     const empty = new FormData();
     empty.set("csrf", owner.csrf);
