@@ -17,7 +17,8 @@ import { HTTPException } from "hono/http-exception";
 import { DripError, coerceError, httpStatusFor, isDripError } from "../errors.ts";
 import { type HttpDeps, clientIp, organization } from "../http/context.ts";
 import { checkCsrf, csrfToken, sameOrigin, siteOrigins } from "../http/security.ts";
-import { guardCell, importCsv, readCsv } from "../lifecycle/import.ts";
+import { importCsv, readCsv } from "../lifecycle/import.ts";
+import { EXPORT_COLUMNS, exportRows } from "../lifecycle/export-rows.ts";
 import { SAMPLE_SUBSCRIBER } from "../sequences/check.ts";
 import { simulate } from "../sequences/simulate.ts";
 import type { Sequence, SubscriberFields } from "../sequences/types.ts";
@@ -541,14 +542,12 @@ export function adminRoutes(): Hono<AdminEnv> {
     const deps = c.get("deps");
     await audit(c, "subscribers.export", null);
     // The same columns as `drip export` (import reads them back).
-    const chunks: string[] = [stringify([["email", "name", "timezone", "tags", "status", "subscribed_at"]])];
+    const chunks: string[] = [stringify([[...EXPORT_COLUMNS]])];
     let after: string | null = null;
     for (;;) {
       const page = await deps.store.listSubscribers(after, 1000);
       if (page.length === 0) break;
-      chunks.push(
-        stringify(page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()])),
-      );
+      chunks.push(stringify(await exportRows(deps.store, page)));
       after = page[page.length - 1]!.id;
     }
     return c.body(chunks.join(""), 200, { "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": 'attachment; filename="subscribers.csv"' });
@@ -687,7 +686,7 @@ export function adminRoutes(): Hono<AdminEnv> {
       ${rows.map(
         (r) =>
           html`<tr><td>${r.status}</td><td>${r.sequenceId}/${r.stepId}</td><td><a href="/admin/subscribers/${r.subscriberId}">profile</a></td><td class="n">${r.attempts}</td><td>${r.reason ?? ""}</td><td>${when(r.dueAt)}</td>
-          ${editor ? html`<td><form class="inline" method="post" action="/admin/failures/${r.id}/resolve">${csrfField(token)}<button type="submit" class="secondary">Mark resolved</button></form></td>` : ""}</tr>`,
+          ${editor ? html`<td><form class="inline" method="post" action="/admin/failures/${r.id}/retry">${csrfField(token)}<button type="submit">Retry</button></form> <form class="inline" method="post" action="/admin/failures/${r.id}/resolve">${csrfField(token)}<button type="submit" class="secondary">Mark resolved</button></form></td>` : ""}</tr>`,
       )}</tbody></table>${rows.length === 0 ? html`<p>No failed or doubtful sends.</p>` : ""}</div>`,
       { section: "failures" },
     );
@@ -700,6 +699,20 @@ export function adminRoutes(): Hono<AdminEnv> {
     const ok = await deps.store.resolveSend(id, `resolved by ${c.get("staff")!.email} (was ${before?.status}: ${before?.reason ?? "no reason"})`);
     if (!ok) return refuse(c, 404, "Nothing to resolve", "That send is not failed or in doubt (any more).");
     await audit(c, "send.resolve", id, before?.reason ?? null);
+    return c.redirect("/admin/failures", 303);
+  });
+
+  // Back in the queue through the door (the same function as `drip retry`): refused, with the reason, when unsafe.
+  app.post("/admin/failures/:sendId/retry", need("editor"), async (c) => {
+    const deps = c.get("deps");
+    const id = c.req.param("sendId");
+    try {
+      const r = await deps.lifecycle.retrySend(id, deps.now(), c.get("staff")!.email);
+      await audit(c, "send.retry", id, [r.was, ...r.siblings].filter(Boolean).join(" ") || null);
+    } catch (err) {
+      if (isDripError(err)) return refuse(c, err.code === "not_found" ? 404 : 409, "Not retried", err.message);
+      throw err;
+    }
     return c.redirect("/admin/failures", 303);
   });
 

@@ -44,6 +44,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   pause: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
   resume: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
   update: () => import("./commands/one-subscriber.ts").then((m) => m.oneSubscriberCommands),
+  retry: () => import("./commands/retry.ts").then((m) => m.retryCommand),
 };
 
 /**

@@ -16,8 +16,9 @@ import type { BatchOutcome, BatchTransport, OutgoingMessage, ProviderEmail } fro
 import type { Advance, ClaimedSend, EngineStore, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
 
 export const PAUSE_KEY = "delivery_paused";
-/** Resend keeps idempotency keys for 24 hours. */
-export const KEY_LIFETIME_MS = 24 * 3_600_000;
+/** Resend keeps idempotency keys for 24 hours (one constant, shared with the store's retry check). */
+export { KEY_LIFETIME_MS } from "../store/shared.ts";
+import { KEY_LIFETIME_MS } from "../store/shared.ts";
 
 export interface BatchPayload {
   sendIds: string[];
@@ -82,19 +83,29 @@ export class BatchDelivery {
     signal?: AbortSignal,
   ): Promise<boolean> {
     const pending: { batch: PendingBatch; payload: BatchPayload }[] = [];
-    for (let i = 0; i < ready.length; i += MAX_BATCH) {
-      let chunk = ready.slice(i, i + MAX_BATCH);
+    // In-doubt sends queued again by staff go out under the key they first went out under
+    // (one batch per key, with that key's age): a provider that has them answers 409.
+    const fresh = ready.filter((r) => !r.claim.retryKey);
+    const chunks: { chunk: typeof ready; key?: { key: string; since: Date } }[] = [];
+    for (let i = 0; i < fresh.length; i += MAX_BATCH) chunks.push({ chunk: fresh.slice(i, i + MAX_BATCH) });
+    const byKey = new Map<string, typeof ready>();
+    for (const r of ready) if (r.claim.retryKey) byKey.set(r.claim.retryKey.key, [...(byKey.get(r.claim.retryKey.key) ?? []), r]);
+    for (const group of byKey.values()) chunks.push({ chunk: group, key: group[0]!.claim.retryKey! });
+    for (const { chunk: first, key } of chunks) {
+      let chunk = first;
       while (chunk.length > 0) {
         const claims = chunk.map((r) => r.claim);
         const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => this.o.transport.encode(r.message)) };
-        const id = `drip-batch-${randomUUID()}`;
+        const id = key?.key ?? `drip-batch-${randomUUID()}`;
+        const createdAt = key?.since ?? now;
         const text = JSON.stringify(payload);
         // Written before the request: after a crash, recovery re-sends exactly this. A claim
         // lost meanwhile (its lease ran out and another worker took the step) is left out:
         // the step is that worker's now, and it must never be in two batches.
-        const { lost } = await this.o.store.createBatch({ id, payload: text, claims, leaseUntil: new Date(now.getTime() + this.o.leaseMs), now });
+        const leaseUntil = new Date(now.getTime() + this.o.leaseMs);
+        const { lost } = await this.o.store.createBatch({ id, payload: text, claims, leaseUntil, now, ...(key ? { keyWindowFrom: key.since } : {}) });
         if (lost.length === 0) {
-          pending.push({ batch: { id, payload: text, attempts: 0, createdAt: now, claims }, payload });
+          pending.push({ batch: { id, payload: text, attempts: 0, createdAt, claims }, payload });
           break;
         }
         this.o.log(`warning: ${lost.length} claim(s) lapsed before their batch was written; another worker has them`);

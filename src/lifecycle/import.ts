@@ -179,6 +179,10 @@ export const COLUMN_ALIASES = {
   unsubscribed_at: ["unsubtime", "unsubscribedat"],
   cleaned_at: ["cleantime"],
   email_disabled: ["emaildisabled"],
+  /** drip export's own: why they left (hard bounce, complaint, unsubscribed via one-click…), when, and how consent was given. */
+  status_reason: ["statusreason"],
+  status_at: ["statusat"],
+  consent_source: ["consentsource"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type ImportField = keyof typeof COLUMN_ALIASES;
@@ -324,6 +328,9 @@ const rowSchema = z.object({
   unsubscribed_at: z.string().optional(),
   cleaned_at: z.string().optional(),
   email_disabled: z.string().optional(),
+  status_reason: z.string().optional(),
+  status_at: z.string().optional(),
+  consent_source: z.string().optional(),
 });
 
 const STATUSES: readonly SubscriberStatus[] = ["pending", "active", "unsubscribed", "suppressed"];
@@ -469,6 +476,10 @@ export async function importCsv(
     consentIp: string | null;
     status: SubscriberStatus | undefined;
     topics: string[];
+    /** drip export's: how consent was given, why and when they left. */
+    consentSource: string | null;
+    statusReason: string | null;
+    statusAt: Date | null;
   }[] = [];
 
   const knownTopics = new Set((lifecycle.topicList?.() ?? []).map((t) => t.id));
@@ -488,11 +499,15 @@ export async function importCsv(
       page.map((r) => ({
         ...r.input,
         status: r.status && r.status !== "active" ? r.status : opts.confirmed ? "active" : "pending",
-        consentSource: opts.source ?? "import",
+        // The consent record as the export gives it (drip export's consent_source: "form:signup"), else the import.
+        consentSource: r.consentSource ?? opts.source ?? "import",
         consentAt: r.consentAt,
         consentIp: r.consentIp,
         startAt: r.at,
         topics: r.topics,
+        ...(r.status === "unsubscribed" || r.status === "suppressed"
+          ? { statusReason: r.statusReason, ...(r.statusAt ? { unsubscribedAt: r.statusAt } : {}) }
+          : {}),
       })),
       { enrollIn: opts.confirmed ? sequence : null, confirmPending: opts.confirmed, sendConfirmation: opts.sendConfirmation, dryRun: opts.dryRun },
       opts.now,
@@ -592,6 +607,15 @@ export async function importCsv(
       bad(status.error);
       continue;
     }
+    let statusAt: Date | null = null;
+    if (r.status_at) {
+      const t = date("status_at", r.status_at, parsed.data.timezone);
+      if (typeof t === "string") {
+        bad(t);
+        continue;
+      }
+      statusAt = t;
+    }
     const topics = (r.topics ?? "")
       .split(/[;|]/)
       .map((t) => t.trim())
@@ -609,7 +633,18 @@ export async function importCsv(
       continue;
     }
     seen.add(key);
-    page.push({ line, input: parsed.data, at, consentAt, consentIp: r.consent_ip?.trim() || null, status, topics });
+    page.push({
+      line,
+      input: parsed.data,
+      at,
+      consentAt,
+      consentIp: r.consent_ip?.trim() || null,
+      status,
+      topics,
+      consentSource: r.consent_source?.trim() || null,
+      statusReason: r.status_reason?.trim() || null,
+      statusAt,
+    });
     if (page.length >= pageSize) await flushOrStop();
     opts.onProgress?.(line - 1);
   }

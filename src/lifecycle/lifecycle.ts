@@ -24,6 +24,8 @@ import { type FireContext, type FireSummary, fireAutomations } from "./automatio
 import { planEnrollment, replannedDue, resumeAfterReturn } from "./plans.ts";
 import type { TopicSource } from "../newsletters/topics.ts";
 import { type AppliedSequence, applyVersion } from "../versions/apply.ts";
+import { type RetryReport, retryAllFailed, retrySend } from "./retry.ts";
+import { recordImportedLeavers } from "./import-leavers.ts";
 
 /** The loaded sequences, as the lifecycle needs them (the engine provides this). */
 export interface SequenceSource {
@@ -441,7 +443,7 @@ export class Lifecycle {
    * import again brings it in whole. Planning warnings come back instead of being logged.
    */
   async importPage(
-    rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
+    rows: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[]; statusReason?: string | null })[],
     opts: ImportPageOptions,
     now: Date,
   ): Promise<ImportPageResult> {
@@ -456,6 +458,7 @@ export class Lifecycle {
       const topicsOf = new Map(fresh.filter((r) => r.topics?.length).map((r) => [r.email.trim().toLowerCase(), r.topics!]));
       const warnings: string[] = [];
       const { created, existing, enrolled } = await this.importInto(tx, fresh, startOf, opts, now, warnings);
+      await recordImportedLeavers(tx, created, rows, now);
       for (const sub of created)
         for (const t of topicsOf.get(sub.email.trim().toLowerCase()) ?? [])
           await tx.setTopic(sub.id, t, { status: "joined", at: sub.consentAt ?? now, source: "import" });
@@ -518,14 +521,14 @@ export class Lifecycle {
 
   private importInto(
     tx: Store,
-    fresh: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[] })[],
+    fresh: readonly (SubscriberInput & { startAt: Date; topics?: readonly string[]; statusReason?: string | null })[],
     startOf: Map<string, Date>,
     opts: { enrollIn: Sequence | null },
     now: Date,
     warnings: string[],
   ) {
     return tx.importSubscribers(
-      fresh.map(({ startAt: _startAt, topics: _topics, ...input }) => input),
+      fresh.map(({ startAt: _startAt, topics: _topics, statusReason: _reason, ...input }) => input),
       now,
       (sub) => {
         if (!opts.enrollIn || sub.status !== "active") return null;
@@ -800,5 +803,23 @@ export class Lifecycle {
    */
   applyVersion(sequence: Sequence, emailsDir: string, now: Date): Promise<AppliedSequence> {
     return applyVersion(this.store, sequence, emailsDir, now);
+  }
+
+  /**
+   * Put a failed or in-doubt send back in the queue (drip retry, the dashboard's Retry
+   * button): refused with the reason when it is claimed, its subscriber left or is
+   * suppressed, or an in-doubt send's key has expired (src/lifecycle/retry.ts). `by` names who asked.
+   */
+  async retrySend(sendId: string, now: Date, by: string): Promise<RetryReport> {
+    const report = await retrySend(this.store, sendId, now, by);
+    this.o.onSendDue?.();
+    return report;
+  }
+
+  /** Every failed and in-doubt send, each retried or refused with the reason (`dryRun`: rolled back). */
+  async retryAllFailed(now: Date, by: string, opts: { dryRun?: boolean } = {}): Promise<RetryReport[]> {
+    const reports = await retryAllFailed(this.store, now, by, opts);
+    if (!opts.dryRun && reports.some((r) => r.outcome === "queued")) this.o.onSendDue?.();
+    return reports;
   }
 }

@@ -49,6 +49,8 @@ export interface EnrollmentsTable {
   pass_over: Generated<string | null>;
   /** The last round whose completion fired its automations (fired_round < round: waiting). */
   fired_round: Generated<number>;
+  /** Where a staff retry rewound this enrollment from (JSON {stepId, dueAt, status}); restored once the retried step is recorded. */
+  resume: Generated<string | null>;
 }
 
 export interface SendsTable {
@@ -68,6 +70,9 @@ export interface SendsTable {
   batch_id: string | null;
   sequence_version: Generated<string | null>;
   template_version: Generated<string | null>;
+  /** An in-doubt send queued again: the idempotency key it first went out under, and when that key was first used. */
+  retry_key: Generated<string | null>;
+  retry_since: Generated<number | null>;
 }
 
 export interface BatchesTable {

@@ -11,6 +11,8 @@ export const emailHash = (email: string) =>
     .update(`drip-suppression:${emailKey(email)}`)
     .digest("hex");
 /** A send's id is the provider idempotency key's root: stable for the enrollment round and step. */
+/** How long the provider (Resend) keeps an idempotency key: past it, a request under the key is a new email. */
+export const KEY_LIFETIME_MS = 24 * 3_600_000;
 /** lease_until of an enrollment whose due step is bound to a pending provider batch. */
 export const HELD_BY_BATCH = Number.MAX_SAFE_INTEGER;
 export const sendId = (enrollmentId: number, round: number, stepId: string) => `${enrollmentId}.${round}.${stepId}`;
@@ -34,7 +36,10 @@ export function toSubscriber(row: SubscribersTable, tags: string[]): Subscriber 
 }
 
 type EnrollmentRow = {
-  [K in Exclude<keyof EnrollmentsTable, "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane" | "pass_over" | "fired_round">]: EnrollmentsTable[K];
+  [K in Exclude<
+    keyof EnrollmentsTable,
+    "id" | "lease_until" | "lease_owner" | "fence" | "replan" | "lane" | "pass_over" | "fired_round" | "resume"
+  >]: EnrollmentsTable[K];
 } & {
   id: number;
   lease_until: number | null;
@@ -59,7 +64,10 @@ export function toEnrollment(row: EnrollmentRow): Enrollment {
 }
 
 export function toSend(
-  row: Omit<SendsTable, "sequence_version" | "template_version"> & { sequence_version?: string | null; template_version?: string | null },
+  row: Omit<SendsTable, "sequence_version" | "template_version" | "retry_key" | "retry_since"> & {
+    sequence_version?: string | null;
+    template_version?: string | null;
+  },
 ): SendRecord {
   return {
     id: row.id,

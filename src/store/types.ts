@@ -52,6 +52,8 @@ export interface SubscriberInput {
   consentSource?: string;
   consentAt?: Date;
   consentIp?: string | null;
+  /** When an imported subscriber who left did so (drip export's status_at). */
+  unsubscribedAt?: Date;
 }
 
 export interface Enrollment {
@@ -90,6 +92,11 @@ export interface ClaimedSend {
   passOver?: readonly string[];
   /** The sequence version and template content the engine used, recorded with the send. */
   version?: SendVersion;
+  /**
+   * An in-doubt send queued again by staff: it goes out under the idempotency key it first
+   * went out under (its old batch id), whose 24 h window started at `since`.
+   */
+  retryKey?: { key: string; since: Date };
 }
 
 /** Which definition a send used: the sequence version hash and the template's content hash. */
@@ -294,8 +301,16 @@ export interface SchedulingStore {
    * Write a batch (composition, payload, key) before its request; its sends and their claims
    * are bound to it. All or nothing: when a claim was lost meanwhile, nothing is written and
    * the lost send ids come back, for the caller to compose the batch again without them.
+   * `keyWindowFrom`: the batch reuses an earlier key (a retried in-doubt send), first used then.
    */
-  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }>;
+  createBatch(batch: {
+    id: string;
+    payload: string;
+    claims: readonly ClaimedSend[];
+    leaseUntil: Date;
+    now: Date;
+    keyWindowFrom?: Date;
+  }): Promise<{ lost: string[] }>;
   /** Pending batches whose lease ran out (a crashed or failed attempt), leased again to this caller. */
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]>;
   /** Record every send of a batch and close it, atomically. */
@@ -350,12 +365,45 @@ export interface ReportStore {
   searchSubscribers(search: SubscriberSearch): Promise<Subscriber[]>;
   /** A failed or in-doubt send marked resolved by staff (it becomes skipped, with the reason kept); false if it was not failed or in doubt. */
   resolveSend(sendId: string, reason: string): Promise<boolean>;
+  /**
+   * Put a failed or in-doubt send back in the queue (`drip retry`): its enrollment is rewound
+   * to the step, due at `now`, and goes back where it was once the step is recorded. Refused
+   * (nothing written) when the send is not failed or in doubt, its enrollment is claimed,
+   * ended, paused or in a later round, the subscriber is not active or is suppressed, or an
+   * in-doubt send's idempotency key has expired. An in-doubt send keeps its key, and the
+   * in-doubt sends of the same provider batch are queued with it (one key, one request).
+   */
+  requeueSend(sendId: string, now: Date): Promise<RequeueResult>;
+  /** Skipped sends per step and reason (`drip stats`'s skipped column), in no particular order. */
+  skippedByStep(sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]>;
+  /** Why these subscribers are unsubscribed or suppressed (only those are in the map). */
+  statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>>;
 }
+
+/** Why a subscriber left: the suppression reason (hard bounce, complaint, staff's words…) or the way they unsubscribed. */
+export interface StatusReason {
+  /** "hard bounce", "complaint", "unsubscribed via one-click", … */
+  reason: string;
+  /** How the unsubscribe came in (one-click, preferences, dashboard:<staff>, cli…), when it did. */
+  via: string | null;
+  at: Date | null;
+}
+
+export type RequeueResult =
+  | {
+      kind: "queued";
+      send: SendRecord;
+      /** The idempotency key the retry reuses (an in-doubt send's batch), or null: a fresh one. */
+      key: string | null;
+      /** Other in-doubt sends of the same provider batch queued with it (they share its key). */
+      siblings: string[];
+    }
+  | { kind: "refused"; code: "not_found" | "conflict"; reason: string; send: SendRecord | null };
 
 /** One thing that happened to a subscriber, for their timeline (oldest first). */
 export interface TimelineEntry {
   at: Date;
-  /** signed_up, confirmed, enrolled, sent, skipped, failed, in_doubt, delivered, opened, clicked, booked, unsubscribed, paused, exited, completed… */
+  /** signed_up, confirmed, enrolled, sent, skipped, failed, in_doubt, delivered, opened, clicked, booked, unsubscribed, paused, exited, completed, automation, retry… */
   kind: string;
   sequenceId?: string;
   stepId?: string;

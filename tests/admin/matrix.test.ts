@@ -20,6 +20,8 @@ interface Fixture {
   subscriberId: string;
   email: string;
   failedSend: string;
+  /** Another subscriber's failed send, to retry. */
+  retrySend: string;
   staffId: string;
 }
 
@@ -91,6 +93,7 @@ const ROWS: Row[] = [
   { method: "POST", route: "/admin/subscribers/:id/pause", need: "editor", path: (f) => `/admin/subscribers/${f.subscriberId}/pause` },
   { method: "POST", route: "/admin/subscribers/:id/resume", need: "editor", path: (f) => `/admin/subscribers/${f.subscriberId}/resume` },
   { method: "POST", route: "/admin/failures/:sendId/resolve", need: "editor", path: (f) => `/admin/failures/${f.failedSend}/resolve` },
+  { method: "POST", route: "/admin/failures/:sendId/retry", need: "editor", path: (f) => `/admin/failures/${f.retrySend}/retry` },
   { method: "POST", route: "/admin/subscribers/import", need: "editor", path: () => "/admin/subscribers/import", multipart: true },
   { method: "POST", route: "/admin/newsletters/:id/test", need: "editor", path: () => `/admin/newsletters/${ISSUE}/test` },
   {
@@ -134,6 +137,7 @@ let STEP = "";
 let h: Harness;
 const fixtures = {} as Record<Who, Fixture>;
 const sessions = {} as Record<StaffRole, Session>;
+const retryOwner = new Map<string, Who>();
 
 beforeAll(async () => {
   h = await harness();
@@ -144,7 +148,13 @@ beforeAll(async () => {
     if (res.kind === "suppressed") throw new Error("fixture suppressed");
     await h.app.lifecycle.joinTopic(res.subscriber, "weekly", { source: "test" }, h.now());
     const { staff } = await h.app.store.putStaff(`spare-${who}@clinic.example`, "viewer", h.now());
-    fixtures[who] = { subscriberId: res.subscriber.id, email, failedSend: "", staffId: staff.id };
+    fixtures[who] = { subscriberId: res.subscriber.id, email, failedSend: "", retrySend: "", staffId: staff.id };
+    const other = await h.app.lifecycle.subscribe(
+      { email: `retry-${who}@example.com`, name: "", timezone: "Europe/London", tags: [] },
+      { confirmed: true, source: "test" },
+      h.now(),
+    );
+    if (other.kind === "ok") retryOwner.set(other.subscriber.id, who);
   }
   // One failed send per role, to resolve.
   const claims = await h.app.store.claimDue(h.now(), 100, 60_000);
@@ -155,6 +165,10 @@ beforeAll(async () => {
   }
   // An issue scheduled already (its results and missing list exist), far enough ahead to stay unsent.
   await h.app.newsletters.schedule(ISSUE, { kind: "at", at: new Date("2026-03-20T09:00:00Z") }, h.now());
+  for (const claim of claims.filter((c) => retryOwner.has(c.subscriber.id))) {
+    await h.app.store.recordOutcome(claim, { status: "failed", at: h.now(), reason: "provider refused" }, { kind: "completed" });
+    fixtures[retryOwner.get(claim.subscriber.id)!].retrySend = claim.sendId;
+  }
   for (const role of ["viewer", "editor", "owner"] as const) sessions[role] = await signIn(h, `${role}@clinic.example`, role);
 }, 60_000);
 afterAll(async () => {
@@ -218,6 +232,11 @@ describe("authorization matrix", () => {
     const resolved = (await h.app.store.listAudit(500)).filter((e) => e.action === "send.resolve").map((e) => e.target);
     expect(resolved.sort()).toEqual([fixtures.editor.failedSend, fixtures.owner.failedSend].sort());
     expect((await h.app.store.getSend(fixtures.viewer.failedSend))?.status).toBe("failed");
+    // Retried through the door: back in the queue (claimed until the tick sends it), audited; a viewer's stays failed.
+    expect((await h.app.store.getSend(fixtures.owner.retrySend))?.status).toBe("claimed");
+    expect((await h.app.store.getSend(fixtures.viewer.retrySend))?.status).toBe("failed");
+    const retried = (await h.app.store.listAudit(500)).filter((e) => e.action === "send.retry").map((e) => e.target);
+    expect(retried.sort()).toEqual([fixtures.editor.retrySend, fixtures.owner.retrySend].sort());
     expect(await h.app.store.findSubscriberByEmail("imported-editor@example.com")).not.toBeNull();
     expect(await h.app.store.findSubscriberByEmail("imported-viewer@example.com")).toBeNull();
     expect(await h.app.store.getStaff(fixtures.owner.staffId)).toBeNull();
@@ -258,6 +277,7 @@ describe("CSRF", () => {
     expect(bad).toEqual([]);
     expect(await h.app.store.getSubscriber(f.subscriberId)).toEqual(before);
     expect((await h.app.store.getSend(f.failedSend))?.status).toBe("failed");
+    expect((await h.app.store.getSend(f.retrySend))?.status).toBe("failed");
     expect((await owner.get("/admin")).status).toBe(200); // signout without a token did not sign out
     // The public sign-in forms need their own tokens too.
     expect((await h.req("/admin/signin", form({ email: "csrf-owner@clinic.example" }))).status).toBe(403);

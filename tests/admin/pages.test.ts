@@ -80,7 +80,16 @@ describe("numbers", () => {
     const failures = await pageText(await viewer.get("/admin/failures"));
     expect(failures).toContain("provider refused: bad address");
     expect(failures).not.toContain("Mark resolved"); // viewers read only
-    expect(await pageText(await owner.get("/admin/failures"))).toContain("Mark resolved");
+    expect(failures).not.toMatch(/\bRetry\b/);
+    const ownerView = await pageText(await owner.get("/admin/failures"));
+    expect(ownerView).toContain("Mark resolved");
+    expect(ownerView).toMatch(/\bRetry\b/);
+    // Retry refuses, with the reason, for someone who has left; nothing changes.
+    await h.app.lifecycle.unsubscribe(claim!.subscriber, h.now(), "test");
+    const refused = await owner.post(`/admin/failures/${claim!.sendId}/retry`);
+    expect(refused.status).toBe(409);
+    expect(await pageText(refused)).toContain(`${claim!.subscriber.email} unsubscribed on`);
+    expect((await h.app.store.getSend(claim!.sendId))?.status).toBe("failed");
   });
 });
 
@@ -170,7 +179,7 @@ describe("subscribers", () => {
     expect(report).toMatch(/Imported <strong>2<\/strong>/);
     expect(report).toContain("<td>3</td>"); // line 3 is the bad one
     const csv = await (await owner.get("/admin/subscribers/export.csv")).text();
-    expect(csv.split("\n")[0]).toBe("email,name,timezone,tags,status,subscribed_at");
+    expect(csv.split("\n")[0]).toBe("email,name,timezone,tags,status,subscribed_at,status_reason,status_at,consent_at,consent_source,consent_ip");
     expect(csv).toContain("new1@example.com,'=HYPERLINK(1),,a;b,pending,");
     const empty = new FormData();
     empty.set("csrf", owner.csrf);

@@ -147,8 +147,9 @@ describe("import and export", () => {
     expect((json(again.out).bad as { line: number }[]).map((b) => b.line)).toEqual([3, 4, 5, 6, 7]);
     const rows = (parse((await drip(["export"])).out, { columns: true }) as Record<string, string>[]).map((x) => Object.values(x));
     expect(rows.sort()).toEqual([
-      ["ana@example.com", "Ana, PhD", "Europe/London", "early;vip", "pending", "2026-10-01T10:00:00.000Z"],
-      ["bo@example.com", "Bo", "America/New_York", "", "pending", NOW.toISOString()],
+      // Then why they left (nobody did) and the consent record: when (the row's date) and how (the import).
+      ["ana@example.com", "Ana, PhD", "Europe/London", "early;vip", "pending", "2026-10-01T10:00:00.000Z", "", "", "2026-10-01T10:00:00.000Z", "import", ""],
+      ["bo@example.com", "Bo", "America/New_York", "", "pending", NOW.toISOString(), "", "", NOW.toISOString(), "import", ""],
     ]);
   });
 

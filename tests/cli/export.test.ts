@@ -9,6 +9,8 @@ import Database from "better-sqlite3";
 import { parse } from "csv-parse/sync";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cleanupTempDirs, runDrip, tempDir } from "../support/engine-helpers.ts";
+import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 
 let dir: string;
 const NOW = new Date("2026-10-28T12:00:00Z");
@@ -57,6 +59,72 @@ describe("export", () => {
     }
     const sorted = (csv: string) => csv.trim().split("\n").sort();
     expect(sorted((await drip(["export"], other)).out)).toEqual(sorted(readFileSync(file, "utf8")));
+  });
+
+  it("carries why each person left (bounce, complaint, one-click…) and the consent record, and round-trips through drip import", async () => {
+    const store = new SqliteStore(`file:${dir}/drip.db`);
+    await store.migrate();
+    try {
+      const at = (min: number) => new Date(NOW.getTime() - min * 60_000);
+      const door = new Lifecycle({ store, sequences: { getSequence: () => undefined, defaultSequence: undefined } });
+      await store.upsertSubscriber(
+        { email: "ana@example.com", name: "Ana", status: "active", consentSource: "form:signup", consentAt: at(90), consentIp: "203.0.113.9" },
+        at(100),
+      );
+      const { subscriber: bo } = await store.upsertSubscriber(
+        { email: "bo@example.com", status: "active", consentSource: "form:signup", consentAt: at(80) },
+        at(80),
+      );
+      const { subscriber: cy } = await store.upsertSubscriber({ email: "cy@example.com", status: "active", consentSource: "cli", consentAt: at(70) }, at(70));
+      await store.upsertSubscriber({ email: "di@example.com", status: "active", consentSource: "cli", consentAt: at(60) }, at(60));
+      await door.suppress("bo@example.com", "hard bounce", at(30));
+      await door.unsubscribe(cy, at(20), "one-click");
+      await door.suppress("di@example.com", "complaint", at(10));
+      expect(bo.id).toBeTruthy();
+    } finally {
+      await store.close();
+    }
+    const file = join(dir, "out.csv");
+    expect((await drip(["export", "-o", file])).code).toBe(0);
+    const rows = parse(readFileSync(file, "utf8"), { columns: true }) as Record<string, string>[];
+    const by = Object.fromEntries(rows.map((r) => [r.email, r]));
+    expect(Object.keys(rows[0]!)).toEqual([
+      "email",
+      "name",
+      "timezone",
+      "tags",
+      "status",
+      "subscribed_at",
+      "status_reason",
+      "status_at",
+      "consent_at",
+      "consent_source",
+      "consent_ip",
+    ]);
+    expect(by["ana@example.com"]).toMatchObject({
+      status: "active",
+      status_reason: "",
+      status_at: "",
+      consent_at: "2026-10-28T10:30:00.000Z",
+      consent_source: "form:signup",
+      consent_ip: "203.0.113.9",
+    });
+    expect(by["bo@example.com"]).toMatchObject({ status: "suppressed", status_reason: "hard bounce", status_at: "2026-10-28T11:30:00.000Z" });
+    expect(by["cy@example.com"]).toMatchObject({ status: "unsubscribed", status_reason: "unsubscribed via one-click", status_at: "2026-10-28T11:40:00.000Z" });
+    expect(by["di@example.com"]).toMatchObject({ status: "suppressed", status_reason: "complaint", status_at: "2026-10-28T11:50:00.000Z" });
+
+    const other = tempDir("drip-export-c-");
+    // --confirmed: the export's active people gave consent (its record is in the file); those who left stay left.
+    const imp = await drip(["import", file, "--confirmed", "--json"], other);
+    expect(imp.code, imp.err).toBe(0);
+    expect(JSON.parse(imp.out)).toMatchObject({ imported: 4, badRows: 0 });
+    const again = parse((await drip(["export"], other)).out, { columns: true }) as Record<string, string>[];
+    const byEmail = (a: Record<string, string>, b: Record<string, string>) => (a.email! < b.email! ? -1 : 1);
+    expect(again.sort(byEmail)).toEqual([...rows].sort(byEmail));
+    // Left is left: the suppressed stay on the suppression list, and show says why.
+    expect(JSON.parse((await drip(["show", "bo@example.com", "--json"], other)).out).subscriber).toMatchObject({ statusReason: "hard bounce" });
+    expect(JSON.parse((await drip(["show", "cy@example.com", "--json"], other)).out).subscriber).toMatchObject({ statusReason: "unsubscribed via one-click" });
+    expect(JSON.parse((await drip(["import", file, "--json"], other)).out)).toMatchObject({ imported: 0, suppressed: 2 });
   });
 
   it("-o somewhere it cannot write is one sentence (exit 2), not a crash", async () => {

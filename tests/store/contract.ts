@@ -10,6 +10,7 @@ import type { AutomationRun } from "../../src/automations/types.ts";
 import type { ClaimedSend, Store } from "../../src/store/types.ts";
 import { HOUR, MINUTE, at } from "../support/engine-helpers.ts";
 import { newsletterContract } from "./newsletter-contract.ts";
+import { retryContract } from "./retry-contract.ts";
 
 const T0 = at("2027-01-04T10:00:00Z");
 const LEASE = 5 * MINUTE;
@@ -29,6 +30,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
     });
     afterEach(async () => store.close());
     newsletterContract(() => store);
+    retryContract(() => store);
 
     describe("subscribers", () => {
       it("emails are unique case-insensitively and keep the case they were first given", async () => {
@@ -373,6 +375,27 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
           { day: "2027-01-05", signups: 0, unsubscribes: 0, sent: 0 }, // the day `until` falls in is whole
         ]);
         expect((await store.dailyActivity(T0, plusMs(T0, HOUR), "other"))[0]?.sent).toBe(0);
+      });
+
+      it("subscriberTimeline tells the automations that fired for the subscriber: which, why (the trigger) and what each did", async () => {
+        const a = await enrolled(store, "auto@example.com", T0);
+        await store.recordAutomationRun({
+          automationId: "booked-follow-up",
+          subscriberId: a.id,
+          trigger: "tag-added booked",
+          key: "tag:booked",
+          firedAt: plusMs(T0, HOUR),
+          outcome: "done",
+          detail: "enrolled in post-booking",
+          enrolled: "post-booking",
+        });
+        const tl = await store.subscriberTimeline(a.id);
+        expect(tl.at(-1)).toEqual({
+          at: plusMs(T0, HOUR),
+          kind: "automation",
+          sequenceId: "post-booking",
+          detail: "booked-follow-up fired on tag-added booked: enrolled in post-booking (done)",
+        });
       });
 
       it("resolveSend turns a failed or in-doubt send into a skipped one with the reason, and nothing else", async () => {

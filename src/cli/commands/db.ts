@@ -2,7 +2,7 @@
  * `drip db …`: database chores. `drip db migrate` (apply migrations without starting),
  * `drip db copy --to postgres://…` (move a SQLite install to PostgreSQL: empty target only,
  * progress, counts verified) and `drip db backup <file>` (SQLite's online backup API: consistent
- * while `drip start` keeps writing; pages changed during the copy are copied again).
+ * while `drip start` keeps writing, copied from one snapshot). On PostgreSQL, backups are pg_dump's job.
  */
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -16,6 +16,9 @@ import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
 import { redactUrl } from "./start.ts";
 
 /** The `db` command group; other files add subcommands with `dbGroup(program)`. */
+/** The most pages one backup step may copy (better-sqlite3 clamps to this): the whole database at once. */
+const ALL_PAGES = 0x7fffffff;
+
 export function dbGroup(program: Command): Command {
   return (
     program.commands.find((c) => c.name() === "db") ??
@@ -84,6 +87,8 @@ export function dbCommands(program: Command, io: CliIO) {
     .option("--json", "print {file, bytes, pages}")
     .action(async (file: string, opts: { json?: boolean }) => {
       const config = loadConfig(readEnv(io.env, `${io.cwd}/.env`));
+      if (isPostgresUrl(config.databaseUrl))
+        throw new UsageError('drip db backup copies SQLite databases: on PostgreSQL, back up with pg_dump (e.g. pg_dump -Fc "$DATABASE_URL" > drip.dump)');
       const source = sqlitePath(config.databaseUrl);
       if (source === ":memory:") throw new UsageError("DATABASE_URL is an in-memory database: there is nothing to back up");
       if (!config.databaseUrl.startsWith("file:")) throw new UsageError("drip db backup copies SQLite databases: DATABASE_URL is not file:…");
@@ -97,9 +102,13 @@ export function dbCommands(program: Command, io: CliIO) {
         db.pragma("busy_timeout = 10000");
         let pages = 0;
         await db.backup(target, {
+          // Every page in one step: the step reads one snapshot (WAL lets drip start keep writing
+          // meanwhile), so the copy is consistent and cannot restart. In small steps, a write by
+          // another connection between two steps restarts the copy from the first page, and a
+          // busy server restarts it for ever.
           progress: (p) => {
             pages = p.totalPages;
-            return 100; // pages per step: the server keeps writing between steps
+            return ALL_PAGES;
           },
         });
         const { statSync } = await import("node:fs");

@@ -2,11 +2,9 @@ import { type WriteStream, createWriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
 import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
-import { guardCell } from "../../lifecycle/import.ts";
+import { EXPORT_COLUMNS, exportRows } from "../../lifecycle/export-rows.ts";
 import { type CliIO, UsageError, WorkError } from "../io.ts";
 import { withApp } from "./app-context.ts";
-
-const COLUMNS = ["email", "name", "timezone", "tags", "status", "subscribed_at"];
 
 /** Open the -o file, or say in one sentence why it cannot be written. */
 async function openOutput(path: string): Promise<WriteStream> {
@@ -21,7 +19,9 @@ async function openOutput(path: string): Promise<WriteStream> {
 export function exportCommand(program: Command, io: CliIO) {
   program
     .command("export")
-    .description("Write every subscriber as CSV (the same columns import reads, plus status)")
+    .description(
+      "Write every subscriber as CSV: the columns import reads, the status with why they left (status_reason, status_at) and the consent record (consent_at, consent_source, consent_ip)",
+    )
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(async (opts: { output?: string }) => {
       let file: WriteStream | null = null;
@@ -34,17 +34,13 @@ export function exportCommand(program: Command, io: CliIO) {
             file = await openOutput(opts.output);
             file.on("error", (err) => (failed ??= err));
           }
-          write(stringify([COLUMNS]));
+          write(stringify([[...EXPORT_COLUMNS]]));
           let after: string | null = null;
           for (;;) {
             const page = await app.store.listSubscribers(after, 1000);
             if (page.length === 0) break;
-            write(
-              // Every cell the public can fill is guarded against spreadsheet formulas (import undoes it).
-              stringify(
-                page.map((s) => [...[s.email, s.name, s.timezone, s.tags.join(";")].map(guardCell), s.status, (s.consentAt ?? s.createdAt).toISOString()]),
-              ),
-            );
+            // Every cell the public can fill is guarded against spreadsheet formulas (import undoes it).
+            write(stringify(await exportRows(app.store, page)));
             after = page[page.length - 1]!.id;
           }
         },

@@ -1,6 +1,7 @@
 /**
- * Staff commands for one subscriber: `drip show` (details, tags, consent, enrollments with
- * their next send, and every send with its status and reason), `drip pause|resume`, and
+ * Staff commands for one subscriber: `drip show` (details and why they left, tags, consent,
+ * topics, enrollments with their next send, every send with its status and reason, the
+ * automations that fired and why, and the history from the dashboard's timeline query), `drip pause|resume`, and
  * `drip update --name --tz` (a new zone re-plans the pending steps). Changes go through the
  * lifecycle door.
  */
@@ -19,24 +20,27 @@ async function find(app: App, email: string) {
 export function oneSubscriberCommands(program: Command, io: CliIO) {
   program
     .command("show")
-    .description("One subscriber: details, tags, consent, enrollments with the next send, and every send with its status and reason")
+    .description(
+      "One subscriber: details (and why they left), topics with consent, enrollments with the next send, the automations that fired for them and why, and the history of every send and event with reasons",
+    )
     .argument("<email>", "email address")
     .option(
       "--json",
-      "print {subscriber, enrollments: [{sequenceId, status, reason, nextStepId, nextDueAt}], sends: [{id, stepId, status, attempts, dueAt, sentAt, reason}]}",
+      "print {subscriber, topics: [{topicId, status, consentAt, consentSource, leftAt}], enrollments: [{sequenceId, status, reason, nextStepId, nextDueAt}], sends: [{id, stepId, status, attempts, dueAt, sentAt, reason}], automations: [{automationId, trigger, firedAt, outcome, detail, enrolled}], timeline: [{at, kind, sequenceId, stepId, sendId, detail}]}",
     )
     .action(async (email: string, opts: { json?: boolean }) => {
       await withApp(
         io,
         async (app) => {
           const s = await find(app, email);
+          const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
           const enrollments = (await app.store.listEnrollments(s.id)).map((e) => ({
             sequenceId: e.sequenceId,
             status: e.status,
             reason: e.reason,
             startedAt: e.startedAt.toISOString(),
             nextStepId: e.nextStepId,
-            nextDueAt: e.nextDueAt?.toISOString() ?? null,
+            nextDueAt: iso(e.nextDueAt),
           }));
           const sends = (await app.store.listSends({ subscriberId: s.id })).map((x) => ({
             id: x.id,
@@ -45,28 +49,56 @@ export function oneSubscriberCommands(program: Command, io: CliIO) {
             status: x.status,
             attempts: x.attempts,
             dueAt: x.dueAt.toISOString(),
-            sentAt: x.sentAt?.toISOString() ?? null,
+            sentAt: iso(x.sentAt),
             reason: x.reason,
           }));
+          const topics = (await app.store.listTopicMemberships(s.id)).map((t) => ({
+            topicId: t.topicId,
+            status: t.status,
+            consentAt: t.consentAt.toISOString(),
+            consentSource: t.consentSource,
+            leftAt: iso(t.leftAt),
+          }));
+          const automations = (await app.store.automationRuns(s.id)).map((r) => ({
+            automationId: r.automationId,
+            trigger: r.trigger,
+            firedAt: r.firedAt.toISOString(),
+            outcome: r.outcome,
+            detail: r.detail,
+            enrolled: r.enrolled,
+          }));
+          // The dashboard's profile page reads the same query: one history, two views.
+          const timeline = (await app.store.subscriberTimeline(s.id)).map((e) => ({
+            at: e.at.toISOString(),
+            kind: e.kind,
+            sequenceId: e.sequenceId ?? null,
+            stepId: e.stepId ?? null,
+            sendId: e.sendId ?? null,
+            detail: e.detail,
+          }));
+          const left = (await app.store.statusReasons([s.id])).get(s.id) ?? null;
           const subscriber = {
             id: s.id,
             email: s.email,
             name: s.name,
             timezone: s.timezone,
             status: s.status,
+            statusReason: left?.reason ?? null,
             tags: s.tags,
-            consent: { source: s.consentSource, at: s.consentAt?.toISOString() ?? null, ip: s.consentIp },
+            consent: { source: s.consentSource, at: iso(s.consentAt), ip: s.consentIp },
             createdAt: s.createdAt.toISOString(),
-            unsubscribedAt: s.unsubscribedAt?.toISOString() ?? null,
+            unsubscribedAt: iso(s.unsubscribedAt),
           };
-          if (opts.json) return printJson(io, { subscriber, enrollments, sends });
+          if (opts.json) return printJson(io, { subscriber, topics, enrollments, sends, automations, timeline });
           const row = (k: string, v: string) => io.out(`${k.padEnd(12)} ${v}\n`);
           row("email", s.email);
           row("name", s.name || "(none)");
           row("time zone", s.timezone || "(none: the sequence's)");
-          row("status", s.status + (s.unsubscribedAt ? ` since ${subscriber.unsubscribedAt}` : ""));
+          row("status", s.status + (s.unsubscribedAt ? ` since ${subscriber.unsubscribedAt}` : "") + (left ? ` (${left.reason})` : ""));
           row("tags", s.tags.join(", ") || "(none)");
           row("consent", `${s.consentSource ?? "unknown"} at ${subscriber.consent.at ?? "unknown"}${s.consentIp ? ` from ${s.consentIp}` : ""}`);
+          for (const t of topics)
+            row("topic", `${t.topicId}: ${t.status}, consent ${t.consentSource} at ${t.consentAt}${t.leftAt ? `, left at ${t.leftAt}` : ""}`);
           for (const e of enrollments)
             row(
               "enrollment",
@@ -74,6 +106,12 @@ export function oneSubscriberCommands(program: Command, io: CliIO) {
             );
           if (sends.length === 0) row("sends", "none yet");
           for (const x of sends) row("send", `${x.sequenceId}/${x.stepId}  ${x.status}  ${x.sentAt ?? x.dueAt}  ${x.id}${x.reason ? `  ${x.reason}` : ""}`);
+          if (automations.length === 0) row("automations", "none fired");
+          for (const a of automations) row("automation", `${a.automationId} on ${a.trigger} at ${a.firedAt}: ${a.detail || a.outcome} (${a.outcome})`);
+          io.out("\nhistory\n");
+          const w = Math.max(4, ...timeline.map((e) => e.kind.length));
+          for (const e of timeline)
+            io.out(`  ${e.at}  ${e.kind.padEnd(w)}  ${e.sequenceId ? `${e.sequenceId}${e.stepId ? `/${e.stepId}` : ""}  ` : ""}${e.detail}\n`);
         },
         { quiet: true },
       );

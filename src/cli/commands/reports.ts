@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { issueIdOf } from "../../store/types.ts";
 import type { App } from "../../wiring.ts";
+import type { StepStats } from "../../store/types.ts";
 import { describeTrigger } from "../../automations/compile.ts";
 import { type CliIO, UsageError, printJson } from "../io.ts";
 import { withApp } from "./app-context.ts";
@@ -45,6 +46,23 @@ function printNewsletters(io: CliIO, rows: Awaited<ReturnType<typeof newsletterR
   }
 }
 
+/** The course table: sent, then skipped (with its reasons in --json), then what happened to what was sent. */
+const COURSE_COLUMNS = ["sent", "skipped", ...STAT_COLUMNS.slice(1)] as const;
+
+/** Each step's skipped sends and why (steps with skips only get a row too). */
+async function withSkipped(app: App, rows: readonly StepStats[], sequenceId?: string) {
+  const out = new Map(rows.map((r) => [`${r.sequenceId}\u0000${r.stepId}`, { ...r, skipped: 0, skippedReasons: {} as Record<string, number> }]));
+  for (const s of await app.store.skippedByStep(sequenceId)) {
+    const key = `${s.sequenceId}\u0000${s.stepId}`;
+    const zero = Object.fromEntries(STAT_COLUMNS.map((c) => [c, 0])) as Record<(typeof STAT_COLUMNS)[number], number>;
+    const r = out.get(key) ?? { sequenceId: s.sequenceId, stepId: s.stepId, ...zero, skipped: 0, skippedReasons: {} };
+    r.skipped += s.count;
+    r.skippedReasons[s.reason] = (r.skippedReasons[s.reason] ?? 0) + s.count;
+    out.set(key, r);
+  }
+  return [...out.values()];
+}
+
 function printAutomations(io: CliIO, rows: readonly ({ automationId: string; trigger: string } & Record<(typeof AUTOMATION_COLUMNS)[number], number>)[]) {
   const w = Math.max(10, ...rows.map((r) => `${r.automationId} (${r.trigger})`.length));
   io.out(`${"automation".padEnd(w)}  ${AUTOMATION_COLUMNS.map((c) => c.padStart(10)).join("")}\n`);
@@ -55,7 +73,7 @@ export function reportCommands(program: Command, io: CliIO) {
   program
     .command("stats")
     .description(
-      "Per-step results (sent, delivered, opened, clicked, bounced, complained, unsubscribed, booked), then per newsletter issue (recipients, sent, skipped and why, failed, … clicks per link)",
+      "Per-step results (sent, skipped, delivered, opened, clicked, bounced, complained, unsubscribed, booked), then per newsletter issue (recipients, sent, skipped and why, failed, … clicks per link)",
     )
     .option("--sequence <id>", "only this sequence")
     .option("--by-version", "one row per step and sequence version (a change's before and after); --json adds version and versionNumber")
@@ -63,7 +81,7 @@ export function reportCommands(program: Command, io: CliIO) {
     .option("--newsletters", "instead: per newsletter issue, the results `drip newsletter status` shows")
     .option(
       "--json",
-      "print [{sequenceId, stepId, sent, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, joined, unchanged, skipped}]; with --newsletters: [{issueId, subject, status, recipients, sent, skipped, skippedReasons, …, clicksByLink}])",
+      "print [{sequenceId, stepId, sent, skipped, skippedReasons: {reason: count}, delivered, …}] in step order (with --automations: [{automationId, trigger, fired, entered, joined, unchanged, skipped}]; with --newsletters: [{issueId, subject, status, recipients, sent, skipped, skippedReasons, …, clicksByLink}])",
     )
     .action(async (opts: { sequence?: string; json?: boolean; byVersion?: boolean; automations?: boolean; newsletters?: boolean }) => {
       await withApp(
@@ -91,22 +109,27 @@ export function reportCommands(program: Command, io: CliIO) {
             return printNewsletters(io, rows);
           }
           // Newsletter deliveries are steps of `newsletter:<issue>` sequences: they get their own table below.
-          const rows = (await app.store.stepStats(opts.sequence)).filter((r) => issueIdOf(r.sequenceId) === null);
+          const rows = (await withSkipped(app, await app.store.stepStats(opts.sequence), opts.sequence)).filter((r) => issueIdOf(r.sequenceId) === null);
           // Step order as the sequence defines it; steps no longer defined go last.
           const order = (seq: string, step: string) => app.engine.getSequence(seq)?.steps.findIndex((s) => s.id === step) ?? -1;
           rows.sort((a, b) => a.sequenceId.localeCompare(b.sequenceId) || (order(a.sequenceId, a.stepId) >>> 0) - (order(b.sequenceId, b.stepId) >>> 0));
           if (opts.json) return printJson(io, rows);
           if (rows.length === 0) io.out("no sends yet\n");
           else {
-            // Counts with their rate (of sent; opened and clicked of delivered), columns two spaces apart.
+            // Counts with their rate (of sent; opened and clicked of delivered; skipped of the step's
+            // sends and skips), columns two spaces apart.
             const pct = (n: number, of: number) => (of > 0 ? ` ${Math.round((n / of) * 100)}%` : "");
-            const cell = (r: (typeof rows)[number], c: (typeof STAT_COLUMNS)[number]) =>
-              c === "sent" ? String(r.sent) : `${r[c]}${pct(r[c], c === "opened" || c === "clicked" ? r.delivered : r.sent)}`;
+            const cell = (r: (typeof rows)[number], c: (typeof COURSE_COLUMNS)[number]) =>
+              c === "sent"
+                ? String(r.sent)
+                : c === "skipped"
+                  ? `${r.skipped}${pct(r.skipped, r.sent + r.skipped)}`
+                  : `${r[c]}${pct(r[c], c === "opened" || c === "clicked" ? r.delivered : r.sent)}`;
             const label = (r: (typeof rows)[number]) => `${r.sequenceId}/${r.stepId}`;
             const w = Math.max(4, ...rows.map((r) => label(r).length));
-            const widths = STAT_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
-            io.out(`${"step".padEnd(w)}${STAT_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
-            for (const r of rows) io.out(`${label(r).padEnd(w)}${STAT_COLUMNS.map((c, i) => `  ${cell(r, c).padStart(widths[i]!)}`).join("")}\n`);
+            const widths = COURSE_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
+            io.out(`${"step".padEnd(w)}${COURSE_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
+            for (const r of rows) io.out(`${label(r).padEnd(w)}${COURSE_COLUMNS.map((c, i) => `  ${cell(r, c).padStart(widths[i]!)}`).join("")}\n`);
           }
           const issues = opts.sequence ? [] : await newsletterRows(app);
           if (issues.length > 0) {
@@ -127,7 +150,7 @@ export function reportCommands(program: Command, io: CliIO) {
     .command("failures")
     .description("Sends that failed or are in doubt, with the reason, for staff to act on")
     .option("--limit <n>", "show at most this many", "100")
-    .option("--json", "print [{id, email, sequenceId, stepId, status, attempts, reason, dueAt}]")
+    .option("--json", "print [{id, email, sequenceId, stepId, status, attempts, reason, dueAt, retry}] (retry: the command that retries it)")
     .action(async (opts: { limit: string; json?: boolean }) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${opts.limit}"`);
@@ -147,11 +170,15 @@ export function reportCommands(program: Command, io: CliIO) {
             attempts: s.attempts,
             reason: s.reason,
             dueAt: s.dueAt.toISOString(),
+            retry: `drip retry ${s.id}`,
           }));
           if (opts.json) return printJson(io, rows);
           if (rows.length === 0) return io.out("no failed or doubtful sends\n");
           for (const r of rows)
-            io.out(`${r.status.padEnd(9)} ${r.email}  ${r.sequenceId}/${r.stepId}  send ${r.id}  (${r.attempts} attempts)  ${r.reason ?? ""}\n`);
+            io.out(
+              `${r.status.padEnd(9)} ${r.email}  ${r.sequenceId}/${r.stepId}  send ${r.id}  (${r.attempts} attempts)  ${r.reason ?? ""}\n          retry: drip retry ${r.id}\n`,
+            );
+          io.out("retry them all: drip retry --all-failed (--dry-run first to see what would happen)\n");
         },
         { quiet: true },
       );

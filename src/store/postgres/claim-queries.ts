@@ -9,11 +9,12 @@ import { type Kysely, sql } from "kysely";
 import { laneShares } from "../sqlite/send-queries.ts";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, parsePassOver, sendId, zeroCounts } from "../shared.ts";
-import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, StatusCounts } from "../types.ts";
+import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, RequeueResult, StatusCounts } from "../types.ts";
 import * as sqliteConfirmations from "../sqlite/confirmation-queries.ts";
 import * as sqliteEnrollments from "../sqlite/enrollment-queries.ts";
 import { subscribersById } from "../sqlite/hydrate.ts";
 import * as sqliteSends from "../sqlite/send-queries.ts";
+import * as sqliteRetries from "../sqlite/retry-queries.ts";
 
 interface ClaimRow {
   id: number;
@@ -87,7 +88,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     .onConflict((oc) =>
       oc.column("id").doUpdateSet({ attempts: sql`sends.attempts + 1`, claimed_at: sql`excluded.claimed_at`, updated_at: sql`excluded.updated_at` }),
     )
-    .returning(["id", "attempts", "due_at", "status", "batch_id"])
+    .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
     .execute();
   const sendById = new Map(sends.map((s) => [s.id, s]));
   const claims: ClaimedSend[] = [];
@@ -111,6 +112,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       fence: d.fence,
       subscriber: byId.get(d.subscriber_id)!,
       ...(d.pass_over ? { passOver: parsePassOver(d.pass_over) } : {}),
+      ...sqliteSends.retryKeyOf(send),
     });
   }
   return claims;
@@ -173,7 +175,7 @@ export async function queueConfirmation(q: Kysely<DB>, subscriberId: string, now
 /** Lock the claims' enrollments (their fences are read, then the claims handed to the batch). */
 export async function createBatch(
   q: Kysely<DB>,
-  batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date },
+  batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date; keyWindowFrom?: Date },
 ): Promise<{ lost: string[] }> {
   const ids = batch.claims.map((c) => c.enrollmentId);
   if (ids.length > 0) await sql`SELECT 1 FROM enrollments WHERE id IN (${sql.join(ids)}) ORDER BY id FOR UPDATE`.execute(q);
@@ -238,4 +240,10 @@ export async function completeBatch(q: Kysely<DB>, batchId: string, records: rea
   let recorded = records.length === 0;
   for (const r of records) recorded = (await sqliteSends.record(q, r)) || recorded;
   if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+}
+
+/** Lock the send and its enrollment (read, then rewound) before the portable requeue. */
+export async function requeueSend(q: Kysely<DB>, sendId: string, now: Date): Promise<RequeueResult> {
+  await sql`SELECT 1 FROM enrollments WHERE id = (SELECT enrollment_id FROM sends WHERE id = ${sendId}) FOR UPDATE`.execute(q);
+  return sqliteRetries.requeueSend(q, sendId, now);
 }

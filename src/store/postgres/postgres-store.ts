@@ -16,6 +16,8 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { DB } from "../schema.ts";
 import type {
+  RequeueResult,
+  StatusReason,
   Advance,
   ClaimedSend,
   EnrollInput,
@@ -67,6 +69,7 @@ import * as eq from "../sqlite/enrollment-queries.ts";
 import * as mq from "../sqlite/meta-queries.ts";
 import * as nq from "../sqlite/newsletter-queries.ts";
 import * as rq from "../sqlite/report-queries.ts";
+import * as sr from "../sqlite/status-reason-queries.ts";
 import * as sq from "../sqlite/send-queries.ts";
 import * as stq from "../sqlite/staff-queries.ts";
 import * as uq from "../sqlite/subscriber-queries.ts";
@@ -286,7 +289,14 @@ export class PostgresStore implements Store {
     return this.tx((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }> {
+  createBatch(batch: {
+    id: string;
+    payload: string;
+    claims: readonly ClaimedSend[];
+    leaseUntil: Date;
+    now: Date;
+    keyWindowFrom?: Date;
+  }): Promise<{ lost: string[] }> {
     return this.tx((q) => pq.createBatch(q, batch));
   }
 
@@ -538,6 +548,18 @@ export class PostgresStore implements Store {
 
   resolveSend(sendId: string, reason: string): Promise<boolean> {
     return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  skippedByStep(sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]> {
+    return rq.skippedByStep(this.db, sequenceId);
+  }
+
+  statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>> {
+    return sr.statusReasons(this.db, subscriberIds);
+  }
+
+  requeueSend(sendId: string, now: Date): Promise<RequeueResult> {
+    return this.tx((q) => pq.requeueSend(q, sendId, now));
   }
 
   putStaff(email: string, role: StaffRole, now: Date): Promise<{ staff: Staff; created: boolean }> {

@@ -353,6 +353,20 @@ CREATE INDEX enrollments_completion ON enrollments (id) WHERE status = 'complete
 `,
   },
   {
+    id: 11,
+    name: "retries: a failed or in-doubt send queued again by staff",
+    sql: `
+-- Where a retry rewound an enrollment from (JSON {stepId, dueAt, status}): the retried step is
+-- claimed, rendered and sent by the ordinary tick, then the enrollment goes back to this place.
+ALTER TABLE enrollments ADD COLUMN resume TEXT;
+-- An in-doubt send queued again keeps the idempotency key it went out under (its batch id) and
+-- the instant that key was first used (the provider keeps it 24 h from there), so the provider
+-- answers a second request with the first result instead of sending twice.
+ALTER TABLE sends ADD COLUMN retry_key TEXT;
+ALTER TABLE sends ADD COLUMN retry_since INTEGER;
+`,
+  },
+  {
     id: 12,
     name: "weekly feed digests: the last digest week, and each feed item's summary",
     sql: `

@@ -59,6 +59,17 @@ export async function lastEngagedSend(q: Kysely<DB>, subscriberId: string): Prom
   return null;
 }
 
+/** Skipped sends counted per step and reason (the sends_stats index finds the skipped rows of a sequence). */
+export async function skippedByStep(q: Kysely<DB>, sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]> {
+  let query = q
+    .selectFrom("sends")
+    .select(["sequence_id", "step_id", "reason", sql<number>`count(*)`.as("n")])
+    .where("status", "=", "skipped")
+    .groupBy(["sequence_id", "step_id", "reason"]);
+  if (sequenceId) query = query.where("sequence_id", "=", sequenceId);
+  return (await query.execute()).map((r) => ({ sequenceId: r.sequence_id, stepId: r.step_id, reason: r.reason ?? "no reason", count: Number(r.n) }));
+}
+
 export async function stepStats(q: Kysely<DB>, sequenceId?: string): Promise<StepStats[]> {
   // Each event counts once per send (a reader opening twice is one open).
   let sends = q
@@ -229,6 +240,15 @@ export async function subscriberTimeline(q: Kysely<DB>, subscriberId: string): P
       detail,
     });
   }
+  // The automations that fired for them: why (the trigger) and what each did (drip show, the profile page).
+  const runs = await q.selectFrom("automation_runs").selectAll().where("subscriber_id", "=", subscriberId).orderBy("id").execute();
+  for (const r of runs)
+    out.push({
+      at: new Date(Number(r.fired_at)),
+      kind: "automation",
+      ...(r.enrolled ? { sequenceId: r.enrolled } : {}),
+      detail: `${r.automation_id} fired on ${r.trigger}: ${r.detail || r.outcome} (${r.outcome})`,
+    });
   if (sub.unsubscribed_at !== null && !events.some((e) => e.type === "unsubscribed"))
     out.push({ at: new Date(sub.unsubscribed_at), kind: sub.status === "suppressed" ? "suppressed" : "unsubscribed", detail: `status ${sub.status}` });
   out.push(...ends);

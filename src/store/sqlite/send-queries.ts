@@ -11,6 +11,7 @@ import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, parsePassOver, sendId, toEnrollment } from "../shared.ts";
 import type { ClaimedSend, Enrollment, OutcomeRecord, PendingBatch, ReplanFields, Subscriber } from "../types.ts";
 import { subscribersById } from "./hydrate.ts";
+import type { ResumePoint } from "./retry-queries.ts";
 
 /** Rows per set-based statement (13 parameters at most each: well under SQLite's 32,766). */
 const CHUNK = 200;
@@ -61,7 +62,10 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
   // The send rows are born on first claim (one statement per chunk); a re-claim after a crash
   // finds its row and counts an attempt.
   const live = rows.filter((d) => byId.has(d.subscriber_id) && d.next_step_id !== null && d.next_due_at !== null);
-  const sends = new Map<string, { attempts: number; due_at: number; status: string; batch_id: string | null }>();
+  const sends = new Map<
+    string,
+    { attempts: number; due_at: number; status: string; batch_id: string | null; retry_key: string | null; retry_since: number | null }
+  >();
   for (let i = 0; i < live.length; i += CHUNK) {
     const inserted = await q
       .insertInto("sends")
@@ -85,7 +89,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       .onConflict((oc) =>
         oc.column("id").doUpdateSet({ attempts: sql`attempts + 1`, claimed_at: sql`excluded.claimed_at`, updated_at: sql`excluded.updated_at` }),
       )
-      .returning(["id", "attempts", "due_at", "status", "batch_id"])
+      .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
       .execute();
     for (const r of inserted) sends.set(r.id, r);
   }
@@ -115,6 +119,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       fence: d.fence,
       subscriber,
       ...(d.pass_over ? { passOver: parsePassOver(d.pass_over) } : {}),
+      ...retryKeyOf(send),
     });
   }
   return claims;
@@ -143,15 +148,27 @@ export async function laneShares(q: Kysely<DB>, t: number, limit: number): Promi
   return { course: limit - newsletter, newsletter };
 }
 
-/** Release a claim the caller still owns (fenced); false when another claim took over. */
-async function releaseOwned(q: Kysely<DB>, claim: ClaimedSend, set: { cursor?: string; next_due_at?: number; updated_at?: number }): Promise<boolean> {
-  const res = await q
+/** An in-doubt send queued again goes out under its first key (src/store/sqlite/retry-queries.ts). Shared with the Postgres adapter. */
+export const retryKeyOf = (send: { retry_key: string | null; retry_since: number | null }): Pick<ClaimedSend, "retryKey"> =>
+  send.retry_key ? { retryKey: { key: send.retry_key, since: new Date(send.retry_since ?? 0) } } : {};
+
+/**
+ * Release a claim the caller still owns (fenced): the enrollment's resume point (a staff
+ * retry's), or null when another claim took over and nothing was written.
+ */
+async function releaseOwned(
+  q: Kysely<DB>,
+  claim: ClaimedSend,
+  set: { cursor?: string; next_due_at?: number; updated_at?: number },
+): Promise<{ resume: string | null } | null> {
+  const row = await q
     .updateTable("enrollments")
     .set({ ...set, lease_until: null, lease_owner: null })
     .where("id", "=", claim.enrollmentId)
     .where("fence", "=", claim.fence)
+    .returning("resume")
     .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+  return row ? { resume: row.resume } : null;
 }
 
 /**
@@ -160,7 +177,8 @@ async function releaseOwned(q: Kysely<DB>, claim: ClaimedSend, set: { cursor?: s
  */
 export async function record(q: Kysely<DB>, { claim, outcome, advance }: OutcomeRecord): Promise<boolean> {
   const t = outcome.at.getTime();
-  if (!(await releaseOwned(q, claim, { cursor: claim.stepId, updated_at: t }))) return false;
+  const released = await releaseOwned(q, claim, { cursor: claim.stepId, updated_at: t });
+  if (!released) return false;
   await q
     .updateTable("sends")
     .set({
@@ -169,20 +187,26 @@ export async function record(q: Kysely<DB>, { claim, outcome, advance }: Outcome
       provider_message_id: outcome.providerMessageId ?? null,
       reason: outcome.reason ?? null,
       updated_at: t,
+      retry_key: null,
+      retry_since: null,
       ...(claim.version ? { sequence_version: claim.version.sequence, template_version: claim.version.template } : {}),
     })
     .where("id", "=", claim.sendId)
     .execute();
+  // A staff retry rewound the enrollment to this step: it goes back where it was (an exit still exits).
+  const resume = released.resume ? (JSON.parse(released.resume) as ResumePoint) : null;
   const set =
-    advance.kind === "next"
-      ? {
-          next_step_id: advance.stepId,
-          next_due_at: advance.dueAt.getTime(),
-          ...(advance.startedAt ? { started_at: advance.startedAt.getTime() } : {}),
-        }
-      : advance.kind === "completed"
-        ? { next_step_id: null, next_due_at: null, status: "completed" }
-        : { next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason };
+    resume && advance.kind !== "exited"
+      ? { next_step_id: resume.stepId, next_due_at: resume.dueAt, status: resume.status, resume: null }
+      : advance.kind === "next"
+        ? {
+            next_step_id: advance.stepId,
+            next_due_at: advance.dueAt.getTime(),
+            ...(advance.startedAt ? { started_at: advance.startedAt.getTime() } : {}),
+          }
+        : advance.kind === "completed"
+          ? { next_step_id: null, next_due_at: null, status: "completed" }
+          : { next_step_id: null, next_due_at: null, status: "exited", reason: advance.reason, resume: null };
   // An enrollment ended meanwhile (unsubscribe) stays ended: only its cursor moved above.
   // A re-plan asked for during the claim (replan = 1) is applied by the next tick.
   await q.updateTable("enrollments").set(set).where("id", "=", claim.enrollmentId).where("status", "in", ["active", "paused"]).execute();
@@ -211,12 +235,14 @@ export async function retryLater(q: Kysely<DB>, claim: ClaimedSend, at: Date, re
  */
 export async function createBatch(
   q: Kysely<DB>,
-  batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date },
+  batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date; keyWindowFrom?: Date },
 ): Promise<{ lost: string[] }> {
   const ids = batch.claims.map((c) => c.enrollmentId);
   const fences = new Map((await q.selectFrom("enrollments").select(["id", "fence"]).where("id", "in", ids).execute()).map((r) => [r.id, r.fence]));
   const lost = batch.claims.filter((c) => fences.get(c.enrollmentId) !== c.fence).map((c) => c.sendId);
   if (lost.length > 0) return { lost };
+  // A retry under an earlier key: that key's done batch gives way, and its age carries over.
+  if (batch.keyWindowFrom) await q.deleteFrom("batches").where("id", "=", batch.id).where("status", "=", "done").execute();
   await q
     .insertInto("batches")
     .values({
@@ -224,7 +250,7 @@ export async function createBatch(
       payload: batch.payload,
       status: "pending",
       attempts: 0,
-      created_at: batch.now.getTime(),
+      created_at: (batch.keyWindowFrom ?? batch.now).getTime(),
       lease_until: batch.leaseUntil.getTime(),
       reason: null,
     })

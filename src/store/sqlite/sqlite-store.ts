@@ -9,6 +9,8 @@ import Database from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import type {
+  RequeueResult,
+  StatusReason,
   Advance,
   ClaimedSend,
   EnrollInput,
@@ -62,6 +64,8 @@ import * as mq from "./meta-queries.ts";
 import * as nq from "./newsletter-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import * as rq from "./report-queries.ts";
+import * as sr from "./status-reason-queries.ts";
+import * as retries from "./retry-queries.ts";
 import * as sq from "./send-queries.ts";
 import * as stq from "./staff-queries.ts";
 import * as uq from "./subscriber-queries.ts";
@@ -314,7 +318,14 @@ export class SqliteStore implements Store {
     return this.immediate((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  createBatch(batch: { id: string; payload: string; claims: readonly ClaimedSend[]; leaseUntil: Date; now: Date }): Promise<{ lost: string[] }> {
+  createBatch(batch: {
+    id: string;
+    payload: string;
+    claims: readonly ClaimedSend[];
+    leaseUntil: Date;
+    now: Date;
+    keyWindowFrom?: Date;
+  }): Promise<{ lost: string[] }> {
     return this.immediate((q) => sq.createBatch(q, batch));
   }
 
@@ -554,6 +565,18 @@ export class SqliteStore implements Store {
 
   resolveSend(sendId: string, reason: string): Promise<boolean> {
     return rq.resolveSend(this.db, sendId, reason);
+  }
+
+  skippedByStep(sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]> {
+    return rq.skippedByStep(this.db, sequenceId);
+  }
+
+  statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>> {
+    return sr.statusReasons(this.db, subscriberIds);
+  }
+
+  requeueSend(sendId: string, now: Date): Promise<RequeueResult> {
+    return this.immediate((q) => retries.requeueSend(q, sendId, now));
   }
 
   putStaff(email: string, role: StaffRole, now: Date): Promise<{ staff: Staff; created: boolean }> {

@@ -24,7 +24,7 @@ function subscriberRow(input: SubscriberInput, now: Date): SubscribersTable {
     consent_ip: input.consentIp ?? null,
     created_at: t,
     updated_at: t,
-    unsubscribed_at: null,
+    unsubscribed_at: input.unsubscribedAt?.getTime() ?? null,
   };
 }
 
