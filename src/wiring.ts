@@ -146,6 +146,7 @@ export async function createApp(
   const transport = opts.transport ?? makeTransport(config, store);
   // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
   const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
+  if (store instanceof PostgresStore) store.onRetry = log;
   const topicsLoaded = await loadTopics(config.newslettersDir);
   if (topicsLoaded.problem) log(`warning: topics not loaded: ${topicsLoaded.problem}`);
   const topicList: readonly Topic[] = topicsLoaded.topics;

@@ -74,6 +74,41 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         for (const sub of again.created) expect((await store.getEnrollment(sub.id, "course"))?.nextStepId).toBe("first");
       });
 
+      it("lockSubscriber: a second transaction on the same subscriber waits for the first, then reads what it wrote", async () => {
+        const { subscriber } = await store.upsertSubscriber({ email: "lock@example.com", status: "active" }, T0);
+        const order: string[] = [];
+        let release!: () => void;
+        const held = new Promise<void>((r) => {
+          release = r;
+        });
+        let locked!: () => void;
+        const firstHolds = new Promise<void>((r) => {
+          locked = r;
+        });
+        // Read-then-write, as the door's tag() does: add the tag unless it is there.
+        const tagOnce = (who: string, hold?: Promise<void>) =>
+          store.transaction(async (tx) => {
+            await tx.lockSubscriber(subscriber.id);
+            if (hold) {
+              locked();
+              await hold;
+            }
+            const s = await tx.getSubscriber(subscriber.id);
+            if (s?.tags.includes("once")) return void order.push(`${who}: already`);
+            await tx.addTag(subscriber.id, "once");
+            order.push(`${who}: added`);
+          });
+        const one = tagOnce("one", held);
+        await firstHolds;
+        const two = tagOnce("two");
+        // Room for the second to run past the lock if nothing held it (then it would add first).
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setTimeout(r, 100));
+        release();
+        await Promise.all([one, two]);
+        expect(order).toEqual(["one: added", "two: already"]);
+      });
+
       it("tags are a set: adding twice keeps one, removing takes it away, and they come back sorted", async () => {
         const { subscriber } = await store.upsertSubscriber({ email: "t@example.com", status: "active" }, T0);
         await store.addTag(subscriber.id, "booked");

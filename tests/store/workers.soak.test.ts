@@ -68,12 +68,18 @@ describe("4 workers on one PostgreSQL database", () => {
 
     const procs: (ChildProcess | null)[] = Array.from({ length: WORKERS }, () => null);
     const exits: string[] = [];
+    // Transactions a worker ran again after a deadlock (its log line, src/store/postgres/postgres-store.ts).
+    const deadlockLines: string[] = [];
     const start = (slot: number) => {
       const child = spawn(process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
       child.stdout!.resume();
       let err = "";
+      let line = "";
       child.stderr!.on("data", (d: Buffer) => {
         err = (err + d.toString()).slice(-4000);
+        const lines = (line + d.toString()).split("\n");
+        line = lines.pop() ?? "";
+        for (const l of lines) if (l.includes("after a deadlock")) deadlockLines.push(`${slot}: ${l}`);
       });
       child.on("exit", (code, sig) => exits.push(`${slot}:${sig ?? code}${sig ? "" : ` ${err}`}`));
       procs[slot] = child;
@@ -148,6 +154,14 @@ describe("4 workers on one PostgreSQL database", () => {
       );
     }
     try {
+      // Every deadlock PostgreSQL detected in this database (retried or not): the server's own count,
+      // flushed by each backend as it ends (the workers' connections closed with their processes).
+      await sleep(1500);
+      await store.pool.query("SELECT pg_stat_clear_snapshot()");
+      const pgDeadlocks = Number(
+        (await store.pool.query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")).rows[0]?.deadlocks ?? -1,
+      );
+      console.info(`deadlocks: ${pgDeadlocks} detected by PostgreSQL, ${deadlockLines.length} transactions retried after one`);
       const d = await remote.snapshot();
       const byTo = tally(d.delivered.map((e) => e.to.join(",")));
       const duplicates = [...byTo.values()].reduce((n, c) => n + c - 1, 0);
@@ -163,6 +177,9 @@ describe("4 workers on one PostgreSQL database", () => {
         exits.filter((e) => !e.includes("SIGKILL")),
         "no worker died on its own",
       ).toEqual([]);
+      // Every path locks rows in one order (src/store/postgres/claim-queries.ts, LOCK ORDER): no deadlock at all.
+      expect(deadlockLines, "transactions retried after a deadlock").toEqual([]);
+      expect(pgDeadlocks).toBe(0);
       expect(duplicates).toBe(0);
       expect(byTo.size).toBe(N);
       expect(d.delivered).toHaveLength(N);
