@@ -237,6 +237,47 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(recovered!.claims.map((c) => c.sendId)).toEqual([kept[0]!.sendId]);
       });
 
+      it("recovering a stale batch raises its sends' fences: the owner that lost the batch's lease records nothing over the recovering one", async () => {
+        for (const e of ["fa@example.com", "fb@example.com"]) await enrolled(store, e, T0);
+        const claims = await store.claimDue(T0, 10, LEASE, "frozen");
+        const payload = JSON.stringify({ sendIds: claims.map((c) => c.sendId), emails: claims.map((c) => ({ to: [c.subscriber.email] })) });
+        await store.createBatch({ id: "batch-z", payload, claims, leaseUntil: plusMs(T0, LEASE), now: T0 });
+        // The lease runs out; another worker recovers the batch (same key, same bytes): a new claim.
+        const [recovered] = await store.claimStaleBatches(plusMs(T0, LEASE), 10, LEASE);
+        expect(recovered!.claims.map((c) => c.fence)).toEqual(claims.map((c) => c.fence + 1));
+        // The frozen owner wakes and records its stale outcome: refused, the batch is still pending.
+        const late = claims.map((claim) => ({
+          claim,
+          outcome: { status: "failed" as const, at: T0, reason: "late" },
+          advance: { kind: "completed" as const },
+        }));
+        await store.completeBatch("batch-z", late);
+        for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed" });
+        // Still pending: once its lease runs out it is recovered again (the fences grow once more).
+        const [again] = await store.claimStaleBatches(plusMs(T0, 10 * LEASE), 10, LEASE);
+        expect(again?.id).toBe("batch-z");
+        expect(again!.claims.map((c) => c.fence)).toEqual(claims.map((c) => c.fence + 2));
+        // The first recovery is now the late one: refused too.
+        await store.completeBatch(
+          "batch-z",
+          recovered!.claims.map((claim) => ({
+            claim,
+            outcome: { status: "failed" as const, at: T0, reason: "late" },
+            advance: { kind: "completed" as const },
+          })),
+        );
+        for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed" });
+        // The current owner records: it counts, and the batch is done.
+        const fresh = again!.claims.map((claim) => ({
+          claim,
+          outcome: { status: "sent" as const, at: T0, providerMessageId: `m-${claim.sendId}` },
+          advance: { kind: "completed" as const },
+        }));
+        await store.completeBatch("batch-z", fresh);
+        for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "sent", providerMessageId: `m-${c.sendId}` });
+        expect(await store.claimStaleBatches(plusMs(T0, 100 * LEASE), 10, LEASE)).toEqual([]);
+      });
+
       it("forgetting someone takes their entry out of a pending batch's stored payload, keeping the others aligned", async () => {
         const subs = [];
         for (const e of ["f1@example.com", "f2@example.com", "f3@example.com"]) subs.push(await enrolled(store, e, T0));

@@ -67,11 +67,18 @@ describe("4 workers on one PostgreSQL database", () => {
     await seedApp.close();
 
     const procs: (ChildProcess | null)[] = Array.from({ length: WORKERS }, () => null);
+    // When each worker printed "ready" (Infinity until then): on a loaded machine starting one
+    // takes seconds, and a worker killed before it is up tests nothing (and the run never moves).
+    const upSince: number[] = Array.from({ length: WORKERS }, () => Number.POSITIVE_INFINITY);
     const exits: string[] = [];
     // Transactions a worker ran again after a deadlock (its log line, src/store/postgres/postgres-store.ts).
     const deadlockLines: string[] = [];
     const start = (slot: number) => {
       const child = spawn(process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      upSince[slot] = Number.POSITIVE_INFINITY;
+      child.stdout!.once("data", () => {
+        if (procs[slot] === child) upSince[slot] = Date.now();
+      });
       child.stdout!.resume();
       let err = "";
       let line = "";
@@ -98,7 +105,6 @@ describe("4 workers on one PostgreSQL database", () => {
       // Kill a random worker that has been up a while each time the workers have made some
       // progress (25 more sends recorded), and start it again: kills land in claims, renders,
       // batch writes, requests in flight and recording alike, and the run always moves on.
-      const upSince: number[] = procs.map(() => Date.now());
       let sentAtKill = 0;
       let lastKillAt = Date.now();
       for (;;) {
@@ -122,7 +128,6 @@ describe("4 workers on one PostgreSQL database", () => {
         sentAtKill = sent;
         lastKillAt = Date.now();
         start(slot);
-        upSince[slot] = Date.now();
         // Once, mid-run, freeze another worker for three leases, then let it go on.
         if (!stopped && kills === Math.min(8, Math.ceil(KILLS / 2))) {
           stopped = true;

@@ -256,6 +256,19 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
     )
     .returning(["id", "payload", "attempts", "created_at"])
     .execute();
+  if (rows.length === 0) return [];
+  // Recovering a batch is a new claim on its sends: the fence grows, so the attempt that lost
+  // the batch's lease (a process frozen past it, then resumed) can no longer record over this one.
+  await q
+    .updateTable("enrollments")
+    .set({ fence: sql`fence + 1` })
+    .where("lease_until", "=", HELD_BY_BATCH)
+    .where(
+      "lease_owner",
+      "in",
+      rows.map((r) => r.id),
+    )
+    .execute();
   return readBatches(q, rows);
 }
 
@@ -317,9 +330,15 @@ export async function readBatches(
   });
 }
 
+/**
+ * Record a batch's sends and close it, unless every record was refused: the batch was
+ * recovered by another worker (its fences grew), who records and closes it; a late owner
+ * closing it would leave the recovered sends held by a batch nobody recovers again.
+ */
 export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-  for (const r of records) await record(q, r);
-  await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+  let recorded = records.length === 0;
+  for (const r of records) recorded = (await record(q, r)) || recorded;
+  if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
 }
 
 function payloadSendIds(payload: string): string[] {
