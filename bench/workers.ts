@@ -180,6 +180,8 @@ interface IdleTick {
   /** CPU milliseconds per tick: this process (the engine) and the PostgreSQL server. */
   cpu: number;
   serverCpu: number;
+  /** PostgreSQL: planning + execution of one idle tick's statements, as EXPLAIN ANALYZE reports them. */
+  serverMs: number;
   /** PostgreSQL: the statements of one idle tick, slowest first, and the plan of the slowest. */
   statements: { ms: number; text: string }[];
   plan: string;
@@ -234,21 +236,28 @@ async function idleTick(backend: Backend, adminUrl: string): Promise<IdleTick> {
   const server = backend === "postgres" ? serverCpu() - server0 : 0;
   let statements: IdleTick["statements"] = [];
   let plan = "";
+  let serverMs = 0;
   if (backend === "postgres") {
     const seen = (await traceStatements(tick)).filter((x) => !/^(BEGIN|COMMIT|ROLLBACK)/i.test(x.text.trim()));
     seen.sort((a, b) => b.ms - a.ms);
     statements = seen.map((x) => ({ ms: x.ms, text: x.text.replace(/\s+/g, " ").trim() }));
-    const slowest = seen.find((x) => /^\s*(SELECT|WITH|UPDATE)/i.test(x.text));
-    if (slowest) {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      // In a transaction rolled back after: EXPLAIN ANALYZE runs the statement (an UPDATE would write).
-      await c.query("BEGIN");
-      const r = await c.query<{ "QUERY PLAN": string }>(`EXPLAIN ANALYZE ${slowest.text}`, slowest.values);
-      await c.query("ROLLBACK");
-      await c.end();
-      plan = r.rows.map((x) => `  ${x["QUERY PLAN"]}`).join("\n");
+    // Each statement EXPLAIN ANALYZEd (in a transaction rolled back: an UPDATE would write), run
+    // twice on a warm connection: the server's own planning + execution time, whatever the load.
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    for (const [i, st] of seen.entries()) {
+      if (!/^\s*(SELECT|WITH|UPDATE)/i.test(st.text)) continue;
+      let lines: string[] = [];
+      for (let k = 0; k < 2; k++) {
+        await c.query("BEGIN");
+        lines = (await c.query<{ "QUERY PLAN": string }>(`EXPLAIN ANALYZE ${st.text}`, st.values)).rows.map((x) => x["QUERY PLAN"]);
+        await c.query("ROLLBACK");
+      }
+      const ms = (label: string) => Number(lines.find((l) => l.startsWith(label))?.match(/([\d.]+) ms/)?.[1] ?? 0);
+      serverMs += ms("Planning Time") + ms("Execution Time");
+      if (i === 0) plan = lines.map((l) => `  ${l}`).join("\n");
     }
+    await c.end();
   }
   await app.close();
   await drop();
@@ -257,6 +266,7 @@ async function idleTick(backend: Backend, adminUrl: string): Promise<IdleTick> {
     p99: quantile(times, 0.99),
     cpu: (used.user + used.system) / 1000 / N,
     serverCpu: (server * 1000) / N,
+    serverMs,
     statements,
     plan,
   };
@@ -321,6 +331,7 @@ export async function benchWorkers(): Promise<void> {
       row("idle tick at 1M, p99 (ms)", ip.p99.toFixed(1), is.p99.toFixed(1));
       row("  CPU ms per idle tick, engine process", ip.cpu.toFixed(1), is.cpu.toFixed(1));
       row("  CPU ms per idle tick, PostgreSQL server", ip.serverCpu.toFixed(1), "-");
+      row("  server plan + execute per idle tick (ms)", ip.serverMs.toFixed(2), "-");
     }
     const claim: Partial<Record<Backend, { p50: number; p99: number }>> = {};
     for (const b of parts.includes("claim") ? (["postgres", "sqlite"] as const) : []) {

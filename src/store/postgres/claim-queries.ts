@@ -124,6 +124,23 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
   return claims;
 }
 
+/**
+ * Is anything claimable now? One autocommit statement over the partial indexes (enrollments_due,
+ * enrollments_leased, batches_pending, confirmations_pending): the idle tick asks this instead of
+ * opening three claim transactions that find nothing (each BEGIN … COMMIT is round trips).
+ */
+export async function claimable(q: Kysely<DB>, now: Date, what: "due" | "batches" | "confirmations"): Promise<boolean> {
+  const t = now.getTime();
+  const probe =
+    what === "due"
+      ? sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM enrollments WHERE status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t})
+          OR EXISTS (SELECT 1 FROM enrollments WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t}) AS any`
+      : what === "batches"
+        ? sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM batches WHERE status = 'pending' AND lease_until <= ${t}) AS any`
+        : sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM confirmations WHERE status = 'pending' AND lease_until <= ${t}) AS any`;
+  return (await probe.execute(q)).rows[0]?.any === true;
+}
+
 /** Pending batches whose lease ran out, re-leased to this caller (SKIP LOCKED: never one two workers both take). */
 export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
   const t = now.getTime();

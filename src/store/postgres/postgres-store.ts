@@ -300,7 +300,8 @@ export class PostgresStore implements Store {
     });
   }
 
-  claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
+  async claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
+    if (!this.inTransaction && !(await pq.claimable(this.db, now, "due"))) return [];
     return this.tx((q) => pq.claimDue(q, now, limit, leaseMs, owner));
   }
 
@@ -312,7 +313,8 @@ export class PostgresStore implements Store {
     return this.tx((q) => pq.createBatch(q, batch));
   }
 
-  claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+  async claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+    if (!this.inTransaction && !(await pq.claimable(this.db, now, "batches"))) return [];
     return this.tx((q) => pq.claimStaleBatches(q, now, limit, leaseMs));
   }
 
@@ -374,7 +376,8 @@ export class PostgresStore implements Store {
     return this.tx((q) => pq.queueConfirmation(q, subscriberId, now, since, max));
   }
 
-  claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+  async claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+    if (!this.inTransaction && !(await pq.claimable(this.db, now, "confirmations"))) return [];
     return this.tx((q) => pq.claimConfirmations(q, now, limit, leaseMs));
   }
 
