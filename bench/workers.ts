@@ -5,14 +5,18 @@
  *       requests/s), so the provider is not what limits them;
  *   (b) the idle tick at 1,000,000 enrollments, none due (median and p99 of 30);
  *   (c) claim latency: claimDue of 100 at a time from 20,000 due among 1,000,000 (p50, p99).
- * PostgreSQL is the embedded server the tests use (fsync on, defaults otherwise), on this machine.
+ * PostgreSQL is the embedded server the tests use, started with its durable defaults (fsync and
+ * synchronous commit on; the tests turn them off), on this machine. CPU seconds come from
+ * /proc: the worker processes, and the server (postmaster, its live and its reaped backends).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import pg from "pg";
 import course from "../sequences/hip-pain-course.ts";
 import { loadConfig } from "../src/config.ts";
 import { PostgresStore } from "../src/store/postgres/postgres-store.ts";
@@ -33,7 +37,44 @@ const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math
 
 type Backend = "postgres" | "sqlite";
 
-async function sendsPerSecond(backend: Backend, workers: number, adminUrl: string): Promise<number> {
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+
+/** utime+stime (and, with `reaped`, the CPU of its waited-for children) of a live process, in seconds; 0 when gone. */
+function cpuOf(pid: number, reaped = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // f[0] is field 3 (state)
+    const ticks = Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
+    return ticks / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds the PostgreSQL server has used so far: the postmaster, the backends it reaped, and its live children. */
+let serverPid = 0;
+function serverCpu(): number {
+  if (!serverPid) return 0;
+  let total = cpuOf(serverPid, true);
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === serverPid) total += cpuOf(Number(d));
+    } catch {}
+  }
+  return total;
+}
+
+interface Throughput {
+  rate: number;
+  /** CPU seconds per 1,000 sends: the worker processes, and the PostgreSQL server (postgres only). */
+  workerCpu: number;
+  serverCpu: number;
+}
+
+async function sendsPerSecond(backend: Backend, workers: number, adminUrl: string): Promise<Throughput> {
   const remote = await startRemoteDouble({ rateLimit: 1000, latencyMs: [5, 20], seed: 7 });
   const dir = mkdtempSync(join(tmpdir(), "drip-bench-w-"));
   const db = backend === "postgres" ? await createDatabase(adminUrl, "drip_bench") : null;
@@ -63,21 +104,25 @@ async function sendsPerSecond(backend: Backend, workers: number, adminUrl: strin
   // Timed from the moment every worker is up (process start is not the database's cost).
   await Promise.all(ready);
   const t0 = performance.now();
+  const cpu0 = procs.map((p) => cpuOf(p.pid!));
+  const server0 = backend === "postgres" ? serverCpu() : 0;
   for (;;) {
     const s = await app.store.status();
     if (s.sends.sent >= SENDS) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   const seconds = (performance.now() - t0) / 1000;
+  const workerCpu = procs.reduce((n, p, i) => n + cpuOf(p.pid!) - cpu0[i]!, 0);
+  const server = backend === "postgres" ? serverCpu() - server0 : 0;
   for (const p of procs) p.kill("SIGKILL");
   await app.close();
   await remote.close();
   await db?.drop();
   rmSync(dir, { recursive: true, force: true });
-  return SENDS / seconds;
+  return { rate: SENDS / seconds, workerCpu: (workerCpu * 1000) / SENDS, serverCpu: (server * 1000) / SENDS };
 }
 
-/** 1,000,000 active enrollments, none due (due over the next 30 days), `due` of them due now. */
+/** 1,000,000 active enrollments, none due (due over 30 days from tomorrow: seeding takes minutes), `due` of them due now. */
 async function bigFixture(backend: Backend, adminUrl: string, due: number): Promise<{ store: Store; url: string; drop: () => Promise<void> }> {
   const t = Date.now();
   const step = course.steps[0]!.id;
@@ -87,12 +132,13 @@ async function bigFixture(backend: Backend, adminUrl: string, due: number): Prom
     await store.migrate();
     await store.pool.query(
       `INSERT INTO subscribers (id, email, email_key, name, timezone, status, created_at, updated_at)
-       SELECT 's' || i, 'b' || i || '@example.com', 'b' || i || '@example.com', '', 'Europe/London', 'active', $1, $1 FROM generate_series(1, $2) i`,
+       SELECT 's' || i, 'b' || i || '@example.com', 'b' || i || '@example.com', '', 'Europe/London', 'active', $1::bigint, $1::bigint FROM generate_series(1, $2::int) i`,
       [t, BIG],
     );
     await store.pool.query(
       `INSERT INTO enrollments (id, subscriber_id, sequence_id, round, started_at, next_step_id, next_due_at, status, updated_at)
-       SELECT i, 's' || i, $3, 1, $1, $4, CASE WHEN i <= $5 THEN $1 - 1000 ELSE $1 + 60000 + (i * 2591) % 2592000000 END, 'active', $1 FROM generate_series(1, $2) i`,
+       SELECT i, 's' || i, $3, 1, $1::bigint, $4, CASE WHEN i <= $5::int THEN $1::bigint - 1000 ELSE $1::bigint + 86400000 + (i::bigint * 2591) % 2592000000 END, 'active', $1::bigint
+       FROM generate_series(1, $2::int) i`,
       [t, BIG, COURSE, step, due],
     );
     await store.pool.query("SELECT setval(pg_get_serial_sequence('enrollments', 'id'), $1)", [BIG]);
@@ -117,7 +163,7 @@ async function bigFixture(backend: Backend, adminUrl: string, due: number): Prom
     SELECT 's' || i, 'b' || i || '@example.com', 'b' || i || '@example.com', '', 'Europe/London', 'active', ${t}, ${t} FROM n`);
   raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${BIG})
     INSERT INTO enrollments (id, subscriber_id, sequence_id, round, started_at, next_step_id, next_due_at, status, updated_at)
-    SELECT i, 's' || i, '${COURSE}', 1, ${t}, '${step}', CASE WHEN i <= ${due} THEN ${t - 1000} ELSE ${t + 60000} + (i * 2591) % 2592000000 END, 'active', ${t} FROM n`);
+    SELECT i, 's' || i, '${COURSE}', 1, ${t}, '${step}', CASE WHEN i <= ${due} THEN ${t - 1000} ELSE ${t + 86_400_000} + (i * 2591) % 2592000000 END, 'active', ${t} FROM n`);
   raw.exec("ANALYZE");
   raw.close();
   const store = new SqliteStore(`file:${file}`);
@@ -128,21 +174,102 @@ async function bigFixture(backend: Backend, adminUrl: string, due: number): Prom
   return { store, url: `file:${file}`, drop };
 }
 
-async function idleTick(backend: Backend, adminUrl: string): Promise<{ median: number; p99: number }> {
+interface IdleTick {
+  median: number;
+  p99: number;
+  /** CPU milliseconds per tick: this process (the engine) and the PostgreSQL server. */
+  cpu: number;
+  serverCpu: number;
+  /** PostgreSQL: planning + execution of one idle tick's statements, as EXPLAIN ANALYZE reports them. */
+  serverMs: number;
+  /** PostgreSQL: the statements of one idle tick, slowest first, and the plan of the slowest. */
+  statements: { ms: number; text: string }[];
+  plan: string;
+}
+
+/** Record every statement `pg` runs in this process while `fn` runs (bench only: patches pg.Client#query). */
+async function traceStatements(fn: () => Promise<void>): Promise<{ ms: number; text: string; values: unknown[] }[]> {
+  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const original = proto.query;
+  const seen: { ms: number; text: string; values: unknown[] }[] = [];
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const cfg = args[0] as string | { text?: string; values?: unknown[] };
+    const text = typeof cfg === "string" ? cfg : (cfg?.text ?? "");
+    const values = (typeof cfg === "string" ? args[1] : cfg?.values) as unknown[] | undefined;
+    const t0 = performance.now();
+    const out = original.apply(this, args);
+    if (out && typeof (out as Promise<unknown>).then === "function")
+      (out as Promise<unknown>).then(
+        () => seen.push({ ms: performance.now() - t0, text, values: values ?? [] }),
+        () => {},
+      );
+    return out;
+  };
+  try {
+    await fn();
+  } finally {
+    proto.query = original;
+  }
+  return seen;
+}
+
+async function idleTick(backend: Backend, adminUrl: string): Promise<IdleTick> {
   const { url, drop } = await bigFixture(backend, adminUrl, 0);
   // The app as `drip start` opens it, over the same database.
   const config = loadConfig({ DATABASE_URL: url, OUTBOX_DIR: join(tmpdir(), "drip-bench-outbox"), DRIP_SECRET: SECRET });
   const app = await createApp(config);
   const times: number[] = [];
-  for (let i = 0; i < 35; i++) {
-    const t0 = performance.now();
+  const tick = async () => {
     const s = await app.engine.tick(new Date());
-    if (i >= 5) times.push(performance.now() - t0);
     if (s.sent + s.skipped + s.failed + s.deferred !== 0) throw new Error("idle tick did work");
+  };
+  for (let i = 0; i < 5; i++) await tick();
+  const cpu0 = process.cpuUsage();
+  const server0 = backend === "postgres" ? serverCpu() : 0;
+  const N = 50;
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    await tick();
+    times.push(performance.now() - t0);
+  }
+  const used = process.cpuUsage(cpu0);
+  const server = backend === "postgres" ? serverCpu() - server0 : 0;
+  let statements: IdleTick["statements"] = [];
+  let plan = "";
+  let serverMs = 0;
+  if (backend === "postgres") {
+    const seen = (await traceStatements(tick)).filter((x) => !/^(BEGIN|COMMIT|ROLLBACK)/i.test(x.text.trim()));
+    seen.sort((a, b) => b.ms - a.ms);
+    statements = seen.map((x) => ({ ms: x.ms, text: x.text.replace(/\s+/g, " ").trim() }));
+    // Each statement EXPLAIN ANALYZEd (in a transaction rolled back: an UPDATE would write), run
+    // twice on a warm connection: the server's own planning + execution time, whatever the load.
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    for (const [i, st] of seen.entries()) {
+      if (!/^\s*(SELECT|WITH|UPDATE)/i.test(st.text)) continue;
+      let lines: string[] = [];
+      for (let k = 0; k < 2; k++) {
+        await c.query("BEGIN");
+        lines = (await c.query<{ "QUERY PLAN": string }>(`EXPLAIN ANALYZE ${st.text}`, st.values)).rows.map((x) => x["QUERY PLAN"]);
+        await c.query("ROLLBACK");
+      }
+      const ms = (label: string) => Number(lines.find((l) => l.startsWith(label))?.match(/([\d.]+) ms/)?.[1] ?? 0);
+      serverMs += ms("Planning Time") + ms("Execution Time");
+      if (i === 0) plan = lines.map((l) => `  ${l}`).join("\n");
+    }
+    await c.end();
   }
   await app.close();
   await drop();
-  return { median: quantile(times, 0.5), p99: quantile(times, 0.99) };
+  return {
+    median: quantile(times, 0.5),
+    p99: quantile(times, 0.99),
+    cpu: (used.user + used.system) / 1000 / N,
+    serverCpu: (server * 1000) / N,
+    serverMs,
+    statements,
+    plan,
+  };
 }
 
 /** EXPLAIN ANALYZE of the due-step read claimDue runs (its first CTE), on the 1M table. */
@@ -169,35 +296,74 @@ async function claimLatency(backend: Backend, adminUrl: string): Promise<{ p50: 
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
 }
 
+/** Progress on stderr while the slow parts run (the table is printed at the end). */
+const progress = (line: string) => process.stderr.write(`  workers bench: ${line}\n`);
+
 export async function benchWorkers(): Promise<void> {
-  const pg = await startEmbeddedPostgres();
+  progress("starting the embedded PostgreSQL server (durable: fsync and synchronous commit on)");
+  const pg = await startEmbeddedPostgres({ durable: true });
+  serverPid = Number(readFileSync(join(pg.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  const load0 = loadavg();
   try {
     const rows: [string, string, string][] = [];
-    for (const w of [1, 2, 4]) {
+    const row = (label: string, p: string, s: string) => rows.push([label, p, s]);
+    // WORKERS_BENCH=idle,claim (or sends) runs only those parts; all by default.
+    const parts = (process.env.WORKERS_BENCH ?? "sends,idle,claim").split(",");
+    for (const w of parts.includes("sends") ? [1, 2, 4] : []) {
       const p = await sendsPerSecond("postgres", w, pg.url);
+      progress(`postgres, ${w} worker(s): ${p.rate.toFixed(0)} sends/s`);
       const s = await sendsPerSecond("sqlite", w, pg.url);
-      rows.push([`sends/s, ${w} worker${w > 1 ? "s" : ""} (${SENDS} sends)`, p.toFixed(0), s.toFixed(0)]);
+      progress(`sqlite, ${w} worker(s): ${s.rate.toFixed(0)} sends/s`);
+      row(`sends/s, ${w} worker${w > 1 ? "s" : ""} (${SENDS} sends)`, p.rate.toFixed(0), s.rate.toFixed(0));
+      row("  CPU s per 1,000 sends, workers", p.workerCpu.toFixed(1), s.workerCpu.toFixed(1));
+      row("  CPU s per 1,000 sends, PostgreSQL server", p.serverCpu.toFixed(1), "-");
     }
-    for (const b of ["postgres", "sqlite"] as const) {
-      const r = await idleTick(b, pg.url);
-      (rows.find((x) => x[0].startsWith("idle tick median")) ?? rows[rows.push(["idle tick median at 1M (ms), aim < 20", "", ""]) - 1]!)[
-        b === "postgres" ? 1 : 2
-      ] = r.median.toFixed(1);
-      (rows.find((x) => x[0].startsWith("idle tick p99")) ?? rows[rows.push(["idle tick p99 at 1M (ms)", "", ""]) - 1]!)[b === "postgres" ? 1 : 2] =
-        r.p99.toFixed(1);
+    const idle: Partial<Record<Backend, IdleTick>> = {};
+    for (const b of parts.includes("idle") ? (["postgres", "sqlite"] as const) : []) {
+      progress(`${b}: seeding 1,000,000 enrollments for the idle tick`);
+      idle[b] = await idleTick(b, pg.url);
+      progress(`${b}: idle tick median ${idle[b].median.toFixed(1)} ms`);
     }
-    for (const b of ["postgres", "sqlite"] as const) {
-      const r = await claimLatency(b, pg.url);
-      (rows.find((x) => x[0].startsWith("claim 100, p50")) ?? rows[rows.push(["claim 100, p50 (ms)", "", ""]) - 1]!)[b === "postgres" ? 1 : 2] =
-        r.p50.toFixed(1);
-      (rows.find((x) => x[0].startsWith("claim 100, p99")) ?? rows[rows.push(["claim 100, p99 (ms)", "", ""]) - 1]!)[b === "postgres" ? 1 : 2] =
-        r.p99.toFixed(1);
+    const ip = idle.postgres;
+    const is = idle.sqlite;
+    if (ip && is) {
+      row("idle tick at 1M, median (ms), aim < 20", ip.median.toFixed(1), is.median.toFixed(1));
+      row("idle tick at 1M, p99 (ms)", ip.p99.toFixed(1), is.p99.toFixed(1));
+      row("  CPU ms per idle tick, engine process", ip.cpu.toFixed(1), is.cpu.toFixed(1));
+      row("  CPU ms per idle tick, PostgreSQL server", ip.serverCpu.toFixed(1), "-");
+      row("  server plan + execute per idle tick (ms)", ip.serverMs.toFixed(2), "-");
     }
-    console.log(`\nMany workers: PostgreSQL (embedded server) beside SQLite; ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(1)}`);
-    console.log(`${"".padEnd(44)} ${"postgres".padStart(10)} ${"sqlite".padStart(10)}`);
-    for (const [label, p, s] of rows) console.log(`${label.padEnd(44)} ${p.padStart(10)} ${s.padStart(10)}`);
-    console.log(`PostgreSQL, EXPLAIN ANALYZE of the due-step read at 1M enrollments (20,000 due):\n${explained}`);
+    const claim: Partial<Record<Backend, { p50: number; p99: number }>> = {};
+    for (const b of parts.includes("claim") ? (["postgres", "sqlite"] as const) : []) {
+      progress(`${b}: seeding 1,000,000 enrollments (20,000 due) for claim latency`);
+      claim[b] = await claimLatency(b, pg.url);
+    }
+    if (claim.postgres && claim.sqlite) {
+      row("claim 100 of 20,000 due among 1M, p50 (ms)", claim.postgres.p50.toFixed(1), claim.sqlite.p50.toFixed(1));
+      row("claim 100 of 20,000 due among 1M, p99 (ms)", claim.postgres.p99.toFixed(1), claim.sqlite.p99.toFixed(1));
+    }
+    const load1 = loadavg();
+    console.log(
+      `\nMany workers: PostgreSQL ${await serverVersion(pg.url)} (embedded, durable) beside SQLite; ${availableParallelism()} cores, ` +
+        `load average ${load0.map((x) => x.toFixed(1)).join(" ")} at start, ${load1.map((x) => x.toFixed(1)).join(" ")} at end`,
+    );
+    console.log(`${"".padEnd(46)} ${"postgres".padStart(10)} ${"sqlite".padStart(10)}`);
+    for (const [label, p, s] of rows) console.log(`${label.padEnd(46)} ${p.padStart(10)} ${s.padStart(10)}`);
+    if (ip) {
+      console.log(`PostgreSQL, the ${ip.statements.length} statements of one idle tick at 1M enrollments (ms, slowest first):`);
+      for (const st of ip.statements.slice(0, 8)) console.log(`  ${st.ms.toFixed(2).padStart(7)}  ${st.text.slice(0, 110)}`);
+      console.log(`PostgreSQL, EXPLAIN ANALYZE of the slowest idle-tick statement:\n${ip.plan}`);
+    }
+    if (explained) console.log(`PostgreSQL, EXPLAIN ANALYZE of the due-step read at 1M enrollments (20,000 due):\n${explained}`);
   } finally {
     await pg.stop();
   }
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const v = (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ?? "?";
+  await c.end();
+  return v;
 }

@@ -154,6 +154,7 @@ export async function createApp(
   const transport = opts.transport ?? makeTransport(config, store);
   // Many workers on PostgreSQL: short leases kept alive by the worker's heartbeat while it works.
   const worker = store instanceof PostgresStore ? new PgWorker(store, config.databaseUrl, config.leaseSeconds * 1000, log) : undefined;
+  if (store instanceof PostgresStore) store.onRetry = log;
   // Newsletters come from the courses' sender; the engine is read lazily (definitions reload).
   let sender = () => ({ name: config.from, organization: config.from });
   let defaultZone = () => "UTC";

@@ -257,7 +257,9 @@ export class Lifecycle {
     return form?.sequence ? this.o.sequences.getSequence(form.sequence) : this.o.sequences.defaultSequence;
   }
 
+  /** The subscriber as stored, their row held first (Store.lockSubscriber): a concurrent change to them waits for this one. */
   private async fresh(tx: Store, subscriber: Pick<Subscriber, "id">): Promise<Subscriber> {
+    await tx.lockSubscriber(subscriber.id);
     const s = await tx.getSubscriber(subscriber.id);
     if (!s) throw new DripError("not_found", "this subscriber no longer exists (erased)");
     return s;
@@ -286,7 +288,9 @@ export class Lifecycle {
       for (const t of later) await tx.setTopic(id, t, { status: "consented", at: now, source: `${source} (when the course ends)` });
     };
     const result = await this.store.transaction(async (tx): Promise<SignUpResult> => {
-      const existing = await tx.findSubscriberByEmail(input.email);
+      const found = await tx.findSubscriberByEmail(input.email);
+      if (found) await tx.lockSubscriber(found.id);
+      const existing = found && (await tx.getSubscriber(found.id));
       if (!existing) {
         const { subscriber } = await tx.upsertSubscriber(
           // Through a form: its id is kept in the consent source, so confirming starts what that form promised.
@@ -341,6 +345,7 @@ export class Lifecycle {
 
   private confirmTx(subscriberId: string, issuedAt: Date, now: Date, meta: { ip?: string | null }): Promise<ConfirmResult> {
     return this.store.transaction(async (tx): Promise<ConfirmResult> => {
+      await tx.lockSubscriber(subscriberId);
       const s = await tx.getSubscriber(subscriberId);
       if (!s) return { kind: "gone" };
       const gate = confirmGate(s, issuedAt, await tx.isSuppressed(s.email));
@@ -580,6 +585,7 @@ export class Lifecycle {
       const pending = await this.store.pendingCompletions(limit);
       for (const e of pending) {
         await this.store.transaction(async (tx) => {
+          await tx.lockSubscriber(e.subscriberId);
           await this.fire(tx, e.subscriberId, { on: "completed", sequence: e.sequenceId, round: e.round }, now, summary);
           await tx.markCompletionFired(e.id, e.round);
         });
@@ -591,6 +597,7 @@ export class Lifecycle {
   /** Pause running courses: nothing more is claimed (a step already claimed still goes out once). */
   async pause(subscriber: Pick<Subscriber, "id">, reason = "paused by the subscriber"): Promise<number> {
     return this.store.transaction(async (tx) => {
+      await tx.lockSubscriber(subscriber.id);
       let n = 0;
       for (const e of await tx.listEnrollments(subscriber.id)) {
         if (e.status !== "active") continue;
@@ -649,6 +656,7 @@ export class Lifecycle {
   /** Leave everything, at once: nothing is sent after this moment (claimed sends are re-checked). */
   async unsubscribe(subscriber: Pick<Subscriber, "id">, now: Date, via: string): Promise<"unsubscribed" | "already"> {
     return this.store.transaction(async (tx) => {
+      await tx.lockSubscriber(subscriber.id);
       const s = await tx.getSubscriber(subscriber.id);
       if (!s || s.status === "unsubscribed" || s.status === "suppressed") return "already";
       await tx.leave(s.id, "unsubscribed", "unsubscribed", now, { type: "unsubscribed", data: { via } });
@@ -713,7 +721,9 @@ export class Lifecycle {
     return this.store.transaction(async (tx) => {
       const send = event.emailId ? await tx.findSendByProviderId(event.emailId) : null;
       const address = event.to?.[0];
-      const subscriber = send ? await tx.getSubscriber(send.subscriberId) : address ? await tx.findSubscriberByEmail(address) : null;
+      const found = send ? await tx.getSubscriber(send.subscriberId) : address ? await tx.findSubscriberByEmail(address) : null;
+      if (found) await tx.lockSubscriber(found.id);
+      const subscriber = found && (await tx.getSubscriber(found.id));
       const fresh = await tx.recordEvent({
         subscriberId: subscriber?.id ?? null,
         sendId: send?.id ?? null,

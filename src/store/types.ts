@@ -243,6 +243,12 @@ export interface SubscriberStore {
   /** Which of these addresses are on the suppression list (lower-cased). */
   suppressedAmong(emails: readonly string[]): Promise<Set<string>>;
   getSubscriber(id: string): Promise<Subscriber | null>;
+  /**
+   * Inside a transaction: hold the subscriber's row until it ends, so a second door operation
+   * on the same person waits for this one and then reads what it wrote (PostgreSQL:
+   * SELECT … FOR UPDATE; SQLite serialises writers already, so there it does nothing).
+   */
+  lockSubscriber(id: string): Promise<void>;
   findSubscriberByEmail(email: string): Promise<Subscriber | null>;
   listSubscribers(afterId: string | null, limit: number): Promise<Subscriber[]>;
   /** Change status; leaving stamps unsubscribed_at; `consent` records a (re)confirmation. */

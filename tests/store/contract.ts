@@ -76,6 +76,41 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         for (const sub of again.created) expect((await store.getEnrollment(sub.id, "course"))?.nextStepId).toBe("first");
       });
 
+      it("lockSubscriber: a second transaction on the same subscriber waits for the first, then reads what it wrote", async () => {
+        const { subscriber } = await store.upsertSubscriber({ email: "lock@example.com", status: "active" }, T0);
+        const order: string[] = [];
+        let release!: () => void;
+        const held = new Promise<void>((r) => {
+          release = r;
+        });
+        let locked!: () => void;
+        const firstHolds = new Promise<void>((r) => {
+          locked = r;
+        });
+        // Read-then-write, as the door's tag() does: add the tag unless it is there.
+        const tagOnce = (who: string, hold?: Promise<void>) =>
+          store.transaction(async (tx) => {
+            await tx.lockSubscriber(subscriber.id);
+            if (hold) {
+              locked();
+              await hold;
+            }
+            const s = await tx.getSubscriber(subscriber.id);
+            if (s?.tags.includes("once")) return void order.push(`${who}: already`);
+            await tx.addTag(subscriber.id, "once");
+            order.push(`${who}: added`);
+          });
+        const one = tagOnce("one", held);
+        await firstHolds;
+        const two = tagOnce("two");
+        // Room for the second to run past the lock if nothing held it (then it would add first).
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setTimeout(r, 100));
+        release();
+        await Promise.all([one, two]);
+        expect(order).toEqual(["one: added", "two: already"]);
+      });
+
       it("tags are a set: adding twice keeps one, removing takes it away, and they come back sorted", async () => {
         const { subscriber } = await store.upsertSubscriber({ email: "t@example.com", status: "active" }, T0);
         await store.addTag(subscriber.id, "booked");
@@ -202,6 +237,47 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         const [recovered] = await store.claimStaleBatches(plusMs(T0, LEASE), 10, LEASE);
         expect(recovered!.id).toBe("batch-2");
         expect(recovered!.claims.map((c) => c.sendId)).toEqual([kept[0]!.sendId]);
+      });
+
+      it("recovering a stale batch raises its sends' fences: the owner that lost the batch's lease records nothing over the recovering one", async () => {
+        for (const e of ["fa@example.com", "fb@example.com"]) await enrolled(store, e, T0);
+        const claims = await store.claimDue(T0, 10, LEASE, "frozen");
+        const payload = JSON.stringify({ sendIds: claims.map((c) => c.sendId), emails: claims.map((c) => ({ to: [c.subscriber.email] })) });
+        await store.createBatch({ id: "batch-z", payload, claims, leaseUntil: plusMs(T0, LEASE), now: T0 });
+        // The lease runs out; another worker recovers the batch (same key, same bytes): a new claim.
+        const [recovered] = await store.claimStaleBatches(plusMs(T0, LEASE), 10, LEASE);
+        expect(recovered!.claims.map((c) => c.fence)).toEqual(claims.map((c) => c.fence + 1));
+        // The frozen owner wakes and records its stale outcome: refused, the batch is still pending.
+        const late = claims.map((claim) => ({
+          claim,
+          outcome: { status: "failed" as const, at: T0, reason: "late" },
+          advance: { kind: "completed" as const },
+        }));
+        await store.completeBatch("batch-z", late);
+        for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed" });
+        // Still pending: once its lease runs out it is recovered again (the fences grow once more).
+        const [again] = await store.claimStaleBatches(plusMs(T0, 10 * LEASE), 10, LEASE);
+        expect(again?.id).toBe("batch-z");
+        expect(again!.claims.map((c) => c.fence)).toEqual(claims.map((c) => c.fence + 2));
+        // The first recovery is now the late one: refused too.
+        await store.completeBatch(
+          "batch-z",
+          recovered!.claims.map((claim) => ({
+            claim,
+            outcome: { status: "failed" as const, at: T0, reason: "late" },
+            advance: { kind: "completed" as const },
+          })),
+        );
+        for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed" });
+        // The current owner records: it counts, and the batch is done.
+        const fresh = again!.claims.map((claim) => ({
+          claim,
+          outcome: { status: "sent" as const, at: T0, providerMessageId: `m-${claim.sendId}` },
+          advance: { kind: "completed" as const },
+        }));
+        await store.completeBatch("batch-z", fresh);
+        for (const c of claims) expect(await store.getSend(c.sendId)).toMatchObject({ status: "sent", providerMessageId: `m-${c.sendId}` });
+        expect(await store.claimStaleBatches(plusMs(T0, 100 * LEASE), 10, LEASE)).toEqual([]);
       });
 
       it("forgetting someone takes their entry out of a pending batch's stored payload, keeping the others aligned", async () => {

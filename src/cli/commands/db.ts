@@ -10,10 +10,10 @@ import type { Command } from "commander";
 import { isPostgresUrl, loadConfig, readEnv } from "../../config.ts";
 import { appliedMigrations, copySqliteToPostgres } from "../../store/postgres/copy.ts";
 import { PostgresStore, postgresProblem } from "../../store/postgres/postgres-store.ts";
+import { redactUrl } from "../../store/database-url.ts";
 import { type SqliteStore, sqlitePath } from "../../store/sqlite/sqlite-store.ts";
 import { openMigratedStore } from "../../wiring.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
-import { redactUrl } from "./start.ts";
 
 /** The `db` command group; other files add subcommands with `dbGroup(program)`. */
 /** The most pages one backup step may copy (better-sqlite3 clamps to this): the whole database at once. */

@@ -14,6 +14,7 @@ import { createHttpApp } from "../../http/app.ts";
 
 import { watchSequences } from "../../sequences/reload.ts";
 import { DripError } from "../../errors.ts";
+import { redactUrl } from "../../store/database-url.ts";
 import { LiveVersions } from "../../versions/go-live.ts";
 import { TickLoop } from "../../engine/wake.ts";
 import { type CliIO, UsageError } from "../io.ts";
@@ -208,14 +209,6 @@ function parseWorkers(raw: string | undefined, databaseUrl: string): number {
       `--workers ${n} needs PostgreSQL (DATABASE_URL=postgres://…): a SQLite file is served by one process; run 'drip start' without --workers`,
     );
   return n;
-}
-
-/** The database URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  if (!isPostgresUrl(url) || !URL.canParse(url)) return url;
-  const u = new URL(url);
-  if (u.password) u.password = "***";
-  return u.toString();
 }
 
 /**

@@ -4,6 +4,14 @@
  * wait on, or take, the same row), read-then-write operations lock the rows they read first,
  * and the few expressions SQLite spells its own way (scalar max, boolean arithmetic).
  * Everything else is the portable Kysely in src/store/sqlite/*-queries.ts, run here as is.
+ *
+ * LOCK ORDER. Every transaction that waits for row locks takes them in one order, so two
+ * workers (or a worker and its own heartbeat) never wait on each other in a cycle (40P01):
+ *   1. the subscriber's row (door operations, enroll, the confirmation cap);
+ *   2. batches rows (completeBatch, recovery, forgetting), by id;
+ *   3. enrollments rows, by id (`ORDER BY id FOR UPDATE` before any UPDATE of several rows);
+ *   4. sends rows (only ever written after their enrollment is held).
+ * Claims and the heartbeat never wait: they take rows with SKIP LOCKED.
  */
 import { type Kysely, sql } from "kysely";
 import { laneShares } from "../sqlite/send-queries.ts";
@@ -118,6 +126,23 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
   return claims;
 }
 
+/**
+ * Is anything claimable now? One autocommit statement over the partial indexes (enrollments_due,
+ * enrollments_leased, batches_pending, confirmations_pending): the idle tick asks this instead of
+ * opening three claim transactions that find nothing (each BEGIN … COMMIT is round trips).
+ */
+export async function claimable(q: Kysely<DB>, now: Date, what: "due" | "batches" | "confirmations"): Promise<boolean> {
+  const t = now.getTime();
+  const probe =
+    what === "due"
+      ? sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM enrollments WHERE status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t})
+          OR EXISTS (SELECT 1 FROM enrollments WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t}) AS any`
+      : what === "batches"
+        ? sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM batches WHERE status = 'pending' AND lease_until <= ${t}) AS any`
+        : sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM confirmations WHERE status = 'pending' AND lease_until <= ${t}) AS any`;
+  return (await probe.execute(q)).rows[0]?.any === true;
+}
+
 /** Pending batches whose lease ran out, re-leased to this caller (SKIP LOCKED: never one two workers both take). */
 export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
   const t = now.getTime();
@@ -132,7 +157,9 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
   rows.sort((a, b) => a.id.localeCompare(b.id));
   // Recovering a batch is a new claim on its sends: the fence grows, so the attempt that lost
   // the batch's lease (a worker frozen past it) can no longer record over this one.
-  await sql`UPDATE enrollments SET fence = fence + 1 WHERE lease_until = ${HELD_BY_BATCH} AND lease_owner IN (${sql.join(rows.map((r) => r.id))})`.execute(q);
+  // Locked in id order first (the one order every path takes enrollments in; see LOCK ORDER above).
+  await sql`UPDATE enrollments SET fence = fence + 1 WHERE id IN (
+    SELECT id FROM enrollments WHERE lease_until = ${HELD_BY_BATCH} AND lease_owner IN (${sql.join(rows.map((r) => r.id))}) ORDER BY id FOR UPDATE)`.execute(q);
   // The rows are ours now (leased past `now`): the portable reader hydrates exactly these.
   return sqliteSends.readBatches(q, rows);
 }
@@ -158,7 +185,7 @@ export async function claimConfirmations(q: Kysely<DB>, now: Date, limit: number
 }
 
 /** Lock the subscriber's row: what follows reads then writes on their behalf (enroll, the confirmation cap). */
-async function lockSubscriber(q: Kysely<DB>, subscriberId: string): Promise<void> {
+export async function lockSubscriber(q: Kysely<DB>, subscriberId: string): Promise<void> {
   await sql`SELECT 1 FROM subscribers WHERE id = ${subscriberId} FOR UPDATE`.execute(q);
 }
 
@@ -172,13 +199,25 @@ export async function queueConfirmation(q: Kysely<DB>, subscriberId: string, now
   return sqliteConfirmations.queueConfirmation(q, subscriberId, now, since, max);
 }
 
+/** Lock enrollments in id order (FOR UPDATE) before a statement that writes several of them. */
+export async function lockEnrollments(q: Kysely<DB>, ids: readonly number[]): Promise<void> {
+  if (ids.length > 0) await sql`SELECT 1 FROM enrollments WHERE id IN (${sql.join([...new Set(ids)])}) ORDER BY id FOR UPDATE`.execute(q);
+}
+
+/** Lock a subscriber's enrollments in id order (a door operation writing several of them). */
+export async function lockEnrollmentsOf(q: Kysely<DB>, subscriberId: string): Promise<void> {
+  await sql`SELECT 1 FROM enrollments WHERE subscriber_id = ${subscriberId} ORDER BY id FOR UPDATE`.execute(q);
+}
+
 /** Lock the claims' enrollments (their fences are read, then the claims handed to the batch). */
 export async function createBatch(
   q: Kysely<DB>,
   batch: { id: string; payload: string; claims: readonly ClaimedSend[]; now: Date; leaseUntil: Date; keyWindowFrom?: Date },
 ): Promise<{ lost: string[] }> {
-  const ids = batch.claims.map((c) => c.enrollmentId);
-  if (ids.length > 0) await sql`SELECT 1 FROM enrollments WHERE id IN (${sql.join(ids)}) ORDER BY id FOR UPDATE`.execute(q);
+  await lockEnrollments(
+    q,
+    batch.claims.map((c) => c.enrollmentId),
+  );
   return sqliteSends.createBatch(q, batch);
 }
 
@@ -237,6 +276,13 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
 
 /** Record a batch's sends and close it, unless every record was refused (the batch was recovered by another worker, who closes it). */
 export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
+  // The batch row first, then its enrollments in id order, then each record (LOCK ORDER above):
+  // recovery by another worker takes the same rows in the same order, so one waits for the other.
+  await sql`SELECT 1 FROM batches WHERE id = ${batchId} FOR UPDATE`.execute(q);
+  await lockEnrollments(
+    q,
+    records.map((r) => r.claim.enrollmentId),
+  );
   let recorded = records.length === 0;
   for (const r of records) recorded = (await sqliteSends.record(q, r)) || recorded;
   if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();

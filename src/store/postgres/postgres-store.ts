@@ -123,6 +123,14 @@ export class PostgresStore implements Store {
   private closed = false;
   /** Set on the view `transaction()` hands out: every call runs on the open transaction. */
   private inTransaction = false;
+  /**
+   * Transactions run again after PostgreSQL failed them: deadlocks (40P01) should not happen
+   * (every path locks rows in one order, ./claim-queries.ts), so each is logged as a bug to find;
+   * serialization failures (40001) are counted too.
+   */
+  readonly retries = { deadlock: 0, serialization: 0 };
+  /** Where a retried transaction is reported (the app's log; wiring sets it). */
+  onRetry: (line: string) => void = () => {};
 
   constructor(url: string, opts: PostgresOptions = {}) {
     this.pool = createPool(url, opts);
@@ -150,7 +158,13 @@ export class PostgresStore implements Store {
         // Postgres ends a deadlock (40P01) or a serialization failure (40001) by failing one side;
         // that transaction rolled back whole, so running it again is safe. A few tries, jittered.
         const code = (err as { code?: unknown }).code;
-        if (attempt >= 5 || (code !== "40P01" && code !== "40001")) throw err;
+        if (code !== "40P01" && code !== "40001") throw err;
+        if (code === "40P01") this.retries.deadlock++;
+        else this.retries.serialization++;
+        this.onRetry(
+          `postgres: transaction ${attempt >= 5 ? "failed" : "retried"} after ${code === "40P01" ? "a deadlock" : "a serialization failure"} (${code}; attempt ${attempt}): ${(err as Error).message}`,
+        );
+        if (attempt >= 5) throw err;
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
       }
     }
@@ -225,6 +239,10 @@ export class PostgresStore implements Store {
     return uq.getSubscriber(this.db, id);
   }
 
+  async lockSubscriber(id: string): Promise<void> {
+    await pq.lockSubscriber(this.db, id);
+  }
+
   findSubscriberByEmail(email: string): Promise<Subscriber | null> {
     return uq.findSubscriberByEmail(this.db, email);
   }
@@ -274,14 +292,22 @@ export class PostgresStore implements Store {
   }
 
   exitEnrollments(subscriberId: string, reason: string): Promise<void> {
-    return eq.exitEnrollments(this.db, subscriberId, reason);
+    return this.tx(async (q) => {
+      await pq.lockEnrollmentsOf(q, subscriberId);
+      await eq.exitEnrollments(q, subscriberId, reason);
+    });
   }
 
   leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void> {
-    return this.tx((q) => eq.leave(q, subscriberId, status, reason, now, event));
+    return this.tx(async (q) => {
+      await pq.lockSubscriber(q, subscriberId);
+      await pq.lockEnrollmentsOf(q, subscriberId);
+      await eq.leave(q, subscriberId, status, reason, now, event);
+    });
   }
 
-  claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
+  async claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
+    if (!this.inTransaction && !(await pq.claimable(this.db, now, "due"))) return [];
     return this.tx((q) => pq.claimDue(q, now, limit, leaseMs, owner));
   }
 
@@ -300,7 +326,8 @@ export class PostgresStore implements Store {
     return this.tx((q) => pq.createBatch(q, batch));
   }
 
-  claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+  async claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
+    if (!this.inTransaction && !(await pq.claimable(this.db, now, "batches"))) return [];
     return this.tx((q) => pq.claimStaleBatches(q, now, limit, leaseMs));
   }
 
@@ -366,7 +393,8 @@ export class PostgresStore implements Store {
     return this.tx((q) => pq.queueConfirmation(q, subscriberId, now, since, max));
   }
 
-  claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+  async claimConfirmations(now: Date, limit: number, leaseMs: number): Promise<PendingConfirmation[]> {
+    if (!this.inTransaction && !(await pq.claimable(this.db, now, "confirmations"))) return [];
     return this.tx((q) => pq.claimConfirmations(q, now, limit, leaseMs));
   }
 
@@ -380,10 +408,15 @@ export class PostgresStore implements Store {
 
   forgetSubscriber(id: string): Promise<void> {
     return this.tx(async (q) => {
-      // Lock their pending batches' rows: a concurrent scrub or recovery sees the payload before or after, whole.
-      await sql`SELECT 1 FROM batches WHERE status = 'pending' AND id IN (SELECT batch_id FROM sends WHERE subscriber_id = ${id} AND batch_id IS NOT NULL) FOR UPDATE`.execute(
+      // Their row, then their pending batches' rows (a concurrent scrub or recovery sees the payload
+      // before or after, whole), then their enrollments and sends: the lock order of ./claim-queries.ts,
+      // taken before the delete cascades through them in an order of its own.
+      await pq.lockSubscriber(q, id);
+      await sql`SELECT 1 FROM batches WHERE status = 'pending' AND id IN (SELECT batch_id FROM sends WHERE subscriber_id = ${id} AND batch_id IS NOT NULL) ORDER BY id FOR UPDATE`.execute(
         q,
       );
+      await pq.lockEnrollmentsOf(q, id);
+      await sql`SELECT 1 FROM sends WHERE subscriber_id = ${id} ORDER BY id FOR UPDATE`.execute(q);
       await uq.forgetSubscriber(q, id);
     });
   }

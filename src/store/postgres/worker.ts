@@ -127,16 +127,22 @@ export class PgWorker {
     this.beating ??= (async () => {
       try {
         const until = this.now() + this.leaseMs;
-        await this.store.pool.query("UPDATE enrollments SET lease_until = $2 WHERE lease_owner = $1 AND lease_until IS NOT NULL AND lease_until < $3", [
-          this.owner,
-          until,
-          HELD_BY_BATCH,
-        ]);
+        // Rows are taken in id order and a row another transaction holds is skipped, not waited
+        // for (it is being recorded or handed to a batch right now; the next beat renews it if
+        // it is still ours): the heartbeat never waits in a lock cycle with this worker's own
+        // createBatch/completeBatch or another worker's recovery (the deadlock the soak found was
+        // this UPDATE, which locked in index order, against createBatch's ORDER BY id).
+        await this.store.pool.query(
+          `UPDATE enrollments SET lease_until = $2 WHERE id IN (
+             SELECT id FROM enrollments WHERE lease_owner = $1 AND lease_until IS NOT NULL AND lease_until < $3 ORDER BY id FOR UPDATE SKIP LOCKED)`,
+          [this.owner, until, HELD_BY_BATCH],
+        );
         if (this.batches.size > 0)
-          await this.store.pool.query("UPDATE batches SET lease_until = greatest(lease_until, $2) WHERE id = ANY($1) AND status = 'pending'", [
-            [...this.batches],
-            until,
-          ]);
+          await this.store.pool.query(
+            `UPDATE batches SET lease_until = greatest(lease_until, $2) WHERE id IN (
+               SELECT id FROM batches WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED)`,
+            [[...this.batches], until],
+          );
         await this.elect();
         await this.store.pool.query("UPDATE drip_workers SET heartbeat_at = $2, duties = $3 WHERE id = $1", [this.id, this.now(), this.leader ? "leader" : ""]);
       } catch (err) {

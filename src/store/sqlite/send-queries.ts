@@ -294,6 +294,19 @@ export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number,
     )
     .returning(["id", "payload", "attempts", "created_at"])
     .execute();
+  if (rows.length === 0) return [];
+  // Recovering a batch is a new claim on its sends: the fence grows, so the attempt that lost
+  // the batch's lease (a process frozen past it, then resumed) can no longer record over this one.
+  await q
+    .updateTable("enrollments")
+    .set({ fence: sql`fence + 1` })
+    .where("lease_until", "=", HELD_BY_BATCH)
+    .where(
+      "lease_owner",
+      "in",
+      rows.map((r) => r.id),
+    )
+    .execute();
   return readBatches(q, rows);
 }
 
@@ -355,9 +368,36 @@ export async function readBatches(
   });
 }
 
+/**
+ * Record a batch's sends and close it, unless every record was refused: the batch was
+ * recovered by another worker (its fences grew), who records and closes it; a late owner
+ * closing it would leave the recovered sends held by a batch nobody recovers again.
+ */
 export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-  await recordMany(q, records);
-  await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+  // A staff retry rewound some of these enrollments (a resume point to go back to): those are
+  // recorded one by one by record(), which restores it; the rest in a few set-based statements.
+  const resuming =
+    records.length === 0
+      ? new Set<number>()
+      : new Set(
+          (
+            await q
+              .selectFrom("enrollments")
+              .select("id")
+              .where(
+                "id",
+                "in",
+                records.map((r) => r.claim.enrollmentId),
+              )
+              .where("resume", "is not", null)
+              .execute()
+          ).map((r) => r.id),
+        );
+  let recorded = records.length === 0;
+  for (const r of records) if (resuming.has(r.claim.enrollmentId)) recorded = (await record(q, r)) || recorded;
+  const rest = records.filter((r) => !resuming.has(r.claim.enrollmentId));
+  if (rest.length > 0) recorded = (await recordMany(q, rest)).some(Boolean) || recorded;
+  if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
 }
 
 /** `value` when every row gets the same one, else `CASE key WHEN k1 THEN v1 … ELSE fallback END`. */
@@ -428,7 +468,8 @@ export async function recordMany(q: Kysely<DB>, records: readonly OutcomeRecord[
           bySend((r) => r.outcome.at.getTime()),
         )},
         sequence_version = ${version((v) => v.sequence, "sequence_version")},
-        template_version = ${version((v) => v.template, "template_version")}
+        template_version = ${version((v) => v.template, "template_version")},
+        retry_key = NULL, retry_since = NULL
       WHERE id IN (${sql.join(chunk.map((r) => r.claim.sendId))})`.execute(q);
     // Advance: an enrollment ended meanwhile (unsubscribe) stays ended; only its cursor moved above.
     const next = chunk.filter((r) => r.advance.kind === "next");

@@ -254,6 +254,9 @@ export class SqliteStore implements Store {
     return uq.getSubscriber(this.db, id);
   }
 
+  /** SQLite's write transactions (BEGIN IMMEDIATE) already run one at a time: nothing to lock. */
+  async lockSubscriber(_id: string): Promise<void> {}
+
   findSubscriberByEmail(email: string): Promise<Subscriber | null> {
     return uq.findSubscriberByEmail(this.db, email);
   }
