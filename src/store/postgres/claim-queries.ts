@@ -11,7 +11,7 @@
  *   2. batches rows (completeBatch, recovery, forgetting), by id;
  *   3. enrollments rows, by id (`ORDER BY id FOR UPDATE` before any UPDATE of several rows);
  *   4. sends rows (only ever written after their enrollment is held).
- * Claims and the heartbeat never wait: they take rows with SKIP LOCKED.
+ * Claims never wait: they take rows with SKIP LOCKED. The heartbeat waits, in id order (a skipped row would not be renewed).
  */
 import { type Kysely, sql } from "kysely";
 import { laneShares } from "../sqlite/send-queries.ts";

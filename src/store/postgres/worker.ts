@@ -127,20 +127,22 @@ export class PgWorker {
     this.beating ??= (async () => {
       try {
         const until = this.now() + this.leaseMs;
-        // Rows are taken in id order and a row another transaction holds is skipped, not waited
-        // for (it is being recorded or handed to a batch right now; the next beat renews it if
-        // it is still ours): the heartbeat never waits in a lock cycle with this worker's own
-        // createBatch/completeBatch or another worker's recovery (the deadlock the soak found was
-        // this UPDATE, which locked in index order, against createBatch's ORDER BY id).
+        // Rows are locked in id order, the one order every path takes (see claim-queries.ts), so
+        // the heartbeat never waits in a lock cycle with this worker's own createBatch/
+        // completeBatch or another worker's recovery (the deadlock the soak found was this
+        // UPDATE locking in index order against createBatch's ORDER BY id). It waits for a row
+        // another transaction holds rather than skipping it: a skipped row is not renewed, its
+        // 2 s lease in the soak ran out under load, and workers kept taking each other's claims
+        // (the soak stalled at 0–1,100 of 5,000 sent).
         await this.store.pool.query(
           `UPDATE enrollments SET lease_until = $2 WHERE id IN (
-             SELECT id FROM enrollments WHERE lease_owner = $1 AND lease_until IS NOT NULL AND lease_until < $3 ORDER BY id FOR UPDATE SKIP LOCKED)`,
+             SELECT id FROM enrollments WHERE lease_owner = $1 AND lease_until IS NOT NULL AND lease_until < $3 ORDER BY id FOR UPDATE)`,
           [this.owner, until, HELD_BY_BATCH],
         );
         if (this.batches.size > 0)
           await this.store.pool.query(
             `UPDATE batches SET lease_until = greatest(lease_until, $2) WHERE id IN (
-               SELECT id FROM batches WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED)`,
+               SELECT id FROM batches WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE)`,
             [[...this.batches], until],
           );
         await this.elect();
