@@ -79,15 +79,16 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   });
   // Forms and JSON bodies are small; webhook payloads can carry a little more.
   app.use("/webhooks/*", bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: "body too large (256 KiB at most)" }, 413) }));
+  const formLimit = bodyLimit({
+    maxSize: 16 * 1024,
+    onError: (c2) =>
+      isMachineRoute(c2.req.path) || wantsJson(c2)
+        ? c2.json({ error: "body too large (16 KiB at most)" }, 413)
+        : respondPage(c2, 413, "Too large", html`<h1>That was too much</h1><p>The form sent more data than we accept.</p>`),
+  });
   app.use("*", async (c, next) => {
     if (c.req.path.startsWith("/webhooks/") || c.req.path === ADMIN_IMPORT) return next(); // limits of their own
-    return bodyLimit({
-      maxSize: 16 * 1024,
-      onError: (c2) =>
-        isMachineRoute(c2.req.path) || wantsJson(c2)
-          ? c2.json({ error: "body too large (16 KiB at most)" }, 413)
-          : respondPage(c2, 413, "Too large", html`<h1>That was too much</h1><p>The form sent more data than we accept.</p>`),
-    })(c, next);
+    return formLimit(c, next);
   });
 
   /*

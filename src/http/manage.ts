@@ -3,14 +3,14 @@
  * Both are reached through an HMAC token scoped to one subscriber: guessing or altering a
  * token reaches nobody.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { subscriberInputSchema } from "../lifecycle/input.ts";
 import { canonicalTimeZone } from "../schedule/index.ts";
 import { NEWSLETTER_STEP, type Subscriber, issueSequenceId } from "../store/types.ts";
 import { sendId as sendIdOf } from "../store/shared.ts";
 import { verifyToken } from "../tokens.ts";
-import { type Env, type HttpDeps, isGenuineForm, respondPage, retryWhileBusy, writeTo } from "./context.ts";
-import { type Html, html } from "./html.ts";
+import { type Env, type HttpDeps, isGenuineForm, mediaType, organization, respondPage, retryWhileBusy, writeTo } from "./context.ts";
+import { type Html, html, page } from "./html.ts";
 import { csrfToken } from "./security.ts";
 import { zoneSelect } from "./zones.ts";
 
@@ -65,8 +65,8 @@ export function manageRoutes(): Hono<Env> {
   // the holder of a token it already has. No CSRF token, no Origin check, by design.
   app.post("/unsubscribe/:token", async (c) => {
     const deps = c.get("deps");
-    const body = await c.req.parseBody().catch(() => null);
-    if (body?.["List-Unsubscribe"] !== "One-Click") {
+    const body = await oneClickBody(c);
+    if (body !== "One-Click") {
       return respondPage(
         c,
         400,
@@ -74,12 +74,14 @@ export function manageRoutes(): Hono<Env> {
         html`<h1>Unsubscribe</h1><p>The request did not say <code>List-Unsubscribe=One-Click</code>. Use the button on <a href="/unsubscribe/${c.req.param("token")}">this page</a>.</p>`,
       );
     }
-    const subscriber = await subscriberFor(deps, c.req.param("token"));
-    if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
+    const check = verifyToken(deps.secret, "manage", c.req.param("token"), deps.now());
+    if (!check.ok) return respondPage(c, 400, "Link not valid", invalidLink(deps));
     // Never lost to a busy database: retried for a while, then 503 with Retry-After (providers retry).
     const now = deps.now();
     const topic = topicOf(deps, c.req.query("topic"));
     if (topic) {
+      const subscriber = await deps.store.getSubscriber(check.subscriberId);
+      if (!subscriber) return respondPage(c, 400, "Link not valid", invalidLink(deps));
       // One-click from a newsletter: leaves this topic, credited to the issue's send.
       const issue = c.req.query("issue");
       const delivery = issue ? await deps.store.getEnrollment(subscriber.id, issueSequenceId(issue)) : null;
@@ -96,8 +98,11 @@ export function manageRoutes(): Hono<Env> {
 <p class="hint"><a href="/preferences/${token}">All your preferences</a></p>`,
       );
     }
-    await retryWhileBusy(deps, () => deps.lifecycle.unsubscribe(subscriber, now, "one-click"));
-    return respondPage(c, 200, "Unsubscribed", unsubscribedPage);
+    // The door reads the subscriber in its own transaction: no read before it. Only when it
+    // did nothing ("already") is it asked whether there is anyone (a forgotten subscriber's link is not valid).
+    const outcome = await retryWhileBusy(deps, () => deps.lifecycle.unsubscribe({ id: check.subscriberId }, now, "one-click"));
+    if (outcome === "already" && !(await deps.store.getSubscriber(check.subscriberId))) return respondPage(c, 400, "Link not valid", invalidLink(deps));
+    return unsubscribedResponse(c);
   });
 
   app.get("/preferences/:token", async (c) => {
@@ -175,6 +180,35 @@ const DONE = new Map<string, string>([
   ["topic-join", "Done: you're on the list."],
   ["topic-leave", "Done: you've left that list."],
 ]);
+
+/**
+ * The one-click body's List-Unsubscribe value (null when it cannot be read). An urlencoded body
+ * (what mailbox providers send) is read as text; multipart goes through Hono's form parser.
+ * A repeated field counts by its last value, as Hono's parseBody does.
+ */
+async function oneClickBody(c: Context<Env>): Promise<string | null> {
+  try {
+    if (mediaType(c) === "application/x-www-form-urlencoded") return new URLSearchParams(await c.req.text()).getAll("List-Unsubscribe").at(-1) ?? null;
+    const body = await c.req.parseBody();
+    const value = body["List-Unsubscribe"];
+    return typeof value === "string" ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The unsubscribed page is the same for everyone: rendered once per organization name. */
+const unsubscribedPages = new Map<string, string>();
+function unsubscribedResponse(c: Context<Env>) {
+  const org = organization(c.get("deps"));
+  let text = unsubscribedPages.get(org);
+  if (text === undefined) {
+    text = page({ title: "Unsubscribed", organization: org, body: unsubscribedPage });
+    if (unsubscribedPages.size > 16) unsubscribedPages.clear();
+    unsubscribedPages.set(org, text);
+  }
+  return c.html(text, 200);
+}
 
 /** A declared topic by id, or null (a made-up ?topic= is ignored). */
 function topicOf(deps: HttpDeps, id: string | undefined) {

@@ -63,6 +63,25 @@ describe("one-click unsubscribe (RFC 8058)", () => {
     expect(await status()).toBe("unsubscribed");
   });
 
+  it("answers a genuine link of an erased subscriber with 400 (the door is asked first, then whether anyone is there)", async () => {
+    const url = unsubscribeUrl(reader.article);
+    await h.app.lifecycle.forget("ann@example.com", h.now());
+    const res = await h.req(url, ONE_CLICK);
+    expect(res.status).toBe(400);
+    expect(await pageText(res)).toContain("This link is not valid");
+    expect(await h.app.store.getSubscriber(reader.id)).toBeNull();
+  });
+
+  it("reads an urlencoded body's List-Unsubscribe field as its last value, as a form parser does", async () => {
+    const url = unsubscribeUrl(reader.article);
+    const post = (body: string) => h.req(url, { ...ONE_CLICK, body });
+    expect((await post("List-Unsubscribe=One-Click&List-Unsubscribe=Other")).status).toBe(400);
+    expect((await post("List-Unsubscribe=%ZZ")).status).toBe(400);
+    expect(await status()).toBe("active");
+    expect((await post("other=1&List-Unsubscribe=Other&List-Unsubscribe=One-Click")).status).toBe(200);
+    expect(await status()).toBe("unsubscribed");
+  });
+
   it("drops a send already claimed when the unsubscribe lands before dispatch", async () => {
     h.setNow(new Date("2026-03-11T09:00:00Z")); // day 2, 09:00 London: self-release is due
     const store = h.app.store;

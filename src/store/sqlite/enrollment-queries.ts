@@ -3,7 +3,7 @@
  * enrollments, status changes and leaving. Each function is one operation on the caller's
  * connection or transaction (`q`); enroll and leave run inside BEGIN IMMEDIATE.
  */
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import { toEnrollment } from "../shared.ts";
 import type { EnrollInput, EnrollResult, Enrollment, EnrollmentStatus } from "../types.ts";
@@ -75,7 +75,9 @@ export async function lastSentSend(q: Kysely<DB>, subscriberId: string): Promise
     .selectFrom("sends")
     .select("id")
     .where("subscriber_id", "=", subscriberId)
-    .where("status", "=", "sent")
+    // `status || ''`, not `status`: SQLite would otherwise pick the sends_status index and read
+    // every sent email of everyone; this way it reads this subscriber's sends only (sends_subscriber).
+    .where(sql<string>`${sql.ref("status")} || ''`, "=", "sent")
     .orderBy("sent_at", "desc")
     .limit(1)
     .executeTakeFirst();
