@@ -51,7 +51,8 @@ const portOpen = (port: number) =>
 /** A copy of the project (its own sequences/ folder), sharing node_modules. */
 function projectCopy(): string {
   const dir = tempDir("drip-ready-");
-  for (const f of ["src", "sequences", "emails", "newsletters", "bin", "package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+  for (const f of ["src", "sequences", "emails", "newsletters", "bin", "package.json", "tsconfig.json"])
+    cpSync(join(ROOT, f), join(dir, f), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }
