@@ -695,6 +695,22 @@ export interface DeliveryPlan {
   fallback: number;
 }
 
+/** An issue report's counts, in the order `drip newsletter status` and `drip stats` print them. */
+export const ISSUE_REPORT_COLUMNS = [
+  "recipients",
+  "pending",
+  "sent",
+  "skipped",
+  "failed",
+  "cancelled",
+  "delivered",
+  "opened",
+  "clicked",
+  "bounced",
+  "complained",
+  "unsubscribed",
+] as const;
+
 export interface IssueReport {
   issueId: string;
   recipients: number;

@@ -3,28 +3,13 @@
  * thin wrappers over src/newsletters/service.ts (the dashboard calls the same functions).
  */
 import type { Command } from "commander";
-import type { IssueReport } from "../../store/types.ts";
+import { ISSUE_REPORT_COLUMNS, type IssueReport } from "../../store/types.ts";
 import { type CliIO, UsageError, WorkError, printJson } from "../io.ts";
 import { guardTimeTravel, instant, withApp } from "./app-context.ts";
 
-const REPORT_COLUMNS = [
-  "recipients",
-  "pending",
-  "sent",
-  "skipped",
-  "failed",
-  "cancelled",
-  "delivered",
-  "opened",
-  "clicked",
-  "bounced",
-  "complained",
-  "unsubscribed",
-] as const;
-
 function printReport(io: CliIO, r: IssueReport) {
-  const w = Math.max(...REPORT_COLUMNS.map((c) => String(r[c]).length));
-  for (const c of REPORT_COLUMNS) io.out(`  ${c.padEnd(13)} ${String(r[c]).padStart(w)}\n`);
+  const w = Math.max(...ISSUE_REPORT_COLUMNS.map((c) => String(r[c]).length));
+  for (const c of ISSUE_REPORT_COLUMNS) io.out(`  ${c.padEnd(13)} ${String(r[c]).padStart(w)}\n`);
   for (const [why, n] of Object.entries(r.skippedReasons)) io.out(`  skipped: ${why} (${n})\n`);
   // Clicks per link (each reader's click on a link counted once), most clicked first.
   const links = Object.entries(r.clicksByLink).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));

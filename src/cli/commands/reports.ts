@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { issueIdOf } from "../../store/types.ts";
+import { ISSUE_REPORT_COLUMNS, issueIdOf } from "../../store/types.ts";
 import type { App } from "../../wiring.ts";
 import type { StepStats } from "../../store/types.ts";
 import { describeTrigger } from "../../automations/compile.ts";
@@ -10,21 +10,6 @@ const STAT_COLUMNS = ["sent", "delivered", "opened", "clicked", "bounced", "comp
 
 const AUTOMATION_COLUMNS = ["fired", "entered", "joined", "unchanged", "skipped"] as const;
 
-const ISSUE_COLUMNS = [
-  "recipients",
-  "pending",
-  "sent",
-  "skipped",
-  "failed",
-  "cancelled",
-  "delivered",
-  "opened",
-  "clicked",
-  "bounced",
-  "complained",
-  "unsubscribed",
-] as const;
-
 /** Per newsletter issue (scheduled, sent or cancelled; drafts have no results): the same issueReport `drip newsletter status` shows. */
 async function newsletterRows(app: App) {
   const rows = [];
@@ -34,9 +19,9 @@ async function newsletterRows(app: App) {
 
 function printNewsletters(io: CliIO, rows: Awaited<ReturnType<typeof newsletterRows>>) {
   const w = Math.max(5, ...rows.map((r) => r.issueId.length));
-  const widths = ISSUE_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
-  io.out(`${"issue".padEnd(w)}${ISSUE_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
-  for (const r of rows) io.out(`${r.issueId.padEnd(w)}${ISSUE_COLUMNS.map((c, i) => `  ${String(r[c]).padStart(widths[i]!)}`).join("")}\n`);
+  const widths = ISSUE_REPORT_COLUMNS.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  io.out(`${"issue".padEnd(w)}${ISSUE_REPORT_COLUMNS.map((c, i) => `  ${c.padStart(widths[i]!)}`).join("")}\n`);
+  for (const r of rows) io.out(`${r.issueId.padEnd(w)}${ISSUE_REPORT_COLUMNS.map((c, i) => `  ${String(r[c]).padStart(widths[i]!)}`).join("")}\n`);
   // Why deliveries were skipped, and clicks per link (each reader once per link), below the table.
   for (const r of rows) {
     const why = Object.entries(r.skippedReasons).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
