@@ -384,7 +384,23 @@ export interface ReportStore {
   skippedByStep(sequenceId?: string): Promise<{ sequenceId: string; stepId: string; reason: string; count: number }[]>;
   /** Why these subscribers are unsubscribed or suppressed (only those are in the map). */
   statusReasons(subscriberIds: readonly string[]): Promise<Map<string, StatusReason>>;
+  /** How many provider events (PRUNABLE_EVENT_TYPES) happened before `before` (`drip db prune --dry-run`). */
+  countPrunableEvents(before: Date): Promise<number>;
+  /**
+   * Delete up to `limit` provider events (PRUNABLE_EVENT_TYPES) that happened before `before`,
+   * with ids above `afterId`, lowest ids first, in one statement (one transaction). Returns how
+   * many went and the last id deleted: the next batch's `afterId`, so a pass reads the table
+   * once. Sends, subscribers, unsubscribes, bookings, consent and the audit log are never touched.
+   */
+  pruneEvents(before: Date, limit: number, afterId?: number): Promise<{ deleted: number; lastId: number }>;
 }
+
+/**
+ * The events `drip db prune` deletes: what the provider told us about a message (webhooks).
+ * Kept whatever their age: `unsubscribed` (how someone left: drip show/export's reason),
+ * `booked` (conversions), `retry` (staff actions) and any other type.
+ */
+export const PRUNABLE_EVENT_TYPES = ["delivered", "opened", "clicked", "bounced", "complained"] as const;
 
 /** Why a subscriber left: the suppression reason (hard bounce, complaint, staff's words…) or the way they unsubscribed. */
 export interface StatusReason {

@@ -10,6 +10,7 @@ import type { AutomationRun } from "../../src/automations/types.ts";
 import type { ClaimedSend, Store } from "../../src/store/types.ts";
 import { HOUR, MINUTE, at } from "../support/engine-helpers.ts";
 import { newsletterContract } from "./newsletter-contract.ts";
+import { retentionContract } from "./retention-contract.ts";
 import { retryContract } from "./retry-contract.ts";
 
 const T0 = at("2027-01-04T10:00:00Z");
@@ -31,6 +32,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
     afterEach(async () => store.close());
     newsletterContract(() => store);
     retryContract(() => store);
+    retentionContract(() => store);
 
     describe("subscribers", () => {
       it("emails are unique case-insensitively and keep the case they were first given", async () => {

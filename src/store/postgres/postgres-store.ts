@@ -68,6 +68,7 @@ import * as cq from "../sqlite/confirmation-queries.ts";
 import * as eq from "../sqlite/enrollment-queries.ts";
 import * as mq from "../sqlite/meta-queries.ts";
 import * as nq from "../sqlite/newsletter-queries.ts";
+import * as retention from "../sqlite/retention-queries.ts";
 import * as rq from "../sqlite/report-queries.ts";
 import * as sr from "../sqlite/status-reason-queries.ts";
 import * as sq from "../sqlite/send-queries.ts";
@@ -366,6 +367,14 @@ export class PostgresStore implements Store {
 
   recordEvent(event: EventInput): Promise<boolean> {
     return rq.recordEvent(this.db, event);
+  }
+
+  countPrunableEvents(before: Date): Promise<number> {
+    return retention.countPrunableEvents(this.db, before);
+  }
+
+  pruneEvents(before: Date, limit: number, afterId?: number): Promise<{ deleted: number; lastId: number }> {
+    return retention.pruneEvents(this.db, before, limit, afterId);
   }
 
   findSendByProviderId(id: string): Promise<SendRecord | null> {

@@ -63,6 +63,7 @@ import { createPrivately, privateSideFiles } from "./file-modes.ts";
 import * as mq from "./meta-queries.ts";
 import * as nq from "./newsletter-queries.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import * as retention from "./retention-queries.ts";
 import * as rq from "./report-queries.ts";
 import * as sr from "./status-reason-queries.ts";
 import * as retries from "./retry-queries.ts";
@@ -371,6 +372,14 @@ export class SqliteStore implements Store {
 
   recordEvent(event: EventInput): Promise<boolean> {
     return rq.recordEvent(this.db, event);
+  }
+
+  countPrunableEvents(before: Date): Promise<number> {
+    return retention.countPrunableEvents(this.db, before);
+  }
+
+  pruneEvents(before: Date, limit: number, afterId?: number): Promise<{ deleted: number; lastId: number }> {
+    return retention.pruneEvents(this.db, before, limit, afterId);
   }
 
   findSendByProviderId(id: string): Promise<SendRecord | null> {
