@@ -33,7 +33,9 @@ function sourceFiles(dir) {
 export function fingerprint(root = ROOT) {
   const h = createHash("sha256");
   const esbuildVersion = JSON.parse(readFileSync(join(root, "node_modules/esbuild/package.json"), "utf8")).version;
-  h.update(`${process.version}\0${esbuildVersion}\0`);
+  // The root too: the build writes each module's own absolute location into it (see onLoad),
+  // so a copy of the project sharing this node_modules must never run another copy's build.
+  h.update(`${process.version}\0${esbuildVersion}\0${root}\0`);
   const files = [join(root, "tsconfig.json"), fileURLToPath(import.meta.url), ...sourceFiles(join(root, "src")), ...sourceFiles(join(root, "emails"))];
   for (const f of files) {
     h.update(relative(root, f));
@@ -111,13 +113,16 @@ export async function buildCompiled(root = ROOT, hash = fingerprint(root)) {
     // Another process built the same hash meanwhile: theirs is as good.
     rmSync(tmp, { recursive: true, force: true });
   }
-  // Older builds: the newest few are kept (a long-running `drip start` may still load a
-  // lazy chunk of the build it started from), the rest removed.
+  // Older builds: the newest few are kept, and none younger than a week is removed (a
+  // long-running `drip start`, or another copy of the project sharing this node_modules, may
+  // still load a lazy chunk of the build it started from); the rest are removed. A build is
+  // under a megabyte.
+  const weekAgo = Date.now() - 7 * 24 * 3600_000;
   const builds = readdirSync(cacheRoot(root))
     .filter((e) => /^cli-[0-9a-f]+$/.test(e) && e !== `cli-${hash}`)
     .map((e) => ({ e, at: statSync(join(cacheRoot(root), e)).mtimeMs }))
     .sort((a, b) => b.at - a.at);
-  for (const { e } of builds.slice(4)) rmSync(join(cacheRoot(root), e), { recursive: true, force: true });
+  for (const { e, at } of builds.slice(4)) if (at < weekAgo) rmSync(join(cacheRoot(root), e), { recursive: true, force: true });
   return join(final, "main.js");
 }
 

@@ -11,6 +11,7 @@ export default defineForms({
     {
       id: "hip-pain",
       title: "Outer hip and leg pain that isn't your IT band",
+      intro: "A free email course in six short emails, sent in your own time zone. You can pause or leave with one click.",
       sequence: "hip-pain-course",
       // Its own unticked box: consent now, the newsletter once the course ends (sequences/automations.ts).
       topics: [{ id: "weekly", when: "after-course" }],

@@ -40,7 +40,7 @@ export function topicChoices(form: Form, declared: readonly Topic[]): { topic: T
   return formTopics(form).flatMap(({ id, later }) => {
     const topic = declared.find((t) => t.id === id);
     if (!topic) return [];
-    return [{ topic, later, label: `${later ? "When the course ends, send me" : "Also send me"} ${topic.name}: ${topic.description}` }];
+    return [{ topic, later, label: `${later ? "When the course ends, send me" : "Also send me"} “${topic.name}”. ${topic.description}` }];
   });
 }
 

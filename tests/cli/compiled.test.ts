@@ -84,4 +84,33 @@ describe("the compiled CLI", () => {
     expect((await run(["status"])).out).toMatch(/^subscribers {2}pending 0/m);
     expect(builds()).toHaveLength(2);
   }, 180_000);
+
+  it("a second copy of the project sharing the same node_modules runs its own files, never the other copy's build", async () => {
+    // The soak tests run copies of the project with node_modules linked to one checkout's: a
+    // build holds its copy's absolute paths (content folders, assets), so it is keyed by them.
+    const second = mkdtempSync(join(tmpdir(), "drip-compiled-two-"));
+    try {
+      for (const dir of ["bin", "src", "emails", "sequences", "newsletters"]) cpSync(join(project, dir), join(second, dir), { recursive: true });
+      for (const f of ["tsconfig.json", "package.json"]) cpSync(join(project, f), join(second, f));
+      symlinkSync(join(project, "node_modules"), join(second, "node_modules"));
+      const course = join(second, "sequences/hip-pain-course.ts");
+      writeFileSync(course, readFileSync(course, "utf8").replace(/name: "[^"]*"/, `name: "The second copy's course"`));
+      const name = async (cwd: string) => {
+        const was = project;
+        project = cwd;
+        try {
+          const r = await run(["list", "--json"]);
+          expect(r.code).toBe(0);
+          return (JSON.parse(r.out) as { id: string; name: string }[]).find((s) => s.id === "hip-pain-course")?.name;
+        } finally {
+          project = was;
+        }
+      };
+      expect(await name(project)).not.toBe("The second copy's course");
+      expect(await name(second)).toBe("The second copy's course");
+      expect(await name(project)).not.toBe("The second copy's course");
+    } finally {
+      rmSync(second, { recursive: true, force: true });
+    }
+  }, 240_000);
 });

@@ -118,7 +118,7 @@ describe("forms", () => {
     expect(snippet.out).toBe(formSnippet(f, { publicUrl: BASE, secret: SECRET, defaultZone: "Europe/London", topics: h.app.topics.topics() }));
     // The form's topic is its own unticked box, offered for when the course ends.
     expect(snippet.out).toContain(
-      '<input id="drip-hip-pain-topic-weekly" name="topic_weekly" type="checkbox" value="yes"> <label for="drip-hip-pain-topic-weekly">When the course ends, send me The weekly blog:',
+      '<input id="drip-hip-pain-topic-weekly" name="topic_weekly" type="checkbox" value="yes"> <label for="drip-hip-pain-topic-weekly">When the course ends, send me “The weekly blog”. Each new article',
     );
     expect(snippet.out).toContain(`action="${BASE}/f/hip-pain"`);
     expect(snippet.out).toContain(`name="form_token" value="${formToken(SECRET, "hip-pain")}"`);

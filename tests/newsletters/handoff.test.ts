@@ -1,6 +1,6 @@
 /**
  * The course hands its finishers to the weekly newsletter, with the shipped content, end to
- * end: a reader ticks the signup form's own unticked "When the course ends, send me The weekly
+ * end: a reader ticks the signup form's own unticked "When the course ends, send me “The weekly
  * blog" box, confirms, is not a member during the course (consent recorded for later), finishes
  * the course on the test clock, joins the topic through `course-finishers-join-weekly`
  * (sequences/automations.ts) and receives the next newsletter. A reader who did not tick it
@@ -41,7 +41,7 @@ describe("course → newsletter hand-off (shipped content)", () => {
     const box = /<input id="topic_weekly" name="topic_weekly" type="checkbox"[^>]*>/.exec(page)?.[0];
     expect(box).toBeDefined();
     expect(box).not.toMatch(/checked/);
-    expect(page).toContain('<label for="topic_weekly">When the course ends, send me The weekly blog:');
+    expect(page).toContain('<label for="topic_weekly">When the course ends, send me “The weekly blog”. Each new article');
   });
 
   // About 80 ticks walk the course: generous room for a loaded machine (nothing here is timed).
