@@ -35,6 +35,7 @@ import type { FeedDefinition } from "./newsletters/feeds.ts";
 import { Newsletters } from "./newsletters/service.ts";
 import type { Topic, TopicSource } from "./newsletters/topics.ts";
 import { fileWakeChannel, wakeFilePath } from "./store/sqlite/wake-file.ts";
+import { pgWakeChannel } from "./store/postgres/wake.ts";
 
 export interface App {
   config: Config;
@@ -112,10 +113,10 @@ export function makeTransport(config: Config, store?: Store): Transport {
 
 /**
  * How processes on one database tell each other "something is due now": a watched file beside
- * a SQLite database. A Postgres store plugs in LISTEN/NOTIFY here (same WakeChannel shape).
+ * a SQLite database, LISTEN/NOTIFY on PostgreSQL (src/store/postgres/wake.ts).
  */
-export function wakeChannelFor(config: Config): WakeChannel | null {
-  if (isPostgresUrl(config.databaseUrl)) return null; // the hook for LISTEN/NOTIFY
+export function wakeChannelFor(config: Config, store?: Store, log?: (line: string) => void): WakeChannel | null {
+  if (isPostgresUrl(config.databaseUrl)) return store instanceof PostgresStore ? pgWakeChannel(store.pool, config.databaseUrl, { log }) : null;
   const path = sqlitePath(config.databaseUrl);
   return path === ":memory:" ? null : fileWakeChannel(wakeFilePath(path));
 }
@@ -198,7 +199,8 @@ export async function createApp(
     return s ? { name: s.name, organization: s.organization } : { name: config.from, organization: config.from };
   };
   defaultZone = () => engine.defaultSequence?.defaultTimezone ?? "UTC";
-  const waker = new Waker(opts.wakeChannel === undefined ? wakeChannelFor(config) : opts.wakeChannel, log);
+  const wakeChannel = opts.wakeChannel === undefined ? wakeChannelFor(config, store, log) : opts.wakeChannel;
+  const waker = new Waker(wakeChannel, log);
   const lifecycle = new Lifecycle({
     store,
     sequences: engine,
@@ -241,6 +243,7 @@ export async function createApp(
     site,
     close: async () => {
       await worker?.stop();
+      await wakeChannel?.close?.();
       await store.close();
     },
     ...(worker ? { worker } : {}),

@@ -11,8 +11,9 @@
  *   start`) it runs the TickLoop; elsewhere (a CLI command, `drip start --no-scheduler`) it
  *   notifies a `WakeChannel` so the process(es) that do tick hear it.
  * - `WakeChannel`: SQLite uses a file beside the database watched with inotify
- *   (`fileWakeChannel`); a Postgres store can provide one over LISTEN/NOTIFY (every worker
- *   listens; whichever claims first sends, the others find nothing due).
+ *   (`fileWakeChannel`); PostgreSQL uses LISTEN/NOTIFY (`src/store/postgres/wake.ts`: every
+ *   worker listens, and a worker that ticks also tells the others, `broadcast`; whichever
+ *   claims first sends, the others find nothing due).
  */
 
 /** A cross-process "something is due now" signal. */
@@ -21,6 +22,10 @@ export interface WakeChannel {
   notify(): void | Promise<void>;
   /** Hear other processes' notifications; returns the function that stops listening. */
   listen(onWake: () => void): () => void;
+  /** Notify the others even when this process ticks itself (PostgreSQL: idle workers share the work). */
+  broadcast?: boolean;
+  /** Wait for notifications in flight (before the store closes). */
+  close?(): Promise<void>;
 }
 
 /** One tick at a time; calls during a tick become exactly one more tick after it. */
@@ -95,7 +100,7 @@ export class Waker {
     this.requested++;
     if (this.run) {
       this.runHere();
-      return;
+      if (!this.channel?.broadcast) return;
     }
     try {
       void Promise.resolve(this.channel?.notify()).catch((err) => this.log(`wake-up not delivered: ${(err as Error).message}`));
