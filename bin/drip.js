@@ -37,9 +37,8 @@ globalThis[Symbol.for("drip.importWithoutTemplates")] = importWithoutTemplates;
 async function compiledMain() {
   if (process.env.DRIP_NO_COMPILE === "1") return null;
   try {
-    const { buildCompiled, compiledEntry, fingerprint } = await import("./compile.js");
-    const hash = fingerprint(root);
-    return compiledEntry(root, hash) ?? (await buildCompiled(root, hash));
+    const { compiled } = await import("./compile.js");
+    return await compiled(root);
   } catch (err) {
     if ((process.env.DEBUG ?? "").includes("drip")) console.error("drip: running from source:", err);
     return null;
