@@ -35,6 +35,13 @@ export const ROOT = join(here, "..");
  */
 export const BUNDLED = ["kysely", "zod"];
 
+/**
+ * Bundled packages that staff content (and the src/ files it imports, loaded from source) also
+ * import: the build exports each as deps/<name>.js, and bin/drip.js points those imports at it
+ * (bin/shared-deps.mjs), so one copy is loaded, not the build's and node_modules' both.
+ */
+export const SHARED = { zod: 'export * from "zod";\nexport { default } from "zod";\n' };
+
 function sourceFiles(dir) {
   const out = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -143,7 +150,7 @@ export async function buildCompiled(root = ROOT, hash = fingerprint(root)) {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   await build({
-    entryPoints: { main: join(root, "src/cli/main.ts") },
+    entryPoints: { main: join(root, "src/cli/main.ts"), ...Object.fromEntries(Object.keys(SHARED).map((name) => [`deps/${name}`, `drip-shared:${name}`])) },
     outdir: tmp,
     bundle: true,
     splitting: true, // each lazily loaded command stays its own chunk
@@ -162,6 +169,8 @@ export async function buildCompiled(root = ROOT, hash = fingerprint(root)) {
               .split("/")
               .slice(0, spec.startsWith("@") ? 2 : 1)
               .join("/");
+          b.onResolve({ filter: /^drip-shared:/ }, (args) => ({ path: args.path.slice("drip-shared:".length), namespace: "drip-shared" }));
+          b.onLoad({ filter: /.*/, namespace: "drip-shared" }, (args) => ({ contents: SHARED[args.path], resolveDir: root, loader: "js" }));
           b.onResolve({ filter: /^[^./]/ }, (args) =>
             args.kind !== "entry-point" && !BUNDLED.includes(packageName(args.path)) ? { path: args.path, external: true } : undefined,
           );

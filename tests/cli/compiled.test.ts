@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/cli.ts";
 
@@ -158,6 +159,35 @@ describe("the compiled CLI", () => {
     expect(builds()).toEqual(afterRevert);
     expect(keys().length).toBe(keysBefore + 1);
   }, 180_000);
+
+  it("staff content loaded from source gets the build's copy of zod: node_modules' copy is never loaded beside it", async () => {
+    // Every module the process loads, recorded by a hook of its own (registered first, so the
+    // last to see each load on its way to Node).
+    const record = join(project, "loads.txt");
+    writeFileSync(
+      join(project, "record-loads.mjs"),
+      `import { appendFileSync } from "node:fs";\nexport async function load(url, context, next) { appendFileSync(${JSON.stringify(record)}, url + "\\n"); return next(url, context); }\n`,
+    );
+    writeFileSync(
+      join(project, "record.mjs"),
+      `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(join(project, "record-loads.mjs")).href)});\n`,
+    );
+    // list: sequence definitions (src/sequences/define.ts from source validates with zod);
+    // validate: the app's config (the build's zod) and every piece of staff content.
+    for (const args of [
+      ["list", "--json"],
+      ["validate", "--no-typecheck", "--json"],
+    ]) {
+      rmSync(record, { force: true });
+      const r = await run(args, { NODE_OPTIONS: `--import ${join(project, "record.mjs")}` });
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      const loads = readFileSync(record, "utf8").split("\n");
+      expect(loads.filter((u) => /\/node_modules\/\.cache\/drip\/cli-[0-9a-f]+\/deps\/zod\.js$/.test(u))).toHaveLength(1);
+      expect(loads.filter((u) => u.includes("/node_modules/zod/"))).toEqual([]);
+      expect(loads.some((u) => u.endsWith("/src/sequences/define.ts"))).toBe(true);
+    }
+  }, 240_000);
 
   it("the prepare script (run by npm install and npm ci after they write npm's hidden lockfile) leaves the lockfile fresh", async () => {
     const was = project;
