@@ -151,6 +151,52 @@ describe("postgres only: many workers", () => {
   });
 });
 
+describe("postgres: retried in-doubt batches claimed by two workers at once", () => {
+  it("two pools claiming pages of 2 take each retry key's 3 sends whole (one of them, all 3), every send once", async () => {
+    await db.reset();
+    const one = new PostgresStore(db.url);
+    const two = new PostgresStore(db.url);
+    try {
+      await one.migrate();
+      const rows = Array.from({ length: 18 }, (_, i) => ({ email: `g${i}@example.com`, status: "active" as const }));
+      await one.importSubscribers(rows, T0, () => ({ sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0 }));
+      const first = await one.claimDue(T0, 100, 5 * MINUTE, "first");
+      expect(first).toHaveLength(18);
+      const keyOf = new Map<string, string>();
+      const now = new Date(T0.getTime() + 60 * MINUTE);
+      for (let g = 0; g < 6; g++) {
+        const claims = first.slice(g * 3, g * 3 + 3);
+        const id = `batch-group-${g}`;
+        const payload = JSON.stringify({ sendIds: claims.map((c) => c.sendId), emails: claims.map((c) => ({ to: [c.subscriber.email] })) });
+        await one.createBatch({ id, payload, claims, leaseUntil: T0, now: T0 });
+        await one.completeBatch(
+          id,
+          claims.map((claim) => ({ claim, outcome: { status: "in_doubt" as const, at: T0, reason: "no answer" }, advance: { kind: "completed" as const } })),
+        );
+        expect(await one.requeueSend(claims[g % 3]!.sendId, now)).toMatchObject({ kind: "queued", key: id });
+        for (const c of claims) keyOf.set(c.sendId, id);
+      }
+      const pages: ClaimedSend[][] = [];
+      for (let round = 0; round < 60 && pages.flat().length < 18; round++)
+        pages.push(...(await Promise.all([one.claimDue(now, 2, 5 * MINUTE, "a"), two.claimDue(now, 2, 5 * MINUTE, "b")])));
+      const all = pages.flat();
+      expect(all.map((c) => c.sendId).sort()).toEqual([...keyOf.keys()].sort());
+      for (const page of pages) {
+        const perKey = new Map<string, number>();
+        for (const c of page) {
+          expect(c.retryKey?.key).toBe(keyOf.get(c.sendId));
+          perKey.set(c.retryKey!.key, (perKey.get(c.retryKey!.key) ?? 0) + 1);
+        }
+        for (const [key, n] of perKey) expect(n, key).toBe(3);
+      }
+      expect(one.retries.deadlock + two.retries.deadlock).toBe(0);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  }, 90_000);
+});
+
 describe("postgres: door operations on one subscriber from two workers", () => {
   it("two pools tag (and unsubscribe) the same subscriber at once: the second waits for the first's row lock, none fails", async () => {
     await db.reset();
