@@ -294,8 +294,24 @@ export async function completeBatch(q: Kysely<DB>, batchId: string, records: rea
   if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
 }
 
-/** Lock the send and its enrollment (read, then rewound) before the portable requeue. */
+/**
+ * Lock what the portable requeue reads and then writes, in the LOCK ORDER above: the
+ * subscribers of the send and (in doubt) of its batch's other in-doubt sends, which go with it,
+ * by id (as Store.lockSubscriber, all at once: two staff retries of one batch, or a retry and
+ * an unsubscribe, wait for each other instead of one reading what the other is changing);
+ * then their batch; then their enrollments, by id.
+ */
 export async function requeueSend(q: Kysely<DB>, sendId: string, now: Date): Promise<RequeueResult> {
-  await sql`SELECT 1 FROM enrollments WHERE id = (SELECT enrollment_id FROM sends WHERE id = ${sendId}) FOR UPDATE`.execute(q);
+  const { rows: group } = await sql<{ subscriber_id: string; enrollment_id: number; batch_id: string | null }>`
+    SELECT subscriber_id, enrollment_id, batch_id FROM sends
+    WHERE id = ${sendId} OR (status = 'in_doubt' AND batch_id = (SELECT batch_id FROM sends WHERE id = ${sendId} AND status = 'in_doubt'))`.execute(q);
+  if (group.length === 0) return sqliteRetries.requeueSend(q, sendId, now);
+  await sql`SELECT 1 FROM subscribers WHERE id IN (${sql.join([...new Set(group.map((g) => g.subscriber_id))])}) ORDER BY id FOR UPDATE`.execute(q);
+  const batches = [...new Set(group.flatMap((g) => (g.batch_id ? [g.batch_id] : [])))];
+  if (batches.length > 0) await sql`SELECT 1 FROM batches WHERE id IN (${sql.join(batches)}) ORDER BY id FOR UPDATE`.execute(q);
+  await lockEnrollments(
+    q,
+    group.map((g) => g.enrollment_id),
+  );
   return sqliteRetries.requeueSend(q, sendId, now);
 }
