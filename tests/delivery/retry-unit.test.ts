@@ -43,25 +43,28 @@ describe.each(["sqlite", "postgres"] as const)("a retried in-doubt batch goes ou
       onRequest: async () => {
         if (lost <= 0) return;
         lost--;
-        await new Promise((resolve) => setTimeout(resolve, 400));
+        await new Promise((resolve) => setTimeout(resolve, 600));
         throw new Error("never taken");
       },
     });
     const store = await openStore(backend);
-    const engine = new Engine({
-      store,
-      sequences: [hipPainCourse],
-      transport: new ResendTransport(API_KEY, { baseUrl: d.url, limiter: new RateLimiter(100), timeoutMs: 150 }),
-      links: { publicUrl: "https://drip.example.com", bookingUrl: "https://clinic.example.com/book", siteUrl: "https://clinic.example.com" },
-      secret: SECRET,
-      from: "hello@clinic.example.com",
-      postalAddress: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
-      emailsDir: EMAILS_DIR,
-      clock: new InstantClock(),
-      maxAttempts: 2,
-      // A batching transport claims five pages' worth at a time: pages of ten.
-      pageSize: 2,
-    });
+    // The first engine gives up on an answer after 150 ms (the lost batch); the one that sends the retry waits as long as it takes.
+    const engineWith = (timeoutMs: number) =>
+      new Engine({
+        store,
+        sequences: [hipPainCourse],
+        transport: new ResendTransport(API_KEY, { baseUrl: d.url, limiter: new RateLimiter(100), timeoutMs }),
+        links: { publicUrl: "https://drip.example.com", bookingUrl: "https://clinic.example.com/book", siteUrl: "https://clinic.example.com" },
+        secret: SECRET,
+        from: "hello@clinic.example.com",
+        postalAddress: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
+        emailsDir: EMAILS_DIR,
+        clock: new InstantClock(),
+        maxAttempts: 2,
+        // A batching transport claims five pages' worth at a time: pages of ten.
+        pageSize: 2,
+      });
+    const engine = engineWith(150);
     try {
       const group = await seedEnrolled(store, engine, 7, T0);
       expect(await engine.tick(time.set(T0))).toMatchObject({ sent: 0, failed: 7 });
@@ -78,7 +81,7 @@ describe.each(["sqlite", "postgres"] as const)("a retried in-doubt batch goes ou
       const key = report.key!;
 
       const requestsBefore = d.requests.length;
-      expect(await engine.tick(time.set(now))).toMatchObject({ sent: 12, failed: 0 });
+      expect(await engineWith(30_000).tick(time.set(now))).toMatchObject({ sent: 12, failed: 0 });
       const underKey = d.requests.slice(requestsBefore).filter((r) => r.idempotencyKey === key);
       expect(underKey).toEqual([expect.objectContaining({ status: 200, count: 7 })]);
       const delivered = d.delivered.map((e) => e.to[0]).sort();
