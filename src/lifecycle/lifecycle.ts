@@ -220,6 +220,8 @@ export class Lifecycle {
     return {
       join: async (tx, s, topic, _now) => {
         if (!declared(topic)) return { result: "no-consent", why: `topic ${topic} is not declared in newsletters/topics.ts` };
+        // Read, then written: the subscriber's row is held first (the door usually holds it already).
+        await tx.lockSubscriber(s.id);
         const m = (await tx.listTopicMemberships(s.id)).find((x) => x.topicId === topic);
         if (m?.status === "joined") return { result: "already" };
         if (m?.status === "consented") {
@@ -232,6 +234,7 @@ export class Lifecycle {
         };
       },
       leave: async (tx, s, topic, now) => {
+        await tx.lockSubscriber(s.id);
         const m = (await tx.listTopicMemberships(s.id)).find((x) => x.topicId === topic);
         if (m?.status !== "joined" && m?.status !== "consented") return "not-member";
         await tx.setTopic(s.id, topic, { status: "left", at: now });
@@ -408,10 +411,13 @@ export class Lifecycle {
     for (const t of opts.topics ?? []) this.topicFor(t); // an unknown topic is refused before anything is written
     if (await this.store.isSuppressed(input.email)) return { kind: "suppressed" };
     const outcome = await this.store.transaction(async (tx): Promise<SubscribeOutcome> => {
-      const { subscriber, created } = await tx.upsertSubscriber(
+      const upserted = await tx.upsertSubscriber(
         { ...input, status: opts.confirmed ? "active" : "pending", consentSource: opts.source, consentAt: now, consentIp: opts.ip ?? null },
         now,
       );
+      const { created } = upserted;
+      // A known address: their row held first, then read as stored (a concurrent subscribe waits, then finds the topics joined).
+      const subscriber = created ? upserted.subscriber : await this.fresh(tx, upserted.subscriber);
       let current = subscriber;
       const activated = opts.confirmed && (created ? subscriber.status === "active" : subscriber.status === "pending");
       if (opts.confirmed && subscriber.status === "pending") {

@@ -31,6 +31,13 @@ class DryRunRollback extends Error {
   }
 }
 
+/**
+ * One send's requeue in `tx`. What it reads and then writes is locked by the store's
+ * requeueSend before it reads (PostgreSQL: the subscribers of the send and of its in-doubt
+ * batch-mates, as Store.lockSubscriber does, all at once in id order, then the batch, then the
+ * enrollments by id), so two retries of one batch, or a retry and an unsubscribe, wait for each
+ * other. Locking only this send's subscriber here first would deadlock two retries of one batch.
+ */
 async function requeue(tx: Store, sendId: string, now: Date, by: string): Promise<RetryReport> {
   const before = await tx.getSend(sendId);
   const r: RequeueResult = await tx.requeueSend(sendId, now);

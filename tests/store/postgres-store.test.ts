@@ -4,7 +4,10 @@
  * tests; plus what only Postgres has: two pools claiming at once, the advisory-locked migrations.
  */
 import { describe, expect, it } from "vitest";
+import { compileAutomations } from "../../src/automations/compile.ts";
+import { defineAutomations } from "../../src/automations/define.ts";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
+import { defineTopics, staticTopics } from "../../src/newsletters/topics.ts";
 import type { ClaimedSend } from "../../src/store/types.ts";
 import { PgRateLimiter } from "../../src/store/postgres/rate-limit.ts";
 import { PgWorker } from "../../src/store/postgres/worker.ts";
@@ -151,6 +154,52 @@ describe("postgres only: many workers", () => {
   });
 });
 
+describe("postgres: retried in-doubt batches claimed by two workers at once", () => {
+  it("two pools claiming pages of 2 take each retry key's 3 sends whole (one of them, all 3), every send once", async () => {
+    await db.reset();
+    const one = new PostgresStore(db.url);
+    const two = new PostgresStore(db.url);
+    try {
+      await one.migrate();
+      const rows = Array.from({ length: 18 }, (_, i) => ({ email: `g${i}@example.com`, status: "active" as const }));
+      await one.importSubscribers(rows, T0, () => ({ sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0 }));
+      const first = await one.claimDue(T0, 100, 5 * MINUTE, "first");
+      expect(first).toHaveLength(18);
+      const keyOf = new Map<string, string>();
+      const now = new Date(T0.getTime() + 60 * MINUTE);
+      for (let g = 0; g < 6; g++) {
+        const claims = first.slice(g * 3, g * 3 + 3);
+        const id = `batch-group-${g}`;
+        const payload = JSON.stringify({ sendIds: claims.map((c) => c.sendId), emails: claims.map((c) => ({ to: [c.subscriber.email] })) });
+        await one.createBatch({ id, payload, claims, leaseUntil: T0, now: T0 });
+        await one.completeBatch(
+          id,
+          claims.map((claim) => ({ claim, outcome: { status: "in_doubt" as const, at: T0, reason: "no answer" }, advance: { kind: "completed" as const } })),
+        );
+        expect(await one.requeueSend(claims[g % 3]!.sendId, now)).toMatchObject({ kind: "queued", key: id });
+        for (const c of claims) keyOf.set(c.sendId, id);
+      }
+      const pages: ClaimedSend[][] = [];
+      for (let round = 0; round < 60 && pages.flat().length < 18; round++)
+        pages.push(...(await Promise.all([one.claimDue(now, 2, 5 * MINUTE, "a"), two.claimDue(now, 2, 5 * MINUTE, "b")])));
+      const all = pages.flat();
+      expect(all.map((c) => c.sendId).sort()).toEqual([...keyOf.keys()].sort());
+      for (const page of pages) {
+        const perKey = new Map<string, number>();
+        for (const c of page) {
+          expect(c.retryKey?.key).toBe(keyOf.get(c.sendId));
+          perKey.set(c.retryKey!.key, (perKey.get(c.retryKey!.key) ?? 0) + 1);
+        }
+        for (const [key, n] of perKey) expect(n, key).toBe(3);
+      }
+      expect(one.retries.deadlock + two.retries.deadlock).toBe(0);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  }, 90_000);
+});
+
 describe("postgres: door operations on one subscriber from two workers", () => {
   it("two pools tag (and unsubscribe) the same subscriber at once: the second waits for the first's row lock, none fails", async () => {
     await db.reset();
@@ -174,4 +223,92 @@ describe("postgres: door operations on one subscriber from two workers", () => {
       await two.close();
     }
   }, 60_000);
+
+  it("two pools retry two sends of one in-doubt batch at once, 20 times: one queues both (one key), the other is refused; no deadlock", async () => {
+    await db.reset();
+    const one = new PostgresStore(db.url);
+    const two = new PostgresStore(db.url);
+    const noSequences = { getSequence: () => undefined, defaultSequence: undefined };
+    const doors = [new Lifecycle({ store: one, sequences: noSequences }), new Lifecycle({ store: two, sequences: noSequences })];
+    const now = new Date(T0.getTime() + 60 * MINUTE);
+    try {
+      await one.migrate();
+      for (let round = 0; round < 20; round++) {
+        for (const who of ["x", "y"]) await enrolled(one, `${who}${round}@example.com`, T0);
+        const claims = await one.claimDue(T0, 10, 5 * MINUTE);
+        expect(claims).toHaveLength(2);
+        const id = `batch-race-${round}`;
+        const payload = JSON.stringify({ sendIds: claims.map((c) => c.sendId), emails: claims.map((c) => ({ to: [c.subscriber.email] })) });
+        await one.createBatch({ id, payload, claims, leaseUntil: T0, now: T0 });
+        await one.completeBatch(
+          id,
+          claims.map((claim) => ({ claim, outcome: { status: "in_doubt" as const, at: T0, reason: "no answer" }, advance: { kind: "completed" as const } })),
+        );
+        const results = await Promise.allSettled(claims.map((c, i) => doors[i]!.retrySend(c.sendId, now, `staff ${i}`)));
+        const queued = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+        expect(queued, `round ${round}`).toHaveLength(1);
+        expect(queued[0]).toMatchObject({ outcome: "queued", key: id, siblings: [claims.find((c) => c.sendId !== queued[0]!.sendId)!.sendId] });
+        const refused = results.find((r) => r.status === "rejected");
+        expect(refused?.status === "rejected" && String(refused.reason)).toMatch(/was not retried: it is queued or being sent now/);
+        for (const c of claims) {
+          expect(await one.getSend(c.sendId)).toMatchObject({ status: "claimed" });
+          const retries = (await one.subscriberTimeline(c.subscriber.id)).filter((e) => e.kind === "retry");
+          expect(retries, `round ${round}`).toHaveLength(1);
+        }
+      }
+      expect(one.retries.deadlock + two.retries.deadlock).toBe(0);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  }, 120_000);
+
+  it("two pools subscribe one reader to a topic at once, 20 times: one joins it and fires its automation (which joins a consented topic) once; the other finds it joined", async () => {
+    await db.reset();
+    const one = new PostgresStore(db.url);
+    const two = new PostgresStore(db.url);
+    const noSequences = { getSequence: () => undefined, defaultSequence: undefined };
+    const topics = staticTopics(
+      defineTopics([
+        { id: "weekly", name: "Weekly", description: "The weekly blog.", askAtSignup: true },
+        { id: "offers", name: "Offers", description: "Now and then.", askAtSignup: false },
+      ]),
+    );
+    // Joining the weekly hands the reader to the offers they consented to (a `consented` record).
+    const list = compileAutomations([], {
+      file: "automations.ts",
+      automations: defineAutomations([{ id: "weekly-offers", on: { on: "topic-joined", topic: "weekly" }, do: [{ joinTopic: "offers" }] }]).automations,
+    });
+    const doors = [one, two].map((store) => new Lifecycle({ store, sequences: noSequences, topics, automations: () => list }));
+    try {
+      await one.migrate();
+      for (let round = 0; round < 20; round++) {
+        const email = `t${round}@example.com`;
+        const { subscriber } = await one.upsertSubscriber({ email, status: "active" }, T0);
+        await one.setTopic(subscriber.id, "offers", { status: "consented", at: T0, source: "signup form (when the course ends)" });
+        // `drip subscribe --topic weekly` from two places a moment apart (each its own run key).
+        const results = await Promise.all(
+          doors.map((door, i) =>
+            door.subscribe(
+              { email, name: "", timezone: "Europe/London", tags: [] },
+              { confirmed: false, source: `place ${i}`, topics: ["weekly"] },
+              new Date(T0.getTime() + i),
+            ),
+          ),
+        );
+        expect(results.map((r) => r.kind)).toEqual(["ok", "ok"]);
+        const runs = await two.automationRuns(subscriber.id);
+        expect(runs, `round ${round}`).toMatchObject([{ automationId: "weekly-offers", outcome: "done", detail: "joined topic offers" }]);
+        const memberships = await two.listTopicMemberships(subscriber.id);
+        expect(memberships.map((m) => [m.topicId, m.status]).sort()).toEqual([
+          ["offers", "joined"],
+          ["weekly", "joined"],
+        ]);
+      }
+      expect(one.retries.deadlock + two.retries.deadlock).toBe(0);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  }, 120_000);
 });

@@ -28,6 +28,19 @@ async function failedSend(s: Store, email: string) {
 
 const payload = (cs: readonly ClaimedSend[]) => JSON.stringify({ sendIds: cs.map((c) => c.sendId), emails: cs.map((c) => ({ to: [c.subscriber.email] })) });
 
+/** `emails` enrolled and sent in one batch `id` at T0 whose outcome is unknown (in doubt); their claims, in id order. */
+async function inDoubtGroup(s: Store, id: string, emails: readonly string[]): Promise<ClaimedSend[]> {
+  const subs = new Set<string>();
+  for (const e of emails) subs.add((await enrolledAt(s, e)).id);
+  const claims = (await s.claimDue(T0, 100, LEASE)).filter((c) => subs.has(c.subscriber.id));
+  await s.createBatch({ id, payload: payload(claims), claims, leaseUntil: plusMs(T0, LEASE), now: T0 });
+  await s.completeBatch(
+    id,
+    claims.map((claim) => ({ claim, outcome: { status: "in_doubt" as const, at: T0, reason: "no answer" }, advance: { kind: "completed" as const } })),
+  );
+  return claims.sort((a, b) => a.sendId.localeCompare(b.sendId));
+}
+
 export function retryContract(getStore: () => Store): void {
   describe("status reasons (drip show, drip export)", () => {
     it("statusReasons: the suppression's reason, else the way they unsubscribed (not a topic left); active subscribers are not in it", async () => {
@@ -188,6 +201,63 @@ export function retryContract(getStore: () => Store): void {
       const expired = await store.requeueSend(lc!.sendId, plusMs(T0, 25 * HOUR));
       expect(expired).toMatchObject({ kind: "refused", reason: expect.stringContaining("no longer keeps its idempotency key") });
       expect(await store.getSend(lc!.sendId)).toMatchObject({ status: "in_doubt" });
+    });
+
+    it("a retried in-doubt batch is claimed as one unit: a page never takes part of its key's sends (it runs over its size for them)", async () => {
+      const store = getStore();
+      const group = await inDoubtGroup(store, "batch-unit", ["u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com"]);
+      const now = plusMs(T0, 2 * HOUR);
+      expect(await store.requeueSend(group[0]!.sendId, now)).toMatchObject({ kind: "queued", key: "batch-unit" });
+      // Due before the group: the page's first place is this course step's.
+      const early = await enrolledAt(store, "early@example.com");
+      await store.replanEnrollment((await store.getEnrollment(early.id, "seq"))!.id, plusMs(T0, HOUR));
+
+      const first = await store.claimDue(now, 2, LEASE);
+      const keyed = first.filter((c) => c.retryKey);
+      // Either the whole group (a page of 2 running over to 5) or none of it: never 1 of 4.
+      expect([0, 4]).toContain(keyed.length);
+      const second = await store.claimDue(now, 2, LEASE);
+      const all = [...first, ...second];
+      expect(
+        all
+          .filter((c) => c.retryKey)
+          .map((c) => c.sendId)
+          .sort(),
+      ).toEqual(group.map((c) => c.sendId).sort());
+      const pages = [first, second].map((page) => page.filter((c) => c.retryKey).length);
+      expect(pages.sort()).toEqual([0, 4]);
+      expect(all.map((c) => c.subscriber.id)).toContain(early.id);
+      for (const c of all.filter((x) => x.retryKey)) expect(c).toMatchObject({ attempts: 1, retryKey: { key: "batch-unit", since: T0 } });
+      expect(await store.claimDue(now, 10, LEASE)).toEqual([]);
+    });
+
+    it("a retry group waits whole while one of its sends cannot be claimed (due later): none of it is claimed, then all of it", async () => {
+      const store = getStore();
+      const group = await inDoubtGroup(store, "batch-wait", ["w1@example.com", "w2@example.com", "w3@example.com"]);
+      const now = plusMs(T0, 2 * HOUR);
+      expect(await store.requeueSend(group[0]!.sendId, now)).toMatchObject({ kind: "queued", siblings: [group[1]!.sendId, group[2]!.sendId] });
+      // One of them is re-planned an hour later (a new time zone, say): the others must not go without it.
+      const later = plusMs(now, HOUR);
+      await store.replanEnrollment(group[2]!.enrollmentId, later);
+      expect(await store.claimDue(now, 10, LEASE)).toEqual([]);
+      expect(await store.getSend(group[0]!.sendId)).toMatchObject({ status: "claimed", attempts: 0 });
+      expect(await store.getEnrollment(group[0]!.subscriber.id, "seq")).toMatchObject({ claimed: false });
+      const claims = await store.claimDue(later, 1, LEASE);
+      expect(claims.map((c) => c.sendId).sort()).toEqual(group.map((c) => c.sendId).sort());
+      for (const c of claims) expect(c).toMatchObject({ attempts: 1, retryKey: { key: "batch-wait", since: T0 } });
+    });
+
+    it("a retry group's claim that lapsed is taken again whole, however small the page", async () => {
+      const store = getStore();
+      const group = await inDoubtGroup(store, "batch-lapse", ["l1@example.com", "l2@example.com", "l3@example.com"]);
+      const now = plusMs(T0, 2 * HOUR);
+      await store.requeueSend(group[1]!.sendId, now);
+      expect(await store.claimDue(now, 1, LEASE)).toHaveLength(3);
+      // The worker died: its lease runs out and another takes the group, all of it.
+      const after = plusMs(now, LEASE + MINUTE);
+      const again = await store.claimDue(after, 1, LEASE);
+      expect(again.map((c) => c.sendId).sort()).toEqual(group.map((c) => c.sendId).sort());
+      for (const c of again) expect(c).toMatchObject({ attempts: 2, retryKey: { key: "batch-lapse", since: T0 } });
     });
   });
 }

@@ -14,7 +14,7 @@
  * Claims never wait: they take rows with SKIP LOCKED. The heartbeat waits, in id order (a skipped row would not be renewed).
  */
 import { type Kysely, sql } from "kysely";
-import { laneShares } from "../sqlite/send-queries.ts";
+import { type ClaimRow, laneShares } from "../sqlite/send-queries.ts";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, parsePassOver, sendId, zeroCounts } from "../shared.ts";
 import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, RequeueResult, StatusCounts } from "../types.ts";
@@ -23,18 +23,6 @@ import * as sqliteEnrollments from "../sqlite/enrollment-queries.ts";
 import { subscribersById } from "../sqlite/hydrate.ts";
 import * as sqliteSends from "../sqlite/send-queries.ts";
 import * as sqliteRetries from "../sqlite/retry-queries.ts";
-
-interface ClaimRow {
-  id: number;
-  subscriber_id: string;
-  sequence_id: string;
-  round: number;
-  next_step_id: string | null;
-  next_due_at: number | null;
-  started_at: number;
-  fence: number;
-  pass_over: string | null;
-}
 
 /**
  * One statement takes the claims: unclaimed due enrollments (partial index enrollments_due)
@@ -99,8 +87,26 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
     .execute();
   const sendById = new Map(sends.map((s) => [s.id, s]));
+  // An in-doubt batch queued again goes out whole under its first key: its sends are one unit
+  // (sqliteSends.wholeRetryGroups). The rest of a key's sends are locked without waiting, in id
+  // order: one held by another transaction makes the key wait for a later claim, whole.
+  const page = await sqliteSends.wholeRetryGroups(q, t, leaseMs, owner, ready, sendById, async (ids) => {
+    if (ids.length === 0) return new Set();
+    const { rows: locked } = await sql<{ id: number }>`
+      SELECT id FROM enrollments
+      WHERE id IN (${sql.join(ids)}) AND status = 'active' AND replan = 0 AND next_due_at <= ${t} AND (lease_until IS NULL OR lease_until <= ${t})
+      ORDER BY id FOR UPDATE SKIP LOCKED`.execute(q);
+    return new Set(locked.map((r) => Number(r.id)));
+  });
+  if (page.added.length > 0)
+    for (const [id, sub] of await subscribersById(
+      q,
+      page.added.map((d) => d.subscriber_id),
+    ))
+      byId.set(id, sub);
   const claims: ClaimedSend[] = [];
-  for (const d of ready) {
+  for (const d of page.rows) {
+    if (!byId.has(d.subscriber_id)) continue;
     const id = sendId(d.id, d.round, d.next_step_id!);
     const send = sendById.get(id)!;
     if (send.batch_id) {
@@ -288,8 +294,24 @@ export async function completeBatch(q: Kysely<DB>, batchId: string, records: rea
   if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
 }
 
-/** Lock the send and its enrollment (read, then rewound) before the portable requeue. */
+/**
+ * Lock what the portable requeue reads and then writes, in the LOCK ORDER above: the
+ * subscribers of the send and (in doubt) of its batch's other in-doubt sends, which go with it,
+ * by id (as Store.lockSubscriber, all at once: two staff retries of one batch, or a retry and
+ * an unsubscribe, wait for each other instead of one reading what the other is changing);
+ * then their batch; then their enrollments, by id.
+ */
 export async function requeueSend(q: Kysely<DB>, sendId: string, now: Date): Promise<RequeueResult> {
-  await sql`SELECT 1 FROM enrollments WHERE id = (SELECT enrollment_id FROM sends WHERE id = ${sendId}) FOR UPDATE`.execute(q);
+  const { rows: group } = await sql<{ subscriber_id: string; enrollment_id: number; batch_id: string | null }>`
+    SELECT subscriber_id, enrollment_id, batch_id FROM sends
+    WHERE id = ${sendId} OR (status = 'in_doubt' AND batch_id = (SELECT batch_id FROM sends WHERE id = ${sendId} AND status = 'in_doubt'))`.execute(q);
+  if (group.length === 0) return sqliteRetries.requeueSend(q, sendId, now);
+  await sql`SELECT 1 FROM subscribers WHERE id IN (${sql.join([...new Set(group.map((g) => g.subscriber_id))])}) ORDER BY id FOR UPDATE`.execute(q);
+  const batches = [...new Set(group.flatMap((g) => (g.batch_id ? [g.batch_id] : [])))];
+  if (batches.length > 0) await sql`SELECT 1 FROM batches WHERE id IN (${sql.join(batches)}) ORDER BY id FOR UPDATE`.execute(q);
+  await lockEnrollments(
+    q,
+    group.map((g) => g.enrollment_id),
+  );
   return sqliteRetries.requeueSend(q, sendId, now);
 }

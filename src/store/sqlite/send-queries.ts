@@ -16,7 +16,8 @@ import type { ResumePoint } from "./retry-queries.ts";
 /** Rows per set-based statement (13 parameters at most each: well under SQLite's 32,766). */
 const CHUNK = 200;
 
-interface ClaimRow {
+/** A claimed enrollment, as a claim's `UPDATE … RETURNING` gives it. Shared with the Postgres adapter. */
+export interface ClaimRow {
   id: number;
   subscriber_id: string;
   sequence_id: string;
@@ -62,10 +63,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
   // The send rows are born on first claim (one statement per chunk); a re-claim after a crash
   // finds its row and counts an attempt.
   const live = rows.filter((d) => byId.has(d.subscriber_id) && d.next_step_id !== null && d.next_due_at !== null);
-  const sends = new Map<
-    string,
-    { attempts: number; due_at: number; status: string; batch_id: string | null; retry_key: string | null; retry_since: number | null }
-  >();
+  const sends = new Map<string, ClaimedSendRow>();
   for (let i = 0; i < live.length; i += CHUNK) {
     const inserted = await q
       .insertInto("sends")
@@ -93,9 +91,18 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
       .execute();
     for (const r of inserted) sends.set(r.id, r);
   }
+  // An in-doubt batch queued again goes out whole under its first key: its sends are one unit.
+  const page = await wholeRetryGroups(q, t, leaseMs, owner, live, sends, async (ids) => new Set(ids));
+  if (page.added.length > 0)
+    for (const [id, sub] of await subscribersById(
+      q,
+      page.added.map((d) => d.subscriber_id),
+    ))
+      byId.set(id, sub);
   const claims: ClaimedSend[] = [];
-  for (const d of live) {
-    const subscriber = byId.get(d.subscriber_id)!;
+  for (const d of page.rows) {
+    const subscriber = byId.get(d.subscriber_id);
+    if (!subscriber) continue;
     const id = sendId(d.id, d.round, d.next_step_id!);
     const send = sends.get(id);
     if (!send) throw new Error(`claim of send ${id}: its row was not written`);
@@ -123,6 +130,136 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     });
   }
   return claims;
+}
+
+/** A claimed send's row, as the claim's upsert returns it. Shared with the Postgres adapter. */
+export interface ClaimedSendRow {
+  id: string;
+  attempts: number;
+  due_at: number;
+  status: string;
+  batch_id: string | null;
+  retry_key: string | null;
+  retry_since: number | null;
+}
+
+/**
+ * An in-doubt batch queued again by staff goes out under its first idempotency key, so it must
+ * go out whole, in one request: a first request under the key with part of the emails would
+ * be taken fresh (if the provider never had the batch), and the rest, sent under the same key
+ * later, would draw 409 and be recorded as sent without ever going out. So the sends of one
+ * retry key are one unit for a claim: a page that took some of them takes the rest too (it
+ * runs over its size), or, when one of the rest cannot be claimed now (due later, held by a
+ * live claim, `locked` by another worker's transaction on PostgreSQL), gives back the ones it
+ * took, and the key's sends wait, whole, for a later claim.
+ *
+ * A member is a queued send (status `claimed`) with the key that is its enrollment's current
+ * step while the enrollment is active: one that ended (unsubscribed) or was paused since the
+ * retry will not go out now and holds nobody back. Cheap when no retry is queued: nothing
+ * is read unless one of the claimed sends carries a key (then `sends_status` finds the
+ * few queued and in-flight sends).
+ *
+ * `rows` and `sends` are the claim's enrollments and send rows (upserted, attempts counted);
+ * `lockFree(ids)` takes row locks on the enrollments still to claim without waiting and
+ * returns those it got (SQLite's write lock is held already: all of them). Returns the page's
+ * rows (given back ones removed, added ones in due order), with `sends` updated in place.
+ */
+export async function wholeRetryGroups(
+  q: Kysely<DB>,
+  t: number,
+  leaseMs: number,
+  owner: string,
+  rows: readonly ClaimRow[],
+  sends: Map<string, ClaimedSendRow>,
+  lockFree: (ids: number[]) => Promise<Set<number>>,
+): Promise<{ rows: ClaimRow[]; added: ClaimRow[] }> {
+  const keyOf = (d: ClaimRow) => (d.next_step_id === null ? undefined : sends.get(sendId(d.id, d.round, d.next_step_id)));
+  const keys = new Set<string>();
+  for (const d of rows) {
+    const send = keyOf(d);
+    if (send?.retry_key && send.status === "claimed" && !send.batch_id) keys.add(send.retry_key);
+  }
+  if (keys.size === 0) return { rows: [...rows], added: [] };
+  const taken = new Set(rows.map((d) => d.id));
+  const members = (
+    await q
+      .selectFrom("sends")
+      .innerJoin("enrollments", "enrollments.id", "sends.enrollment_id")
+      .select([
+        "sends.id as send_id",
+        "sends.retry_key",
+        "enrollments.id",
+        "enrollments.round",
+        "enrollments.next_step_id",
+        "enrollments.status",
+        "enrollments.lease_until",
+        "enrollments.replan",
+        "enrollments.next_due_at",
+      ])
+      .where("sends.status", "=", "claimed")
+      .where("sends.retry_key", "in", [...keys])
+      .execute()
+  ).filter((m) => m.status === "active" && m.next_step_id !== null && m.send_id === sendId(m.id, m.round, m.next_step_id));
+  const claimable = (m: (typeof members)[number]) =>
+    (m.lease_until === null || Number(m.lease_until) <= t) && Number(m.replan) === 0 && m.next_due_at !== null && Number(m.next_due_at) <= t;
+  const rest = members.filter((m) => !taken.has(m.id));
+  const got = await lockFree(
+    rest
+      .filter(claimable)
+      .map((m) => m.id)
+      .sort((a, b) => a - b),
+  );
+  const waiting = new Set(rest.filter((m) => !got.has(m.id)).map((m) => m.retry_key!));
+  // Given back: the page's sends of a key that must wait (their attempt is not counted).
+  const back = rows.filter((d) => {
+    const key = keyOf(d)?.retry_key;
+    return key != null && waiting.has(key);
+  });
+  if (back.length > 0) {
+    await q
+      .updateTable("enrollments")
+      .set({ lease_until: null, lease_owner: null })
+      .where(
+        "id",
+        "in",
+        back.map((d) => d.id),
+      )
+      .execute();
+    await q
+      .updateTable("sends")
+      .set({ attempts: sql`attempts - 1` })
+      .where(
+        "id",
+        "in",
+        back.map((d) => sendId(d.id, d.round, d.next_step_id!)),
+      )
+      .execute();
+  }
+  const more = rest.filter((m) => got.has(m.id) && !waiting.has(m.retry_key!)).map((m) => m.id);
+  let added: ClaimRow[] = [];
+  if (more.length > 0) {
+    added = (
+      await sql<ClaimRow>`
+      UPDATE enrollments SET lease_until = ${t + leaseMs}, lease_owner = ${owner}, fence = fence + 1
+      WHERE id IN (${sql.join(more)})
+      RETURNING id, subscriber_id, sequence_id, round, next_step_id, next_due_at, started_at, fence, pass_over`.execute(q)
+    ).rows;
+    const counted = await q
+      .updateTable("sends")
+      .set({ attempts: sql`attempts + 1`, claimed_at: t, updated_at: t })
+      .where(
+        "id",
+        "in",
+        added.map((d) => sendId(d.id, d.round, d.next_step_id!)),
+      )
+      .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
+      .execute();
+    for (const r of counted) sends.set(r.id, r);
+  }
+  const gone = new Set(back.map((d) => d.id));
+  const page = [...rows.filter((d) => !gone.has(d.id)), ...added];
+  page.sort((a, b) => (a.next_due_at ?? 0) - (b.next_due_at ?? 0) || a.id - b.id);
+  return { rows: page, added };
 }
 
 /**
