@@ -20,3 +20,4 @@ for (const [name, bench] of benches) {
   await bench();
   console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
 }
+benches.push(["cli", async () => (await import("./cli-start.ts")).benchCliStart()]);

@@ -5,6 +5,7 @@
 // (sequences/, emails/, newsletters/) is TypeScript imported from source through tsx, which is
 // registered only when a command first imports such a file. Without a usable build (or with
 // DRIP_NO_COMPILE=1) everything runs from source through tsx, as before.
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -13,10 +14,27 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 process.env.NODE_ENV ??= "production";
 
 let tsx = null;
-/** Register tsx (the project's tsconfig, react-jsx, wherever drip is run from), once. */
+let compiled = null;
+/**
+ * Register tsx (the project's tsconfig, react-jsx, wherever drip is run from), once. Run
+ * compiled, files loaded from source get the build's copy of the packages it shares with them
+ * (bin/shared-deps.mjs; bin/compile.js SHARED).
+ */
 async function registerTypeScript() {
-  tsx ??= import("tsx/esm/api").then(({ register }) => {
+  tsx ??= import("tsx/esm/api").then(async ({ register }) => {
     register({ tsconfig: join(root, "tsconfig.json") });
+    if (!compiled) return;
+    const { SHARED } = await import("./compile.js");
+    const deps = Object.fromEntries(
+      Object.keys(SHARED)
+        .map((name) => [name, join(dirname(compiled), "deps", `${name}.js`)])
+        .filter(([, file]) => existsSync(file)),
+    );
+    const { register: registerHooks } = await import("node:module");
+    const url = (file) => pathToFileURL(file).href;
+    registerHooks("./shared-deps.mjs", import.meta.url, {
+      data: { root: `${url(root)}/`, deps: Object.fromEntries(Object.entries(deps).map(([name, file]) => [name, url(file)])) },
+    });
   });
   await tsx;
 }
@@ -37,16 +55,15 @@ globalThis[Symbol.for("drip.importWithoutTemplates")] = importWithoutTemplates;
 async function compiledMain() {
   if (process.env.DRIP_NO_COMPILE === "1") return null;
   try {
-    const { buildCompiled, compiledEntry, fingerprint } = await import("./compile.js");
-    const hash = fingerprint(root);
-    return compiledEntry(root, hash) ?? (await buildCompiled(root, hash));
+    const { compiled: build } = await import("./compile.js");
+    return await build(root);
   } catch (err) {
     if ((process.env.DEBUG ?? "").includes("drip")) console.error("drip: running from source:", err);
     return null;
   }
 }
 
-const compiled = await compiledMain();
+compiled = await compiledMain();
 if (compiled) globalThis[Symbol.for("drip.registerTypeScript")] = registerTypeScript;
 else await registerTypeScript();
 const { runCli } = await import(pathToFileURL(compiled ?? join(root, "src/cli/main.ts")).href);

@@ -15,6 +15,8 @@ const TSCONFIG = resolve(dirname(fileURLToPath(import.meta.url)), "../../tsconfi
 const DRIP_SRC = resolve(dirname(fileURLToPath(import.meta.url)), "..") + sep;
 
 let last: import("typescript").Program | undefined;
+/** Parsed files by name and parse options, kept while their text is unchanged: React's types and drip's own are parsed once per process. */
+const parsed = new Map<string, { text: string; file: import("typescript").SourceFile }>();
 
 export async function typecheckFiles(files: readonly string[], opts: { cwd: string; dirs: readonly string[] }): Promise<SequenceIssue[]> {
   let ts: typeof import("typescript");
@@ -24,10 +26,23 @@ export async function typecheckFiles(files: readonly string[], opts: { cwd: stri
     return [{ path: "", message: "templates were not type-checked: the typescript package is not installed (run npm install)" }];
   }
   const config = ts.readConfigFile(TSCONFIG, (p) => ts.sys.readFile(p));
-  const parsed = ts.parseJsonConfigFileContent(config.config ?? {}, ts.sys, dirname(TSCONFIG));
+  const parsedConfig = ts.parseJsonConfigFileContent(config.config ?? {}, ts.sys, dirname(TSCONFIG));
   const roots = files.map((f) => resolve(opts.cwd, f));
   // The last program is reused: files that did not change (React's types, drip's own) are not parsed again.
-  const program = ts.createProgram({ rootNames: roots, options: { ...parsed.options, noEmit: true }, oldProgram: last });
+  const options = { ...parsedConfig.options, noEmit: true };
+  const host = ts.createCompilerHost(options);
+  const readSource = host.getSourceFile.bind(host);
+  host.getSourceFile = (fileName, languageVersion, onError, shouldCreate) => {
+    const text = host.readFile(fileName);
+    if (text === undefined) return readSource(fileName, languageVersion, onError, shouldCreate);
+    const key = `${fileName}\0${JSON.stringify(languageVersion)}`;
+    const hit = parsed.get(key);
+    if (hit && hit.text === text) return hit.file;
+    const file = readSource(fileName, languageVersion, onError, shouldCreate);
+    if (file) parsed.set(key, { text: file.text, file });
+    return file;
+  };
+  const program = ts.createProgram({ rootNames: roots, options, host, oldProgram: last });
   last = program;
   // The given files, the folders named, and whatever else of the project they import (templates elsewhere).
   const inScope = (file: string) => {

@@ -5,19 +5,20 @@
  * copy of the project (its own node_modules/.cache, the packages linked from this checkout).
  */
 import { execFile } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/cli.ts";
 
 let project: string;
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+function run(args: string[], env: Record<string, string> = {}, script = "bin/drip.js"): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(project, "bin/drip.js"), ...args],
+      [join(project, script), ...args],
       {
         cwd: project,
         env: {
@@ -35,14 +36,55 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 const builds = () => readdirSync(join(project, "node_modules/.cache/drip")).filter((e) => /^cli-[0-9a-f]+$/.test(e));
+const keys = () => readdirSync(join(project, "node_modules/.cache/drip/keys"));
+
+/** A copy of the project whose node_modules links this checkout's packages one by one (its build cache stays its own). */
+function copyProject(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  for (const d of ["bin", "src", "emails", "sequences", "newsletters"]) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+  for (const f of ["tsconfig.json", "package.json"]) cpSync(join(ROOT, f), join(dir, f));
+  mkdirSync(join(dir, "node_modules"));
+  for (const e of readdirSync(join(ROOT, "node_modules"))) if (!e.startsWith(".")) symlinkSync(join(ROOT, "node_modules", e), join(dir, "node_modules", e));
+  return dir;
+}
+
+/**
+ * What `npm install`/`npm ci` leave: node_modules/.package-lock.json (npm's hidden lockfile)
+ * written after everything else in node_modules. Both are dated an hour back, so a directory
+ * touched afterwards shows.
+ */
+function installedByNpm(dir: string): void {
+  const lock = join(dir, "node_modules/.package-lock.json");
+  writeFileSync(lock, `${JSON.stringify({ name: "drip", lockfileVersion: 3, requires: true, packages: {} })}\n`);
+  const hourAgo = new Date(Date.now() - 3_600_000);
+  utimesSync(join(dir, "node_modules"), hourAgo, hourAgo);
+  utimesSync(lock, hourAgo, hourAgo);
+}
+
+/**
+ * npm reads its hidden lockfile instead of the whole installed tree (about a second on every
+ * `npx drip`) only while node_modules and every directory in it not starting with a dot are no
+ * newer than the lockfile plus 10 ms (arborist's shrinkwrap.js, assertNoNewer). The packages
+ * here are links into this checkout, not touched by drip: node_modules itself is what counts.
+ */
+function hiddenLockfileFresh(dir: string): { fresh: boolean; modules: string; lockfile: string } {
+  const lockTime = statSync(join(dir, "node_modules/.package-lock.json")).mtimeMs + 10;
+  const stale = [
+    join(dir, "node_modules"),
+    ...readdirSync(join(dir, "node_modules"), { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => join(dir, "node_modules", e.name)),
+  ].filter((d) => statSync(d).mtimeMs > lockTime);
+  return {
+    fresh: stale.length === 0,
+    modules: statSync(join(dir, "node_modules")).mtime.toISOString(),
+    lockfile: statSync(join(dir, "node_modules/.package-lock.json")).mtime.toISOString(),
+  };
+}
 
 beforeAll(() => {
-  project = mkdtempSync(join(tmpdir(), "drip-compiled-"));
-  for (const dir of ["bin", "src", "emails", "sequences", "newsletters"]) cpSync(join(ROOT, dir), join(project, dir), { recursive: true });
-  for (const f of ["tsconfig.json", "package.json"]) cpSync(join(ROOT, f), join(project, f));
-  // The packages, linked one by one: the build cache (node_modules/.cache) stays this copy's own.
-  mkdirSync(join(project, "node_modules"));
-  for (const e of readdirSync(join(ROOT, "node_modules"))) if (e !== ".cache") symlinkSync(join(ROOT, "node_modules", e), join(project, "node_modules", e));
+  project = copyProject("drip-compiled-");
+  installedByNpm(project);
 });
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
@@ -55,6 +97,8 @@ describe("the compiled CLI", () => {
     expect(ids).toContain("hip-pain-course");
     expect(builds()).toHaveLength(1);
     const [build] = builds();
+    // Creating node_modules/.cache did not make npm's hidden lockfile look out of date.
+    expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
 
     // A sequence edit (staff content) is read from source on the next run, with no rebuild.
     const course = join(project, "sequences/hip-pain-course.ts");
@@ -84,6 +128,96 @@ describe("the compiled CLI", () => {
     expect((await run(["status"])).out).toMatch(/^subscribers {2}pending 0/m);
     expect(builds()).toHaveLength(2);
   }, 180_000);
+
+  it("an edit that keeps a file's size and modification time is still picked up; a touch alone rebuilds nothing", async () => {
+    const file = join(project, "src/cli/commands/status.ts");
+    const text = readFileSync(file, "utf8");
+    // A whole second, which utimes sets back exactly; a run records what the files look like now.
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    utimesSync(file, at, at);
+    const was = statSync(file);
+    expect((await run(["status"])).out).toMatch(/^subscribers {2}pending 0/m);
+    const before = builds();
+    // Same length, same inode, same mtime (as `cp -p` or an editor restoring times would leave
+    // it): only the change time (ctime), which no tool can set back, tells the file changed.
+    writeFileSync(file, text.replace('line("subscribers", s.subscribers);', 'line("SUBSCRIBERS", s.subscribers);'));
+    utimesSync(file, at, at);
+    expect(statSync(file)).toMatchObject({ size: was.size, mtimeMs: was.mtimeMs, ino: was.ino });
+    expect((await run(["status"])).out).toMatch(/^SUBSCRIBERS {2}pending 0/m);
+    expect(builds()).toHaveLength(before.length + 1);
+
+    writeFileSync(file, text);
+    expect((await run(["status"])).out).toMatch(/^subscribers {2}pending 0/m);
+    const afterRevert = builds();
+    expect(afterRevert).toHaveLength(before.length + 1);
+    // A touch changes what the files look like on disk, not their content: the content hash
+    // is computed once more and finds the same build.
+    const keysBefore = keys().length;
+    const later = new Date(Date.now() + 1000);
+    utimesSync(file, later, later);
+    expect((await run(["status"])).out).toMatch(/^subscribers {2}pending 0/m);
+    expect(builds()).toEqual(afterRevert);
+    expect(keys().length).toBe(keysBefore + 1);
+  }, 180_000);
+
+  it("staff content loaded from source gets the build's copy of zod: node_modules' copy is never loaded beside it", async () => {
+    // Every module the process loads, recorded by a hook of its own (registered first, so the
+    // last to see each load on its way to Node).
+    const record = join(project, "loads.txt");
+    writeFileSync(
+      join(project, "record-loads.mjs"),
+      `import { appendFileSync } from "node:fs";\nexport async function load(url, context, next) { appendFileSync(${JSON.stringify(record)}, url + "\\n"); return next(url, context); }\n`,
+    );
+    writeFileSync(
+      join(project, "record.mjs"),
+      `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(join(project, "record-loads.mjs")).href)});\n`,
+    );
+    // list: sequence definitions (src/sequences/define.ts from source validates with zod);
+    // validate: the app's config (the build's zod) and every piece of staff content.
+    for (const args of [
+      ["list", "--json"],
+      ["validate", "--no-typecheck", "--json"],
+    ]) {
+      rmSync(record, { force: true });
+      const r = await run(args, { NODE_OPTIONS: `--import ${join(project, "record.mjs")}` });
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      const loads = readFileSync(record, "utf8").split("\n");
+      expect(loads.filter((u) => /\/node_modules\/\.cache\/drip\/cli-[0-9a-f]+\/deps\/zod\.js$/.test(u))).toHaveLength(1);
+      expect(loads.filter((u) => u.includes("/node_modules/zod/"))).toEqual([]);
+      expect(loads.some((u) => u.endsWith("/src/sequences/define.ts"))).toBe(true);
+    }
+  }, 240_000);
+
+  it("the prepare script (run by npm install and npm ci after they write npm's hidden lockfile) leaves the lockfile fresh", async () => {
+    const was = project;
+    project = copyProject("drip-compiled-prepare-");
+    try {
+      installedByNpm(project);
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
+      const prepare = await run([], {}, "bin/compile.js");
+      expect(prepare.err).toBe("");
+      expect(prepare.code).toBe(0);
+      expect(builds()).toHaveLength(1);
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
+      // And the first `drip` after the install runs that build: none is made again.
+      const [build] = builds();
+      expect((await run(["status"])).code).toBe(0);
+      expect(builds()).toEqual([build]);
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
+
+      // A directory made in node_modules after the lockfile (here: a package added by hand) still
+      // shows: drip sets back only the change it made itself.
+      mkdirSync(join(project, "node_modules/added-by-hand"));
+      rmSync(join(project, "node_modules/.cache"), { recursive: true });
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
+      expect((await run(["status"])).code).toBe(0);
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+      project = was;
+    }
+  }, 240_000);
 
   it("a second copy of the project sharing the same node_modules runs its own files, never the other copy's build", async () => {
     // The soak tests run copies of the project with node_modules linked to one checkout's: a
