@@ -663,10 +663,9 @@ export class Lifecycle {
   async unsubscribe(subscriber: Pick<Subscriber, "id">, now: Date, via: string): Promise<"unsubscribed" | "already"> {
     return this.store.transaction(async (tx) => {
       await tx.lockSubscriber(subscriber.id);
-      const s = await tx.getSubscriber(subscriber.id);
-      if (!s || s.status === "unsubscribed" || s.status === "suppressed") return "already";
-      await tx.leave(s.id, "unsubscribed", "unsubscribed", now, { type: "unsubscribed", data: { via } });
-      return "unsubscribed";
+      // One conditional write, no read first: a subscriber who left already (or is gone) is left alone.
+      const left = await tx.leave(subscriber.id, "unsubscribed", "unsubscribed", now, { type: "unsubscribed", data: { via } }, { ifNotLeft: true });
+      return left ? "unsubscribed" : "already";
     });
   }
 

@@ -276,8 +276,17 @@ export interface SubscriberStore {
   /**
    * A subscriber leaves: status, every open enrollment ended, and (optionally) the event
    * credited to the last email sent, in one transaction: it takes effect at once, whole.
+   * With `ifNotLeft`, only a subscriber who has not left already (not unsubscribed, not
+   * suppressed, not erased): otherwise nothing is written. Returns whether they left.
    */
-  leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void>;
+  leave(
+    subscriberId: string,
+    status: "unsubscribed" | "suppressed",
+    reason: string,
+    now: Date,
+    event?: { type: string; data?: unknown },
+    opts?: { ifNotLeft?: boolean },
+  ): Promise<boolean>;
   /**
    * Erase a subscriber's personal data: the row, tags, enrollments, sends, events,
    * confirmations, and their entries in any pending batch's stored payload.

@@ -130,6 +130,32 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         for (const e of ["ana@x.com", "ANA@X.COM", "Ana@X.com", " ana@x.com "]) expect(await store.isSuppressed(e), e).toBe(true);
         expect(await store.isSuppressed("bob@x.com")).toBe(false);
       });
+
+      it("leave with ifNotLeft: leaves once (status, enrollments, event); one who left already, or is gone, gets no write", async () => {
+        const ann = await enrolled(store, "ann@x.com", plusMs(T0, HOUR));
+        const later = plusMs(T0, 2 * HOUR);
+        const events = async (id: string) =>
+          (await store.subscriberTimeline(id)).filter((e) => e.kind === "unsubscribed" && e.detail !== "status unsubscribed");
+        expect(await store.leave(ann.id, "unsubscribed", "unsubscribed", T0, { type: "unsubscribed", data: { via: "one-click" } }, { ifNotLeft: true })).toBe(
+          true,
+        );
+        expect(
+          await store.leave(ann.id, "unsubscribed", "unsubscribed", later, { type: "unsubscribed", data: { via: "one-click" } }, { ifNotLeft: true }),
+        ).toBe(false);
+        expect(await store.getSubscriber(ann.id)).toMatchObject({ status: "unsubscribed", unsubscribedAt: T0 });
+        expect((await store.listEnrollments(ann.id)).map((e) => [e.status, e.reason])).toEqual([["exited", "unsubscribed"]]);
+        expect(await events(ann.id)).toHaveLength(1);
+        // Suppressed stays suppressed (and keeps its date); an unknown id writes nothing anywhere.
+        const bob = await enrolled(store, "bob@x.com", plusMs(T0, HOUR));
+        await store.leave(bob.id, "suppressed", "hard bounce", T0);
+        expect(await store.leave(bob.id, "unsubscribed", "unsubscribed", later, { type: "unsubscribed" }, { ifNotLeft: true })).toBe(false);
+        expect(await store.getSubscriber(bob.id)).toMatchObject({ status: "suppressed", unsubscribedAt: T0 });
+        expect(await events(bob.id)).toHaveLength(0);
+        expect(await store.leave("no-such-id", "unsubscribed", "unsubscribed", later, { type: "unsubscribed" }, { ifNotLeft: true })).toBe(false);
+        // Without ifNotLeft, leave writes as before (a suppression after an unsubscribe counts).
+        expect(await store.leave(ann.id, "suppressed", "complaint", later)).toBe(true);
+        expect(await store.getSubscriber(ann.id)).toMatchObject({ status: "suppressed", unsubscribedAt: later });
+      });
     });
 
     describe("claims", () => {

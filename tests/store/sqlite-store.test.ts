@@ -99,3 +99,28 @@ describe("migrations and status", () => {
     expect(rows.rows.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id));
   });
 });
+
+describe("migration 14: indexes another index already serves are gone", () => {
+  const plan = async (text: string, params: unknown[]) =>
+    (await store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${text}`, params))).rows.map((r) => r.detail).join(" | ");
+
+  it("enrollments by sequence and status read enrollments_queue, events by send read events_send_type", async () => {
+    const names = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'index'`.execute(store.db);
+    expect(names.rows.map((r) => r.name)).not.toContain("enrollments_sequence");
+    expect(names.rows.map((r) => r.name)).not.toContain("events_send");
+    // The shapes of the queries the dropped indexes served (course and newsletter counts, step results).
+    expect(await plan(`select count(*) as "n" from "enrollments" where "sequence_id" = ? and "status" = ?`, ["seq", "active"])).toMatch(
+      /SEARCH enrollments USING COVERING INDEX enrollments_queue \(sequence_id=\? AND status=\?\)/,
+    );
+    expect(await plan(`select "id", "subscriber_id" from "enrollments" where "sequence_id" = ?`, ["seq"])).toMatch(
+      /USING INDEX enrollments_queue \(sequence_id=\?\)/,
+    );
+    expect(await plan(`select "type" from "events" where "send_id" = ?`, ["s1"])).toMatch(/USING COVERING INDEX events_send_type \(send_id=\?\)/);
+    expect(
+      await plan(
+        `select "v"."type", count(distinct v.send_id) as "n" from "events" as "v" inner join "sends" as "d" on "d"."id" = "v"."send_id" where "d"."sequence_id" = ? group by "v"."type"`,
+        ["seq"],
+      ),
+    ).toMatch(/SEARCH v USING (COVERING )?INDEX events_send_type \(send_id=\?\)/);
+  });
+});

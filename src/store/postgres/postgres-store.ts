@@ -299,11 +299,18 @@ export class PostgresStore implements Store {
     });
   }
 
-  leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void> {
+  leave(
+    subscriberId: string,
+    status: "unsubscribed" | "suppressed",
+    reason: string,
+    now: Date,
+    event?: { type: string; data?: unknown },
+    opts?: { ifNotLeft?: boolean },
+  ): Promise<boolean> {
     return this.tx(async (q) => {
       await pq.lockSubscriber(q, subscriberId);
       await pq.lockEnrollmentsOf(q, subscriberId);
-      await eq.leave(q, subscriberId, status, reason, now, event);
+      return eq.leave(q, subscriberId, status, reason, now, event, opts);
     });
   }
 

@@ -87,6 +87,8 @@ export async function lastSentSend(q: Kysely<DB>, subscriberId: string): Promise
 /**
  * A subscriber leaves: their status, every open enrollment exited, and the event (credited to
  * the last email sent). Run in one BEGIN IMMEDIATE transaction: all of it or none.
+ * `ifNotLeft`: only a subscriber who has not left already (neither unsubscribed nor suppressed);
+ * otherwise nothing is written. Returns whether the subscriber left.
  */
 export async function leave(
   q: Kysely<DB>,
@@ -95,12 +97,17 @@ export async function leave(
   reason: string,
   now: Date,
   event?: { type: string; data?: unknown },
-): Promise<void> {
+  opts: { ifNotLeft?: boolean } = {},
+): Promise<boolean> {
   const t = now.getTime();
-  await q.updateTable("subscribers").set({ status, updated_at: t, unsubscribed_at: t }).where("id", "=", subscriberId).execute();
+  let update = q.updateTable("subscribers").set({ status, updated_at: t, unsubscribed_at: t }).where("id", "=", subscriberId);
+  if (opts.ifNotLeft) update = update.where("status", "not in", ["unsubscribed", "suppressed"]);
+  const res = await update.executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) return false;
   await exitEnrollments(q, subscriberId, reason);
   if (event) {
     const sendId = await lastSentSend(q, subscriberId);
     await recordEvent(q, { subscriberId, sendId, type: event.type, at: now, data: event.data });
   }
+  return true;
 }

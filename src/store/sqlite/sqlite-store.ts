@@ -310,8 +310,15 @@ export class SqliteStore implements Store {
     return eq.exitEnrollments(this.db, subscriberId, reason);
   }
 
-  leave(subscriberId: string, status: "unsubscribed" | "suppressed", reason: string, now: Date, event?: { type: string; data?: unknown }): Promise<void> {
-    return this.immediate((q) => eq.leave(q, subscriberId, status, reason, now, event));
+  leave(
+    subscriberId: string,
+    status: "unsubscribed" | "suppressed",
+    reason: string,
+    now: Date,
+    event?: { type: string; data?: unknown },
+    opts?: { ifNotLeft?: boolean },
+  ): Promise<boolean> {
+    return this.immediate((q) => eq.leave(q, subscriberId, status, reason, now, event, opts));
   }
 
   claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {
