@@ -549,9 +549,12 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
   for (const [batchId, sendIds] of byBatch) {
     const row = await q.selectFrom("batches").select("payload").where("id", "=", batchId).where("status", "=", "pending").executeTakeFirst();
     if (!row?.payload) continue;
-    const payload = JSON.parse(row.payload) as { sendIds: string[]; emails: unknown[] };
+    const payload = JSON.parse(row.payload) as { sendIds: string[]; emails: unknown[]; literals?: string[] };
     const keep = payload.sendIds.map((id) => !sendIds.has(id));
     const next = { ...payload, sendIds: payload.sendIds.filter((_s, i) => keep[i]), emails: payload.emails.filter((_e, i) => keep[i]) };
+    // Literals shared by the batch's emails (src/engine/batch-payload.ts) that only the
+    // removed entries used go too (emptied, so the others' indexes still hold).
+    if (next.literals) next.literals = keepReferenced(next.literals, next.emails);
     scrubbed += payload.sendIds.length - next.sendIds.length;
     await q
       .updateTable("batches")
@@ -560,6 +563,14 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
       .execute();
   }
   return scrubbed;
+}
+
+/** `literals` with every entry no email's html or text names (by index) emptied. */
+function keepReferenced(literals: readonly string[], emails: readonly unknown[]): string[] {
+  const used = new Set<number>();
+  for (const e of emails as { html?: unknown; text?: unknown }[])
+    for (const t of [e.html, e.text]) if (Array.isArray(t)) for (const p of t) if (typeof p === "number") used.add(p);
+  return literals.map((l, i) => (used.has(i) ? l : ""));
 }
 
 /**
