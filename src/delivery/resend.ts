@@ -93,13 +93,24 @@ export function batchBody(emails: readonly ProviderEmail[], cache: Map<string, B
       text += `${sep}"${n}":`;
       sep = ",";
     };
-    if (e.from !== undefined) name("from"), (text += JSON.stringify(e.from));
-    if (e.headers !== undefined) name("headers"), (text += JSON.stringify(e.headers));
-    if (e.html !== undefined) name("html"), whole(e.html, e.pieces?.html);
-    if (e.subject !== undefined) name("subject"), (text += JSON.stringify(e.subject));
-    if (e.tags !== undefined) name("tags"), (text += JSON.stringify(e.tags));
-    if (e.text !== undefined) name("text"), whole(e.text, e.pieces?.text);
-    if (e.to !== undefined) name("to"), (text += JSON.stringify(e.to));
+    const json = (n: string, v: unknown) => {
+      if (v === undefined) return;
+      name(n);
+      text += JSON.stringify(v);
+    };
+    json("from", e.from);
+    json("headers", e.headers);
+    if (e.html !== undefined) {
+      name("html");
+      whole(e.html, e.pieces?.html);
+    }
+    json("subject", e.subject);
+    json("tags", e.tags);
+    if (e.text !== undefined) {
+      name("text");
+      whole(e.text, e.pieces?.text);
+    }
+    json("to", e.to);
     text += sep === "{" ? "{}" : "}";
   }
   text += "]";
