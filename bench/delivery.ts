@@ -257,6 +257,8 @@ async function measure(): Promise<void> {
         .sort((a, b) => b[1] - a[1])
         .map(([what, ms]) => ({ what, "CPU ms": f(ms, 0), share: `${f((ms / profiled) * 100)}%`, "ms/email": f(ms / PROFILED_EMAILS, 3) })),
     );
+    const render = parts.get("render") ?? 0;
+    console.log(`render share: ${f((render / profiled) * 100)}% of the engine's CPU (${f(render / PROFILED_EMAILS, 3)} ms/email, compile-once fills)`);
   } finally {
     await app.close();
     await remote.close();

@@ -16,6 +16,19 @@ export interface OutgoingMessage {
   tags: { name: string; value: string }[];
   /** When the engine handed it over (the Date header of outbox files). */
   date: Date;
+  /** html and text as the compiled renderer filled them (see Pieces); absent when rendered in full. */
+  pieces?: Pieces;
+}
+
+/**
+ * An email's html and text as pieces whose concatenation they are: template literals at even
+ * positions (the same strings for every subscriber of a compiled step), the subscriber's
+ * values at odd ones. A stored batch holds each literal once (src/engine/batch-payload.ts),
+ * and a request body encodes each once (src/delivery/resend.ts batchBody).
+ */
+export interface Pieces {
+  html: readonly string[];
+  text: readonly string[];
 }
 
 /** The message for one rendered email: `From: <sender name> <address>`, the rest as rendered. */
@@ -42,6 +55,8 @@ export interface ProviderEmail {
   text: string;
   headers: Record<string, string>;
   tags: { name: string; value: string }[];
+  /** html and text in pieces (see Pieces), when the message had them: not part of the wire format's content. */
+  pieces?: Pieces;
 }
 
 export type DeliveryResult =

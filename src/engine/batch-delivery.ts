@@ -14,16 +14,12 @@ import { backoffMs } from "../delivery/rate-limiter.ts";
 import { randomUUID } from "node:crypto";
 import type { BatchOutcome, BatchTransport, OutgoingMessage, ProviderEmail } from "../delivery/transport.ts";
 import type { Advance, ClaimedSend, EngineStore, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
+import { type BatchPayload, readPayload, storePayload } from "./batch-payload.ts";
 
 export const PAUSE_KEY = "delivery_paused";
 /** Resend keeps idempotency keys for 24 hours (one constant, shared with the store's retry check). */
 export { KEY_LIFETIME_MS } from "../store/shared.ts";
 import { KEY_LIFETIME_MS } from "../store/shared.ts";
-
-export interface BatchPayload {
-  sendIds: string[];
-  emails: ProviderEmail[];
-}
 
 export interface BatchResult {
   sent: number;
@@ -98,7 +94,7 @@ export class BatchDelivery {
         const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => this.o.transport.encode(r.message)) };
         const id = key?.key ?? `drip-batch-${randomUUID()}`;
         const createdAt = key?.since ?? now;
-        const text = JSON.stringify(payload);
+        const text = storePayload(payload);
         // Written before the request: after a crash, recovery re-sends exactly this. A claim
         // lost meanwhile (its lease ran out and another worker took the step) is left out:
         // the step is that worker's now, and it must never be in two batches.
@@ -131,7 +127,7 @@ export class BatchDelivery {
   async deliver(batch: PendingBatch, now: Date, signal?: AbortSignal, written?: BatchPayload): Promise<BatchResult> {
     const { store } = this.o;
     const result: BatchResult = { sent: 0, failed: 0, skipped: 0, deferred: 0 };
-    const payload = written ?? (JSON.parse(batch.payload) as BatchPayload);
+    const payload = written ?? readPayload(batch.payload);
     const record = (claim: ClaimedSend, outcome: Omit<Outcome, "at">, advance?: Advance): OutcomeRecord => ({
       claim,
       outcome: { ...outcome, at: now },

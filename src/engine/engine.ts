@@ -8,7 +8,7 @@ import { nextWindowInstant, resolveZone } from "../schedule/index.ts";
 import { decide } from "../sequences/conditions.ts";
 import type { Sequence, SubscriberFields } from "../sequences/types.ts";
 import { buildLinks, type LinkContext } from "../render/links.ts";
-import { type CompiledRenderer, compiledRenderer } from "../render/compiled.ts";
+import { type CompiledRenderer, compiledRenderer, piecesOf } from "../render/compiled.ts";
 import { renderStep } from "../render/render.ts";
 import { emailSchema } from "../lifecycle/input.ts";
 import type { Clock } from "../delivery/rate-limiter.ts";
@@ -491,11 +491,10 @@ export class Engine {
       list: this.o,
       emailsDir: this.o.emailsDir,
     });
-    return {
-      claim,
-      advance: () => advanceAfter(sequence, index, claim, now, this.o.latenessMs),
-      message: outgoingMessage(claim.sendId, { name: sequence.sender.name, address: this.o.from }, sub.email, email, now),
-    };
+    const message = outgoingMessage(claim.sendId, { name: sequence.sender.name, address: this.o.from }, sub.email, email, now);
+    const pieces = piecesOf(email);
+    if (pieces) message.pieces = pieces;
+    return { claim, advance: () => advanceAfter(sequence, index, claim, now, this.o.latenessMs), message };
   }
 
   /**

@@ -26,6 +26,7 @@ import { compileMjml, escapeHtml, fillMjml } from "./mjml.ts";
 import { type RenderedEmail, type RenderInput, emailProps, isMjml, listHeaders, renderStep } from "./render.ts";
 import { renderReactEmail } from "./react.ts";
 import { htmlToText } from "./text.ts";
+import type { Pieces } from "../delivery/transport.ts";
 
 /** The per-subscriber values, in slot order. */
 const SLOTS = ["name", "email", "unsubscribe", "preferences", "preview"] as const;
@@ -59,6 +60,13 @@ const PROBES: ((slot: number) => string)[] = [
   (i) => `Zq${i}<sp&c "q" 'a' é😀 ok>mk`,
   (i) => `Zq${i}mmk`, // lengths 5, 98, 27 and 6: odd and even, short and long
 ];
+
+/**
+ * The pieces of an email this renderer filled (html and text as [literal, value, literal, …],
+ * whose concatenation they are), by the email object; none for an email rendered in full.
+ */
+const filled = new WeakMap<RenderedEmail, Pieces>();
+export const piecesOf = (email: RenderedEmail): Pieces | undefined => filled.get(email);
 
 export interface CompiledRenderer {
   render(input: RenderInput): Promise<RenderedEmail>;
@@ -160,12 +168,13 @@ export function compiledRenderer(opts: { verifyEvery?: number; log?: (line: stri
       const vals = SLOTS.map((s) => values[s]);
       const esc = mjmlSource !== null ? escapeHtml : escapeReact;
       const escaped = vals.map(esc);
-      const html = fill(compiled.html, escaped);
+      const htmlPieces = piecesFrom(compiled.html, escaped);
+      const textPieces = piecesFrom(compiled.text, vals);
       const email: RenderedEmail = {
         subject: resolveText(step.subject, subscriber),
         preview,
-        html,
-        text: fill(compiled.text, vals),
+        html: concat(htmlPieces),
+        text: concat(textPieces),
         headers: listHeaders(input.links, input.sequence, input.list),
         tags: [
           { name: "sequence", value: input.sequence.id },
@@ -186,6 +195,7 @@ export function compiledRenderer(opts: { verifyEvery?: number; log?: (line: stri
         }
       }
       stats.filled++;
+      filled.set(email, { html: htmlPieces, text: textPieces });
       return email;
     },
   };
@@ -215,8 +225,19 @@ export function cut(out: string, markers: readonly string[], form: (s: string) =
   return skeleton;
 }
 
-function fill(skeleton: Skeleton, values: readonly string[]): string {
+/** The skeleton's pieces with the values in their slots: literals at even positions, values at odd ones. */
+function piecesFrom(skeleton: Skeleton, values: readonly string[]): string[] {
+  const out = new Array<string>(skeleton.length);
+  for (let i = 0; i < skeleton.length; i++) {
+    const piece = skeleton[i]!;
+    out[i] = typeof piece === "number" ? values[piece]! : piece;
+  }
+  return out;
+}
+
+/** Joined with `+=`: V8 keeps the result as a rope of the pieces until something reads it character by character. */
+function concat(pieces: readonly string[]): string {
   let out = "";
-  for (const piece of skeleton) out += typeof piece === "number" ? values[piece]! : piece;
+  for (const piece of pieces) out += piece;
   return out;
 }

@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AutomationRun } from "../../src/automations/types.ts";
 import type { ClaimedSend, Store } from "../../src/store/types.ts";
+import { readPayload, storePayload } from "../../src/engine/batch-payload.ts";
 import { HOUR, MINUTE, at } from "../support/engine-helpers.ts";
 import { newsletterContract } from "./newsletter-contract.ts";
 import { retentionContract } from "./retention-contract.ts";
@@ -322,6 +323,45 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(stored.sendIds).not.toContain(f2.sendId);
         expect(stored.emails.map((e) => e.to[0])).toEqual(stored.sendIds.map((id) => claims.find((c) => c.sendId === id)!.subscriber.email));
         expect(batch!.claims.map((c) => c.subscriber.email).sort()).toEqual(["f1@example.com", "f3@example.com"]);
+      });
+
+      it("forgetting someone also empties the stored literals only their entry used; the others read back unchanged", async () => {
+        const subs = [];
+        for (const e of ["g1@example.com", "g2@example.com", "g3@example.com"]) subs.push(await enrolled(store, e, T0));
+        const claims = await store.claimDue(T0, 10, LEASE);
+        const email = (to: string, name: string, onlyTheirs: boolean) => ({
+          from: "Clinic <hello@clinic.example>",
+          to: [to],
+          subject: "Hi",
+          headers: {},
+          tags: [],
+          html: "",
+          text: "",
+          pieces: onlyTheirs
+            ? { html: [`<p>Only ${to}'s shape</p>`], text: [`Only ${to}'s shape`] }
+            : { html: ["<p>Hello ", name, "</p><p>shared body</p>"], text: ["Hello ", name, "\n\nshared body"] },
+        });
+        const emails = claims.map((c) => {
+          const to = c.subscriber.email;
+          const e = email(to, to.slice(0, 2), to === "g2@example.com");
+          return { ...e, html: e.pieces.html.join(""), text: e.pieces.text.join("") };
+        });
+        const payload = storePayload({ sendIds: claims.map((c) => c.sendId), emails });
+        expect(payload).toContain("g2@example.com's shape");
+        await store.createBatch({ id: "batch-g", payload, claims, leaseUntil: T0, now: T0 });
+        const g2 = claims.find((c) => c.subscriber.email === "g2@example.com")!;
+        await store.forgetSubscriber(g2.subscriber.id);
+        const [batch] = await store.claimStaleBatches(T0, 10, LEASE);
+        expect(batch!.payload).not.toContain("g2@example.com");
+        const back = readPayload(batch!.payload);
+        expect(back.sendIds).not.toContain(g2.sendId);
+        for (const [i, id] of back.sendIds.entries()) {
+          const before = emails[claims.findIndex((c) => c.sendId === id)]!;
+          expect(back.emails[i]!.html).toBe(before.html);
+          expect(back.emails[i]!.text).toBe(before.text);
+          expect(back.emails[i]!.to).toEqual(before.to);
+        }
+        expect(back.emails).toHaveLength(2);
       });
 
       it("transaction(): every write commits together or none does", async () => {

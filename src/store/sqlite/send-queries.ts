@@ -573,41 +573,21 @@ export async function recordMany(q: Kysely<DB>, records: readonly OutcomeRecord[
   const mine = records.filter((r) => owned.has(r.claim.enrollmentId));
   for (let i = 0; i < mine.length; i += CHUNK) {
     const chunk = mine.slice(i, i + CHUNK);
-    const bySend = <V>(f: (r: OutcomeRecord) => V) => chunk.map((r) => ({ key: r.claim.sendId, value: f(r) }));
-    const versioned = chunk.filter((r) => r.claim.version);
-    const version = (f: (v: NonNullable<ClaimedSend["version"]>) => string, column: string) =>
-      versioned.length === 0
-        ? sql.ref(column)
-        : perRow(
-            "id",
-            versioned.map((r) => ({ key: r.claim.sendId, value: f(r.claim.version!) })),
-            sql.ref(column),
-          );
+    // One row of values per send, joined by id (UPDATE … FROM): the provider's message ids
+    // differ per send, and a CASE over every send would be compared for each row.
+    const rows = chunk.map(
+      (r) =>
+        sql`(${r.claim.sendId}, ${r.outcome.status}, ${r.outcome.status === "sent" ? r.outcome.at.getTime() : null}, ${r.outcome.providerMessageId ?? null}, ${
+          r.outcome.reason ?? null
+        }, ${r.outcome.at.getTime()}, ${r.claim.version?.sequence ?? null}, ${r.claim.version?.template ?? null})`,
+    );
+    // VALUES columns are column1…column8: id, status, sent_at, provider_message_id, reason, updated_at, versions.
     await sql`
-      UPDATE sends SET status = ${perRow(
-        "id",
-        bySend((r) => r.outcome.status),
-      )},
-        sent_at = ${perRow(
-          "id",
-          bySend((r) => (r.outcome.status === "sent" ? r.outcome.at.getTime() : null)),
-        )},
-        provider_message_id = ${perRow(
-          "id",
-          bySend((r) => r.outcome.providerMessageId ?? null),
-        )},
-        reason = ${perRow(
-          "id",
-          bySend((r) => r.outcome.reason ?? null),
-        )},
-        updated_at = ${perRow(
-          "id",
-          bySend((r) => r.outcome.at.getTime()),
-        )},
-        sequence_version = ${version((v) => v.sequence, "sequence_version")},
-        template_version = ${version((v) => v.template, "template_version")},
-        retry_key = NULL, retry_since = NULL
-      WHERE id IN (${sql.join(chunk.map((r) => r.claim.sendId))})`.execute(q);
+      UPDATE sends SET status = v.column2, sent_at = v.column3, provider_message_id = v.column4, reason = v.column5,
+        updated_at = v.column6, sequence_version = coalesce(v.column7, sends.sequence_version),
+        template_version = coalesce(v.column8, sends.template_version), retry_key = NULL, retry_since = NULL
+      FROM (VALUES ${sql.join(rows)}) AS v
+      WHERE sends.id = v.column1`.execute(q);
     // Advance: an enrollment ended meanwhile (unsubscribe) stays ended; only its cursor moved above.
     const next = chunk.filter((r) => r.advance.kind === "next");
     if (next.length > 0) {
@@ -686,9 +666,12 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
   for (const [batchId, sendIds] of byBatch) {
     const row = await q.selectFrom("batches").select("payload").where("id", "=", batchId).where("status", "=", "pending").executeTakeFirst();
     if (!row?.payload) continue;
-    const payload = JSON.parse(row.payload) as { sendIds: string[]; emails: unknown[] };
+    const payload = JSON.parse(row.payload) as { sendIds: string[]; emails: unknown[]; literals?: string[] };
     const keep = payload.sendIds.map((id) => !sendIds.has(id));
     const next = { ...payload, sendIds: payload.sendIds.filter((_s, i) => keep[i]), emails: payload.emails.filter((_e, i) => keep[i]) };
+    // Literals shared by the batch's emails (src/engine/batch-payload.ts) that only the
+    // removed entries used go too (emptied, so the others' indexes still hold).
+    if (next.literals) next.literals = keepReferenced(next.literals, next.emails);
     scrubbed += payload.sendIds.length - next.sendIds.length;
     await q
       .updateTable("batches")
@@ -697,6 +680,14 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
       .execute();
   }
   return scrubbed;
+}
+
+/** `literals` with every entry no email's html or text names (by index) emptied. */
+function keepReferenced(literals: readonly string[], emails: readonly unknown[]): string[] {
+  const used = new Set<number>();
+  for (const e of emails as { html?: unknown; text?: unknown }[])
+    for (const t of [e.html, e.text]) if (Array.isArray(t)) for (const p of t) if (typeof p === "number") used.add(p);
+  return literals.map((l, i) => (used.has(i) ? l : ""));
 }
 
 /**
