@@ -143,6 +143,28 @@ export async function claimable(q: Kysely<DB>, now: Date, what: "due" | "batches
   return (await probe.execute(q)).rows[0]?.any === true;
 }
 
+/**
+ * Is there nothing for a tick at `now`? One autocommit statement, each EXISTS on its partial
+ * index: due steps by lane and lapsed leases (enrollments_due, enrollments_leased), stale
+ * batches (batches_pending), queued confirmations (confirmations_pending), waiting re-plans
+ * (enrollments_replan) and completions (enrollments_completion), and any recorded delivery
+ * pause (the meta key; the tick lifts or honours it). Every condition is at least as wide as
+ * the claim it stands for, so "idle" never hides work.
+ */
+export async function idle(q: Kysely<DB>, now: Date, pauseKey: string): Promise<boolean> {
+  const t = now.getTime();
+  const { rows } = await sql<{ busy: boolean }>`SELECT
+    EXISTS (SELECT 1 FROM enrollments WHERE lane = 0 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t})
+    OR EXISTS (SELECT 1 FROM enrollments WHERE lane = 1 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t})
+    OR EXISTS (SELECT 1 FROM enrollments WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t})
+    OR EXISTS (SELECT 1 FROM batches WHERE status = 'pending' AND lease_until <= ${t})
+    OR EXISTS (SELECT 1 FROM confirmations WHERE status = 'pending' AND lease_until <= ${t})
+    OR EXISTS (SELECT 1 FROM enrollments WHERE replan = 1)
+    OR EXISTS (SELECT 1 FROM enrollments WHERE status = 'completed' AND fired_round < round)
+    OR EXISTS (SELECT 1 FROM meta WHERE key = ${pauseKey}) AS busy`.execute(q);
+  return rows[0]?.busy === false;
+}
+
 /** Pending batches whose lease ran out, re-leased to this caller (SKIP LOCKED: never one two workers both take). */
 export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
   const t = now.getTime();
