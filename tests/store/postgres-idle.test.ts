@@ -127,5 +127,16 @@ describe("the idle probe (PostgreSQL)", () => {
     expect(beat).toHaveLength(2);
     const rows = await store.pool.query<{ duties: string }>("SELECT duties FROM drip_workers WHERE id = $1", [worker.id]);
     expect(rows.rows[0]!.duties).toBe("leader");
+    // A second worker stands and loses while the first holds the duties; it takes them once the first is gone.
+    const other = new PgWorker(store, db.url, 60_000, () => {});
+    cleanups.push(() => other.stop());
+    await other.start();
+    await worker.heartbeat();
+    expect([worker.leads, other.leads]).toEqual([true, false]);
+    await worker.stop();
+    await other.heartbeat();
+    expect(other.leads).toBe(true);
+    const after = await store.pool.query<{ id: string; duties: string }>("SELECT id, duties FROM drip_workers ORDER BY id");
+    expect(after.rows).toEqual([{ id: other.id, duties: "leader" }]);
   });
 });
