@@ -428,7 +428,9 @@ export async function benchWorkers(): Promise<void> {
     const row = (label: string, p: string, s: string) => rows.push([label, p, s]);
     // WORKERS_BENCH=idle,claim (or sends) runs only those parts; all by default.
     const parts = (process.env.WORKERS_BENCH ?? "sends,record,idle,claim").split(",");
-    for (const w of parts.includes("sends") ? [1, 2, 4] : []) {
+    // WORKERS_N=4 (or 1,4) runs only those worker counts.
+    const counts = (process.env.WORKERS_N ?? "1,2,4").split(",").map(Number);
+    for (const w of parts.includes("sends") ? counts : []) {
       const p = await sendsPerSecond("postgres", w, pg.url);
       progress(`postgres, ${w} worker(s): ${p.rate.toFixed(0)} sends/s`);
       const s = await sendsPerSecond("sqlite", w, pg.url);
