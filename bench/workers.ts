@@ -69,6 +69,8 @@ function serverCpu(): number {
 
 interface Throughput {
   rate: number;
+  /** PostgreSQL: what the workers' backends were doing, sampled from pg_stat_activity every 50 ms (share of samples). */
+  waits: string;
   /** CPU seconds per 1,000 sends: the worker processes, and the PostgreSQL server (postgres only). */
   workerCpu: number;
   serverCpu: number;
@@ -106,12 +108,36 @@ async function sendsPerSecond(backend: Backend, workers: number, adminUrl: strin
   const t0 = performance.now();
   const cpu0 = procs.map((p) => cpuOf(p.pid!));
   const server0 = backend === "postgres" ? serverCpu() : 0;
+  // Sample what the backends of this database are doing (on CPU, waiting for a lock, for the
+  // WAL flush of a commit, or for the worker to send its next statement) while they work.
+  const sampler = db ? new pg.Client({ connectionString: db.url }) : null;
+  await sampler?.connect();
+  const waits = new Map<string, number>();
+  let samples = 0;
   for (;;) {
     const s = await app.store.status();
     if (s.sends.sent >= SENDS) break;
+    if (sampler) {
+      const { rows } = await sampler.query<{ what: string }>(
+        `SELECT CASE WHEN state = 'active' AND wait_event IS NULL THEN 'CPU' WHEN state = 'idle' THEN 'idle'
+           ELSE coalesce(wait_event_type || ':' || wait_event, state) END AS what
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      );
+      for (const r of rows) waits.set(r.what, (waits.get(r.what) ?? 0) + 1);
+      samples += rows.length;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const seconds = (performance.now() - t0) / 1000;
+  await sampler?.end();
+  const busy = [...waits].filter(([k]) => k !== "idle");
+  const total = busy.reduce((n, [, v]) => n + v, 0) || 1;
+  const waitLine = busy
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([k, v]) => `${k} ${((100 * v) / total).toFixed(0)}%`)
+    .join(", ");
+  void samples;
   const workerCpu = procs.reduce((n, p, i) => n + cpuOf(p.pid!) - cpu0[i]!, 0);
   const server = backend === "postgres" ? serverCpu() - server0 : 0;
   for (const p of procs) p.kill("SIGKILL");
@@ -119,7 +145,80 @@ async function sendsPerSecond(backend: Backend, workers: number, adminUrl: strin
   await remote.close();
   await db?.drop();
   rmSync(dir, { recursive: true, force: true });
-  return { rate: SENDS / seconds, workerCpu: (workerCpu * 1000) / SENDS, serverCpu: (server * 1000) / SENDS };
+  return { rate: SENDS / seconds, workerCpu: (workerCpu * 1000) / SENDS, serverCpu: (server * 1000) / SENDS, waits: waitLine };
+}
+
+interface Recording {
+  rate: number;
+  /** Statements (BEGIN/COMMIT not counted) and round trips (counted) per email, over the whole delivery. */
+  statements: number;
+  roundTrips: number;
+  /** Transactions committed per email (pg_stat_database). */
+  commits: number;
+  /** CPU ms per email: this process (the engine), the PostgreSQL server. */
+  cpu: number;
+  serverCpu: number;
+}
+
+/**
+ * One worker in this process delivering SENDS emails to the provider double (batches of 100)
+ * on PostgreSQL: every statement its `pg` clients run is counted, with this process's and the
+ * server's CPU. What the set-based batch recording changes is here, per email.
+ */
+async function recordingCost(adminUrl: string): Promise<Recording> {
+  const remote = await startRemoteDouble({ rateLimit: 1000, latencyMs: [5, 20], seed: 7 });
+  const dir = mkdtempSync(join(tmpdir(), "drip-bench-r-"));
+  const db = await createDatabase(adminUrl, "drip_bench_rec");
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    OUTBOX_DIR: join(dir, "outbox"),
+    RESEND_API_KEY: API_KEY,
+    RESEND_BASE_URL: remote.url,
+    DRIP_RATE_LIMIT: "1000",
+    DRIP_SECRET: SECRET,
+  };
+  const app = await createApp(loadConfig(env));
+  const now = new Date(Date.now() - 60_000);
+  const first = course.steps[0]!.id;
+  for (let k = 0; k < SENDS; k += 500) {
+    const rows = Array.from({ length: 500 }, (_, j) => ({ email: emailOf(k + j), timezone: "Europe/London", status: "active" as const }));
+    await app.store.importSubscribers(rows, now, () => ({ sequenceId: COURSE, startedAt: now, firstStepId: first, firstDueAt: now }));
+  }
+  const commits = async () =>
+    Number(
+      (await (app.store as PostgresStore).pool.query<{ n: string }>("SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()"))
+        .rows[0]!.n,
+    );
+  await app.engine.tick(new Date(now.getTime() - 120_000)); // warm: templates compiled, limiter row made (nothing due yet)
+  const c0 = await commits();
+  const cpu0 = process.cpuUsage();
+  const server0 = serverCpu();
+  const t0 = performance.now();
+  let sent = 0;
+  const seen = await traceStatements(async () => {
+    while (sent < SENDS) {
+      const s = await app.engine.tick(new Date());
+      sent += s.sent;
+      if (s.sent + s.failed + s.skipped === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu0);
+  const server = serverCpu() - server0;
+  const c1 = await commits();
+  await app.close();
+  await remote.close();
+  await db.drop();
+  rmSync(dir, { recursive: true, force: true });
+  const tx = seen.filter((x) => /^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(x.text)).length;
+  return {
+    rate: SENDS / seconds,
+    statements: (seen.length - tx) / SENDS,
+    roundTrips: seen.length / SENDS,
+    commits: (c1 - c0) / SENDS,
+    cpu: (used.user + used.system) / 1000 / SENDS,
+    serverCpu: (server * 1000) / SENDS,
+  };
 }
 
 /** 1,000,000 active enrollments, none due (due over 30 days from tomorrow: seeding takes minutes), `due` of them due now. */
@@ -182,6 +281,8 @@ interface IdleTick {
   serverCpu: number;
   /** PostgreSQL: planning + execution of one idle tick's statements, as EXPLAIN ANALYZE reports them. */
   serverMs: number;
+  /** PostgreSQL: round trips of one idle worker heartbeat. */
+  heartbeat: number;
   /** PostgreSQL: the statements of one idle tick, slowest first, and the plan of the slowest. */
   statements: { ms: number; text: string }[];
   plan: string;
@@ -216,7 +317,15 @@ async function traceStatements(fn: () => Promise<void>): Promise<{ ms: number; t
 async function idleTick(backend: Backend, adminUrl: string): Promise<IdleTick> {
   const { url, drop } = await bigFixture(backend, adminUrl, 0);
   // The app as `drip start` opens it, over the same database.
-  const config = loadConfig({ DATABASE_URL: url, OUTBOX_DIR: join(tmpdir(), "drip-bench-outbox"), DRIP_SECRET: SECRET });
+  // With the Resend transport (batches, the delivery pause), as `drip start` runs against a provider.
+  const remote = await startRemoteDouble({ rateLimit: 1000, latencyMs: [5, 20], seed: 7 });
+  const config = loadConfig({
+    DATABASE_URL: url,
+    OUTBOX_DIR: join(tmpdir(), "drip-bench-outbox"),
+    DRIP_SECRET: SECRET,
+    RESEND_API_KEY: API_KEY,
+    RESEND_BASE_URL: remote.url,
+  });
   const app = await createApp(config);
   const times: number[] = [];
   const tick = async () => {
@@ -237,6 +346,13 @@ async function idleTick(backend: Backend, adminUrl: string): Promise<IdleTick> {
   let statements: IdleTick["statements"] = [];
   let plan = "";
   let serverMs = 0;
+  let heartbeat = 0;
+  if (backend === "postgres" && app.worker) {
+    // The worker's heartbeat (every third of a lease) while idle: round trips per beat.
+    await app.worker.start();
+    heartbeat = (await traceStatements(() => app.worker!.heartbeat())).length;
+    await app.worker.stop();
+  }
   if (backend === "postgres") {
     const seen = (await traceStatements(tick)).filter((x) => !/^(BEGIN|COMMIT|ROLLBACK)/i.test(x.text.trim()));
     seen.sort((a, b) => b.ms - a.ms);
@@ -260,8 +376,10 @@ async function idleTick(backend: Backend, adminUrl: string): Promise<IdleTick> {
     await c.end();
   }
   await app.close();
+  await remote.close();
   await drop();
   return {
+    heartbeat,
     median: quantile(times, 0.5),
     p99: quantile(times, 0.99),
     cpu: (used.user + used.system) / 1000 / N,
@@ -306,10 +424,13 @@ export async function benchWorkers(): Promise<void> {
   const load0 = loadavg();
   try {
     const rows: [string, string, string][] = [];
+    const waitLines: string[] = [];
     const row = (label: string, p: string, s: string) => rows.push([label, p, s]);
     // WORKERS_BENCH=idle,claim (or sends) runs only those parts; all by default.
-    const parts = (process.env.WORKERS_BENCH ?? "sends,idle,claim").split(",");
-    for (const w of parts.includes("sends") ? [1, 2, 4] : []) {
+    const parts = (process.env.WORKERS_BENCH ?? "sends,record,idle,claim").split(",");
+    // WORKERS_N=4 (or 1,4) runs only those worker counts.
+    const counts = (process.env.WORKERS_N ?? "1,2,4").split(",").map(Number);
+    for (const w of parts.includes("sends") ? counts : []) {
       const p = await sendsPerSecond("postgres", w, pg.url);
       progress(`postgres, ${w} worker(s): ${p.rate.toFixed(0)} sends/s`);
       const s = await sendsPerSecond("sqlite", w, pg.url);
@@ -317,6 +438,18 @@ export async function benchWorkers(): Promise<void> {
       row(`sends/s, ${w} worker${w > 1 ? "s" : ""} (${SENDS} sends)`, p.rate.toFixed(0), s.rate.toFixed(0));
       row("  CPU s per 1,000 sends, workers", p.workerCpu.toFixed(1), s.workerCpu.toFixed(1));
       row("  CPU s per 1,000 sends, PostgreSQL server", p.serverCpu.toFixed(1), "-");
+      waitLines.push(`  ${w} worker${w > 1 ? "s" : ""}: ${p.waits}`);
+    }
+    let rec: Recording | null = null;
+    if (parts.includes("record")) {
+      progress("postgres: one worker in process, counting statements per email");
+      rec = await recordingCost(pg.url);
+      row("1 worker in process: sends/s", rec.rate.toFixed(0), "-");
+      row("  statements per email (BEGIN/COMMIT apart)", rec.statements.toFixed(3), "-");
+      row("  round trips per email (with BEGIN/COMMIT)", rec.roundTrips.toFixed(3), "-");
+      row("  transactions per email", rec.commits.toFixed(3), "-");
+      row("  CPU ms per email, engine process", rec.cpu.toFixed(2), "-");
+      row("  CPU ms per email, PostgreSQL server", rec.serverCpu.toFixed(2), "-");
     }
     const idle: Partial<Record<Backend, IdleTick>> = {};
     for (const b of parts.includes("idle") ? (["postgres", "sqlite"] as const) : []) {
@@ -332,6 +465,8 @@ export async function benchWorkers(): Promise<void> {
       row("  CPU ms per idle tick, engine process", ip.cpu.toFixed(1), is.cpu.toFixed(1));
       row("  CPU ms per idle tick, PostgreSQL server", ip.serverCpu.toFixed(1), "-");
       row("  server plan + execute per idle tick (ms)", ip.serverMs.toFixed(2), "-");
+      row("  round trips per idle tick", String(ip.statements.length), "-");
+      row("  round trips per idle heartbeat (every lease/3)", String(ip.heartbeat), "-");
     }
     const claim: Partial<Record<Backend, { p50: number; p99: number }>> = {};
     for (const b of parts.includes("claim") ? (["postgres", "sqlite"] as const) : []) {
@@ -349,6 +484,7 @@ export async function benchWorkers(): Promise<void> {
     );
     console.log(`${"".padEnd(46)} ${"postgres".padStart(10)} ${"sqlite".padStart(10)}`);
     for (const [label, p, s] of rows) console.log(`${label.padEnd(46)} ${p.padStart(10)} ${s.padStart(10)}`);
+    if (waitLines.length) console.log(`PostgreSQL, what the workers' backends were doing while sending (pg_stat_activity samples):\n${waitLines.join("\n")}`);
     if (ip) {
       console.log(`PostgreSQL, the ${ip.statements.length} statements of one idle tick at 1M enrollments (ms, slowest first):`);
       for (const st of ip.statements.slice(0, 8)) console.log(`  ${st.ms.toFixed(2).padStart(7)}  ${st.text.slice(0, 110)}`);

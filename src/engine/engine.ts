@@ -190,6 +190,8 @@ export class Engine {
     const count = (status: SendEventStatus) => {
       summary[status === "in_doubt" ? "failed" : status]++;
     };
+    // Nothing anywhere (the store's one probe over every lane, when it has one): done.
+    if (await this.o.store.idle?.(now)) return summary;
     const batches = this.batchDelivery();
     if (batches && (await this.pausedUntil(now, { lift: this.o.leadsDuties() }))) return summary;
     await this.deliverConfirmations(now);

@@ -297,6 +297,13 @@ export interface SubscriberStore {
 /** Claims, outcomes, provider batches and deferred re-plans: what the tick uses. */
 export interface SchedulingStore {
   /**
+   * Optional: true when a tick at `now` would find nothing to do — no due or lapsed step, no
+   * stale batch, no queued confirmation, no re-plan or completion waiting, no delivery pause
+   * recorded — asked in one round trip (PostgreSQL), so an idle tick is one statement, not one
+   * per lane. False (or absent) means "look": the tick then asks each lane as usual.
+   */
+  idle?(now: Date): Promise<boolean>;
+  /**
    * Claim up to `limit` due steps (next_due_at <= now, active, unclaimed or with a lapsed
    * lease) for `leaseMs`, as `owner`. The claim is its own state (lease, owner, fencing
    * token), never the schedule. Creates each step's send row on first claim (unique per

@@ -149,6 +149,28 @@ export async function claimable(q: Kysely<DB>, now: Date, what: "due" | "batches
   return (await probe.execute(q)).rows[0]?.any === true;
 }
 
+/**
+ * Is there nothing for a tick at `now`? One autocommit statement, each EXISTS on its partial
+ * index: due steps by lane and lapsed leases (enrollments_due, enrollments_leased), stale
+ * batches (batches_pending), queued confirmations (confirmations_pending), waiting re-plans
+ * (enrollments_replan) and completions (enrollments_completion), and any recorded delivery
+ * pause (the meta key; the tick lifts or honours it). Every condition is at least as wide as
+ * the claim it stands for, so "idle" never hides work.
+ */
+export async function idle(q: Kysely<DB>, now: Date, pauseKey: string): Promise<boolean> {
+  const t = now.getTime();
+  const { rows } = await sql<{ busy: boolean }>`SELECT
+    EXISTS (SELECT 1 FROM enrollments WHERE lane = 0 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t})
+    OR EXISTS (SELECT 1 FROM enrollments WHERE lane = 1 AND status = 'active' AND lease_until IS NULL AND replan = 0 AND next_due_at <= ${t})
+    OR EXISTS (SELECT 1 FROM enrollments WHERE lease_until IS NOT NULL AND lease_until <= ${t} AND status = 'active' AND replan = 0 AND next_due_at <= ${t})
+    OR EXISTS (SELECT 1 FROM batches WHERE status = 'pending' AND lease_until <= ${t})
+    OR EXISTS (SELECT 1 FROM confirmations WHERE status = 'pending' AND lease_until <= ${t})
+    OR EXISTS (SELECT 1 FROM enrollments WHERE replan = 1)
+    OR EXISTS (SELECT 1 FROM enrollments WHERE status = 'completed' AND fired_round < round)
+    OR EXISTS (SELECT 1 FROM meta WHERE key = ${pauseKey}) AS busy`.execute(q);
+  return rows[0]?.busy === false;
+}
+
 /** Pending batches whose lease ran out, re-leased to this caller (SKIP LOCKED: never one two workers both take). */
 export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
   const t = now.getTime();
@@ -280,18 +302,83 @@ export async function status(q: Kysely<DB>): Promise<StatusCounts> {
   };
 }
 
-/** Record a batch's sends and close it, unless every record was refused (the batch was recovered by another worker, who closes it). */
+/**
+ * Record a batch's sends and close it, unless every record was refused (the batch was recovered
+ * by another worker, who closes it). Set-based: two locking reads and one statement
+ * (recordMany) whatever the batch's size; only enrollments a staff retry rewound (a resume
+ * point) are recorded one by one by record(), which restores it.
+ */
 export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-  // The batch row first, then its enrollments in id order, then each record (LOCK ORDER above):
-  // recovery by another worker takes the same rows in the same order, so one waits for the other.
+  // The batch row first, then its enrollments in id order (LOCK ORDER above): recovery by another
+  // worker takes the same rows in the same order, so one waits for the other. The enrollments'
+  // lock reads which of them carry a resume point in the same statement.
   await sql`SELECT 1 FROM batches WHERE id = ${batchId} FOR UPDATE`.execute(q);
-  await lockEnrollments(
-    q,
-    records.map((r) => r.claim.enrollmentId),
-  );
+  const ids = [...new Set(records.map((r) => r.claim.enrollmentId))];
+  const resuming = new Set<number>();
+  if (ids.length > 0) {
+    const { rows } = await sql<{ id: number; resuming: boolean }>`
+      SELECT id, resume IS NOT NULL AS resuming FROM enrollments WHERE id = ANY(${ids}::bigint[]) ORDER BY id FOR UPDATE`.execute(q);
+    for (const r of rows) if (r.resuming) resuming.add(r.id);
+  }
   let recorded = records.length === 0;
-  for (const r of records) recorded = (await sqliteSends.record(q, r)) || recorded;
-  if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+  for (const r of records) if (resuming.has(r.claim.enrollmentId)) recorded = (await sqliteSends.record(q, r)) || recorded;
+  await recordMany(
+    q,
+    records.filter((r) => !resuming.has(r.claim.enrollmentId)),
+    { batchId, recorded },
+  );
+}
+
+/**
+ * `record` (../sqlite/send-queries.ts) for many sends in one statement, with the same effect as
+ * recording each in turn (tests/store/batch-record.test.ts holds it to that): the records travel
+ * as arrays (unnest), the fenced release and the advance are one UPDATE of enrollments (an
+ * enrollment ended meanwhile keeps its end, only its cursor moves), its RETURNING says which
+ * claims were still current, and only their sends are written. With `close`, the batch is closed
+ * in the same statement when anything was recorded (or `close.recorded` says something was).
+ * The caller holds the enrollments' row locks (taken in id order). Returns which were recorded.
+ */
+export async function recordMany(q: Kysely<DB>, records: readonly OutcomeRecord[], close?: { batchId: string; recorded: boolean }): Promise<boolean[]> {
+  if (records.length === 0 && !close) return [];
+  const col = <V>(f: (r: OutcomeRecord) => V): V[] => records.map(f);
+  const next = (r: OutcomeRecord) => (r.advance.kind === "next" ? r.advance : null);
+  const closing = close
+    ? sql`, closed AS (
+        UPDATE batches SET status = 'done', payload = NULL
+        WHERE id = ${close.batchId} AND (${close.recorded}::boolean OR EXISTS (SELECT 1 FROM released)))`
+    : sql``;
+  const { rows } = await sql<{ id: number }>`
+    WITH v AS (
+      SELECT * FROM unnest(
+        ${col((r) => r.claim.enrollmentId)}::bigint[], ${col((r) => r.claim.fence)}::bigint[], ${col((r) => r.claim.stepId)}::text[],
+        ${col((r) => r.outcome.at.getTime())}::bigint[], ${col((r) => r.claim.sendId)}::text[], ${col((r) => r.outcome.status)}::text[],
+        ${col((r) => r.outcome.providerMessageId ?? null)}::text[], ${col((r) => r.outcome.reason ?? null)}::text[],
+        ${col((r) => r.claim.version?.sequence ?? null)}::text[], ${col((r) => r.claim.version?.template ?? null)}::text[],
+        ${col((r) => r.advance.kind)}::text[], ${col((r) => next(r)?.stepId ?? null)}::text[], ${col((r) => next(r)?.dueAt.getTime() ?? null)}::bigint[],
+        ${col((r) => next(r)?.startedAt?.getTime() ?? null)}::bigint[], ${col((r) => (r.advance.kind === "exited" ? r.advance.reason : null))}::text[]
+      ) AS v(eid, fence, step, at, send_id, status, message_id, reason, seq_version, tpl_version, kind, next_step, next_due, started, exit_reason)
+    ), released AS (
+      UPDATE enrollments e SET
+        cursor = v.step, updated_at = v.at, lease_until = NULL, lease_owner = NULL,
+        next_step_id = CASE WHEN e.status NOT IN ('active', 'paused') THEN e.next_step_id WHEN v.kind = 'next' THEN v.next_step ELSE NULL END,
+        next_due_at = CASE WHEN e.status NOT IN ('active', 'paused') THEN e.next_due_at WHEN v.kind = 'next' THEN v.next_due ELSE NULL END,
+        started_at = CASE WHEN e.status IN ('active', 'paused') AND v.started IS NOT NULL THEN v.started ELSE e.started_at END,
+        status = CASE WHEN e.status NOT IN ('active', 'paused') OR v.kind = 'next' THEN e.status ELSE v.kind END,
+        reason = CASE WHEN e.status IN ('active', 'paused') AND v.kind = 'exited' THEN v.exit_reason ELSE e.reason END,
+        resume = CASE WHEN e.status IN ('active', 'paused') AND v.kind = 'exited' THEN NULL ELSE e.resume END
+      FROM v WHERE e.id = v.eid AND e.fence = v.fence
+      RETURNING e.id
+    ), written AS (
+      UPDATE sends s SET
+        status = v.status, sent_at = CASE WHEN v.status = 'sent' THEN v.at END, provider_message_id = v.message_id,
+        reason = v.reason, updated_at = v.at, retry_key = NULL, retry_since = NULL,
+        sequence_version = CASE WHEN v.seq_version IS NULL THEN s.sequence_version ELSE v.seq_version END,
+        template_version = CASE WHEN v.seq_version IS NULL THEN s.template_version ELSE v.tpl_version END
+      FROM v WHERE s.id = v.send_id AND v.eid IN (SELECT id FROM released)
+    )${closing}
+    SELECT id FROM released`.execute(q);
+  const owned = new Set(rows.map((r) => Number(r.id)));
+  return records.map((r) => owned.has(r.claim.enrollmentId));
 }
 
 /**

@@ -75,6 +75,7 @@ import * as sq from "../sqlite/send-queries.ts";
 import * as stq from "../sqlite/staff-queries.ts";
 import * as uq from "../sqlite/subscriber-queries.ts";
 import * as vq from "../sqlite/version-queries.ts";
+import { PAUSE_KEY } from "../../engine/batch-delivery.ts";
 import * as pq from "./claim-queries.ts";
 import { PG_MIGRATIONS } from "./migrations.ts";
 
@@ -312,6 +313,11 @@ export class PostgresStore implements Store {
       await pq.lockEnrollmentsOf(q, subscriberId);
       return eq.leave(q, subscriberId, status, reason, now, event, opts);
     });
+  }
+
+  /** One round trip for an idle tick (./claim-queries.ts idle); inside a transaction, "look". */
+  async idle(now: Date): Promise<boolean> {
+    return !this.inTransaction && pq.idle(this.db, now, PAUSE_KEY);
   }
 
   async claimDue(now: Date, limit: number, leaseMs: number, owner = "drip"): Promise<ClaimedSend[]> {

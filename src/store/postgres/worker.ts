@@ -146,7 +146,6 @@ export class PgWorker {
             [[...this.batches], until],
           );
         await this.elect();
-        await this.store.pool.query("UPDATE drip_workers SET heartbeat_at = $2, duties = $3 WHERE id = $1", [this.id, this.now(), this.leader ? "leader" : ""]);
       } catch (err) {
         this.log(`worker heartbeat failed: ${(err as Error).message}`);
       } finally {
@@ -156,19 +155,16 @@ export class PgWorker {
     return this.beating;
   }
 
-  /** Try for the duties lock on this worker's own session (kept while the session lives). */
-  private async elect(): Promise<void> {
-    if (this.leader && this.dutyClient) {
-      // Still ours while the session is alive.
-      try {
-        await this.dutyClient.query("SELECT 1");
-        return;
-      } catch {
-        this.leader = false;
-        this.dutyClient = null;
-      }
-    }
+  /**
+   * Stand for the duties and say this worker is alive, in one statement on its own session (the
+   * one that holds the duties lock): try for the lock unless it already holds it (a session lock
+   * taken twice would need two unlocks), the leader's maintenance (forget workers silent for an
+   * hour), and this worker's row (written again if maintenance elsewhere forgot it). A session
+   * that died fails the statement: the lock went with it.
+   */
+  private async elect(retry = true): Promise<void> {
     if (!this.dutyClient) {
+      this.leader = false;
       const c = new pg.Client({ connectionString: parsePostgresUrl(this.url).connectionString });
       c.on("error", () => {
         this.leader = false;
@@ -177,16 +173,29 @@ export class PgWorker {
       await c.connect();
       this.dutyClient = c;
     }
-    const { rows } = await this.dutyClient.query<{ got: boolean }>("SELECT pg_try_advisory_lock($1) AS got", [DUTIES_LOCK]);
     const was = this.leader;
-    this.leader = rows[0]?.got === true;
+    const t = this.now();
+    try {
+      const { rows } = await this.dutyClient.query<{ got: boolean }>(
+        `WITH lock AS (SELECT CASE WHEN $4::boolean THEN true ELSE pg_try_advisory_lock($3) END AS got),
+           gone AS (DELETE FROM drip_workers WHERE heartbeat_at < $5 AND (SELECT got FROM lock))
+         INSERT INTO drip_workers (id, host, pid, started_at, heartbeat_at, duties)
+         VALUES ($1, $6, $7, $2, $2, CASE WHEN (SELECT got FROM lock) THEN 'leader' ELSE '' END)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, duties = excluded.duties
+         RETURNING duties = 'leader' AS got`,
+        [this.id, t, DUTIES_LOCK, was, t - 3_600_000, hostname(), process.pid],
+      );
+      this.leader = rows[0]?.got === true;
+    } catch (err) {
+      // The session is gone (and the lock with it): stand again on a new one, once.
+      this.leader = false;
+      const c = this.dutyClient;
+      this.dutyClient = null;
+      await c?.end().catch(() => {});
+      if (!retry) throw err;
+      return this.elect(false);
+    }
     if (this.leader && !was) this.log(`worker ${this.id} runs the once-only duties (pause lifting, maintenance)`);
-    if (this.leader) await this.maintain();
-  }
-
-  /** The leader's maintenance: forget workers silent for an hour. */
-  private async maintain(): Promise<void> {
-    await this.store.pool.query("DELETE FROM drip_workers WHERE heartbeat_at < $1", [this.now() - 3_600_000]);
   }
 
   async stop(): Promise<void> {
