@@ -20,10 +20,28 @@ export const realClock: Clock = {
 /** Spacing margin: 2% slack absorbs timer jitter between our clock and the provider's. */
 const MARGIN = 1.02;
 
+/**
+ * A request that starts with no other request in the last few seconds goes out on a cold
+ * connection (Node's HTTP client keeps idle sockets about 4 s): connecting and the first
+ * request's own setup can hold it back tens of milliseconds, while the warm requests after
+ * it reach the provider at once. Measured from its start, the window rule then lets a
+ * `limit + 1`-th request into the provider's one-second window (seen at 5 req/s: six
+ * arrivals 964 ms apart, one 429). Such a request counts from its answer instead.
+ */
+const COLD_AFTER_MS = 4_000;
+
+/** A request's place in the limiter: when it counts as started. */
+export interface Slot {
+  at: number;
+  /** Started with no other request in the last COLD_AFTER_MS: counts from its answer once it comes. */
+  cold: boolean;
+}
+
 export class RateLimiter {
   private blockedUntil = 0;
-  /** When the last `perSecond` requests started, oldest first. */
-  private starts: number[] = [];
+  /** The last `perSecond` requests, in the order they started (a cold one counts from its answer). */
+  private starts: Slot[] = [];
+  private lastStart = -Infinity;
   private queue: Promise<void> = Promise.resolve();
   private interval: number;
   private window = 1000 * MARGIN;
@@ -41,21 +59,34 @@ export class RateLimiter {
    * `perSecond` starts in any window of a second (plus margin), so a busy event loop that
    * wakes a waiter late cannot turn into a burst the provider counts against us.
    */
-  acquire(): Promise<void> {
+  acquire(): Promise<Slot> {
     const turn = this.queue.then(async () => {
       for (;;) {
         const t = this.clock.now();
-        const last = this.starts[this.starts.length - 1] ?? -Infinity;
-        const windowOpen = this.starts.length < this.perSecond ? -Infinity : this.starts[0]! + this.window;
-        const at = Math.max(last + this.interval, windowOpen, this.blockedUntil);
+        const last = this.starts[this.starts.length - 1];
+        const windowOpen = this.starts.length < this.perSecond ? -Infinity : this.starts[0]!.at + this.window;
+        const at = Math.max(last ? last.at + this.interval : -Infinity, windowOpen, this.blockedUntil);
         if (at <= t) break;
         await this.clock.sleep(Math.ceil(at - t));
       }
-      this.starts.push(this.clock.now());
+      const now = this.clock.now();
+      const slot: Slot = { at: now, cold: now - this.lastStart > COLD_AFTER_MS };
+      this.lastStart = now;
+      this.starts.push(slot);
       if (this.starts.length > this.perSecond) this.starts.shift();
+      return slot;
     });
-    this.queue = turn;
+    this.queue = turn.then(() => {});
     return turn;
+  }
+
+  /**
+   * The provider answered the request that started at `slot`. A request on a cold connection
+   * may have reached the provider as late as now: the window rule measures from this moment.
+   */
+  answered(slot: Slot | undefined): void {
+    if (!slot?.cold) return;
+    slot.at = Math.max(slot.at, this.clock.now());
   }
 
   /** After a 429 the provider's clock and ours disagree: widen the margin (up to 25%). */
@@ -90,7 +121,7 @@ export class RateLimiter {
     // seconds). Only when someone else shares the key is the provider's full reset the guide.
     const ownWindowFull = this.starts.length >= this.perSecond;
     const until = now + reset * 1000;
-    this.block(ownWindowFull ? Math.min(until, this.starts[0]! + this.window) : until);
+    this.block(ownWindowFull ? Math.min(until, this.starts[0]!.at + this.window) : until);
   }
 }
 

@@ -186,8 +186,9 @@ export class ResendTransport implements Transport {
   }
 
   async send(msg: OutgoingMessage): Promise<DeliveryResult> {
-    await this.limiter.acquire();
+    const slot = await this.limiter.acquire();
     const { data, error, headers } = await this.client.emails.send(toProviderEmail(msg), { idempotencyKey: idempotencyKey(msg.sendId) });
+    this.limiter.answered(slot);
     if (data) {
       this.observe({ kind: "accepted", headers }, 200);
       return { ok: true, providerMessageId: data.id };
@@ -201,7 +202,7 @@ export class ResendTransport implements Transport {
   async sendBatch(emails: readonly ProviderEmail[], key: string): Promise<BatchOutcome> {
     // Built before the wait: the request leaves as soon as its slot comes.
     const body = batchBody(emails, this.literals);
-    await this.limiter.acquire();
+    const slot = await this.limiter.acquire();
     // The SDK sends `body` as given: its request options are spread over the JSON it makes of
     // its first argument (resend 6.38.0, pinned; tests/delivery/batch-body.test.ts checks what
     // the double receives). `body` is the bytes it would have made of `emails`, without encoding
@@ -212,6 +213,7 @@ export class ResendTransport implements Transport {
       signal: AbortSignal.timeout(this.timeoutMs),
       body,
     } as Parameters<Resend["batch"]["send"]>[1]);
+    this.limiter.answered(slot);
     if (!data) {
       const outcome: BatchOutcome = { ...classify(error, headers), headers };
       this.observe(outcome, outcome.status);

@@ -432,6 +432,31 @@ describe("RateLimiter (fake clock)", () => {
     for (let i = 5; i < s.length; i++) expect(s[i]! - s[i - 5]!, `start ${i}`).toBeGreaterThanOrEqual(1000);
   });
 
+  it("a request on a cold connection counts from its answer: the provider never sees limit + 1 arrivals in one second", async () => {
+    // Arrival at the provider = start + travel; a cold request (nothing started in the last 4 s)
+    // travels 60 ms (connecting), a warm one 2 ms. Each is answered 20 ms after it arrives.
+    const clock = new FakeClock();
+    const limiter = new RateLimiter(5, clock);
+    const arrivals: number[] = [];
+    const request = async (travel: number) => {
+      const slot = await limiter.acquire();
+      const start = clock.now();
+      arrivals.push(start + travel);
+      // The transport awaits the answer; on the fake clock that is the time moving on.
+      clock.t = Math.max(clock.t, start + travel + 20);
+      limiter.answered(slot);
+    };
+    for (let burst = 0; burst < 3; burst++) {
+      await request(60);
+      for (let i = 0; i < 9; i++) await request(2);
+      clock.t += 10_000; // idle: the next burst starts cold again
+    }
+    for (let i = 5; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 5]!, `arrival ${i}`).toBeGreaterThanOrEqual(1000);
+    // Warm requests keep the even spacing: the cold one costs only its own answer's delay.
+    const gapsAfterFirst = gaps(arrivals.slice(1, 10));
+    for (const g of gapsAfterFirst) expect(g).toBeLessThanOrEqual(205);
+  });
+
   it("holds every request for retry-after after a 429", async () => {
     const clock = new FakeClock();
     const limiter = new RateLimiter(5, clock);

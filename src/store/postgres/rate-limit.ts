@@ -9,7 +9,7 @@
  * is the engine's delivery pause in the store: shared already.)
  */
 import type pg from "pg";
-import { type Clock, RateLimiter, realClock } from "../../delivery/rate-limiter.ts";
+import { type Clock, RateLimiter, realClock, type Slot } from "../../delivery/rate-limiter.ts";
 
 /** Slack over one second: absorbs the time between taking a slot and the request reaching the provider. */
 const MARGIN = 1.1;
@@ -36,11 +36,12 @@ export class PgRateLimiter extends RateLimiter {
   }
 
   /** Take one request slot, waiting (on this process's timers) until the shared log allows it. */
-  override async acquire(): Promise<void> {
+  override async acquire(): Promise<Slot> {
     await this.ensureRow();
     for (;;) {
       const waitMs = await this.trySlot();
-      if (waitMs <= 0) return;
+      // The shared log has its own 10% margin; a slot here is not tracked after its answer.
+      if (waitMs <= 0) return { at: this.wait.now(), cold: false };
       await this.wait.sleep(Math.min(Math.ceil(waitMs), 1000));
     }
   }
