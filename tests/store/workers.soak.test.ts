@@ -30,6 +30,8 @@ const RATE = 20;
 const WORKERS = 4;
 const KILLS = Number(process.env.SOAK_KILLS ?? 20);
 const LEASE_S = 2;
+/** The 5,000 first steps come due over this long (see the seeding below). */
+const SPREAD_MS = 90_000;
 const SECRET = "soak-secret-soak-secret-soak-secret-0123456789";
 
 afterAll(() => cleanupTempDirs());
@@ -50,9 +52,14 @@ describe("4 workers on one PostgreSQL database", () => {
       DRIP_LEASE_SECONDS: String(LEASE_S),
       DRIP_DB_POOL: "4",
     };
-    // Seeded in pages of 500 (one transaction each), every subscriber's first step due a minute ago.
+    // Seeded in pages of 500 (one transaction each). The first steps come due one after another
+    // over SPREAD_MS (about 55 a second), not all at once: the workers now clear 5,000 due sends in
+    // seconds, faster than 20 kills can land, so work flowing for 90 s is what makes every kill
+    // land in claims, renders, batch writes or requests, however fast the workers get.
     const seedApp = await createApp(loadConfig(env));
     const now = new Date(Date.now() - 60_000);
+    const dueFrom = Date.now();
+    let nth = 0;
     const first = hipPainCourse.steps[0]!.id;
     for (let k = 0; k < N; k += 500) {
       const rows = Array.from({ length: Math.min(500, N - k) }, (_, j) => ({
@@ -61,7 +68,12 @@ describe("4 workers on one PostgreSQL database", () => {
         timezone: "Europe/London",
         status: "active" as const,
       }));
-      const r = await seedApp.store.importSubscribers(rows, now, () => ({ sequenceId: COURSE, startedAt: now, firstStepId: first, firstDueAt: now }));
+      const r = await seedApp.store.importSubscribers(rows, now, () => ({
+        sequenceId: COURSE,
+        startedAt: now,
+        firstStepId: first,
+        firstDueAt: new Date(dueFrom + Math.floor((nth++ * SPREAD_MS) / N)),
+      }));
       expect(r.enrolled).toBe(Math.min(500, N - k));
     }
     await seedApp.close();
