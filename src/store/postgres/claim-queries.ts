@@ -61,32 +61,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
   );
   const ready = rows.filter((d) => byId.has(d.subscriber_id) && d.next_step_id !== null && d.next_due_at !== null);
   if (ready.length === 0) return [];
-  // The send rows are born on first claim; a re-claim after a crash finds its row and counts an attempt.
-  const sends = await q
-    .insertInto("sends")
-    .values(
-      ready.map((d) => ({
-        id: sendId(d.id, d.round, d.next_step_id!),
-        enrollment_id: d.id,
-        subscriber_id: d.subscriber_id,
-        sequence_id: d.sequence_id,
-        step_id: d.next_step_id!,
-        status: "claimed",
-        attempts: 1,
-        due_at: d.next_due_at!,
-        claimed_at: t,
-        sent_at: null,
-        provider_message_id: null,
-        reason: null,
-        updated_at: t,
-      })),
-    )
-    .onConflict((oc) =>
-      oc.column("id").doUpdateSet({ attempts: sql`sends.attempts + 1`, claimed_at: sql`excluded.claimed_at`, updated_at: sql`excluded.updated_at` }),
-    )
-    .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
-    .execute();
-  const sendById = new Map(sends.map((s) => [s.id, s]));
+  const sendById = await sqliteSends.insertClaimedSends(q, ready, t);
   // An in-doubt batch queued again goes out whole under its first key: its sends are one unit
   // (sqliteSends.wholeRetryGroups). The rest of a key's sends are locked without waiting, in id
   // order: one held by another transaction makes the key wait for a later claim, whole.

@@ -60,37 +60,8 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     q,
     rows.map((d) => d.subscriber_id),
   );
-  // The send rows are born on first claim (one statement per chunk); a re-claim after a crash
-  // finds its row and counts an attempt.
   const live = rows.filter((d) => byId.has(d.subscriber_id) && d.next_step_id !== null && d.next_due_at !== null);
-  const sends = new Map<string, ClaimedSendRow>();
-  for (let i = 0; i < live.length; i += CHUNK) {
-    const inserted = await q
-      .insertInto("sends")
-      .values(
-        live.slice(i, i + CHUNK).map((d) => ({
-          id: sendId(d.id, d.round, d.next_step_id!),
-          enrollment_id: d.id,
-          subscriber_id: d.subscriber_id,
-          sequence_id: d.sequence_id,
-          step_id: d.next_step_id!,
-          status: "claimed",
-          attempts: 1,
-          due_at: d.next_due_at!,
-          claimed_at: t,
-          sent_at: null,
-          provider_message_id: null,
-          reason: null,
-          updated_at: t,
-        })),
-      )
-      .onConflict((oc) =>
-        oc.column("id").doUpdateSet({ attempts: sql`attempts + 1`, claimed_at: sql`excluded.claimed_at`, updated_at: sql`excluded.updated_at` }),
-      )
-      .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
-      .execute();
-    for (const r of inserted) sends.set(r.id, r);
-  }
+  const sends = await insertClaimedSends(q, live, t);
   // An in-doubt batch queued again goes out whole under its first key: its sends are one unit.
   const page = await wholeRetryGroups(q, t, leaseMs, owner, live, sends, async (ids) => new Set(ids));
   if (page.added.length > 0)
@@ -133,6 +104,43 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
 }
 
 /** A claimed send's row, as the claim's upsert returns it. Shared with the Postgres adapter. */
+/**
+ * The send rows of claimed enrollments (each with its next step and due time), on both
+ * backends: born on first claim, one statement per chunk; a re-claim after a crash finds its
+ * row and counts an attempt.
+ */
+export async function insertClaimedSends(q: Kysely<DB>, live: readonly ClaimRow[], t: number): Promise<Map<string, ClaimedSendRow>> {
+  const sends = new Map<string, ClaimedSendRow>();
+  for (let i = 0; i < live.length; i += CHUNK) {
+    const inserted = await q
+      .insertInto("sends")
+      .values(
+        live.slice(i, i + CHUNK).map((d) => ({
+          id: sendId(d.id, d.round, d.next_step_id!),
+          enrollment_id: d.id,
+          subscriber_id: d.subscriber_id,
+          sequence_id: d.sequence_id,
+          step_id: d.next_step_id!,
+          status: "claimed",
+          attempts: 1,
+          due_at: d.next_due_at!,
+          claimed_at: t,
+          sent_at: null,
+          provider_message_id: null,
+          reason: null,
+          updated_at: t,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.column("id").doUpdateSet({ attempts: sql`sends.attempts + 1`, claimed_at: sql`excluded.claimed_at`, updated_at: sql`excluded.updated_at` }),
+      )
+      .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
+      .execute();
+    for (const r of inserted) sends.set(r.id, r);
+  }
+  return sends;
+}
+
 export interface ClaimedSendRow {
   id: string;
   attempts: number;
