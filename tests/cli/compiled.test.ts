@@ -5,7 +5,7 @@
  * copy of the project (its own node_modules/.cache, the packages linked from this checkout).
  */
 import { execFile } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -213,6 +213,52 @@ describe("the compiled CLI", () => {
       expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
       expect((await run(["status"])).code).toBe(0);
       expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+      project = was;
+    }
+  }, 240_000);
+
+  it("the prepare script links node_modules/.bin/drip, so `npx drip` runs it without npm reading the installed tree", async () => {
+    // npm's exec prefers a `bin` of the project's own package.json, and then installs the
+    // project into its npx cache on every call: it reads all the installed packages (arborist)
+    // before drip starts, most of a second here. With no `bin` there, it runs
+    // node_modules/.bin/drip directly, as it runs `npx vitest`.
+    const was = project;
+    project = copyProject("drip-compiled-npx-");
+    try {
+      expect((JSON.parse(readFileSync(join(project, "package.json"), "utf8")) as { bin?: unknown }).bin).toBeUndefined();
+      const prepare = await run([], {}, "bin/compile.js");
+      expect(prepare.err).toBe("");
+      expect(prepare.code).toBe(0);
+      const link = join(project, "node_modules/.bin/drip");
+      expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
+      // Running the prepare script again (every `npm install`) keeps the one link.
+      expect((await run([], {}, "bin/compile.js")).code).toBe(0);
+      expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
+
+      const npx = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
+        execFile(
+          "npx",
+          ["--loglevel", "silly", "drip", "status", "--json"],
+          {
+            cwd: project,
+            env: {
+              PATH: process.env.PATH ?? "",
+              HOME: project,
+              DATABASE_URL: `file:${join(project, "data/drip.db")}`,
+              OUTBOX_DIR: join(project, "outbox"),
+            },
+            timeout: 120_000,
+          },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr }),
+        );
+      });
+      expect(npx.err).not.toMatch(/drip: /);
+      expect(npx.code).toBe(0);
+      expect(JSON.parse(npx.out)).toMatchObject({ transport: "outbox" });
+      // What npm logs when it loads a tree (the slow path): none of it.
+      expect(npx.err).not.toMatch(/shrinkwrap|packumentCache|reify|arborist/i);
     } finally {
       rmSync(project, { recursive: true, force: true });
       project = was;
