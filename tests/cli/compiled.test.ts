@@ -189,7 +189,7 @@ describe("the compiled CLI", () => {
     }
   }, 240_000);
 
-  it("the prepare script (run by npm install and npm ci after they write npm's hidden lockfile) leaves the lockfile fresh", async () => {
+  it("the prepare script (run by npm install and npm ci after they write npm's hidden lockfile) leaves the lockfile fresh and links node_modules/.bin/drip, which `npx drip` runs without reading the installed tree", async () => {
     const was = project;
     project = copyProject("drip-compiled-prepare-");
     try {
@@ -206,36 +206,17 @@ describe("the compiled CLI", () => {
       expect(builds()).toEqual([build]);
       expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
 
-      // A directory made in node_modules after the lockfile (here: a package added by hand) still
-      // shows: drip sets back only the change it made itself.
-      mkdirSync(join(project, "node_modules/added-by-hand"));
-      rmSync(join(project, "node_modules/.cache"), { recursive: true });
-      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
-      expect((await run(["status"])).code).toBe(0);
-      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
-    } finally {
-      rmSync(project, { recursive: true, force: true });
-      project = was;
-    }
-  }, 240_000);
-
-  it("the prepare script links node_modules/.bin/drip, so `npx drip` runs it without npm reading the installed tree", async () => {
-    // npm's exec prefers a `bin` of the project's own package.json, and then installs the
-    // project into its npx cache on every call: it reads all the installed packages (arborist)
-    // before drip starts, most of a second here. With no `bin` there, it runs
-    // node_modules/.bin/drip directly, as it runs `npx vitest`.
-    const was = project;
-    project = copyProject("drip-compiled-npx-");
-    try {
+      // `npx drip`: npm's exec prefers a `bin` of the project's own package.json, and then
+      // installs the project into its npx cache on every call: it reads all the installed
+      // packages (arborist) before drip starts, most of a second here. With no `bin` there, it
+      // runs node_modules/.bin/drip (which the prepare script links) directly, as it runs `npx vitest`.
       expect((JSON.parse(readFileSync(join(project, "package.json"), "utf8")) as { bin?: unknown }).bin).toBeUndefined();
-      const prepare = await run([], {}, "bin/compile.js");
-      expect(prepare.err).toBe("");
-      expect(prepare.code).toBe(0);
       const link = join(project, "node_modules/.bin/drip");
       expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
-      // Running the prepare script again (every `npm install`) keeps the one link.
+      // Running the prepare script again (every `npm install`) keeps the one link, and the lockfile fresh.
       expect((await run([], {}, "bin/compile.js")).code).toBe(0);
       expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
 
       const npx = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
         execFile(
@@ -259,6 +240,14 @@ describe("the compiled CLI", () => {
       expect(JSON.parse(npx.out)).toMatchObject({ transport: "outbox" });
       // What npm logs when it loads a tree (the slow path): none of it.
       expect(npx.err).not.toMatch(/shrinkwrap|packumentCache|reify|arborist/i);
+
+      // A directory made in node_modules after the lockfile (here: a package added by hand) still
+      // shows: drip sets back only the change it made itself.
+      mkdirSync(join(project, "node_modules/added-by-hand"));
+      rmSync(join(project, "node_modules/.cache"), { recursive: true });
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
+      expect((await run(["status"])).code).toBe(0);
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: false });
     } finally {
       rmSync(project, { recursive: true, force: true });
       project = was;
