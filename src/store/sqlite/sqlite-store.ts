@@ -25,6 +25,7 @@ import type {
   PositionMove,
   SequenceVersion,
   VersionedStepStats,
+  KeyAnswer,
   OutcomeRecord,
   PendingBatch,
   PendingConfirmation,
@@ -477,8 +478,11 @@ export class SqliteStore implements Store {
     return this.immediate((q) => sq.claimStaleBatches(q, now, limit, leaseMs));
   }
 
-  async completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-    await this.immediate((q) => sq.completeBatch(q, batchId, records));
+  async completeBatch(batchId: string, records: readonly OutcomeRecord[], leftBehind?: { answer: KeyAnswer; at: Date }): Promise<void> {
+    await this.immediate(async (q) => {
+      await sq.completeBatch(q, batchId, records);
+      if (leftBehind) await retries.settleLeftBehind(q, batchId, leftBehind.answer, leftBehind.at);
+    });
   }
 
   async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number, keyWindowFrom?: Date): Promise<void> {
