@@ -35,6 +35,8 @@ export interface Slot {
   at: number;
   /** Started with no other request in the last COLD_AFTER_MS: counts from its answer once it comes. */
   cold: boolean;
+  /** This process's clock when the slot was given (for a shared limiter, `at` is the database's). */
+  given?: number;
 }
 
 export class RateLimiter {
@@ -70,7 +72,7 @@ export class RateLimiter {
         await this.clock.sleep(Math.ceil(at - t));
       }
       const now = this.clock.now();
-      const slot: Slot = { at: now, cold: now - this.lastStart > COLD_AFTER_MS };
+      const slot: Slot = { at: now, cold: now - this.lastStart > COLD_AFTER_MS, given: now };
       this.lastStart = now;
       this.starts.push(slot);
       if (this.starts.length > this.perSecond) this.starts.shift();
@@ -86,6 +88,19 @@ export class RateLimiter {
    */
   answered(slot: Slot | undefined): void {
     if (!slot?.cold) return;
+    slot.at = Math.max(slot.at, this.clock.now());
+  }
+
+  /**
+   * The request given `slot` has just been written to its connection (its headers left: see
+   * ./wire.ts). A slot is given when the request may start, but a busy process may write it tens
+   * of milliseconds later (building the request, a long synchronous job elsewhere on the event
+   * loop), while a later request goes out at once: measured from the slot, the window rule
+   * would let a `limit + 1`-th arrival into the provider's second (seen at 2 req/s under load:
+   * three arrivals within a second, 429s). The window counts from when the request left.
+   */
+  sent(slot: Slot | undefined): void {
+    if (!slot) return;
     slot.at = Math.max(slot.at, this.clock.now());
   }
 

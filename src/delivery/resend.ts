@@ -6,6 +6,7 @@
  */
 import { Resend } from "resend";
 import { RateLimiter } from "./rate-limiter.ts";
+import { whenSent } from "./wire.ts";
 import type { BatchOutcome, DeliveryResult, OutgoingMessage, ProviderEmail, Transport } from "./transport.ts";
 
 /** Provider error names that no retry can fix. */
@@ -187,7 +188,9 @@ export class ResendTransport implements Transport {
 
   async send(msg: OutgoingMessage): Promise<DeliveryResult> {
     const slot = await this.limiter.acquire();
-    const { data, error, headers } = await this.client.emails.send(toProviderEmail(msg), { idempotencyKey: idempotencyKey(msg.sendId) });
+    const key = idempotencyKey(msg.sendId);
+    const off = whenSent(key, () => this.limiter.sent(slot));
+    const { data, error, headers } = await this.client.emails.send(toProviderEmail(msg), { idempotencyKey: key }).finally(off);
     this.limiter.answered(slot);
     if (data) {
       this.observe({ kind: "accepted", headers }, 200);
@@ -207,12 +210,16 @@ export class ResendTransport implements Transport {
     // its first argument (resend 6.38.0, pinned; tests/delivery/batch-body.test.ts checks what
     // the double receives). `body` is the bytes it would have made of `emails`, without encoding
     // each email's copy of the template again, so its own copy is not made: [] instead.
-    const { data, error, headers } = await this.client.batch.send([], {
-      idempotencyKey: key,
-      batchValidation: "permissive",
-      signal: AbortSignal.timeout(this.timeoutMs),
-      body,
-    } as Parameters<Resend["batch"]["send"]>[1]);
+    // The window counts the request from when it leaves, which a busy process may make later than the slot (RateLimiter.sent).
+    const off = whenSent(key, () => this.limiter.sent(slot));
+    const { data, error, headers } = await this.client.batch
+      .send([], {
+        idempotencyKey: key,
+        batchValidation: "permissive",
+        signal: AbortSignal.timeout(this.timeoutMs),
+        body,
+      } as Parameters<Resend["batch"]["send"]>[1])
+      .finally(off);
     this.limiter.answered(slot);
     if (!data) {
       const outcome: BatchOutcome = { ...classify(error, headers), headers };

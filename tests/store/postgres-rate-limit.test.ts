@@ -78,4 +78,23 @@ describe("the shared rate limiter (PostgreSQL)", () => {
     await b.acquire();
     expect(Date.now() - before).toBeGreaterThanOrEqual(900);
   });
+
+  it("a request that left late (sent) moves its start in the shared log: another worker's next slot waits a window from when it left", async () => {
+    const store = await fresh();
+    const a = new PgRateLimiter(store.pool, 1);
+    const b = new PgRateLimiter(store.pool, 1);
+    await a.acquire(); // the cold one: out of the way
+    await pause(1200);
+    const warm = await a.acquire();
+    expect(warm.cold).toBe(false);
+    await pause(400); // the process was busy: the request leaves 400 ms after its slot
+    const leftAt = Date.now();
+    a.sent(warm);
+    await a.acquire(); // this process's next slot waits for the move to be written
+    expect(Date.now() - leftAt).toBeGreaterThanOrEqual(900);
+    // And another worker's, from the shared log.
+    const before = Date.now();
+    await b.acquire();
+    expect(Date.now() - before).toBeGreaterThanOrEqual(900);
+  });
 });

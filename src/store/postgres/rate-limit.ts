@@ -16,6 +16,9 @@ import { COLD_AFTER_MS, type Clock, RateLimiter, realClock, type Slot } from "..
 /** Slack over one second: absorbs the time between taking a slot and the request reaching the provider. */
 const MARGIN = 1.1;
 
+/** A request that left at least this late (ms) after its slot moves its start in the shared log (sent). */
+const LATE_ENOUGH_MS = 5;
+
 export class PgRateLimiter extends RateLimiter {
   private ready: Promise<void> | null = null;
   /** A cold slot's start being moved to its answer (answered). */
@@ -85,7 +88,7 @@ export class PgRateLimiter extends RateLimiter {
     const row = rows[0]!;
     const now = Number(row.now);
     const at = Number(row.at);
-    return { waitMs: at > now ? at - now : 0, slot: { at: now, cold: row.cold } };
+    return { waitMs: at > now ? at - now : 0, slot: { at: now, cold: row.cold, given: this.wait.now() } };
   }
 
   /**
@@ -104,6 +107,32 @@ export class PgRateLimiter extends RateLimiter {
       )
       .then(
         () => {},
+        () => {},
+      );
+  }
+
+  /**
+   * The request given `slot` has just left (RateLimiter.sent): when that was later than the slot
+   * was given (by this process's clock), its start in the shared log moves by as much, before
+   * this process takes its next slot. A few milliseconds (the spacing's margin absorbs them)
+   * are not worth a round trip.
+   */
+  override sent(slot: Slot | undefined): void {
+    if (!slot || slot.given === undefined) return;
+    const late = Math.floor(this.wait.now() - slot.given);
+    if (late < LATE_ENOUGH_MS) return;
+    this.moving = this.moving
+      .then(() =>
+        this.pool.query("UPDATE drip_rate_limit SET starts = array_replace(starts, $2::bigint, $2::bigint + $3::bigint) WHERE name = $1", [
+          this.name,
+          slot.at,
+          late,
+        ]),
+      )
+      .then(
+        () => {
+          slot.at += late;
+        },
         () => {},
       );
   }
