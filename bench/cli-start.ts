@@ -75,7 +75,8 @@ export async function benchCliStart(argv: readonly string[] = []): Promise<void>
   if (arg("--vs")) installs.push({ label: "before", dir: resolve(arg("--vs")!) });
   const runs = Number(process.env.CLI_BENCH_RUNS ?? 7);
   const data = mkdtempSync(join(tmpdir(), "drip-bench-cli-"));
-  const commands = ["npx drip status", "npx drip list", "node bin/drip.js status", "node bin/drip.js list"];
+  // `npx --version` is npm's own floor: what any `npx <command>` costs before the command starts.
+  const commands = ["npx drip status", "npx drip list", "node bin/drip.js status", "node bin/drip.js list", "npx --version"];
   const load = () =>
     loadavg()
       .map((l) => l.toFixed(2))
@@ -126,7 +127,7 @@ export async function benchCliStart(argv: readonly string[] = []): Promise<void>
         wall.toFixed(0),
         Math.min(...s.map((x) => x.wall)).toFixed(0),
         median(s.map((x) => x.cpu)).toFixed(0),
-        command.startsWith("npx") ? (wall < AIM_MS ? "yes" : "no") : "",
+        command.startsWith("npx drip") ? (wall < AIM_MS ? "yes" : "no") : "",
       ]);
     }
   if (installs.length === 2)

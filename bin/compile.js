@@ -19,7 +19,7 @@
 // without the content changing (a checkout, a touch) finds the same build again.
 // Built by `npm install`/`npm ci` (the prepare script) or, failing that, on first run.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -112,19 +112,24 @@ export function ensureCacheDir(root = ROOT) {
     statSync(dir);
     return dir;
   } catch {}
+  mkdirInModules(root, ".cache");
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Make node_modules/<name> (if missing), setting back node_modules' modification time (see ensureCacheDir). */
+function mkdirInModules(root, name) {
   const modules = join(root, "node_modules");
   const before = statSync(modules);
   let made = false;
   try {
-    mkdirSync(join(modules, ".cache"));
+    mkdirSync(join(modules, name));
     made = true;
   } catch (err) {
     if (err?.code !== "EEXIST") throw err;
   }
   // A Date has whole milliseconds: the time set back is never later than the one read.
   if (made) utimesSync(modules, before.atime, before.mtime);
-  mkdirSync(dir, { recursive: true });
-  return dir;
 }
 
 /** The compiled entry for the current sources, or null when it has not been built. */
@@ -171,6 +176,17 @@ export async function buildCompiled(root = ROOT, hash = fingerprint(root)) {
               .join("/");
           b.onResolve({ filter: /^drip-shared:/ }, (args) => ({ path: args.path.slice("drip-shared:".length), namespace: "drip-shared" }));
           b.onLoad({ filter: /.*/, namespace: "drip-shared" }, (args) => ({ contents: SHARED[args.path], resolveDir: root, loader: "js" }));
+          // zod's error messages in English only: `z.locales` carries the 40-odd other languages
+          // as one namespace, which a bundler cannot leave out and which is a third of what a
+          // start spends loading zod. drip writes its own messages; nothing selects another locale.
+          b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+            /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), args.path), namespace: "zod-locales" } : undefined,
+          );
+          b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
+            contents: `export { default as en } from ${JSON.stringify(join(dirname(args.path), "en.js"))};\n`,
+            resolveDir: dirname(args.path),
+            loader: "js",
+          }));
           b.onResolve({ filter: /^[^./]/ }, (args) =>
             args.kind !== "entry-point" && !BUNDLED.includes(packageName(args.path)) ? { path: args.path, external: true } : undefined,
           );
@@ -247,8 +263,36 @@ export async function compiled(root = ROOT) {
   return entry;
 }
 
-// `node bin/compile.js` (the prepare script): build now; never fail an install over it.
+/**
+ * node_modules/.bin/drip, a link to bin/drip.js, so that `npx drip` runs it straight away.
+ * npm's exec looks for a `bin` of the project's own package.json before node_modules/.bin, and
+ * when it finds one it "installs" the project into its npx cache: it reads every installed
+ * package (arborist) on every call, about a second before drip starts. So package.json declares
+ * no `bin`; this link (made by the prepare script) is what `npx drip` finds instead, the way it
+ * finds `npx vitest`. Replaces whatever is there under that name; returns the link's path.
+ */
+export function linkBin(root = ROOT) {
+  const dir = join(root, "node_modules", ".bin");
+  mkdirInModules(root, ".bin");
+  const link = join(dir, "drip");
+  const target = relative(dir, join(root, "bin", "drip.js"));
+  try {
+    if (readlinkSync(link) === target) return link;
+  } catch {}
+  const tmp = `${link}.tmp-${process.pid}`;
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, link);
+  return link;
+}
+
+// `node bin/compile.js` (the prepare script): link `npx drip`, build now; never fail an install over it.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    linkBin();
+  } catch (err) {
+    console.error(`drip: could not link node_modules/.bin/drip (${err instanceof Error ? err.message : err}); run drip as \`node bin/drip.js\``);
+  }
   try {
     await compiled();
   } catch (err) {

@@ -1,4 +1,3 @@
-import { Temporal } from "temporal-polyfill";
 import { DripError } from "../errors.ts";
 
 /** What a command may touch of the outside world; tests pass their own. */
@@ -52,16 +51,3 @@ export class WorkError extends DripError {
 }
 
 export const printJson = (io: CliIO, value: unknown) => io.out(`${JSON.stringify(value, null, 2)}\n`);
-
-/**
- * Parse an ISO 8601 instant that states its offset (Z or ±HH:MM), strictly: null for a bare
- * local time (it would silently mean the machine's zone) or an impossible date (Date.parse
- * rolls 2026-02-30 over to 2 March).
- */
-export function parseInstant(s: string): Date | null {
-  try {
-    return new Date(Temporal.Instant.from(s).epochMilliseconds);
-  } catch {
-    return null;
-  }
-}

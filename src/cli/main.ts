@@ -2,6 +2,7 @@
  * The `drip` CLI edge: the only place that reads process.env, the wall clock and argv.
  * Exit codes: 0 ok, 1 the work failed (validation, delivery), 2 usage error.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { DripError, coerceError, exitCodeFor } from "../errors.ts";
 import type { CommandModule } from "./commands/registry.ts";
@@ -47,6 +48,15 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   retry: () => import("./commands/retry.ts").then((m) => m.retryCommand),
 };
 
+/** package.json's version (read when the program is built: one small file). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 /**
  * The program with the commands `argv` needs: the one it names, or every command (for
  * `--help`, `help`, no command or an unknown one, so help and "did you mean" see them all).
@@ -54,6 +64,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
 export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("drip")
     .description("drip: email courses and newsletters from typed sequences, delivered through Resend")
+    .version(packageVersion(), "-V, --version", "print drip's version")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });

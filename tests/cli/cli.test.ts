@@ -3,6 +3,7 @@
  * hand (day N counts calendar days in the subscriber's zone, 09:00 local; New York springs
  * forward on Sunday 2026-03-08), preview, and the 0/1/2 exit codes.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/main.ts";
 import { drip } from "../helpers/cli.ts";
@@ -198,6 +199,16 @@ describe("usage and help", () => {
     const run = await drip(["list", "--frobnicate"]);
     expect(run.code).toBe(2);
     expect(run.err).toContain("unknown option '--frobnicate'");
+  });
+
+  it("drip --version and -V print package.json's version", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    for (const flag of ["--version", "-V"]) {
+      const run = await drip([flag]);
+      expect(run.code).toBe(0);
+      expect(run.out).toBe(`${version}\n`);
+    }
   });
 
   it("drip --help lists the staff commands", async () => {

@@ -5,7 +5,7 @@
  * copy of the project (its own node_modules/.cache, the packages linked from this checkout).
  */
 import { execFile } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -189,7 +189,7 @@ describe("the compiled CLI", () => {
     }
   }, 240_000);
 
-  it("the prepare script (run by npm install and npm ci after they write npm's hidden lockfile) leaves the lockfile fresh", async () => {
+  it("the prepare script (run by npm install and npm ci after they write npm's hidden lockfile) leaves the lockfile fresh and links node_modules/.bin/drip, which `npx drip` runs without reading the installed tree", async () => {
     const was = project;
     project = copyProject("drip-compiled-prepare-");
     try {
@@ -205,6 +205,41 @@ describe("the compiled CLI", () => {
       expect((await run(["status"])).code).toBe(0);
       expect(builds()).toEqual([build]);
       expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
+
+      // `npx drip`: npm's exec prefers a `bin` of the project's own package.json, and then
+      // installs the project into its npx cache on every call: it reads all the installed
+      // packages (arborist) before drip starts, most of a second here. With no `bin` there, it
+      // runs node_modules/.bin/drip (which the prepare script links) directly, as it runs `npx vitest`.
+      expect((JSON.parse(readFileSync(join(project, "package.json"), "utf8")) as { bin?: unknown }).bin).toBeUndefined();
+      const link = join(project, "node_modules/.bin/drip");
+      expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
+      // Running the prepare script again (every `npm install`) keeps the one link, and the lockfile fresh.
+      expect((await run([], {}, "bin/compile.js")).code).toBe(0);
+      expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
+      expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
+
+      const npx = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
+        execFile(
+          "npx",
+          ["--loglevel", "silly", "drip", "status", "--json"],
+          {
+            cwd: project,
+            env: {
+              PATH: process.env.PATH ?? "",
+              HOME: project,
+              DATABASE_URL: `file:${join(project, "data/drip.db")}`,
+              OUTBOX_DIR: join(project, "outbox"),
+            },
+            timeout: 120_000,
+          },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr }),
+        );
+      });
+      expect(npx.err).not.toMatch(/drip: /);
+      expect(npx.code).toBe(0);
+      expect(JSON.parse(npx.out)).toMatchObject({ transport: "outbox" });
+      // What npm logs when it loads a tree (the slow path): none of it.
+      expect(npx.err).not.toMatch(/shrinkwrap|packumentCache|reify|arborist/i);
 
       // A directory made in node_modules after the lockfile (here: a package added by hand) still
       // shows: drip sets back only the change it made itself.

@@ -1,7 +1,8 @@
 import { loadConfig, readEnv } from "../../config.ts";
 import { type App, createApp } from "../../wiring.ts";
 import type { Transport } from "../../delivery/transport.ts";
-import { type CliIO, UsageError, parseInstant } from "../io.ts";
+import { parseInstant } from "../instant.ts";
+import { type CliIO, UsageError } from "../io.ts";
 
 export { contentDirs } from "./content-dirs.ts";
 

@@ -6,7 +6,8 @@ import { type SimEvent, simulateFollowing } from "../../automations/simulate.ts"
 import { simulate } from "../../sequences/simulate.ts";
 import { inFlightTimeline } from "../../versions/in-flight.ts";
 import { type SequenceSnapshot, snapshotSequence } from "../../versions/snapshot.ts";
-import { type CliIO, UsageError, parseInstant, printJson } from "../io.ts";
+import { parseInstant } from "../instant.ts";
+import { type CliIO, UsageError, printJson } from "../io.ts";
 import { contentDirs, instant, withApp } from "./app-context.ts";
 import { findSequence, loadOrFail } from "./sequences.ts";
 
