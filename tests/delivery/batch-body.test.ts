@@ -185,6 +185,29 @@ describe("stored batch payload", () => {
     expect(stored.length).toBeLessThan(whole.length / 5);
   });
 
+  it("what the emails repeat is stored once: an email's links (html and text), the step's from, subject, headers and tags", async () => {
+    const emails = await compiledEmails(
+      100,
+      Array.from({ length: 100 }, (_e, i) => `Sub ${i}`),
+    );
+    const stored = storePayload({ sendIds: emails.map((_e, i) => `send-${i}`), emails });
+    const count = (needle: string) => stored.split(JSON.stringify(needle).slice(1, -1)).length - 1;
+    for (const e of emails.slice(0, 3)) {
+      // The unsubscribe link (its token is this subscriber's) shows in html and text: stored once.
+      const link = e.text.match(/https:\/\/drip\.example\.com\/unsubscribe\/[^\s"<>]+/)![0];
+      expect(e.html).toContain(link);
+      // Once for html and text, and once inside the List-Unsubscribe header's own value.
+      expect(e.headers["List-Unsubscribe"]).toBe(`<${link}>`);
+      expect(count(link)).toBe(2);
+    }
+    expect(count(emails[0]!.from)).toBe(1);
+    expect(count(emails[0]!.subject)).toBe(1);
+    expect(count(emails[0]!.headers["List-Id"]!)).toBe(1);
+    const back = readPayload(stored);
+    expect(back.emails.map(({ pieces: _p, ...e }) => e)).toEqual(emails.map(({ pieces: _p, ...e }) => e));
+    expect(batchBody(back.emails).equals(batchBody(emails))).toBe(true);
+  });
+
   it("a payload stored with whole strings (before literals) reads as it was", () => {
     const email = { from: "A <a@example.com>", to: ["x@example.com"], subject: "S", html: "<p>hi 😀</p>", text: "hi", headers: {}, tags: [] };
     const back = readPayload(JSON.stringify({ sendIds: ["s1"], emails: [email] }));

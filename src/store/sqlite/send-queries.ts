@@ -683,11 +683,22 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
   return scrubbed;
 }
 
-/** `literals` with every entry no email's html or text names (by index) emptied. */
+/**
+ * `literals` with every entry no email names (by index: in its html or text, its from, subject,
+ * header values or tags; src/engine/batch-payload.ts) emptied.
+ */
 function keepReferenced(literals: readonly string[], emails: readonly unknown[]): string[] {
   const used = new Set<number>();
-  for (const e of emails as { html?: unknown; text?: unknown }[])
-    for (const t of [e.html, e.text]) if (Array.isArray(t)) for (const p of t) if (typeof p === "number") used.add(p);
+  const note = (v: unknown) => {
+    if (typeof v === "number") used.add(v);
+  };
+  for (const e of emails as { html?: unknown; text?: unknown; from?: unknown; subject?: unknown; headers?: unknown; tags?: unknown }[]) {
+    for (const t of [e.html, e.text]) if (Array.isArray(t)) for (const p of t) note(p);
+    note(e.from);
+    note(e.subject);
+    note(e.tags);
+    if (e.headers && typeof e.headers === "object") for (const v of Object.values(e.headers)) note(v);
+  }
   return literals.map((l, i) => (used.has(i) ? l : ""));
 }
 
