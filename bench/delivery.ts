@@ -95,12 +95,13 @@ function categoryOf(url: string, fn: string): Category | null {
     return "render";
   if (/\/(kysely|better-sqlite3)\/|\/src\/store\//.test(url)) return "store";
   if (
-    /\/(resend|undici)\/|node:internal\/deps\/undici|node:internal\/encoding|node:(net|http|stream|_http|internal\/(streams|net|http|stream_base|webstreams))/.test(
+    /\/(resend|undici)\/|node:internal\/deps\/undici|node:internal\/encoding|node:(net|http|stream|_http|buffer|internal\/(streams|net|http|stream_base|webstreams|buffer))/.test(
       url,
     )
   )
     return "HTTP + SDK";
   if (/\/temporal-polyfill\/|\/src\/schedule\//.test(url)) return "schedule";
+  // node:buffer above is the request body's (batchBody copies the encoded template into it).
   if (/\/src\/(engine|delivery|tokens)/.test(url)) return "engine";
   if (url === "" && (fn === "stringify" || fn === "parse")) return "JSON";
   if (url === "") return null; // a native: charged to its caller's category
