@@ -11,7 +11,8 @@
  * Aims on this 2-core machine: > 1,000 signups/s, > 3,000 unsubscribes/s and at least half the
  * trivial route's rate, p99 < 50 ms.
  *
- * Standalone: `npx tsx bench/http.ts`. HTTP_BENCH_CPU_PROF=<dir> writes the server's CPU profile;
+ * Standalone: `npx tsx bench/http.ts`. HTTP_BENCH_CPU_PROF=<dir> writes the server's CPU profile of
+ * each measured run (<dir>/<route>.cpuprofile; `npx tsx bench/cpuprofile.ts <file>` summarises one);
  * HTTP_BENCH_ROUTES=unsubscribe,trivial runs only those (signup, unsubscribe, trivial).
  */
 import { type ChildProcess, fork } from "node:child_process";
@@ -24,7 +25,8 @@ import { httpDeps } from "../src/wiring.ts";
 
 const SECONDS = Number(process.env.HTTP_BENCH_SECONDS ?? 10);
 const CONNECTIONS = 10;
-const SUBSCRIBERS = 20_000;
+/** Enough that a run at the aim (3,000/s × 10 s) unsubscribes someone new every time: a repeat writes nothing. */
+const SUBSCRIBERS = 40_000;
 const WARMUP_TOKENS = 2_000;
 const SECRET = "bench-http-secret-0123456789abcdef0123456789";
 const AIM = { signup: 1_000, unsubscribe: 3_000, p99: 50, ofTrivial: 0.5 };
@@ -32,7 +34,11 @@ const ROUTES = new Set((process.env.HTTP_BENCH_ROUTES ?? "signup,unsubscribe,tri
 /** The trivial route the bench adds to the app (the same middleware as every route, no work of its own). */
 const TRIVIAL = "/bench/trivial";
 
-type FromChild = { type: "ready"; port: number; tokens: string[] } | { type: "counts"; counts: Record<string, number> } | { type: "cpu"; micros: number };
+type FromChild =
+  | { type: "ready"; port: number; tokens: string[] }
+  | { type: "counts"; counts: Record<string, number> }
+  | { type: "cpu"; micros: number }
+  | { type: "profiling"; file: string | null };
 
 /** The server side: build the app, pre-create subscribers, listen, report the port and tokens. */
 async function serveForBench(): Promise<void> {
@@ -65,8 +71,28 @@ async function serveForBench(): Promise<void> {
   const server = serve({ fetch: http.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
     process.send!({ type: "ready", port: info.port, tokens: created.map((s) => signToken(app.secret, "manage", s.id)) } satisfies FromChild);
   });
-  process.on("message", async (msg: { type: string }) => {
-    if (msg.type === "cpu") {
+  // HTTP_BENCH_CPU_PROF: the server profiles each measured run on its own (not the setup, not the warm-up).
+  const { Session } = await import("node:inspector/promises");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const profiler = process.env.HTTP_BENCH_CPU_PROF ? new Session() : null;
+  profiler?.connect();
+  process.on("message", async (msg: { type: string; name?: string }) => {
+    if (msg.type === "profile-start") {
+      if (profiler) {
+        await profiler.post("Profiler.enable");
+        await profiler.post("Profiler.start");
+      }
+      process.send!({ type: "profiling", file: null } satisfies FromChild);
+    } else if (msg.type === "profile-stop") {
+      let file: string | null = null;
+      if (profiler) {
+        const { profile } = await profiler.post("Profiler.stop");
+        mkdirSync(process.env.HTTP_BENCH_CPU_PROF!, { recursive: true });
+        file = join(process.env.HTTP_BENCH_CPU_PROF!, `${msg.name}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+      }
+      process.send!({ type: "profiling", file } satisfies FromChild);
+    } else if (msg.type === "cpu") {
       const u = process.cpuUsage();
       process.send!({ type: "cpu", micros: u.user + u.system } satisfies FromChild);
     } else if (msg.type === "counts") {
@@ -128,7 +154,7 @@ export async function benchHttp(): Promise<void> {
   const prof = process.env.HTTP_BENCH_CPU_PROF;
   const child = fork(fileURLToPath(import.meta.url), ["--serve"], {
     cwd: fileURLToPath(new URL("..", import.meta.url)),
-    execArgv: ["--import", "tsx", ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [])],
+    execArgv: ["--import", "tsx"],
     env: { ...process.env, HTTP_BENCH_DIR: dir },
   });
   try {
@@ -147,10 +173,19 @@ export async function benchHttp(): Promise<void> {
     };
     const cpuPerRequest = new Map<string, number>();
     /** One autocannon run; also the server's CPU time per request (user + system), which other load on the machine does not inflate much. */
-    const run = async (title: string, request: object, duration: number) => {
+    const run = async (title: string, request: object, duration: number, profileAs?: string) => {
+      if (prof && profileAs) {
+        child.send({ type: "profile-start" });
+        await nextMessage(child, "profiling");
+      }
       const before = await cpu();
       const result = await autocannon({ url, title, connections: CONNECTIONS, duration, requests: [request] });
       cpuPerRequest.set(title, ((await cpu()) - before) / Math.max(1, result.requests.total));
+      if (prof && profileAs) {
+        child.send({ type: "profile-stop", name: profileAs });
+        const { file } = await nextMessage(child, "profiling");
+        console.log(`server CPU profile of ${title}: ${file}`);
+      }
       return result;
     };
 
@@ -158,11 +193,11 @@ export async function benchHttp(): Promise<void> {
     if (ROUTES.has("signup")) await run("warm-up", signupRequest("warm"), 1);
     if (ROUTES.has("unsubscribe")) await run("warm-up", unsubscribeRequest(tokens.slice(SUBSCRIBERS)), 1);
     if (ROUTES.has("trivial")) await run("warm-up", { method: "GET", path: TRIVIAL }, 1);
-    const signup = ROUTES.has("signup") ? await run("POST /subscribe (JSON, new address each)", signupRequest("new"), SECONDS) : null;
+    const signup = ROUTES.has("signup") ? await run("POST /subscribe (JSON, new address each)", signupRequest("new"), SECONDS, "signup") : null;
     const unsub = ROUTES.has("unsubscribe")
-      ? await run("POST /unsubscribe/:token (RFC 8058 one-click)", unsubscribeRequest(tokens.slice(0, SUBSCRIBERS)), SECONDS)
+      ? await run("POST /unsubscribe/:token (RFC 8058 one-click)", unsubscribeRequest(tokens.slice(0, SUBSCRIBERS)), SECONDS, "unsubscribe")
       : null;
-    const trivial = ROUTES.has("trivial") ? await run(`GET ${TRIVIAL} (trivial route, same app)`, { method: "GET", path: TRIVIAL }, SECONDS) : null;
+    const trivial = ROUTES.has("trivial") ? await run(`GET ${TRIVIAL} (trivial route, same app)`, { method: "GET", path: TRIVIAL }, SECONDS, "trivial") : null;
 
     child.send({ type: "counts" });
     const { counts } = await nextMessage(child, "counts");

@@ -289,15 +289,25 @@ interface IdleTick {
 }
 
 /** Record every statement `pg` runs in this process while `fn` runs (bench only: patches pg.Client#query). */
-async function traceStatements(fn: () => Promise<void>): Promise<{ ms: number; text: string; values: unknown[] }[]> {
+export async function traceStatements(fn: () => Promise<void>): Promise<{ ms: number; text: string; values: unknown[] }[]> {
   const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
   const original = proto.query;
   const seen: { ms: number; text: string; values: unknown[] }[] = [];
   proto.query = function (this: unknown, ...args: unknown[]) {
     const cfg = args[0] as string | { text?: string; values?: unknown[] };
     const text = typeof cfg === "string" ? cfg : (cfg?.text ?? "");
-    const values = (typeof cfg === "string" ? args[1] : cfg?.values) as unknown[] | undefined;
+    const values = (typeof cfg === "string" && Array.isArray(args[1]) ? args[1] : typeof cfg === "object" ? cfg?.values : undefined) as unknown[] | undefined;
     const t0 = performance.now();
+    // pg.Pool#query (the worker's heartbeat, the rate limiter) calls the client with a callback
+    // and gets no promise back: counted when the callback is answered, as a promise would be.
+    const done = args[args.length - 1];
+    if (typeof done === "function") {
+      args[args.length - 1] = (err: unknown, res: unknown) => {
+        if (!err) seen.push({ ms: performance.now() - t0, text, values: values ?? [] });
+        return (done as (e: unknown, r: unknown) => unknown)(err, res);
+      };
+      return original.apply(this, args);
+    }
     const out = original.apply(this, args);
     if (out && typeof (out as Promise<unknown>).then === "function")
       (out as Promise<unknown>).then(

@@ -157,8 +157,10 @@ export function adminRoutes(): Hono<AdminEnv> {
 
   app.use("/admin/*", async (c, next) => {
     await next();
-    if (!c.res.headers.get("Content-Security-Policy")?.includes("frame-ancestors 'self'")) c.header("Content-Security-Policy", CSP);
-    if (!c.req.path.startsWith("/admin/assets/")) c.header("Cache-Control", "no-store");
+    // On the answer's own headers: c.header() after the route answered rebuilds the answer as a
+    // web Response with a stream body (see src/http/app.ts).
+    if (!c.res.headers.get("Content-Security-Policy")?.includes("frame-ancestors 'self'")) c.res.headers.set("Content-Security-Policy", CSP);
+    if (!c.req.path.startsWith("/admin/assets/")) c.res.headers.set("Cache-Control", "no-store");
   });
 
   // Who is signed in (a session row, not a signed cookie: revocable at once).

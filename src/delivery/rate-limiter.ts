@@ -28,7 +28,7 @@ const MARGIN = 1.02;
  * `limit + 1`-th request into the provider's one-second window (seen at 5 req/s: six
  * arrivals 964 ms apart, one 429). Such a request counts from its answer instead.
  */
-const COLD_AFTER_MS = 4_000;
+export const COLD_AFTER_MS = 4_000;
 
 /** A request's place in the limiter: when it counts as started. */
 export interface Slot {

@@ -13,7 +13,7 @@ import type { Clock } from "../delivery/rate-limiter.ts";
 import { backoffMs } from "../delivery/rate-limiter.ts";
 import { randomUUID } from "node:crypto";
 import type { BatchOutcome, BatchTransport, OutgoingMessage, ProviderEmail } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EngineStore, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
+import type { Advance, ClaimedSend, EngineStore, KeyAnswer, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
 import { type BatchPayload, readPayload, storePayload } from "./batch-payload.ts";
 
 export const PAUSE_KEY = "delivery_paused";
@@ -137,8 +137,17 @@ export class BatchDelivery {
           ? { kind: "exited", reason: outcome.reason ?? "left" }
           : this.o.advanceFor(claim, now)),
     });
-    const finish = async (records: OutcomeRecord[]) => {
-      await store.completeBatch(batch.id, records);
+    // A staff retry under the batch's first key (its id) may have gone without some of that
+    // key's sends (their course paused, or they left, after the retry was queued): what the
+    // provider answers here under the key settles them (KeyAnswer, settleLeftBehind). A 409 says
+    // the first batch was accepted only if no earlier request of this retry can have been taken:
+    // none was answered with silence here, and this is not a recovered batch (a crash or an
+    // earlier tick may have sent it).
+    const keyed = batch.claims.some((c) => c.retryKey?.key === batch.id);
+    let maybeTaken = written === undefined;
+    const finish = async (records: OutcomeRecord[], answer: KeyAnswer = maybeTaken ? "unknown" : "untouched") => {
+      if (keyed) await store.completeBatch(batch.id, records, { answer, at: now });
+      else await store.completeBatch(batch.id, records);
       for (const r of records) {
         if (r.outcome.status === "sent") result.sent++;
         else if (r.outcome.status === "skipped") result.skipped++;
@@ -211,28 +220,35 @@ export class BatchDelivery {
       // The transport waits for its rate limit and learns from the provider's answer.
       const emails = members.map((m) => m.email);
       const res: BatchOutcome = await this.o.transport.sendBatch(emails, batch.id);
+      if (res.kind === "unknown") maybeTaken = true;
       switch (res.kind) {
         case "accepted":
           // res.results[i] answers emails[i], which is members[i].email: one array built above.
-          return finish([
-            ...members.map(({ claim }, i) => {
-              const r = res.results[i];
-              if (!r) return record(claim, { status: "in_doubt", reason: "the provider's answer had no result for this email" });
-              return record(claim, r.ok ? { status: "sent", providerMessageId: r.providerMessageId } : { status: "failed", reason: r.reason });
-            }),
-            ...leftRecords,
-          ]);
+          return finish(
+            [
+              ...members.map(({ claim }, i) => {
+                const r = res.results[i];
+                if (!r) return record(claim, { status: "in_doubt", reason: "the provider's answer had no result for this email" });
+                return record(claim, r.ok ? { status: "sent", providerMessageId: r.providerMessageId } : { status: "failed", reason: r.reason });
+              }),
+              ...leftRecords,
+            ],
+            "taken",
+          );
         case "already-accepted":
           this.o.log(`warning: batch ${batch.id}: ${res.reason}; an earlier attempt was accepted, recording it as sent`);
-          return finish([
-            ...members.map(({ claim }) => record(claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request)" })),
-            // They left after that attempt was accepted: it reached them before they left.
-            ...leftRecords.map((r) =>
-              r.outcome.status === "skipped"
-                ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request), before they left" })
-                : r,
-            ),
-          ]);
+          return finish(
+            [
+              ...members.map(({ claim }) => record(claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request)" })),
+              // They left after that attempt was accepted: it reached them before they left.
+              ...leftRecords.map((r) =>
+                r.outcome.status === "skipped"
+                  ? record(r.claim, { status: "sent", reason: "accepted by an earlier attempt (409 invalid_idempotent_request), before they left" })
+                  : r,
+              ),
+            ],
+            maybeTaken ? "unknown" : "had",
+          );
         case "rejected":
           return finish([...members.map(({ claim }) => record(claim, { status: "failed", reason: res.reason })), ...leftRecords]);
         case "paused": {

@@ -76,9 +76,12 @@ export function createHttpApp(deps: HttpDeps): Hono<Env> {
   );
   // A URL with a token in it is a key: no browser cache or proxy may keep the page or the
   // answer to its form (Referrer-Policy above keeps the token from other sites).
+  // On the response's own headers, not c.header(): after the route answered, c.header() rebuilds
+  // the answer as a web Response with a stream body (on @hono/node-server, a quarter of a one-click
+  // unsubscribe's CPU); the headers of the answer as it is are set in place (as secureHeaders does).
   app.use("*", async (c, next) => {
     await next();
-    if (TOKEN_PATH.test(c.req.path)) c.header("Cache-Control", "no-store");
+    if (TOKEN_PATH.test(c.req.path)) c.res.headers.set("Cache-Control", "no-store");
   });
   // Forms and JSON bodies are small; webhook payloads can carry a little more.
   app.use("/webhooks/*", bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: "body too large (256 KiB at most)" }, 413) }));

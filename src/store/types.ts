@@ -99,6 +99,15 @@ export interface ClaimedSend {
   retryKey?: { key: string; since: Date };
 }
 
+/**
+ * What a staff retry's request(s) under an in-doubt batch's first key say about that key at the
+ * provider, for the key's sends the retry went without: `taken` (answered 200: the provider never
+ * had the first batch and now holds the retry's emails under the key), `had` (409 at the first
+ * request, nothing of the retry taken before it: the first batch was accepted), `unknown` (a
+ * request may have been taken unanswered), `untouched` (nothing under the key was taken).
+ */
+export type KeyAnswer = "taken" | "had" | "unknown" | "untouched";
+
 /** Which definition a send used: the sequence version hash and the template's content hash. */
 export interface SendVersion {
   sequence: string;
@@ -335,8 +344,13 @@ export interface SchedulingStore {
   }): Promise<{ lost: string[] }>;
   /** Pending batches whose lease ran out (a crashed or failed attempt), leased again to this caller. */
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]>;
-  /** Record every send of a batch and close it, atomically. */
-  completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void>;
+  /**
+   * Record every send of a batch and close it, atomically. `leftBehind`: the batch is a staff
+   * retry under its first key (its id), and the provider's answers say this about that key;
+   * the key's queued sends the retry went without (paused, left…) are settled by it in the
+   * same transaction (settleLeftBehind in src/store/sqlite/retry-queries.ts).
+   */
+  completeBatch(batchId: string, records: readonly OutcomeRecord[], leftBehind?: { answer: KeyAnswer; at: Date }): Promise<void>;
   /**
    * Try a pending batch again at `at` (same key, same bytes). `keyWindowFrom`: the provider
    * refused the batch with a definite answer and nothing is requested before `at`, so its

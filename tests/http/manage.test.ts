@@ -55,6 +55,35 @@ describe("one-click unsubscribe (RFC 8058)", () => {
     expect((await h.req(url, ONE_CLICK)).status).toBe(200);
   });
 
+  it("answers one-click POSTs that arrive together (one group commit) each after its own change is stored whole; bad ones alone get 400", async () => {
+    const others = [];
+    for (const email of ["bob@example.com", "cy@example.com", "dee@example.com", "eve@example.com"]) others.push(await activeReader(h, email));
+    const db = (h.app.store as SqliteStore).db;
+    const readers = [reader, ...others.slice(0, 3)];
+    const keeps = others[3]!; // posts a body that is not RFC 8058's: stays subscribed
+    const url = unsubscribeUrl(reader.article);
+    const token = url.split("/").pop()!;
+    const forged = `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}`;
+    const answers = await Promise.all([
+      ...readers.map((r) => h.req(unsubscribeUrl(r.article), ONE_CLICK)),
+      h.req(`/unsubscribe/${forged}`, ONE_CLICK),
+      h.req(unsubscribeUrl(keeps.article), { ...ONE_CLICK, body: "List-Unsubscribe=Yes" }),
+      h.req(url, ONE_CLICK), // the provider's retry, in the same group: 200, nothing written twice
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 400, 400, 200]);
+    expect(await pageText(answers[4]!)).toContain("This link is not valid");
+    for (const r of readers) {
+      expect((await h.app.store.getSubscriber(r.id))?.status).toBe("unsubscribed");
+      expect((await h.app.store.listEnrollments(r.id)).map((e) => e.status)).toEqual(["exited"]);
+      // One event each, credited to the email they got.
+      const sent = await db.selectFrom("sends").select("id").where("subscriber_id", "=", r.id).where("status", "=", "sent").execute();
+      const events = await db.selectFrom("events").select(["send_id", "data"]).where("subscriber_id", "=", r.id).where("type", "=", "unsubscribed").execute();
+      expect(events).toEqual([{ send_id: sent[0]!.id, data: JSON.stringify({ via: "one-click" }) }]);
+    }
+    expect((await h.app.store.getSubscriber(keeps.id))?.status).toBe("active");
+    expect((await h.app.store.listEnrollments(keeps.id)).map((e) => e.status)).toEqual(["active"]);
+  });
+
   it("accepts multipart/form-data too", async () => {
     const body = new FormData();
     body.set("List-Unsubscribe", "One-Click");

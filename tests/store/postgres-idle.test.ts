@@ -125,6 +125,8 @@ describe("the idle probe (PostgreSQL)", () => {
     expect(worker.leads).toBe(true);
     const beat = await pgStatements(() => worker.heartbeat());
     expect(beat).toHaveLength(2);
+    expect(beat[0]).toMatch(/^\s*UPDATE enrollments SET lease_until/);
+    expect(beat[1]).toMatch(/INSERT INTO drip_workers/);
     const rows = await store.pool.query<{ duties: string }>("SELECT duties FROM drip_workers WHERE id = $1", [worker.id]);
     expect(rows.rows[0]!.duties).toBe("leader");
     // A second worker stands and loses while the first holds the duties; it takes them once the first is gone.

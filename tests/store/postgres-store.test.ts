@@ -71,6 +71,20 @@ describe("postgres only", () => {
     }
   });
 
+  it("migration 15: sends by enrollment is the one index from migration 1 (sends_enrollment), not a second copy", async () => {
+    const s = new PostgresStore(db.url);
+    try {
+      await s.migrate();
+      const { rows } = await s.pool.query<{ indexname: string }>(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'sends' AND indexdef LIKE '%(enrollment_id)'",
+      );
+      expect(rows.map((r) => r.indexname)).toEqual(["sends_enrollment"]);
+      expect((await s.migrationState()).applied).toContain(15);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("has the same migration ids and names as SQLite", () => {
     expect(PG_MIGRATIONS.map((m) => [m.id, m.name])).toEqual(MIGRATIONS.map((m) => [m.id, m.name]));
   });

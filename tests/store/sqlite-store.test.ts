@@ -124,3 +124,47 @@ describe("migration 14: indexes another index already serves are gone", () => {
     ).toMatch(/SEARCH v USING (COVERING )?INDEX events_send_type \(send_id=\?\)/);
   });
 });
+
+describe("migration 15: sends by enrollment", () => {
+  /** The statements `fn` runs on the store, with their parameters (readers only). */
+  async function statements(fn: () => Promise<unknown>): Promise<{ sql: string; params: unknown[] }[]> {
+    // biome-ignore lint/complexity/useLiteralKeys: reaching a private field on purpose (TypeScript allows it only with brackets)
+    const raw = store["raw"];
+    const prepare = raw.prepare.bind(raw);
+    const seen: { sql: string; params: unknown[] }[] = [];
+    raw.prepare = ((text: string) => {
+      const stmt = prepare(text);
+      const all = stmt.all.bind(stmt);
+      if (stmt.reader)
+        stmt.all = ((...params: unknown[]) => {
+          seen.push({ sql: text, params: params.flat() });
+          return all(...(params as []));
+        }) as typeof stmt.all;
+      return stmt;
+    }) as typeof raw.prepare;
+    try {
+      await fn();
+    } finally {
+      raw.prepare = prepare;
+    }
+    return seen;
+  }
+
+  it("the reports that join enrollments to their sends look each one's sends up by sends_enrollment (EXPLAIN QUERY PLAN of the exact statements)", async () => {
+    for (let i = 0; i < 20; i++) await enrolled(store, `r${i}@example.com`, new Date(T0.getTime() + i * HOUR));
+    const seen = [
+      ...(await statements(() => store.issueReport("weekly-1"))),
+      ...(await statements(() => store.missingRecipients("weekly-1", 50))),
+      ...(await statements(() => store.enrollmentPositions("seq"))),
+    ].filter((s) => /"?\w+"?\."?enrollment_id"?/.test(s.sql));
+    // The issue report's counts, its missing recipients, and the positions a live edit moves.
+    expect(seen).toHaveLength(3);
+    for (const s of seen) {
+      const plan = (await store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${s.sql}`, s.params))).rows
+        .map((r) => r.detail)
+        .join(" | ");
+      expect(plan, s.sql).toMatch(/USING (COVERING )?INDEX sends_enrollment \(enrollment_id=\?\)/);
+      expect(plan, s.sql).not.toMatch(/SCAN (d|sends)\b/);
+    }
+  });
+});

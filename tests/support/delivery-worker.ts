@@ -79,8 +79,8 @@ async function main() {
     if (res.lost.length === 0) line(`B ${batch.id}`);
     return res;
   };
-  store.completeBatch = async (id, records) => {
-    await completeBatch(id, records);
+  store.completeBatch = async (id, records, leftBehind) => {
+    await completeBatch(id, records, leftBehind);
     line(`C ${id}`);
   };
   line("R");

@@ -17,7 +17,17 @@ import { type Kysely, sql } from "kysely";
 import { type ClaimRow, laneShares } from "../sqlite/send-queries.ts";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, parsePassOver, sendId, zeroCounts } from "../shared.ts";
-import type { ClaimedSend, EnrollInput, EnrollResult, OutcomeRecord, PendingBatch, PendingConfirmation, RequeueResult, StatusCounts } from "../types.ts";
+import type {
+  ClaimedSend,
+  EnrollInput,
+  EnrollResult,
+  KeyAnswer,
+  OutcomeRecord,
+  PendingBatch,
+  PendingConfirmation,
+  RequeueResult,
+  StatusCounts,
+} from "../types.ts";
 import * as sqliteConfirmations from "../sqlite/confirmation-queries.ts";
 import * as sqliteEnrollments from "../sqlite/enrollment-queries.ts";
 import { subscribersById } from "../sqlite/hydrate.ts";
@@ -376,4 +386,21 @@ export async function requeueSend(q: Kysely<DB>, sendId: string, now: Date): Pro
     group.map((g) => g.enrollment_id),
   );
   return sqliteRetries.requeueSend(q, sendId, now);
+}
+
+/**
+ * The portable settleLeftBehind (../sqlite/retry-queries.ts), in a completing batch's
+ * transaction: the left-behind sends' enrollments are locked first, by id (the batch and its
+ * own enrollments are locked already), so a claim or a door operation on one waits for it.
+ */
+export async function settleLeftBehind(q: Kysely<DB>, key: string, answer: KeyAnswer, now: Date): Promise<number> {
+  if (answer === "untouched") return 0;
+  const { rows } = await sql<{ enrollment_id: number }>`
+    SELECT enrollment_id FROM sends WHERE retry_key = ${key} AND status = 'claimed' AND batch_id IS NULL`.execute(q);
+  if (rows.length === 0) return 0;
+  await lockEnrollments(
+    q,
+    rows.map((r) => Number(r.enrollment_id)),
+  );
+  return sqliteRetries.settleLeftBehind(q, key, answer, now);
 }

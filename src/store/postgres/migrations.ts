@@ -388,4 +388,14 @@ DROP INDEX enrollments_sequence;
 DROP INDEX events_send;
 `,
   },
+  {
+    id: 15,
+    name: "sends by enrollment: an index for the reports that join enrollments to their sends",
+    sql: `
+-- SQLite's migration 15 adds the index on sends.enrollment_id that PostgreSQL has had since
+-- migration 1 (sends_enrollment): a no-op here unless it was dropped by hand; the id is kept
+-- so both dialects apply the same ids in the same order.
+CREATE INDEX IF NOT EXISTS sends_enrollment ON sends (enrollment_id);
+`,
+  },
 ];

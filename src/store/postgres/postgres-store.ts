@@ -31,6 +31,7 @@ import type {
   SequenceVersion,
   VersionedStepStats,
   Outcome,
+  KeyAnswer,
   OutcomeRecord,
   PendingBatch,
   PendingConfirmation,
@@ -345,8 +346,12 @@ export class PostgresStore implements Store {
     return this.tx((q) => pq.claimStaleBatches(q, now, limit, leaseMs));
   }
 
-  async completeBatch(batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-    await this.tx((q) => pq.completeBatch(q, batchId, records));
+  async completeBatch(batchId: string, records: readonly OutcomeRecord[], leftBehind?: { answer: KeyAnswer; at: Date }): Promise<void> {
+    if (!leftBehind) return this.tx((q) => pq.completeBatch(q, batchId, records));
+    await this.tx(async (q) => {
+      await pq.completeBatch(q, batchId, records);
+      await pq.settleLeftBehind(q, batchId, leftBehind.answer, leftBehind.at);
+    });
   }
 
   async retryBatchLater(batchId: string, at: Date, reason: string, attempts: number, keyWindowFrom?: Date): Promise<void> {

@@ -1,21 +1,25 @@
 /**
  * One provider rate limit for every worker on the database (DRIP_RATE_LIMIT is the team's
  * limit at the provider, not a process's). The limiter keeps a sliding log of the last
- * `perSecond` request starts in one row (drip_rate_limit), read and written under a row lock
- * with the database's clock (workers on several machines share one clock): a request may
+ * `perSecond` request starts in one row (drip_rate_limit), read and written by one statement
+ * under its row lock (one round trip per slot), with the database's clock (workers on several
+ * machines share one clock): a request may
  * start only when fewer than `perSecond` started in the last second (plus margin) and the
  * last one started at least 1/perSecond ago. A 429's retry-after is written to the same row,
- * so one worker's answer from the provider pauses all of them. (A quota pause, hours long,
+ * so one worker's answer from the provider pauses all of them. A request that starts after 4 s
+ * without any (a cold connection) counts from its answer, as in RateLimiter. (A quota pause, hours long,
  * is the engine's delivery pause in the store: shared already.)
  */
 import type pg from "pg";
-import { type Clock, RateLimiter, realClock, type Slot } from "../../delivery/rate-limiter.ts";
+import { COLD_AFTER_MS, type Clock, RateLimiter, realClock, type Slot } from "../../delivery/rate-limiter.ts";
 
 /** Slack over one second: absorbs the time between taking a slot and the request reaching the provider. */
 const MARGIN = 1.1;
 
 export class PgRateLimiter extends RateLimiter {
   private ready: Promise<void> | null = null;
+  /** A cold slot's start being moved to its answer (answered). */
+  private moving: Promise<void> = Promise.resolve();
   private sharedWindow: number;
   private sharedInterval: number;
 
@@ -39,44 +43,69 @@ export class PgRateLimiter extends RateLimiter {
   override async acquire(): Promise<Slot> {
     await this.ensureRow();
     for (;;) {
-      const waitMs = await this.trySlot();
-      // The shared log has its own 10% margin; a slot here is not tracked after its answer.
-      if (waitMs <= 0) return { at: this.wait.now(), cold: false };
-      await this.wait.sleep(Math.min(Math.ceil(waitMs), 1000));
+      // A cold request's answer moves its start first (answered): the window counts from there.
+      await this.moving;
+      const r = await this.trySlot();
+      if (r.waitMs <= 0) return r.slot;
+      await this.wait.sleep(Math.min(Math.ceil(r.waitMs), 1000));
     }
   }
 
-  /** 0 when a slot was taken; else how long to wait before asking again. */
-  private async trySlot(): Promise<number> {
-    const c = await this.pool.connect();
-    try {
-      await c.query("BEGIN");
-      const { rows } = await c.query<{ now: string; starts: string[] | null; blocked_until: string }>(
-        "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS now, starts::text[] AS starts, blocked_until::text FROM drip_rate_limit WHERE name = $1 FOR UPDATE",
-        [this.name],
+  /**
+   * One statement (one round trip; the row is locked for that statement only): read the log
+   * with the database's clock, decide as RateLimiter.acquire does (the last `perSecond` starts
+   * within the window, the spacing since the last one, a 429's hold), and append this start
+   * when it may go. A start with no other in the last COLD_AFTER_MS (any worker's) is cold.
+   */
+  private async trySlot(): Promise<{ waitMs: number; slot: Slot }> {
+    const { rows } = await this.pool.query<{ now: string; at: string; cold: boolean }>(
+      `WITH cur AS (
+         SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now, starts, blocked_until
+         FROM drip_rate_limit WHERE name = $1 FOR UPDATE
+       ), live AS (
+         SELECT now, blocked_until,
+           ARRAY(SELECT s FROM unnest(starts) WITH ORDINALITY AS u(s, i) WHERE s > now - 60000 ORDER BY i)::bigint[] AS starts
+         FROM cur
+       ), decided AS (
+         SELECT now, starts, greatest(
+             CASE WHEN cardinality(starts) < $2::int THEN NULL ELSE starts[cardinality(starts) - $2::int + 1] + $3::float8 END,
+             starts[cardinality(starts)] + $4::float8,
+             blocked_until) AS at,
+           coalesce(now - starts[cardinality(starts)] > $5::bigint, true) AS cold
+         FROM live
+       ), taken AS (
+         UPDATE drip_rate_limit r
+         SET starts = (CASE WHEN $2::int > 1 THEN d.starts[greatest(1, cardinality(d.starts) - $2::int + 2):] ELSE '{}'::bigint[] END) || d.now
+         FROM decided d WHERE r.name = $1 AND d.at <= d.now
+         RETURNING r.name
+       )
+       SELECT now::text, ceil(at)::bigint::text AS at, cold FROM decided`,
+      [this.name, this.perSecond, this.sharedWindow, this.sharedInterval, COLD_AFTER_MS],
+    );
+    const row = rows[0]!;
+    const now = Number(row.now);
+    const at = Number(row.at);
+    return { waitMs: at > now ? at - now : 0, slot: { at: now, cold: row.cold } };
+  }
+
+  /**
+   * The provider answered the request that started at `slot` (database clock). A cold one may
+   * have reached the provider as late as now: its start in the shared log moves to now, as
+   * RateLimiter.answered does, before this process takes its next slot.
+   */
+  override answered(slot: Slot | undefined): void {
+    if (!slot?.cold) return;
+    this.moving = this.moving
+      .then(() =>
+        this.pool.query(
+          "UPDATE drip_rate_limit SET starts = array_replace(starts, $2::bigint, greatest($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)) WHERE name = $1",
+          [this.name, slot.at],
+        ),
+      )
+      .then(
+        () => {},
+        () => {},
       );
-      const row = rows[0]!;
-      const now = Number(row.now);
-      const starts = (row.starts ?? []).map(Number).filter((s) => s > now - 60_000);
-      const L = this.perSecond;
-      const windowOpen = starts.length < L ? -Infinity : starts[starts.length - L]! + this.sharedWindow;
-      const last = starts[starts.length - 1] ?? -Infinity;
-      const at = Math.max(windowOpen, last + this.sharedInterval, Number(row.blocked_until));
-      if (at > now) {
-        await c.query("ROLLBACK");
-        return at - now;
-      }
-      // The last L starts, this one included (slice(-0) would keep them all).
-      const kept = [...(L > 1 ? starts.slice(-(L - 1)) : []), now];
-      await c.query("UPDATE drip_rate_limit SET starts = $2::bigint[] WHERE name = $1", [this.name, kept]);
-      await c.query("COMMIT");
-      return 0;
-    } catch (err) {
-      await c.query("ROLLBACK").catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
   }
 
   /** Hold every worker's requests until `until` (this process's clock, turned into the database's). */

@@ -89,9 +89,9 @@ export class PgWorker {
               return got;
             };
           case "completeBatch":
-            return async (batchId: string, records: readonly OutcomeRecord[]) => {
+            return async (batchId: string, records: readonly OutcomeRecord[], ...rest: unknown[]) => {
               try {
-                return await v.call(target, batchId, records);
+                return await v.call(target, batchId, records, ...rest);
               } finally {
                 self.batches.delete(batchId);
               }

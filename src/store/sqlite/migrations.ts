@@ -402,4 +402,15 @@ DROP INDEX enrollments_sequence;
 DROP INDEX events_send;
 `,
   },
+  {
+    id: 15,
+    name: "sends by enrollment: an index for the reports that join enrollments to their sends",
+    sql: `
+-- A report over one issue's or course's enrollments joins each to its sends (the issue report,
+-- its missing recipients, the positions a live edit moves): without an index on
+-- sends.enrollment_id SQLite read the sends_status index, or every send, once per enrollment.
+-- PostgreSQL has had sends_enrollment since migration 1.
+CREATE INDEX sends_enrollment ON sends (enrollment_id);
+`,
+  },
 ];

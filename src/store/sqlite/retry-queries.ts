@@ -17,7 +17,7 @@
 import type { Kysely } from "kysely";
 import type { DB, SendsTable } from "../schema.ts";
 import { emailHash, KEY_LIFETIME_MS, toSend } from "../shared.ts";
-import type { RequeueResult } from "../types.ts";
+import type { KeyAnswer, RequeueResult } from "../types.ts";
 
 type SendRow = Omit<SendsTable, "sequence_version" | "template_version" | "retry_key" | "retry_since"> & {
   sequence_version: string | null;
@@ -134,4 +134,100 @@ export async function requeueSend(q: Kysely<DB>, sendId: string, now: Date): Pro
   if (key) await q.deleteFrom("batches").where("id", "=", key.key).where("status", "=", "done").execute();
   const after = (await q.selectFrom("sends").selectAll().where("id", "=", sendId).executeTakeFirstOrThrow()) as SendRow;
   return { kind: "queued", send: toSend(after), key: key?.key ?? null, siblings };
+}
+
+/**
+ * The queued sends of a retried key that its retry's batch went without, settled by what the
+ * provider's answers to that batch say about the key (KeyAnswer), in the batch's completing
+ * transaction. A member left behind (its subscriber paused, or left, after the retry was
+ * queued) was in the first batch, and the retry's request under the same key was not: sent
+ * later under that key alone, it would draw 409 whenever the provider holds anything under the
+ * key, and be recorded as sent without going out when what it holds is the retry's emails.
+ * - `taken`: the provider never had the first batch: the send loses the key and goes out
+ *   under a fresh one when its enrollment is claimed again (a course resumed); one whose
+ *   enrollment has ended is skipped;
+ * - `had`: the first batch was accepted, with this email in it: recorded as sent;
+ * - `unknown`: nothing can tell: in doubt, with no key to retry under (staff check the logs);
+ * - `untouched`: nothing changed at the provider: the send keeps the key.
+ * A left-behind send whose enrollment a worker holds now is left alone. Returns how many were settled.
+ */
+export async function settleLeftBehind(q: Kysely<DB>, key: string, answer: KeyAnswer, now: Date): Promise<number> {
+  if (answer === "untouched") return 0;
+  const t = now.getTime();
+  const left = await q
+    .selectFrom("sends")
+    .innerJoin("enrollments", "enrollments.id", "sends.enrollment_id")
+    .select([
+      "sends.id",
+      "sends.step_id",
+      "sends.enrollment_id",
+      "enrollments.round",
+      "enrollments.next_step_id",
+      "enrollments.status as enrollment_status",
+      "enrollments.resume",
+      "enrollments.lease_until",
+    ])
+    .where("sends.retry_key", "=", key)
+    .where("sends.status", "=", "claimed")
+    .where("sends.batch_id", "is", null)
+    .execute();
+  let settled = 0;
+  for (const s of left) {
+    if (s.lease_until !== null) continue;
+    const open = s.enrollment_status === "active" || s.enrollment_status === "paused";
+    const rewound = open && s.next_step_id === s.step_id && Number(s.round) === roundOf(s.id);
+    const unkeyed = { retry_key: null, retry_since: null, updated_at: t };
+    if (answer === "taken" && rewound) {
+      await q
+        .updateTable("sends")
+        .set({
+          ...unkeyed,
+          reason: `queued again; its batch's retry went without it and the provider had not had that batch (${key}): it goes under a new key`,
+        })
+        .where("id", "=", s.id)
+        .execute();
+    } else {
+      const set =
+        answer === "had"
+          ? {
+              status: "sent",
+              sent_at: t,
+              reason: `accepted with its first batch (${key}): the provider answered its retry with 409 invalid_idempotent_request`,
+            }
+          : answer === "taken"
+            ? { status: "skipped", reason: `its enrollment ended before its retry went out, and the provider had not had its first batch (${key})` }
+            : {
+                status: "in_doubt",
+                batch_id: null,
+                reason: `its batch's retry went without it under the same key (${key}), and the provider's answers cannot tell whether it had the first batch: check the provider's logs`,
+              };
+      await q
+        .updateTable("sends")
+        .set({ ...unkeyed, ...set })
+        .where("id", "=", s.id)
+        .execute();
+      // The enrollment goes back where it was before the retry rewound it (a pause or an end kept).
+      if (s.resume !== null) {
+        const back = JSON.parse(s.resume) as ResumePoint;
+        await q
+          .updateTable("enrollments")
+          .set(
+            rewound
+              ? {
+                  next_step_id: back.stepId,
+                  next_due_at: back.dueAt,
+                  status: s.enrollment_status === "paused" && back.status === "active" ? "paused" : back.status,
+                  resume: null,
+                  updated_at: t,
+                }
+              : { resume: null, updated_at: t },
+          )
+          .where("id", "=", s.enrollment_id)
+          .where("lease_until", "is", null)
+          .execute();
+      }
+    }
+    settled++;
+  }
+  return settled;
 }

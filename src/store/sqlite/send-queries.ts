@@ -163,7 +163,8 @@ export interface ClaimedSendRow {
  *
  * A member is a queued send (status `claimed`) with the key that is its enrollment's current
  * step while the enrollment is active: one that ended (unsubscribed) or was paused since the
- * retry will not go out now and holds nobody back. Cheap when no retry is queued: nothing
+ * retry will not go out now and holds nobody back; the provider's answer to the group settles
+ * it (settleLeftBehind in ./retry-queries.ts: a new key, sent, or in doubt). Cheap when no retry is queued: nothing
  * is read unless one of the claimed sends carries a key (then `sends_status` finds the
  * few queued and in-flight sends).
  *
@@ -479,6 +480,8 @@ export async function readBatches(
       "sends.due_at",
       "sends.attempts",
       "sends.subscriber_id",
+      "sends.retry_key",
+      "sends.retry_since",
       "enrollments.started_at",
       "enrollments.fence",
       "enrollments.pass_over",
@@ -513,6 +516,7 @@ export async function readBatches(
           fence: s.fence,
           subscriber: byId.get(s.subscriber_id)!,
           ...(s.pass_over ? { passOver: parsePassOver(s.pass_over) } : {}),
+          ...retryKeyOf(s),
         }),
       );
     return { id: r.id, payload, attempts: r.attempts, createdAt: new Date(r.created_at), claims };

@@ -1,0 +1,198 @@
+/**
+ * A staff retry of an in-doubt batch goes out under the batch's first key, as one group. A
+ * member whose course is paused after the retry was queued cannot go with it: the group goes
+ * without them. What the provider answers the group then says what happened to them:
+ * - answered 200 (the provider never had the first batch, and now holds the group's emails
+ *   under the key): theirs never went out. Once resumed it goes under a new key; under the old
+ *   one it would draw 409 and be recorded as sent without going out;
+ * - answered 409 (the first batch was accepted, with their email in it): recorded as sent,
+ *   never sent again.
+ * On SQLite and on PostgreSQL, with the real Resend SDK at the provider double.
+ */
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import hipPainCourse from "../../sequences/hip-pain-course.ts";
+import { RateLimiter } from "../../src/delivery/rate-limiter.ts";
+import { ResendTransport } from "../../src/delivery/resend.ts";
+import { Engine } from "../../src/engine/engine.ts";
+import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
+import { EMAILS_DIR } from "../../src/paths.ts";
+import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
+import type { Store } from "../../src/store/types.ts";
+import { API_KEY, HOUR, InstantClock, T0, cleanupTempDirs, plus, seedEnrolled, tempDir } from "../support/delivery-helpers.ts";
+import { SECRET } from "../support/engine-helpers.ts";
+import { pgDatabase } from "../support/pg.ts";
+import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
+import { TestClock } from "../support/test-clock.ts";
+
+const db = pgDatabase("drip_retry_left_behind");
+afterAll(() => cleanupTempDirs());
+
+const ARTICLE = hipPainCourse.steps[0]!.subject;
+
+async function openStore(backend: "sqlite" | "postgres"): Promise<Store> {
+  if (backend === "postgres") await db.reset();
+  const store = backend === "sqlite" ? new SqliteStore(`file:${join(tempDir("drip-retry-left-"), "drip.db")}`) : new PostgresStore(db.url);
+  await store.migrate();
+  return store;
+}
+
+const engineFor = (store: Store, d: ResendDouble, timeoutMs: number) =>
+  new Engine({
+    store,
+    sequences: [hipPainCourse],
+    transport: new ResendTransport(API_KEY, { baseUrl: d.url, limiter: new RateLimiter(100), timeoutMs }),
+    links: { publicUrl: "https://drip.example.com", bookingUrl: "https://clinic.example.com/book", siteUrl: "https://clinic.example.com" },
+    secret: SECRET,
+    from: "hello@clinic.example.com",
+    postalAddress: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
+    emailsDir: EMAILS_DIR,
+    clock: new InstantClock(),
+    maxAttempts: 2,
+  });
+
+/** How many copies of the first step reached `email`. */
+const articlesTo = (d: ResendDouble, email: string) => d.delivered.filter((e) => e.to[0] === email && e.subject === ARTICLE).length;
+
+describe.each(["sqlite", "postgres"] as const)("a member paused between a staff retry and its claim (%s)", (backend) => {
+  it("the provider never had the batch: the group goes under the first key, and the paused one, once resumed, goes under a new key and arrives once", async () => {
+    const time = new TestClock(T0);
+    // The first batch's two attempts get no answer and are never taken.
+    let lost = 2;
+    const d = await startResendDouble({
+      rateLimit: 100,
+      now: time.now,
+      onRequest: async () => {
+        if (lost <= 0) return;
+        lost--;
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        throw new Error("never taken");
+      },
+    });
+    const store = await openStore(backend);
+    try {
+      const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
+      expect(await engineFor(store, d, 150).tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
+      const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
+      expect(doubtful).toHaveLength(3);
+
+      const engine = engineFor(store, d, 30_000);
+      const lifecycle = new Lifecycle({ store, sequences: engine });
+      const now = plus(T0, HOUR);
+      const report = await lifecycle.retrySend(doubtful[0]!.id, now, "test");
+      expect(report.siblings).toHaveLength(2);
+      const key = report.key!;
+      const paused = subs[2]!;
+      expect(await lifecycle.pause(paused)).toBe(1);
+
+      expect(await engine.tick(time.set(now))).toMatchObject({ sent: 2 });
+      expect(d.requests.filter((r) => r.idempotencyKey === key)).toEqual([expect.objectContaining({ status: 200, count: 2 })]);
+      expect(articlesTo(d, paused.email)).toBe(0);
+
+      const later = plus(now, HOUR);
+      expect(await lifecycle.resume(paused)).toBe(1);
+      await engine.tick(time.set(later));
+      for (const s of subs) expect(articlesTo(d, s.email)).toBe(1);
+      // Its request carried a new key; nothing more went under the first one.
+      expect(d.requests.filter((r) => r.idempotencyKey === key)).toHaveLength(1);
+      const [article] = (await store.listSends({ subscriberId: paused.id })).filter((s) => s.stepId === "article");
+      expect(article).toMatchObject({ status: "sent" });
+      expect(article!.providerMessageId).not.toBeNull();
+    } finally {
+      await store.close();
+      await d.close();
+    }
+  }, 60_000);
+
+  it("the provider had the batch: the group's 409 records the paused one as sent, and resuming never sends it again", async () => {
+    const time = new TestClock(T0);
+    // The first batch's two attempts are taken, but answered too late (after the client's timeout).
+    let slow = 2;
+    const d = await startResendDouble({
+      rateLimit: 100,
+      now: time.now,
+      onRequest: async () => {
+        if (slow <= 0) return;
+        slow--;
+        await new Promise((resolve) => setTimeout(resolve, 600));
+      },
+    });
+    const store = await openStore(backend);
+    try {
+      const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
+      expect(await engineFor(store, d, 150).tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
+      // The provider took the first attempt (the second is answered with its result).
+      for (let i = 0; i < 100 && d.requests.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(d.delivered).toHaveLength(3);
+      const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
+      expect(doubtful).toHaveLength(3);
+
+      const engine = engineFor(store, d, 30_000);
+      const lifecycle = new Lifecycle({ store, sequences: engine });
+      const now = plus(T0, HOUR);
+      const report = await lifecycle.retrySend(doubtful[0]!.id, now, "test");
+      const key = report.key!;
+      const paused = subs[2]!;
+      expect(await lifecycle.pause(paused)).toBe(1);
+
+      await engine.tick(time.set(now));
+      expect(d.requests.filter((r) => r.idempotencyKey === key).at(-1)).toMatchObject({ status: 409, count: 2 });
+      const [article] = (await store.listSends({ subscriberId: paused.id })).filter((s) => s.stepId === "article");
+      expect(article).toMatchObject({ status: "sent" });
+
+      expect(await lifecycle.resume(paused)).toBe(1);
+      await engine.tick(time.set(plus(now, HOUR)));
+      for (const s of subs) expect(articlesTo(d, s.email)).toBe(1);
+      // Resumed where it was before the retry: the course's next step, not the first again.
+      const [enrollment] = await store.listEnrollments(paused.id);
+      expect(enrollment).toMatchObject({ status: "active", nextStepId: "self-release" });
+    } finally {
+      await store.close();
+      await d.close();
+    }
+  }, 60_000);
+
+  it("the group's own request goes unanswered: nothing can tell, so the paused one is in doubt with no key to retry under, and never sent blind", async () => {
+    const time = new TestClock(T0);
+    // The first batch's two attempts are never taken; the retry's two are taken, answered too late.
+    let n = 0;
+    const d = await startResendDouble({
+      rateLimit: 100,
+      now: time.now,
+      onRequest: async () => {
+        const mine = ++n;
+        if (mine > 4) return;
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        if (mine <= 2) throw new Error("never taken");
+      },
+    });
+    const store = await openStore(backend);
+    try {
+      const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
+      const engine = engineFor(store, d, 150);
+      expect(await engine.tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
+      const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
+      const lifecycle = new Lifecycle({ store, sequences: engine });
+      const now = plus(T0, HOUR);
+      await lifecycle.retrySend(doubtful[0]!.id, now, "test");
+      const paused = subs[2]!;
+      expect(await lifecycle.pause(paused)).toBe(1);
+
+      expect(await engine.tick(time.set(now))).toMatchObject({ sent: 0, failed: 2 });
+      for (let i = 0; i < 100 && d.delivered.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(d.delivered.map((e) => e.to[0]).sort()).toEqual([subs[0]!.email, subs[1]!.email].sort());
+      const [article] = (await store.listSends({ subscriberId: paused.id })).filter((s) => s.stepId === "article");
+      expect(article).toMatchObject({ status: "in_doubt" });
+      // Back where it was before the retry (still paused), and a retry under the first key is refused.
+      expect(await store.listEnrollments(paused.id)).toMatchObject([{ status: "paused", nextStepId: "self-release" }]);
+      expect(await lifecycle.resume(paused)).toBe(1);
+      await expect(lifecycle.retrySend(article!.id, plus(now, HOUR), "test")).rejects.toThrow(/idempotency key is not recorded/);
+      await engine.tick(time.set(plus(now, HOUR)));
+      expect(articlesTo(d, paused.email)).toBe(0);
+    } finally {
+      await store.close();
+      await d.close();
+    }
+  }, 60_000);
+});
