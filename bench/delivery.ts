@@ -95,12 +95,13 @@ function categoryOf(url: string, fn: string): Category | null {
     return "render";
   if (/\/(kysely|better-sqlite3)\/|\/src\/store\//.test(url)) return "store";
   if (
-    /\/(resend|undici)\/|node:internal\/deps\/undici|node:internal\/encoding|node:(net|http|stream|_http|internal\/(streams|net|http|stream_base|webstreams))/.test(
+    /\/(resend|undici)\/|node:internal\/deps\/undici|node:internal\/encoding|node:(net|http|stream|_http|buffer|internal\/(streams|net|http|stream_base|webstreams|buffer))/.test(
       url,
     )
   )
     return "HTTP + SDK";
   if (/\/temporal-polyfill\/|\/src\/schedule\//.test(url)) return "schedule";
+  // node:buffer above is the request body's (batchBody copies the encoded template into it).
   if (/\/src\/(engine|delivery|tokens)/.test(url)) return "engine";
   if (url === "" && (fn === "stringify" || fn === "parse")) return "JSON";
   if (url === "") return null; // a native: charged to its caller's category
@@ -135,27 +136,41 @@ function breakdown(profile: { nodes: ProfileNode[]; samples: number[]; timeDelta
 
 /**
  * (d) CPU per email when the provider is not the limit (a double at 1,000 req/s, 1–2 ms
- * latency): claim + render + record + encode + request, 2,000 emails after a 200-email warm-up.
+ * latency): claim + render + record + encode + request, 2,000 emails after a 200-email warm-up,
+ * three times (each an hour of virtual time later): the median, as the machine is shared.
  */
 const HIGH_RATE = 1_000;
 const AIM_HIGH_CPU_MS = 0.25;
-async function cpuAtHighLimit(): Promise<{ emails: number; cpuMs: number; userMs: number; sysMs: number; wallMs: number }> {
+const HIGH_ROUNDS = 3;
+interface HighRun {
+  emails: number;
+  cpuMs: number;
+  userMs: number;
+  sysMs: number;
+  wallMs: number;
+}
+async function cpuAtHighLimit(): Promise<HighRun & { rounds: number[] }> {
   const remote = await startRemoteDouble({ rateLimit: HIGH_RATE, latencyMs: [1, 2], seed: 7 });
   const dir = tempDir("drip-bench-delivery-high-");
   const app = await createApp(loadConfig(deliveryEnv(dir, remote.url, HIGH_RATE)));
   try {
     await seedEnrolled(app.store, app.engine, 200, T0);
     await app.engine.tick(T0);
-    const t1 = new Date(T0.getTime() + HOUR);
     const n = 2_000;
-    await seedEnrolled(app.store, app.engine, n, t1, 200);
-    const c0 = process.cpuUsage();
-    const w0 = performance.now();
-    const s = await app.engine.tick(t1);
-    const wallMs = performance.now() - w0;
-    const c = process.cpuUsage(c0);
-    if (s.sent !== n) throw new Error(`high-limit run: ${JSON.stringify(s)}`);
-    return { emails: n, cpuMs: cpuMs(c), userMs: c.user / 1000, sysMs: c.system / 1000, wallMs };
+    const runs: HighRun[] = [];
+    for (let r = 1; r <= HIGH_ROUNDS; r++) {
+      const t = new Date(T0.getTime() + r * HOUR);
+      await seedEnrolled(app.store, app.engine, n, t, 200 + (r - 1) * n);
+      const c0 = process.cpuUsage();
+      const w0 = performance.now();
+      const s = await app.engine.tick(t);
+      const wallMs = performance.now() - w0;
+      const c = process.cpuUsage(c0);
+      if (s.sent !== n) throw new Error(`high-limit run: ${JSON.stringify(s)}`);
+      runs.push({ emails: n, cpuMs: cpuMs(c), userMs: c.user / 1000, sysMs: c.system / 1000, wallMs });
+    }
+    const sorted = [...runs].sort((a, b) => a.cpuMs - b.cpuMs);
+    return { ...sorted[Math.floor(sorted.length / 2)]!, rounds: runs.map((r) => r.cpuMs / r.emails) };
   } finally {
     await app.close();
     await remote.close();
@@ -246,6 +261,7 @@ async function measure(): Promise<void> {
     const perHigh = high.cpuMs / high.emails;
     console.log(
       `engine at a high provider limit (${HIGH_RATE} req/s, 1–2 ms): ${high.emails} emails in ${f(high.wallMs / 1000)} s, CPU ${f(perHigh, 3)} ms/email ` +
+        `(median of ${high.rounds.map((r) => f(r, 3)).join(", ")}) ` +
         `(user ${f(high.userMs / high.emails, 3)}, system ${f(high.sysMs / high.emails, 3)}) = ${f(perHigh / 10, 3)} core per 100 emails/s ` +
         `[aim ≤ ${AIM_HIGH_CPU_MS}: ${perHigh <= AIM_HIGH_CPU_MS ? "met" : "MISSED"}]`,
     );

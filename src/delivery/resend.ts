@@ -125,6 +125,27 @@ export function batchBody(emails: readonly ProviderEmail[], cache: Map<string, B
   return out.subarray(0, at);
 }
 
+/**
+ * fetch options that send `body` without fetch copying it: one stream chunk (a Buffer body
+ * would be copied whole when the request is made) with its Content-Length (so it goes out
+ * in one piece, not chunked), and no redirect following (undici keeps a second copy of the
+ * body to replay on a redirect; Resend's API does not redirect, and an answer that is a
+ * redirect then counts as no answer: retried under the same key, never sent twice).
+ */
+export function wholeBody(body: Uint8Array): { body: ReadableStream<Uint8Array>; headers: Record<string, string>; duplex: "half"; redirect: "error" } {
+  return {
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (body.byteLength > 0) controller.enqueue(body);
+        controller.close();
+      },
+    }),
+    headers: { "Content-Length": String(body.byteLength) },
+    duplex: "half",
+    redirect: "error",
+  };
+}
+
 export interface ResendTransportOptions {
   baseUrl?: string;
   /**
@@ -207,9 +228,12 @@ export class ResendTransport implements Transport {
     const body = batchBody(emails, this.literals);
     const slot = await this.limiter.acquire();
     // The SDK sends `body` as given: its request options are spread over the JSON it makes of
-    // its first argument (resend 6.38.0, pinned; tests/delivery/batch-body.test.ts checks what
-    // the double receives). `body` is the bytes it would have made of `emails`, without encoding
-    // each email's copy of the template again, so its own copy is not made: [] instead.
+    // its first argument and passed to fetch (resend 6.38.0, pinned; tests/delivery/batch-body.test.ts
+    // checks what the double receives). `body` is the bytes it would have made of `emails`,
+    // without encoding each email's copy of the template again, so its own copy is not made: []
+    // instead. The options keep fetch from copying the ~1 MB body twice more: a Buffer body is
+    // copied when the request is made (a stream is taken as it is: Content-Length given, so it
+    // is not sent chunked), and copied again to keep for a redirect unless redirects are errors.
     // The window counts the request from when it leaves, which a busy process may make later than the slot (RateLimiter.sent).
     const off = whenSent(key, () => this.limiter.sent(slot));
     const { data, error, headers } = await this.client.batch
@@ -217,7 +241,7 @@ export class ResendTransport implements Transport {
         idempotencyKey: key,
         batchValidation: "permissive",
         signal: AbortSignal.timeout(this.timeoutMs),
-        body,
+        ...wholeBody(body),
       } as Parameters<Resend["batch"]["send"]>[1])
       .finally(off);
     this.limiter.answered(slot);

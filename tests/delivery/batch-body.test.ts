@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { Resend } from "resend";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import course from "../../sequences/hip-pain-course.ts";
-import { batchBody, ResendTransport, toProviderEmail } from "../../src/delivery/resend.ts";
+import { batchBody, ResendTransport, toProviderEmail, wholeBody } from "../../src/delivery/resend.ts";
 import { outgoingMessage, type ProviderEmail } from "../../src/delivery/transport.ts";
 import { readPayload, storePayload } from "../../src/engine/batch-payload.ts";
 import { EMAILS_DIR } from "../../src/paths.ts";
@@ -55,8 +55,17 @@ async function compiledEmails(n: number, names: readonly string[] = NAMES): Prom
 let server: http.Server;
 let url = "";
 const bodies: Buffer[] = [];
+const heads: http.IncomingHttpHeaders[] = [];
 beforeAll(async () => {
   server = http.createServer((req, res) => {
+    heads.push(req.headers);
+    // A batch sent under this key is answered with a redirect to the same endpoint.
+    if (req.headers["idempotency-key"] === "k-redirect" && req.url === "/emails/batch") {
+      req.resume();
+      res.writeHead(307, { location: "/emails/batch?again=1" });
+      res.end();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -125,6 +134,30 @@ describe("batch request body", () => {
     expect(bodies.at(-1)!.equals(await sdkBytes(emails))).toBe(true);
     expect(outcome.kind).toBe("accepted");
     if (outcome.kind === "accepted") expect(outcome.results.map((r) => r.ok && r.providerMessageId)).toEqual(emails.map((_e, i) => `m-${i}`));
+    // Sent whole, with its length (the body goes to fetch as one stream chunk, not chunked).
+    expect(heads.at(-2)!["content-length"]).toBe(String(bodies.at(-2)!.length));
+    expect(heads.at(-2)!["transfer-encoding"]).toBeUndefined();
+  });
+
+  it("the body goes to fetch as the buffer itself (one chunk, not copied), with its length", async () => {
+    const body = Buffer.from('[{"to":["x@example.com"]}]');
+    const opts = wholeBody(body);
+    expect(opts.headers["Content-Length"]).toBe(String(body.length));
+    expect(opts.redirect).toBe("error");
+    const reader = opts.body.getReader();
+    const first = await reader.read();
+    expect(first.value).toBe(body);
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it("a redirect is not followed (fetch would keep a copy of the body to replay it): no answer, one request", async () => {
+    const emails = await compiledEmails(3);
+    const transport = new ResendTransport("re_test_body", { baseUrl: url });
+    const before = heads.length;
+    const outcome = await transport.sendBatch(emails, "k-redirect");
+    expect(heads.length - before).toBe(1);
+    // No answer from the provider: the engine retries under the same key, never sends twice.
+    expect(outcome.kind).toBe("unknown");
   });
 });
 
@@ -150,6 +183,29 @@ describe("stored batch payload", () => {
     const stored = storePayload({ sendIds: emails.map((_e, i) => `send-${i}`), emails });
     const whole = JSON.stringify({ sendIds: emails.map((_e, i) => `send-${i}`), emails: emails.map(({ pieces: _p, ...e }) => e) });
     expect(stored.length).toBeLessThan(whole.length / 5);
+  });
+
+  it("what the emails repeat is stored once: an email's links (html and text), the step's from, subject, headers and tags", async () => {
+    const emails = await compiledEmails(
+      100,
+      Array.from({ length: 100 }, (_e, i) => `Sub ${i}`),
+    );
+    const stored = storePayload({ sendIds: emails.map((_e, i) => `send-${i}`), emails });
+    const count = (needle: string) => stored.split(JSON.stringify(needle).slice(1, -1)).length - 1;
+    for (const e of emails.slice(0, 3)) {
+      // The unsubscribe link (its token is this subscriber's) shows in html and text: stored once.
+      const link = e.text.match(/https:\/\/drip\.example\.com\/unsubscribe\/[^\s"<>]+/)![0];
+      expect(e.html).toContain(link);
+      // Once for html and text, and once inside the List-Unsubscribe header's own value.
+      expect(e.headers["List-Unsubscribe"]).toBe(`<${link}>`);
+      expect(count(link)).toBe(2);
+    }
+    expect(count(emails[0]!.from)).toBe(1);
+    expect(count(emails[0]!.subject)).toBe(1);
+    expect(count(emails[0]!.headers["List-Id"]!)).toBe(1);
+    const back = readPayload(stored);
+    expect(back.emails.map(({ pieces: _p, ...e }) => e)).toEqual(emails.map(({ pieces: _p, ...e }) => e));
+    expect(batchBody(back.emails).equals(batchBody(emails))).toBe(true);
   });
 
   it("a payload stored with whole strings (before literals) reads as it was", () => {

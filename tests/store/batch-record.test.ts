@@ -6,6 +6,7 @@
  * the `pg` client, so a loop over the batch's sends fails it.
  */
 import { type Kysely, sql } from "kysely";
+import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { DB } from "../../src/store/schema.ts";
@@ -40,6 +41,29 @@ async function pgStatements(fn: () => Promise<void>): Promise<string[]> {
     await fn();
   } finally {
     proto.query = original;
+  }
+  return seen.filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
+}
+
+/** Every statement better-sqlite3 runs in this process while `fn` runs. */
+async function sqliteStatements(fn: () => Promise<void>): Promise<string[]> {
+  const probe = new Database(":memory:");
+  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<string, (...a: unknown[]) => unknown>;
+  probe.close();
+  const seen: string[] = [];
+  const originals = new Map<string, (...a: unknown[]) => unknown>();
+  for (const m of ["run", "all", "get", "iterate"]) {
+    const original = proto[m]!;
+    originals.set(m, original);
+    proto[m] = function (this: { source: string }, ...args: unknown[]) {
+      seen.push(this.source);
+      return original.apply(this, args);
+    };
+  }
+  try {
+    await fn();
+  } finally {
+    for (const [m, original] of originals) proto[m] = original;
   }
   return seen.filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
 }
@@ -173,6 +197,26 @@ batchRecording("postgres", async () => {
   await s.migrate();
   await db.reset();
   return s;
+});
+
+describe("completeBatch on sqlite: statements", () => {
+  it(`records a batch of ${N} in two statements per 200 sends, not one per kind of advance`, async () => {
+    const store = new SqliteStore(":memory:");
+    await store.migrate();
+    try {
+      const a = await cohort(store, "q");
+      const records = a.map((c, i) => outcomeFor(i, c));
+      const statements = await sqliteStatements(() => store.completeBatch("batch-q", records));
+      // Per chunk of 200: the fenced release and advance in one UPDATE of enrollments, one UPDATE of
+      // sends; one look for resume points among the records not released (the stale ones here);
+      // the batch closed.
+      expect(statements).toHaveLength(2 * Math.ceil(N / 200) + 2);
+      expect(statements.filter((s) => /^\s*UPDATE enrollments/.test(s))).toHaveLength(Math.ceil(N / 200));
+      expect((await rowsOf(store.db, "q")).filter((r) => r.send_status !== "claimed")).toHaveLength(N - a.filter((_c, i) => i % 17 === 5).length);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe("completeBatch on postgres: statements", () => {

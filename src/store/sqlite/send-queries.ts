@@ -6,7 +6,7 @@
  * as graphile-worker keeps locked_at apart from run_at: whoever moves a due time cannot
  * release a claim, and every write by a claim's owner is fenced by the token it claimed with.
  */
-import { type Kysely, type RawBuilder, sql } from "kysely";
+import { CompiledQuery, type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, parsePassOver, sendId, toEnrollment } from "../shared.ts";
 import type { ClaimedSend, Enrollment, OutcomeRecord, PendingBatch, ReplanFields, Subscriber } from "../types.ts";
@@ -401,9 +401,21 @@ export async function createBatch(
       reason: null,
     })
     .execute();
+  // The version a batch's bytes were rendered from, recorded now (a recovered batch's claims no
+  // longer carry it): with the binding when the whole batch has one (one step's sends), else after it.
+  const byVersion = new Map<string, string[]>();
+  for (const c of batch.claims) {
+    if (!c.version) continue;
+    const key = JSON.stringify([c.version.sequence, c.version.template]);
+    let ids = byVersion.get(key);
+    if (!ids) byVersion.set(key, (ids = []));
+    ids.push(c.sendId);
+  }
+  const [only] = byVersion.size === 1 && [...byVersion.values()][0]!.length === batch.claims.length ? [...byVersion.keys()] : [];
+  const version = only ? (JSON.parse(only) as [string, string]) : null;
   const bound = await q
     .updateTable("sends")
-    .set({ batch_id: batch.id })
+    .set({ batch_id: batch.id, ...(version ? { sequence_version: version[0], template_version: version[1] } : {}) })
     .where(
       "id",
       "in",
@@ -413,17 +425,11 @@ export async function createBatch(
     .where("status", "=", "claimed")
     .executeTakeFirst();
   if (Number(bound.numUpdatedRows) !== batch.claims.length) throw new Error(`batch ${batch.id}: a send is already bound to a batch or recorded`);
-  // The version a batch's bytes were rendered from, recorded now (a recovered batch's claims no longer carry it).
-  const byVersion = new Map<string, string[]>();
-  for (const c of batch.claims) {
-    if (!c.version) continue;
-    const key = JSON.stringify([c.version.sequence, c.version.template]);
-    byVersion.set(key, [...(byVersion.get(key) ?? []), c.sendId]);
-  }
-  for (const [key, ids] of byVersion) {
-    const [sequence, template] = JSON.parse(key) as [string, string];
-    await q.updateTable("sends").set({ sequence_version: sequence, template_version: template }).where("id", "in", ids).execute();
-  }
+  if (!version)
+    for (const [key, ids] of byVersion) {
+      const [sequence, template] = JSON.parse(key) as [string, string];
+      await q.updateTable("sends").set({ sequence_version: sequence, template_version: template }).where("id", "in", ids).execute();
+    }
   await q.updateTable("enrollments").set({ lease_until: HELD_BY_BATCH, lease_owner: batch.id }).where("id", "in", ids).execute();
   return { lost: [] };
 }
@@ -521,132 +527,119 @@ export async function readBatches(
  * Record a batch's sends and close it, unless every record was refused: the batch was
  * recovered by another worker (its fences grew), who records and closes it; a late owner
  * closing it would leave the recovered sends held by a batch nobody recovers again.
+ *
+ * Set-based (SQLite): per chunk of 200 sends, one UPDATE of enrollments that releases the
+ * claims still owned (fenced) and advances them at once (recordOwned), and one UPDATE of their
+ * sends; then the batch is closed. An enrollment a staff retry rewound (a resume point) is left
+ * to record(), which restores it: the set-based release skips it, and only when some records
+ * were not released is one more statement run to find those.
  */
 export async function completeBatch(q: Kysely<DB>, batchId: string, records: readonly OutcomeRecord[]): Promise<void> {
-  // A staff retry rewound some of these enrollments (a resume point to go back to): those are
-  // recorded one by one by record(), which restores it; the rest in a few set-based statements.
-  const resuming =
-    records.length === 0
-      ? new Set<number>()
-      : new Set(
-          (
-            await q
-              .selectFrom("enrollments")
-              .select("id")
-              .where(
-                "id",
-                "in",
-                records.map((r) => r.claim.enrollmentId),
-              )
-              .where("resume", "is not", null)
-              .execute()
-          ).map((r) => r.id),
-        );
-  let recorded = records.length === 0;
-  for (const r of records) if (resuming.has(r.claim.enrollmentId)) recorded = (await record(q, r)) || recorded;
-  const rest = records.filter((r) => !resuming.has(r.claim.enrollmentId));
-  if (rest.length > 0) recorded = (await recordMany(q, rest)).some(Boolean) || recorded;
-  if (recorded) await q.updateTable("batches").set({ status: "done", payload: null }).where("id", "=", batchId).execute();
+  const released = await recordOwned(q, records);
+  let recorded = records.length === 0 || released.some(Boolean);
+  const left = records.filter((_r, i) => !released[i]);
+  if (left.length > 0) {
+    // Not released: stale (another worker's claim now) or resuming; record() refuses the stale ones.
+    const resuming = new Set(
+      (
+        await run<{ id: number }>(
+          q,
+          `SELECT id FROM enrollments WHERE id IN (${marks(left.length)}) AND resume IS NOT NULL`,
+          left.map((r) => r.claim.enrollmentId),
+        )
+      ).map((r) => r.id),
+    );
+    for (const r of left) if (resuming.has(r.claim.enrollmentId)) recorded = (await record(q, r)) || recorded;
+  }
+  if (recorded) await run(q, `UPDATE batches SET status = 'done', payload = NULL WHERE id = ?`, [batchId]);
 }
 
-/** `value` when every row gets the same one, else `CASE key WHEN k1 THEN v1 … ELSE fallback END`. */
-function perRow<K extends string | number, V>(column: string, rows: readonly { key: K; value: V }[], fallback?: RawBuilder<unknown>): RawBuilder<unknown> {
-  const first = rows[0]?.value;
-  if (!fallback && rows.every((r) => r.value === first)) return sql`${first}`;
-  const arms = rows.map((r) => sql`WHEN ${r.key} THEN ${r.value}`);
-  return sql`CASE ${sql.ref(column)} ${sql.join(arms, sql` `)} ELSE ${fallback ?? sql`NULL`} END`;
+/** Run SQL text with `?` parameters as it is (SQLite): the hot statements skip Kysely's query building. */
+async function run<R>(q: Kysely<DB>, text: string, parameters: readonly unknown[]): Promise<R[]> {
+  return (await q.executeQuery<R>(CompiledQuery.raw(text, [...parameters]))).rows;
 }
+
+/** `?, ?, …` (n marks). */
+const marks = (n: number) => Array.from({ length: n }, () => "?").join(", ");
+/** `(?, …), (?, …), …`: `rows` rows of `width` marks. */
+const rowMarks = (rows: number, width: number) => {
+  const one = `(${marks(width)})`;
+  return Array.from({ length: rows }, () => one).join(", ");
+};
 
 /**
- * `record` for many sends at once, with the same effect as calling it for each in turn (each
- * enrollment and send appears once): one fenced release, one update of the sends and one
- * advance per kind, instead of three statements per send. Returns which were recorded
- * (false: the claim was stale, nothing of it written).
+ * The set-based record of sends whose enrollment has no resume point, with the same effect as
+ * record() for each (tests/store/batch-record.test.ts holds it to that): the fenced release and
+ * the advance are one UPDATE … FROM (VALUES …) of enrollments (an enrollment ended meanwhile
+ * keeps its end, only its cursor moves; SQLite evaluates every SET expression on the row as it
+ * was), its RETURNING says which claims were still current, and only their sends are written.
+ * Returns which records were written.
  */
-export async function recordMany(q: Kysely<DB>, records: readonly OutcomeRecord[]): Promise<boolean[]> {
+async function recordOwned(q: Kysely<DB>, records: readonly OutcomeRecord[]): Promise<boolean[]> {
   const owned = new Set<number>();
   for (let i = 0; i < records.length; i += CHUNK) {
     const chunk = records.slice(i, i + CHUNK);
-    const keyed = (f: (r: OutcomeRecord) => string | number | null) => chunk.map((r) => ({ key: r.claim.enrollmentId, value: f(r) }));
-    // Release the claims still owned (fenced), as releaseOwned does one by one.
-    const released = await sql<{ id: number }>`
-      UPDATE enrollments SET cursor = ${perRow(
-        "id",
-        keyed((r) => r.claim.stepId),
-      )},
-        updated_at = ${perRow(
-          "id",
-          keyed((r) => r.outcome.at.getTime()),
-        )}, lease_until = NULL, lease_owner = NULL
-      WHERE (id, fence) IN (VALUES ${sql.join(chunk.map((r) => sql`(${r.claim.enrollmentId}, ${r.claim.fence})`))})
-      RETURNING id`.execute(q);
-    for (const row of released.rows) owned.add(row.id);
-  }
-  const mine = records.filter((r) => owned.has(r.claim.enrollmentId));
-  for (let i = 0; i < mine.length; i += CHUNK) {
-    const chunk = mine.slice(i, i + CHUNK);
-    // One row of values per send, joined by id (UPDATE … FROM): the provider's message ids
-    // differ per send, and a CASE over every send would be compared for each row.
-    const rows = chunk.map(
-      (r) =>
-        sql`(${r.claim.sendId}, ${r.outcome.status}, ${r.outcome.status === "sent" ? r.outcome.at.getTime() : null}, ${r.outcome.providerMessageId ?? null}, ${
-          r.outcome.reason ?? null
-        }, ${r.outcome.at.getTime()}, ${r.claim.version?.sequence ?? null}, ${r.claim.version?.template ?? null})`,
+    const values: unknown[] = [];
+    for (const r of chunk) {
+      const a = r.advance;
+      values.push(
+        r.claim.enrollmentId,
+        r.claim.fence,
+        r.claim.stepId,
+        r.outcome.at.getTime(),
+        a.kind,
+        a.kind === "next" ? a.stepId : null,
+        a.kind === "next" ? a.dueAt.getTime() : null,
+        a.kind === "next" && a.startedAt ? a.startedAt.getTime() : null,
+        a.kind === "exited" ? a.reason : null,
+      );
+    }
+    // VALUES columns: 1 id, 2 fence, 3 cursor, 4 at, 5 kind, 6 next step, 7 next due, 8 started, 9 exit reason.
+    const released = await run<{ id: number }>(
+      q,
+      `UPDATE enrollments SET cursor = v.column3, updated_at = v.column4, lease_until = NULL, lease_owner = NULL,
+        next_step_id = CASE WHEN status NOT IN ('active', 'paused') THEN next_step_id WHEN v.column5 = 'next' THEN v.column6 ELSE NULL END,
+        next_due_at = CASE WHEN status NOT IN ('active', 'paused') THEN next_due_at WHEN v.column5 = 'next' THEN v.column7 ELSE NULL END,
+        started_at = CASE WHEN status IN ('active', 'paused') AND v.column8 IS NOT NULL THEN v.column8 ELSE started_at END,
+        status = CASE WHEN status NOT IN ('active', 'paused') OR v.column5 = 'next' THEN status ELSE v.column5 END,
+        reason = CASE WHEN status IN ('active', 'paused') AND v.column5 = 'exited' THEN v.column9 ELSE reason END,
+        resume = CASE WHEN status IN ('active', 'paused') AND v.column5 = 'exited' THEN NULL ELSE resume END
+      FROM (VALUES ${rowMarks(chunk.length, 9)}) AS v
+      WHERE enrollments.id = v.column1 AND enrollments.fence = v.column2 AND enrollments.resume IS NULL
+      RETURNING enrollments.id`,
+      values,
     );
-    // VALUES columns are column1…column8: id, status, sent_at, provider_message_id, reason, updated_at, versions.
-    await sql`
-      UPDATE sends SET status = v.column2, sent_at = v.column3, provider_message_id = v.column4, reason = v.column5,
+    if (released.length === 0) continue;
+    const mine = new Set(released.map((r) => r.id));
+    const rows: unknown[] = [];
+    let n = 0;
+    for (const r of chunk) {
+      if (!mine.has(r.claim.enrollmentId)) continue;
+      owned.add(r.claim.enrollmentId);
+      const t = r.outcome.at.getTime();
+      rows.push(
+        r.claim.sendId,
+        r.outcome.status,
+        r.outcome.status === "sent" ? t : null,
+        r.outcome.providerMessageId ?? null,
+        r.outcome.reason ?? null,
+        t,
+        r.claim.version?.sequence ?? null,
+        r.claim.version?.template ?? null,
+      );
+      n++;
+    }
+    // One row of values per send, joined by id (UPDATE … FROM): the provider's message ids
+    // differ per send. VALUES columns: id, status, sent_at, provider_message_id, reason, updated_at, versions.
+    await run(
+      q,
+      `UPDATE sends SET status = v.column2, sent_at = v.column3, provider_message_id = v.column4, reason = v.column5,
         updated_at = v.column6, sequence_version = coalesce(v.column7, sends.sequence_version),
         template_version = coalesce(v.column8, sends.template_version), retry_key = NULL, retry_since = NULL
-      FROM (VALUES ${sql.join(rows)}) AS v
-      WHERE sends.id = v.column1`.execute(q);
-    // Advance: an enrollment ended meanwhile (unsubscribe) stays ended; only its cursor moved above.
-    const next = chunk.filter((r) => r.advance.kind === "next");
-    if (next.length > 0) {
-      const byEnrollment = <V>(rows: readonly OutcomeRecord[], f: (r: OutcomeRecord) => V) => rows.map((r) => ({ key: r.claim.enrollmentId, value: f(r) }));
-      const step = (r: OutcomeRecord) => r.advance as Extract<OutcomeRecord["advance"], { kind: "next" }>;
-      const restarted = next.filter((r) => step(r).startedAt);
-      await sql`
-        UPDATE enrollments SET next_step_id = ${perRow(
-          "id",
-          byEnrollment(next, (r) => step(r).stepId),
-        )},
-          next_due_at = ${perRow(
-            "id",
-            byEnrollment(next, (r) => step(r).dueAt.getTime()),
-          )},
-          started_at = ${
-            restarted.length === 0
-              ? sql.ref("started_at")
-              : perRow(
-                  "id",
-                  byEnrollment(restarted, (r) => step(r).startedAt!.getTime()),
-                  sql.ref("started_at"),
-                )
-          }
-        WHERE id IN (${sql.join(next.map((r) => r.claim.enrollmentId))}) AND status IN ('active', 'paused')`.execute(q);
-    }
-    const completed = chunk.filter((r) => r.advance.kind === "completed");
-    if (completed.length > 0)
-      await q
-        .updateTable("enrollments")
-        .set({ next_step_id: null, next_due_at: null, status: "completed" })
-        .where(
-          "id",
-          "in",
-          completed.map((r) => r.claim.enrollmentId),
-        )
-        .where("status", "in", ["active", "paused"])
-        .execute();
-    const exited = chunk.filter((r) => r.advance.kind === "exited");
-    if (exited.length > 0)
-      await sql`
-        UPDATE enrollments SET next_step_id = NULL, next_due_at = NULL, status = 'exited',
-          reason = ${perRow(
-            "id",
-            exited.map((r) => ({ key: r.claim.enrollmentId, value: (r.advance as { reason: string }).reason })),
-          )}
-        WHERE id IN (${sql.join(exited.map((r) => r.claim.enrollmentId))}) AND status IN ('active', 'paused')`.execute(q);
+      FROM (VALUES ${rowMarks(n, 8)}) AS v
+      WHERE sends.id = v.column1`,
+      rows,
+    );
   }
   return records.map((r) => owned.has(r.claim.enrollmentId));
 }
@@ -694,11 +687,22 @@ export async function scrubPendingBatches(q: Kysely<DB>, subscriberId: string): 
   return scrubbed;
 }
 
-/** `literals` with every entry no email's html or text names (by index) emptied. */
+/**
+ * `literals` with every entry no email names (by index: in its html or text, its from, subject,
+ * header values or tags; src/engine/batch-payload.ts) emptied.
+ */
 function keepReferenced(literals: readonly string[], emails: readonly unknown[]): string[] {
   const used = new Set<number>();
-  for (const e of emails as { html?: unknown; text?: unknown }[])
-    for (const t of [e.html, e.text]) if (Array.isArray(t)) for (const p of t) if (typeof p === "number") used.add(p);
+  const note = (v: unknown) => {
+    if (typeof v === "number") used.add(v);
+  };
+  for (const e of emails as { html?: unknown; text?: unknown; from?: unknown; subject?: unknown; headers?: unknown; tags?: unknown }[]) {
+    for (const t of [e.html, e.text]) if (Array.isArray(t)) for (const p of t) note(p);
+    note(e.from);
+    note(e.subject);
+    note(e.tags);
+    if (e.headers && typeof e.headers === "object") for (const v of Object.values(e.headers)) note(v);
+  }
   return literals.map((l, i) => (used.has(i) ? l : ""));
 }
 
