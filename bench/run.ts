@@ -10,14 +10,19 @@ benches.push(["workers", async () => (await import("./workers.ts")).benchWorkers
 benches.push(["plan", async () => (await import("./plan.ts")).benchPlan()]);
 benches.push(["wake", async () => (await import("./wake.ts")).benchWake()]);
 benches.push(["admin", async () => (await import("./admin.ts")).benchAdmin()]);
-
-// `npm run bench -- wake delivery` runs only those.
-const only = process.argv.slice(2);
 benches.push(["automations", async () => (await import("./automations.ts")).benchAutomations()]);
+benches.push(["cli", async () => (await import("./cli-start.ts")).benchCliStart()]);
+
+// `npm run bench -- wake delivery` runs only those; an unknown name is an error, not a silent no-op.
+const only = process.argv.slice(2);
+const unknown = only.filter((name) => !benches.some(([n]) => n === name));
+if (unknown.length > 0) {
+  console.error(`bench: no bench named ${unknown.join(", ")} (there are: ${benches.map(([n]) => n).join(", ")})`);
+  process.exit(2);
+}
 for (const [name, bench] of benches) {
   if (only.length > 0 && !only.includes(name)) continue;
   const t0 = performance.now();
   await bench();
   console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
 }
-benches.push(["cli", async () => (await import("./cli-start.ts")).benchCliStart()]);
