@@ -101,6 +101,23 @@ export function retryContract(getStore: () => Store): void {
       expect(await store.requeueSend(sendId, now)).toMatchObject({ kind: "refused", code: "conflict", reason: expect.stringContaining("it was sent") });
     });
 
+    it("a pause made while the retried step was out is kept: the enrollment goes back to its next step, paused", async () => {
+      const store = getStore();
+      const { sub, sendId } = await failedSend(store, "pause-later@example.com");
+      const now = plusMs(T0, HOUR);
+      expect((await store.requeueSend(sendId, now)).kind).toBe("queued");
+      const [claim] = await store.claimDue(now, 10, LEASE);
+      expect(claim).toMatchObject({ sendId });
+      // Paused while the retried step is claimed (the send may still go: it was re-checked before the pause).
+      const e = (await store.getEnrollment(sub.id, "seq"))!;
+      await store.setEnrollmentStatus(e.id, "paused", "paused by the subscriber");
+      expect(
+        await store.recordOutcome(claim!, { status: "sent", at: now, providerMessageId: "m-p" }, { kind: "next", stepId: "three", dueAt: plusMs(now, HOUR) }),
+      ).toBe(true);
+      expect(await store.getSend(sendId)).toMatchObject({ status: "sent" });
+      expect(await store.getEnrollment(sub.id, "seq")).toMatchObject({ nextStepId: "two", nextDueAt: DAY2, status: "paused", cursor: "one" });
+    });
+
     it("a completed enrollment is completed again after the retry; an exit at send time still exits", async () => {
       const store = getStore();
       const a = await enrolledAt(store, "done@example.com");

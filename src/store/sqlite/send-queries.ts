@@ -339,11 +339,17 @@ export async function record(q: Kysely<DB>, { claim, outcome, advance }: Outcome
     })
     .where("id", "=", claim.sendId)
     .execute();
-  // A staff retry rewound the enrollment to this step: it goes back where it was (an exit still exits).
+  // A staff retry rewound the enrollment to this step: it goes back where it was (an exit still
+  // exits, and a pause made while the retried step was out is kept).
   const resume = released.resume ? (JSON.parse(released.resume) as ResumePoint) : null;
   const set =
     resume && advance.kind !== "exited"
-      ? { next_step_id: resume.stepId, next_due_at: resume.dueAt, status: resume.status, resume: null }
+      ? {
+          next_step_id: resume.stepId,
+          next_due_at: resume.dueAt,
+          status: resume.status === "active" ? sql<string>`CASE WHEN status = 'paused' THEN 'paused' ELSE 'active' END` : resume.status,
+          resume: null,
+        }
       : advance.kind === "next"
         ? {
             next_step_id: advance.stepId,
