@@ -1,29 +1,10 @@
-/**
- * A staff retry of an in-doubt batch goes out under the batch's first key, as one group. A
- * member whose course is paused after the retry was queued cannot go with it: the group goes
- * without them. What the provider answers the group then says what happened to them:
- * - answered 200 (the provider never had the first batch, and now holds the group's emails
- *   under the key): theirs never went out. Once resumed it goes under a new key; under the old
- *   one it would draw 409 and be recorded as sent without going out;
- * - answered 409 (the first batch was accepted, with their email in it): recorded as sent,
- *   never sent again.
- * On SQLite and on PostgreSQL, with the real Resend SDK at the provider double.
- */
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
-import { RateLimiter } from "../../src/delivery/rate-limiter.ts";
-import { ResendTransport } from "../../src/delivery/resend.ts";
-import { Engine } from "../../src/engine/engine.ts";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
-import { EMAILS_DIR } from "../../src/paths.ts";
-import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
-import type { Store } from "../../src/store/types.ts";
-import { API_KEY, HOUR, InstantClock, T0, cleanupTempDirs, plus, seedEnrolled, tempDir } from "../support/delivery-helpers.ts";
-import { SECRET } from "../support/engine-helpers.ts";
+import { HOUR, T0, cleanupTempDirs, plus, seedEnrolled } from "../support/delivery-helpers.ts";
 import { pgDatabase } from "../support/pg.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
+import { type Backend, firstRequestsLate, openStoreOn, resendEngine } from "../support/retry-helpers.ts";
 import { TestClock } from "../support/test-clock.ts";
 
 const db = pgDatabase("drip_retry_left_behind");
@@ -31,26 +12,8 @@ afterAll(() => cleanupTempDirs());
 
 const ARTICLE = hipPainCourse.steps[0]!.subject;
 
-async function openStore(backend: "sqlite" | "postgres"): Promise<Store> {
-  if (backend === "postgres") await db.reset();
-  const store = backend === "sqlite" ? new SqliteStore(`file:${join(tempDir("drip-retry-left-"), "drip.db")}`) : new PostgresStore(db.url);
-  await store.migrate();
-  return store;
-}
-
-const engineFor = (store: Store, d: ResendDouble, timeoutMs: number) =>
-  new Engine({
-    store,
-    sequences: [hipPainCourse],
-    transport: new ResendTransport(API_KEY, { baseUrl: d.url, limiter: new RateLimiter(100), timeoutMs }),
-    links: { publicUrl: "https://drip.example.com", bookingUrl: "https://clinic.example.com/book", siteUrl: "https://clinic.example.com" },
-    secret: SECRET,
-    from: "hello@clinic.example.com",
-    postalAddress: "Body Heal Therapy, 1 Example Street, Example Town, EX1 2MP",
-    emailsDir: EMAILS_DIR,
-    clock: new InstantClock(),
-    maxAttempts: 2,
-  });
+const openStore = (backend: Backend) => openStoreOn(backend, db, "drip-retry-left-");
+const engineFor = resendEngine;
 
 /** How many copies of the first step reached `email`. */
 const articlesTo = (d: ResendDouble, email: string) => d.delivered.filter((e) => e.to[0] === email && e.subject === ARTICLE).length;
@@ -59,17 +22,7 @@ describe.each(["sqlite", "postgres"] as const)("a member paused between a staff 
   it("the provider never had the batch: the group goes under the first key, and the paused one, once resumed, goes under a new key and arrives once", async () => {
     const time = new TestClock(T0);
     // The first batch's two attempts get no answer and are never taken.
-    let lost = 2;
-    const d = await startResendDouble({
-      rateLimit: 100,
-      now: time.now,
-      onRequest: async () => {
-        if (lost <= 0) return;
-        lost--;
-        await new Promise((resolve) => setTimeout(resolve, 600));
-        throw new Error("never taken");
-      },
-    });
+    const d = await startResendDouble({ rateLimit: 100, now: time.now, onRequest: firstRequestsLate(2, false) });
     const store = await openStore(backend);
     try {
       const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
@@ -108,16 +61,7 @@ describe.each(["sqlite", "postgres"] as const)("a member paused between a staff 
   it("the provider had the batch: the group's 409 records the paused one as sent, and resuming never sends it again", async () => {
     const time = new TestClock(T0);
     // The first batch's two attempts are taken, but answered too late (after the client's timeout).
-    let slow = 2;
-    const d = await startResendDouble({
-      rateLimit: 100,
-      now: time.now,
-      onRequest: async () => {
-        if (slow <= 0) return;
-        slow--;
-        await new Promise((resolve) => setTimeout(resolve, 600));
-      },
-    });
+    const d = await startResendDouble({ rateLimit: 100, now: time.now, onRequest: firstRequestsLate(2, true) });
     const store = await openStore(backend);
     try {
       const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);

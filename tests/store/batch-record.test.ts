@@ -7,14 +7,13 @@
  */
 import { type Kysely, sql } from "kysely";
 import Database from "better-sqlite3";
-import pg from "pg";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { DB } from "../../src/store/schema.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import type { ClaimedSend, OutcomeRecord, Store } from "../../src/store/types.ts";
 import { MINUTE, at, cleanupTempDirs } from "../support/engine-helpers.ts";
-import { pgDatabase } from "../support/pg.ts";
+import { pgDatabase, pgStatements } from "../support/pg.ts";
 
 const T0 = at("2027-01-04T10:00:00Z");
 const T1 = at("2027-01-04T10:00:07Z");
@@ -26,24 +25,6 @@ const db = pgDatabase();
 // Seeding and recording a few hundred rows twice: slow on a loaded machine, not a speed test.
 vi.setConfig({ testTimeout: 180_000 });
 afterAll(() => cleanupTempDirs());
-
-/** Every statement the `pg` clients of this process run while `fn` runs. */
-async function pgStatements(fn: () => Promise<void>): Promise<string[]> {
-  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-  const original = proto.query;
-  const seen: string[] = [];
-  proto.query = function (this: unknown, ...args: unknown[]) {
-    const cfg = args[0] as string | { text?: string };
-    seen.push(typeof cfg === "string" ? cfg : (cfg?.text ?? ""));
-    return original.apply(this, args);
-  };
-  try {
-    await fn();
-  } finally {
-    proto.query = original;
-  }
-  return seen.filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
-}
 
 /** Every statement better-sqlite3 runs in this process while `fn` runs. */
 async function sqliteStatements(fn: () => Promise<void>): Promise<string[]> {

@@ -4,7 +4,6 @@
  * the tick does makes the probe say "look" (a probe narrower than a claim would hide work),
  * and the engine's tick then does it. The heartbeat of an idle worker is counted too.
  */
-import pg from "pg";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { PAUSE_KEY } from "../../src/engine/batch-delivery.ts";
@@ -12,7 +11,7 @@ import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { PgWorker } from "../../src/store/postgres/worker.ts";
 import { createApp } from "../../src/wiring.ts";
 import { HOUR, MINUTE, at, tempDir } from "../support/engine-helpers.ts";
-import { pgDatabase } from "../support/pg.ts";
+import { pgDatabase, pgStatements } from "../support/pg.ts";
 import { enrolled } from "./contract.ts";
 
 const T0 = at("2027-01-04T10:00:00Z");
@@ -23,24 +22,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** Every statement the `pg` clients of this process run while `fn` runs (BEGIN/COMMIT left out). */
-async function pgStatements(fn: () => Promise<unknown>): Promise<string[]> {
-  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-  const original = proto.query;
-  const seen: string[] = [];
-  proto.query = function (this: unknown, ...args: unknown[]) {
-    const cfg = args[0] as string | { text?: string };
-    seen.push(typeof cfg === "string" ? cfg : (cfg?.text ?? ""));
-    return original.apply(this, args);
-  };
-  try {
-    await fn();
-  } finally {
-    proto.query = original;
-  }
-  return seen.filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
-}
 
 async function fresh(): Promise<PostgresStore> {
   const s = new PostgresStore(db.url);

@@ -4,11 +4,10 @@
  * statement only; and the cold-connection rule of the in-process limiter holds across workers:
  * a request that starts after a quiet spell counts from its answer.
  */
-import pg from "pg";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { PgRateLimiter } from "../../src/store/postgres/rate-limit.ts";
-import { pgDatabase } from "../support/pg.ts";
+import { pgQueries as pgRoundTrips, pgDatabase } from "../support/pg.ts";
 
 const db = pgDatabase();
 vi.setConfig({ testTimeout: 60_000 });
@@ -16,24 +15,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** Every round trip the `pg` clients of this process make while `fn` runs (BEGIN and COMMIT included). */
-async function pgRoundTrips(fn: () => Promise<unknown>): Promise<string[]> {
-  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-  const original = proto.query;
-  const seen: string[] = [];
-  proto.query = function (this: unknown, ...args: unknown[]) {
-    const cfg = args[0] as string | { text?: string };
-    seen.push(typeof cfg === "string" ? cfg : (cfg?.text ?? ""));
-    return original.apply(this, args);
-  };
-  try {
-    await fn();
-  } finally {
-    proto.query = original;
-  }
-  return seen;
-}
 
 async function fresh(): Promise<PostgresStore> {
   const s = new PostgresStore(db.url);

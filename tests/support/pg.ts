@@ -61,3 +61,29 @@ export function pgDatabase(prefix?: string): { readonly url: string; reset: () =
     reset: () => resetDatabase(db!.url),
   };
 }
+
+/**
+ * Every query the `pg` clients of this process send while `fn` runs, BEGIN and COMMIT included
+ * (one per round trip): patches pg.Client#query for the call.
+ */
+export async function pgQueries(fn: () => Promise<unknown>): Promise<string[]> {
+  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const original = proto.query;
+  const seen: string[] = [];
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const cfg = args[0] as string | { text?: string };
+    seen.push(typeof cfg === "string" ? cfg : (cfg?.text ?? ""));
+    return original.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.query = original;
+  }
+  return seen;
+}
+
+/** The statements `fn` runs on PostgreSQL, BEGIN/COMMIT/ROLLBACK left out. */
+export async function pgStatements(fn: () => Promise<unknown>): Promise<string[]> {
+  return (await pgQueries(fn)).filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
+}

@@ -98,17 +98,7 @@ export class PgRateLimiter extends RateLimiter {
    */
   override answered(slot: Slot | undefined): void {
     if (!slot?.cold) return;
-    this.moving = this.moving
-      .then(() =>
-        this.pool.query(
-          "UPDATE drip_rate_limit SET starts = array_replace(starts, $2::bigint, greatest($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)) WHERE name = $1",
-          [this.name, slot.at],
-        ),
-      )
-      .then(
-        () => {},
-        () => {},
-      );
+    this.moveStart(slot, "greatest($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)");
   }
 
   /**
@@ -121,20 +111,25 @@ export class PgRateLimiter extends RateLimiter {
     if (!slot || slot.given === undefined) return;
     const late = Math.floor(this.wait.now() - slot.given);
     if (late < LATE_ENOUGH_MS) return;
+    this.moveStart(slot, "$2::bigint + $3::bigint", [late]);
+  }
+
+  /**
+   * Move `slot`'s start in the shared log to `to` (an SQL expression of $2, the start, and the
+   * extra parameters), after any move already on its way, and keep `slot.at` the value the log
+   * holds (later moves find it by that value). A failed move leaves the start where it was.
+   */
+  private moveStart(slot: Slot, to: string, extra: unknown[] = []): void {
     this.moving = this.moving
-      .then(() =>
-        this.pool.query("UPDATE drip_rate_limit SET starts = array_replace(starts, $2::bigint, $2::bigint + $3::bigint) WHERE name = $1", [
-          this.name,
-          slot.at,
-          late,
-        ]),
-      )
-      .then(
-        () => {
-          slot.at += late;
-        },
-        () => {},
-      );
+      .then(async () => {
+        const { rows } = await this.pool.query<{ at: string }>(
+          `WITH v AS (SELECT (${to})::bigint AS at)
+           UPDATE drip_rate_limit SET starts = array_replace(starts, $2::bigint, v.at) FROM v WHERE name = $1 RETURNING v.at::text AS at`,
+          [this.name, slot.at, ...extra],
+        );
+        if (rows[0]) slot.at = Number(rows[0].at);
+      })
+      .catch(() => {});
   }
 
   /** Hold every worker's requests until `until` (this process's clock, turned into the database's). */
