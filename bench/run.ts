@@ -12,6 +12,7 @@ benches.push(["wake", async () => (await import("./wake.ts")).benchWake()]);
 benches.push(["admin", async () => (await import("./admin.ts")).benchAdmin()]);
 benches.push(["automations", async () => (await import("./automations.ts")).benchAutomations()]);
 benches.push(["cli", async () => (await import("./cli-start.ts")).benchCliStart()]);
+benches.push(["validate", async () => (await import("./validate.ts")).benchValidate()]);
 
 // `npm run bench -- wake delivery` runs only those; an unknown name is an error, not a silent no-op.
 const only = process.argv.slice(2);

@@ -27,7 +27,16 @@ export function validateCommand(program: Command, io: CliIO) {
       const sequenceFiles = files.filter((f) => !NOT_SEQUENCES.has(basename(f)));
       const list = files.length ? sequenceFiles : listSequenceFiles(dirs.sequencesDir);
       // The compiler first: it names file, line and column for syntax errors and missing fields.
-      const typeIssues = opts.typecheck ? await typecheckFiles(list, { cwd: io.cwd, dirs: [dirs.sequencesDir, dirs.emailsDir] }) : [];
+      const typeIssues = opts.typecheck
+        ? await typecheckFiles(list, {
+            cwd: io.cwd,
+            dirs: [dirs.sequencesDir, dirs.emailsDir],
+            // A type-check cache that cannot be used costs time only: said under DEBUG=drip.
+            debug: (line) => {
+              if ((io.env.DEBUG ?? "").includes("drip")) io.err(`${line}\n`);
+            },
+          })
+        : [];
       const loaded = await loadSequenceFiles(list, io.cwd);
       const issues: SequenceIssue[] = [...typeIssues, ...loaded.issues];
       const warnings: SequenceIssue[] = [];
