@@ -19,7 +19,7 @@
  * A record that cannot be read, fails its checksum or cannot be written means a full check
  * (one line under DEBUG=drip), never an error.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -106,9 +106,13 @@ export async function typecheckFiles(files: readonly string[], opts: TypecheckOp
   } catch {
     return [{ path: "", message: "templates were not type-checked: the typescript package is not installed (run npm install)" }];
   }
+  // The compiler options only (tsconfig.json's "include" is drip's own project: not listed here).
   const config = ts.readConfigFile(TSCONFIG, (p) => ts.sys.readFile(p));
-  const parsedConfig = ts.parseJsonConfigFileContent(config.config ?? {}, ts.sys, dirname(TSCONFIG));
-  const options = { ...parsedConfig.options, noEmit: true, incremental: true, tsBuildInfoFile: stateFile };
+  const compilerOptions = ts.convertCompilerOptionsFromJson(
+    (config.config as { compilerOptions?: unknown } | undefined)?.compilerOptions ?? {},
+    dirname(TSCONFIG),
+  );
+  const options = { ...compilerOptions.options, noEmit: true, incremental: true, tsBuildInfoFile: stateFile };
 
   const host = ts.createIncrementalCompilerHost(options);
   const questions: Questions = { read: {}, file: {}, dir: {}, real: {}, dirs: {} };
@@ -350,7 +354,7 @@ function writeRecord(file: string, text: string, cacheDir: string | null, debug:
   if (cacheDir === null) return;
   try {
     ensureDir(cacheDir);
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
     writeFileSync(tmp, stored);
     renameSync(tmp, file);
     // Written to disk: this process reads it from there too (memory is for when that fails).
