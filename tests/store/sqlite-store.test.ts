@@ -125,6 +125,35 @@ describe("migration 14: indexes another index already serves are gone", () => {
   });
 });
 
+describe("migration 16: no index repeats the front of another", () => {
+  it("no plain index's columns are the leading columns of another plain index on the same table (each is one more write per row)", async () => {
+    const indexes = await sql<{ tbl: string; name: string; sql: string | null }>`
+      SELECT tbl_name AS tbl, name, sql FROM sqlite_master WHERE type = 'index'`.execute(store.db);
+    // Plain: not UNIQUE (a constraint, not just a lookup), not partial (a different row set).
+    const plain = indexes.rows.filter((i) => i.sql !== null && !/^CREATE UNIQUE/i.test(i.sql) && !/\bWHERE\b/i.test(i.sql));
+    const columns = new Map<string, string[]>();
+    for (const i of plain) {
+      const cols = await sql<{ name: string | null; key: number }>`SELECT name, key FROM pragma_index_xinfo(${i.name})`.execute(store.db);
+      columns.set(
+        i.name,
+        cols.rows.filter((c) => c.key === 1).map((c) => c.name ?? "<expr>"),
+      );
+    }
+    const repeats: string[] = [];
+    for (const a of plain)
+      for (const b of plain) {
+        if (a.name === b.name || a.tbl !== b.tbl) continue;
+        const ca = columns.get(a.name)!;
+        const cb = columns.get(b.name)!;
+        if (ca.includes("<expr>") || ca.length > cb.length) continue;
+        if (ca.every((c, k) => cb[k] === c) && (ca.length < cb.length || a.name < b.name)) repeats.push(`${a.name} (${ca}) ⊆ ${b.name} (${cb})`);
+      }
+    expect(repeats).toEqual([]);
+    expect(plain.map((i) => i.name)).toContain("sends_step_version");
+    expect(plain.map((i) => i.name)).not.toContain("sends_sequence_step");
+  });
+});
+
 describe("migration 15: sends by enrollment", () => {
   /** The statements `fn` runs on the store, with their parameters (readers only). */
   async function statements(fn: () => Promise<unknown>): Promise<{ sql: string; params: unknown[] }[]> {

@@ -413,4 +413,14 @@ DROP INDEX events_send;
 CREATE INDEX sends_enrollment ON sends (enrollment_id);
 `,
   },
+  {
+    id: 16,
+    name: "one index fewer per send: sends_sequence_step duplicated the front of sends_step_version",
+    sql: `
+-- sends_step_version (sequence_id, step_id, sequence_version) answers every lookup
+-- sends_sequence_step (sequence_id, step_id) did: every send written paid for a second copy of
+-- the same entry.
+DROP INDEX IF EXISTS sends_sequence_step;
+`,
+  },
 ];
