@@ -11,6 +11,19 @@ export interface LinkContext {
 
 /** UTM parameters say which sequence and step earned a booking (source, medium, campaign, content). */
 export function withUtm(url: string, sequenceId: string, stepId: string): string {
+  // The same for every email of a step: parsed once (a pure function of its arguments).
+  const key = JSON.stringify([url, sequenceId, stepId]);
+  let out = utm.get(key);
+  if (out === undefined) {
+    if (utm.size >= 1000) utm.clear();
+    out = utmOf(url, sequenceId, stepId);
+    utm.set(key, out);
+  }
+  return out;
+}
+const utm = new Map<string, string>();
+
+function utmOf(url: string, sequenceId: string, stepId: string): string {
   const u = new URL(url);
   u.searchParams.set("utm_source", "drip");
   u.searchParams.set("utm_medium", "email");
