@@ -34,8 +34,16 @@ const CACHED_LITERAL = 64;
 /** Cached literal encodings per transport before the cache starts over (a few templates' worth). */
 const MAX_CACHED = 2000;
 
-/** JSON for a string, without its quotes. */
-const inner = (s: string) => JSON.stringify(s).slice(1, -1);
+/** JSON for a string, without its quotes: the string itself when JSON escapes none of it (no copy made). */
+const inner = (s: string) => (verbatim(s) ? s : JSON.stringify(s).slice(1, -1));
+/** No quote, backslash, control character or surrogate (JSON.stringify escapes a lone one): JSON holds it as it is. */
+function verbatim(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
 const isSurrogate = (code: number) => code >= 0xd800 && code <= 0xdfff;
 /** Pieces that escape to the escape of their concatenation: no piece boundary splits a surrogate pair. */
 const safePieces = (pieces: readonly string[]) =>
@@ -97,7 +105,7 @@ export function batchBody(emails: readonly ProviderEmail[], cache: Map<string, B
     const json = (n: string, v: unknown) => {
       if (v === undefined) return;
       name(n);
-      text += JSON.stringify(v);
+      text += typeof v === "string" ? `"${inner(v)}"` : JSON.stringify(v);
     };
     json("from", e.from);
     json("headers", e.headers);

@@ -11,17 +11,11 @@ export interface LinkContext {
 
 /** UTM parameters say which sequence and step earned a booking (source, medium, campaign, content). */
 export function withUtm(url: string, sequenceId: string, stepId: string): string {
-  // The same for every email of a step: parsed once (a pure function of its arguments).
-  const key = JSON.stringify([url, sequenceId, stepId]);
-  let out = utm.get(key);
-  if (out === undefined) {
-    if (utm.size >= 1000) utm.clear();
-    out = utmOf(url, sequenceId, stepId);
-    utm.set(key, out);
-  }
-  return out;
+  // The same for every email of a step (a pure function of its arguments): parsed once for a run of them.
+  if (last.url !== url || last.sequenceId !== sequenceId || last.stepId !== stepId) last = { url, sequenceId, stepId, out: utmOf(url, sequenceId, stepId) };
+  return last.out;
 }
-const utm = new Map<string, string>();
+let last = { url: "", sequenceId: "", stepId: "", out: "" };
 
 function utmOf(url: string, sequenceId: string, stepId: string): string {
   const u = new URL(url);

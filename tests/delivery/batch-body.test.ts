@@ -19,7 +19,7 @@ import { EMAILS_DIR } from "../../src/paths.ts";
 import { compiledRenderer, piecesOf } from "../../src/render/compiled.ts";
 import { buildLinks } from "../../src/render/links.ts";
 
-const NAMES = ["Ada", "<b>Bo</b> & \"Co\" 'x'", "😀 Zoë", "שרה محمد", "", "李 👩🏽‍⚕️", "Tom & Jerry", "a\u00a0b", "x  y"];
+const NAMES = ["Ada", "<b>Bo</b> & \"Co\" 'x'", "😀 Zoë", "שרה محمد", "", "李 👩🏽‍⚕️", "Tom & Jerry", "a\u00a0b", "x  y", "back\\slash\ttab\u2028line"];
 
 async function compiledEmails(n: number, names: readonly string[] = NAMES): Promise<ProviderEmail[]> {
   const renderer = compiledRenderer();
