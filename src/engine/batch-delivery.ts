@@ -13,7 +13,7 @@ import type { Clock } from "../delivery/rate-limiter.ts";
 import { backoffMs } from "../delivery/rate-limiter.ts";
 import { randomUUID } from "node:crypto";
 import type { BatchOutcome, BatchTransport, OutgoingMessage, ProviderEmail } from "../delivery/transport.ts";
-import type { Advance, ClaimedSend, EngineStore, KeyAnswer, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
+import type { Advance, ClaimedSend, EngineStore, KeyAnswer, NewBatch, Outcome, OutcomeRecord, PendingBatch } from "../store/types.ts";
 import { type BatchPayload, readPayload, storePayload } from "./batch-payload.ts";
 
 export const PAUSE_KEY = "delivery_paused";
@@ -87,27 +87,34 @@ export class BatchDelivery {
     const byKey = new Map<string, typeof ready>();
     for (const r of ready) if (r.claim.retryKey) byKey.set(r.claim.retryKey.key, [...(byKey.get(r.claim.retryKey.key) ?? []), r]);
     for (const group of byKey.values()) chunks.push({ chunk: group, key: group[0]!.claim.retryKey! });
-    for (const { chunk: first, key } of chunks) {
-      let chunk = first;
-      while (chunk.length > 0) {
+    // Written before the first request, the page's batches in one store call (one transaction
+    // on SQLite): after a crash, recovery re-sends exactly these. A claim lost meanwhile (its
+    // lease ran out and another worker took the step) is left out of its batch, which is
+    // composed again without it: the step is that worker's now, and it must never be in two batches.
+    const leaseUntil = new Date(now.getTime() + this.o.leaseMs);
+    let todo = chunks.map(({ chunk, key }) => ({ chunk, key, id: key?.key ?? `drip-batch-${randomUUID()}` }));
+    while (todo.length > 0) {
+      const composed = todo.map(({ chunk, key, id }) => {
         const claims = chunk.map((r) => r.claim);
         const payload: BatchPayload = { sendIds: claims.map((c) => c.sendId), emails: chunk.map((r) => this.o.transport.encode(r.message)) };
-        const id = key?.key ?? `drip-batch-${randomUUID()}`;
-        const createdAt = key?.since ?? now;
         const text = storePayload(payload);
-        // Written before the request: after a crash, recovery re-sends exactly this. A claim
-        // lost meanwhile (its lease ran out and another worker took the step) is left out:
-        // the step is that worker's now, and it must never be in two batches.
-        const leaseUntil = new Date(now.getTime() + this.o.leaseMs);
-        const { lost } = await this.o.store.createBatch({ id, payload: text, claims, leaseUntil, now, ...(key ? { keyWindowFrom: key.since } : {}) });
+        const batch: NewBatch = { id, payload: text, claims, leaseUntil, now, ...(key ? { keyWindowFrom: key.since } : {}) };
+        return { batch, claims, payload, createdAt: key?.since ?? now };
+      });
+      const answers = await this.o.store.createBatches(composed.map((c) => c.batch));
+      const again: typeof todo = [];
+      composed.forEach(({ batch, claims, payload, createdAt }, i) => {
+        const { lost } = answers[i]!;
         if (lost.length === 0) {
-          pending.push({ batch: { id, payload: text, attempts: 0, createdAt, claims }, payload });
-          break;
+          pending.push({ batch: { id: batch.id, payload: batch.payload, attempts: 0, createdAt, claims }, payload });
+          return;
         }
         this.o.log(`warning: ${lost.length} claim(s) lapsed before their batch was written; another worker has them`);
         const gone = new Set(lost);
-        chunk = chunk.filter((r) => !gone.has(r.claim.sendId));
-      }
+        const chunk = todo[i]!.chunk.filter((r) => !gone.has(r.claim.sendId));
+        if (chunk.length > 0) again.push({ ...todo[i]!, chunk });
+      });
+      todo = again;
     }
     let paused = false;
     let next = 0;

@@ -11,6 +11,13 @@ export interface LinkContext {
 
 /** UTM parameters say which sequence and step earned a booking (source, medium, campaign, content). */
 export function withUtm(url: string, sequenceId: string, stepId: string): string {
+  // The same for every email of a step (a pure function of its arguments): parsed once for a run of them.
+  if (last.url !== url || last.sequenceId !== sequenceId || last.stepId !== stepId) last = { url, sequenceId, stepId, out: utmOf(url, sequenceId, stepId) };
+  return last.out;
+}
+let last = { url: "", sequenceId: "", stepId: "", out: "" };
+
+function utmOf(url: string, sequenceId: string, stepId: string): string {
   const u = new URL(url);
   u.searchParams.set("utm_source", "drip");
   u.searchParams.set("utm_medium", "email");

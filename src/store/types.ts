@@ -303,6 +303,16 @@ export interface SubscriberStore {
   forgetSubscriber(id: string): Promise<void>;
 }
 
+/** A batch to write before its first request (createBatch). */
+export interface NewBatch {
+  id: string;
+  payload: string;
+  claims: readonly ClaimedSend[];
+  leaseUntil: Date;
+  now: Date;
+  keyWindowFrom?: Date;
+}
+
 /** Claims, outcomes, provider batches and deferred re-plans: what the tick uses. */
 export interface SchedulingStore {
   /**
@@ -334,14 +344,13 @@ export interface SchedulingStore {
    * the lost send ids come back, for the caller to compose the batch again without them.
    * `keyWindowFrom`: the batch reuses an earlier key (a retried in-doubt send), first used then.
    */
-  createBatch(batch: {
-    id: string;
-    payload: string;
-    claims: readonly ClaimedSend[];
-    leaseUntil: Date;
-    now: Date;
-    keyWindowFrom?: Date;
-  }): Promise<{ lost: string[] }>;
+  createBatch(batch: NewBatch): Promise<{ lost: string[] }>;
+  /**
+   * Write several batches (a claimed page's) as createBatch writes each, in order: all or
+   * nothing per batch (a batch with a lost claim is not written, and its lost send ids come
+   * back at its index). One transaction on SQLite; one per batch on PostgreSQL.
+   */
+  createBatches(batches: readonly NewBatch[]): Promise<{ lost: string[] }[]>;
   /** Pending batches whose lease ran out (a crashed or failed attempt), leased again to this caller. */
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]>;
   /**

@@ -12,14 +12,14 @@ import type { AddressInfo } from "node:net";
 import { Resend } from "resend";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import course from "../../sequences/hip-pain-course.ts";
-import { batchBody, ResendTransport, toProviderEmail, wholeBody } from "../../src/delivery/resend.ts";
+import { BodyBuffers, batchBody, ResendTransport, toProviderEmail, wholeBody } from "../../src/delivery/resend.ts";
 import { outgoingMessage, type ProviderEmail } from "../../src/delivery/transport.ts";
 import { readPayload, storePayload } from "../../src/engine/batch-payload.ts";
 import { EMAILS_DIR } from "../../src/paths.ts";
 import { compiledRenderer, piecesOf } from "../../src/render/compiled.ts";
 import { buildLinks } from "../../src/render/links.ts";
 
-const NAMES = ["Ada", "<b>Bo</b> & \"Co\" 'x'", "😀 Zoë", "שרה محمد", "", "李 👩🏽‍⚕️", "Tom & Jerry", "a\u00a0b", "x  y"];
+const NAMES = ["Ada", "<b>Bo</b> & \"Co\" 'x'", "😀 Zoë", "שרה محمد", "", "李 👩🏽‍⚕️", "Tom & Jerry", "a\u00a0b", "x  y", "back\\slash\ttab\u2028line"];
 
 async function compiledEmails(n: number, names: readonly string[] = NAMES): Promise<ProviderEmail[]> {
   const renderer = compiledRenderer();
@@ -71,6 +71,12 @@ beforeAll(async () => {
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       bodies.push(body);
+      // A batch sent under this key is answered with a server error (the whole body read first).
+      if (req.headers["idempotency-key"] === "k-500") {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ statusCode: 500, name: "internal_server_error", message: "try again" }));
+        return;
+      }
       const n = (JSON.parse(body.toString("utf8")) as unknown[]).length;
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ data: Array.from({ length: n }, (_e, i) => ({ id: `m-${i}` })) }));
@@ -148,6 +154,44 @@ describe("batch request body", () => {
     const first = await reader.read();
     expect(first.value).toBe(body);
     expect((await reader.read()).done).toBe(true);
+  });
+
+  it("a request body's memory holds a later batch only once the provider answered 200; after an error or no answer it is dropped; each batch's bytes are its own", async () => {
+    const big = await compiledEmails(12);
+    const small = await compiledEmails(3);
+    const transport = new ResendTransport("re_test_body", { baseUrl: url });
+    expect(transport.bodyBuffers.kept).toBe(0);
+    expect((await transport.sendBatch(big, "k-big")).kind).toBe("accepted");
+    expect(transport.bodyBuffers.kept).toBe(1);
+    // The smaller batch is written into the bigger one's memory: on the wire, exactly its own bytes.
+    expect((await transport.sendBatch(small, "k-small")).kind).toBe("accepted");
+    expect(bodies.at(-1)!.equals(batchBody(small))).toBe(true);
+    expect(bodies.at(-1)!.equals(await sdkBytes(small))).toBe(true);
+    expect(transport.bodyBuffers.kept).toBe(1);
+    // A 5xx: the memory it went out in is not used again.
+    expect((await transport.sendBatch(big, "k-500")).kind).toBe("retry");
+    expect(bodies.at(-1)!.equals(batchBody(big))).toBe(true);
+    expect(transport.bodyBuffers.kept).toBe(0);
+    expect((await transport.sendBatch(small, "k-small-2")).kind).toBe("accepted");
+    expect(transport.bodyBuffers.kept).toBe(1);
+    // No answer (a redirect, an error for fetch): not used again either.
+    expect((await transport.sendBatch(small, "k-redirect")).kind).toBe("unknown");
+    expect(transport.bodyBuffers.kept).toBe(0);
+  });
+
+  it("BodyBuffers hands out memory of its own (never a slice of Node's shared pool), keeps a few, and reuses one only for a body that fits", () => {
+    const buffers = new BodyBuffers(2);
+    const a = buffers.take(10);
+    expect(a.length).toBeGreaterThanOrEqual(10);
+    expect(a.byteOffset).toBe(0);
+    expect(a.buffer.byteLength).toBe(a.length);
+    buffers.answered200(a);
+    buffers.answered200(a);
+    expect(buffers.kept).toBe(1);
+    expect(buffers.take(a.length + 1)).not.toBe(a);
+    expect(buffers.take(5)).toBe(a);
+    for (const b of [buffers.take(1), buffers.take(1), buffers.take(1)]) buffers.answered200(b);
+    expect(buffers.kept).toBe(2);
   });
 
   it("a redirect is not followed (fetch would keep a copy of the body to replay it): no answer, one request", async () => {

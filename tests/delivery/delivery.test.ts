@@ -240,6 +240,48 @@ describe("idempotent recovery", () => {
     }
   });
 
+  it("a page's batches are written in one store call before any request; a crash after every answer was lost: recovery re-sends each stored batch under its key byte for byte (the double replays, no 409), nothing twice", async () => {
+    const time = new TestClock(T0);
+    const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });
+    const first = await deliveryApp(d.url, 50);
+    const written: string[][] = [];
+    const createBatches = first.app.store.createBatches.bind(first.app.store);
+    first.app.store.createBatches = async (batches) => {
+      written.push(batches.map((b) => b.id));
+      return createBatches(batches);
+    };
+    await seedEnrolled(first.app.store, first.app.engine, 150, T0);
+    try {
+      // One page (up to 500): its two batches (100 and 50) written in one call (one transaction), then each sent, answers lost.
+      await tickUntilFirstDrop(first.app, d, T0);
+      expect(written.map((ids) => ids.length)).toEqual([2]);
+      expect(d.delivered).toHaveLength(150);
+      expect(new Set(keysOf(d))).toEqual(new Set(written[0]));
+      expect(d.requests.every((r) => r.status === 0)).toBe(true);
+    } finally {
+      // The process dies: the next one opens the same database.
+      await first.app.close();
+    }
+    const { app } = await deliveryApp(d.url, 50, first.env);
+    try {
+      d.set({ dropRate: 0 });
+      const sent = d.requests.length;
+      expect(await app.engine.tick(time.set(plus(T0, 10 * MINUTE)))).toEqual({ sent: 150, skipped: 0, failed: 0, deferred: 0 });
+      const again = d.requests.slice(sent);
+      // Same keys, same bytes: the double answers each with the first result (a changed body would be 409).
+      expect(again.map((r) => r.status)).toEqual(again.map(() => 200));
+      expect(new Set(again.map((r) => r.idempotencyKey))).toEqual(new Set(written[0]));
+      expect(d.delivered).toHaveLength(150);
+      const ids = new Set(d.delivered.map((e) => e.id));
+      const rows = await sendRows(app.store);
+      expect(rows).toHaveLength(150);
+      expect(rows.every((r) => r.status === "sent" && ids.has(r.provider_message_id!))).toBe(true);
+      expect(await pendingBatches(app.store)).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("409 invalid_idempotent_request (the payload changed after an accepted attempt) is recorded as sent, with a warning", async () => {
     const time = new TestClock(T0);
     const d = await double({ rateLimit: 50, dropRate: 1, now: time.now });

@@ -27,7 +27,7 @@ vi.setConfig({ testTimeout: 180_000 });
 afterAll(() => cleanupTempDirs());
 
 /** Every statement better-sqlite3 runs in this process while `fn` runs. */
-async function sqliteStatements(fn: () => Promise<void>): Promise<string[]> {
+async function sqliteStatements(fn: () => Promise<void>, opts: { transactions?: boolean } = {}): Promise<string[]> {
   const probe = new Database(":memory:");
   const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<string, (...a: unknown[]) => unknown>;
   probe.close();
@@ -46,7 +46,7 @@ async function sqliteStatements(fn: () => Promise<void>): Promise<string[]> {
   } finally {
     for (const [m, original] of originals) proto[m] = original;
   }
-  return seen.filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
+  return opts.transactions ? seen : seen.filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
 }
 
 /** The i-th send's outcome and advance: every kind, values differing per row, some claims stale. */
@@ -214,6 +214,49 @@ describe("completeBatch on postgres: statements", () => {
       expect(statements[0]).toMatch(/FROM batches .*FOR UPDATE/s);
       expect(statements[1]).toMatch(/FROM enrollments .*ORDER BY id FOR UPDATE/s);
       expect((await rowsOf(store.db, "p")).filter((r) => r.send_status !== "claimed")).toHaveLength(N - a.filter((_c, i) => i % 17 === 5).length);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("createBatches on sqlite: statements", () => {
+  it("writes a claimed page's five batches of 100 in one transaction of four statements, not one transaction of five per batch", async () => {
+    const store = new SqliteStore(":memory:");
+    await store.migrate();
+    try {
+      const rows = Array.from({ length: 500 }, (_, i) => ({ email: `page${i}@example.com`, status: "active" as const, timezone: "Europe/London" }));
+      await store.importSubscribers(rows, T0, () => ({ sequenceId: "seq", startedAt: T0, firstStepId: "one", firstDueAt: T0 }));
+      const claims = await store.claimDue(T0, 500, LEASE, "worker-page");
+      expect(claims).toHaveLength(500);
+      const batches = [0, 1, 2, 3, 4].map((b) => {
+        const part = claims.slice(b * 100, (b + 1) * 100).map((c) => ({ ...c, version: { sequence: "v1", template: `t${b}` } }));
+        const payload = JSON.stringify({ sendIds: part.map((c) => c.sendId), emails: part.map((c) => ({ to: [c.subscriber.email] })) });
+        return { id: `page-batch-${b}`, payload, claims: part, leaseUntil: new Date(T0.getTime() + LEASE), now: T0 };
+      });
+      let answers: { lost: string[] }[] = [];
+      const statements = await sqliteStatements(
+        async () => {
+          answers = await store.createBatches(batches);
+        },
+        { transactions: true },
+      );
+      expect(answers).toEqual(batches.map(() => ({ lost: [] })));
+      // One BEGIN … COMMIT: the fences read, the batches inserted, the sends bound, the claims handed over.
+      expect(statements.map((s) => s.trim().split(/\s+/).slice(0, 2).join(" "))).toEqual([
+        "BEGIN IMMEDIATE",
+        "SELECT id,",
+        "INSERT INTO",
+        "UPDATE sends",
+        "UPDATE enrollments",
+        "COMMIT",
+      ]);
+      const bound = await store.db.selectFrom("sends").select(["batch_id", "template_version"]).where("batch_id", "is not", null).execute();
+      expect(bound).toHaveLength(500);
+      for (const [b, batch] of batches.entries())
+        expect(bound.filter((r) => r.batch_id === batch.id).map((r) => r.template_version)).toEqual(Array.from({ length: 100 }, () => `t${b}`));
+      const held = await store.db.selectFrom("enrollments").select(["lease_owner"]).where("lease_until", "=", Number.MAX_SAFE_INTEGER).execute();
+      expect(held).toHaveLength(500);
     } finally {
       await store.close();
     }

@@ -268,6 +268,48 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(recovered!.claims.map((c) => c.sendId)).toEqual([kept[0]!.sendId]);
       });
 
+      it("createBatches writes a page's batches as createBatch writes each: one with a lost claim is left out (its lost ids at its index), the others are held, with their versions, and recovered byte for byte", async () => {
+        for (const e of ["p1@example.com", "p2@example.com", "p3@example.com", "p4@example.com", "p5@example.com"]) await enrolled(store, e, T0);
+        const claims = await store.claimDue(T0, 10, LEASE, "worker-a");
+        expect(claims).toHaveLength(5);
+        // p4's lease runs out and worker-b takes it before worker-a writes its page.
+        const [taken] = await store.claimDue(plusMs(T0, LEASE), 1, LEASE, "worker-b");
+        const lostId = taken!.sendId;
+        const lostAt = claims.findIndex((c) => c.sendId === lostId);
+        const payload = (cs: readonly ClaimedSend[]) =>
+          JSON.stringify({ sendIds: cs.map((c) => c.sendId), emails: cs.map((c) => ({ to: [c.subscriber.email] })) });
+        // Three batches: the lost claim's own batch, and two others (one with a version per claim, one with none).
+        const lostBatch = [claims[lostAt]!, ...claims.filter((_c, i) => i !== lostAt).slice(0, 1)];
+        const rest = claims.filter((c) => !lostBatch.includes(c));
+        const versioned = rest.slice(0, 2).map((c, i) => ({ ...c, version: { sequence: `sv${i}`, template: `tv${i}` } }));
+        const plain = rest.slice(2);
+        const batch = (id: string, cs: readonly ClaimedSend[]) => ({ id, payload: payload(cs), claims: cs, leaseUntil: plusMs(T0, LEASE), now: T0 });
+        const res = await store.createBatches([batch("page-v", versioned), batch("page-lost", lostBatch), batch("page-p", plain)]);
+        expect(res).toEqual([{ lost: [] }, { lost: [lostId] }, { lost: [] }]);
+        for (const [i, c] of versioned.entries())
+          expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed", sequenceVersion: `sv${i}`, templateVersion: `tv${i}` });
+        for (const c of plain) expect(await store.getSend(c.sendId)).toMatchObject({ status: "claimed", sequenceVersion: null, templateVersion: null });
+        // The lost batch wrote nothing: composed again without the lost claim, it is written.
+        const kept = lostBatch.filter((c) => c.sendId !== lostId);
+        expect(await store.createBatches([batch("page-lost-2", kept)])).toEqual([{ lost: [] }]);
+        // The written batches hold their sends: never claimed again, never in a second batch.
+        const held = [...versioned, ...plain, ...kept].map((c) => c.sendId);
+        expect((await store.claimDue(plusMs(T0, 48 * HOUR), 10, LEASE, "worker-c")).map((c) => c.sendId).filter((id) => held.includes(id))).toEqual([]);
+        await expect(store.createBatches([batch("page-again", plain)])).rejects.toThrow();
+        // Recovery (a crash before any request) finds each batch with the payload written and its own sends.
+        const recovered = await store.claimStaleBatches(plusMs(T0, LEASE), 10, LEASE);
+        expect(recovered.map((b) => b.id).sort()).toEqual(["page-lost-2", "page-p", "page-v"]);
+        const byId = new Map(recovered.map((b) => [b.id, b]));
+        for (const [id, cs] of [
+          ["page-v", versioned],
+          ["page-p", plain],
+          ["page-lost-2", kept],
+        ] as const) {
+          expect(byId.get(id)!.payload).toBe(payload(cs));
+          expect(byId.get(id)!.claims.map((c) => c.sendId)).toEqual(cs.map((c) => c.sendId));
+        }
+      });
+
       it("recovering a stale batch raises its sends' fences: the owner that lost the batch's lease records nothing over the recovering one", async () => {
         for (const e of ["fa@example.com", "fb@example.com"]) await enrolled(store, e, T0);
         const claims = await store.claimDue(T0, 10, LEASE, "frozen");

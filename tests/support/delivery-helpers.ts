@@ -7,7 +7,7 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
 import { type App, createApp } from "../../src/wiring.ts";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
@@ -63,9 +63,10 @@ export interface DeliveryApp {
 }
 
 /** createApp exactly as the CLI does it, from env: the resend transport against `baseUrl`. */
-export async function deliveryApp(baseUrl: string, rateLimit: number): Promise<DeliveryApp> {
-  const dir = tempDir();
-  const env = deliveryEnv(dir, baseUrl, rateLimit);
+export async function deliveryApp(baseUrl: string, rateLimit: number, reuse?: Record<string, string>): Promise<DeliveryApp> {
+  // `reuse`: another app's environment (the same database: a restart after a crash).
+  const dir = reuse ? dirname(reuse.DATABASE_URL!.replace(/^file:/, "")) : tempDir();
+  const env = reuse ?? deliveryEnv(dir, baseUrl, rateLimit);
   const logs: string[] = [];
   const app = await createApp(loadConfig(env), (l) => logs.push(l));
   if (app.transport.name !== "resend") throw new Error(`expected the resend transport, got ${app.transport.name}`);

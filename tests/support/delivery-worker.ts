@@ -79,6 +79,15 @@ async function main() {
     if (res.lost.length === 0) line(`B ${batch.id}`);
     return res;
   };
+  // The engine writes a page's batches in one call.
+  const createBatches = store.createBatches.bind(store);
+  store.createBatches = async (batches) => {
+    const res = await createBatches(batches);
+    batches.forEach((b, i) => {
+      if (res[i]!.lost.length === 0) line(`B ${b.id}`);
+    });
+    return res;
+  };
   store.completeBatch = async (id, records, leftBehind) => {
     await completeBatch(id, records, leftBehind);
     line(`C ${id}`);

@@ -16,6 +16,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import type { DB } from "../schema.ts";
 import type {
+  NewBatch,
   RequeueResult,
   StatusReason,
   Advance,
@@ -330,15 +331,15 @@ export class PostgresStore implements Store {
     return this.tx((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  createBatch(batch: {
-    id: string;
-    payload: string;
-    claims: readonly ClaimedSend[];
-    leaseUntil: Date;
-    now: Date;
-    keyWindowFrom?: Date;
-  }): Promise<{ lost: string[] }> {
+  createBatch(batch: NewBatch): Promise<{ lost: string[] }> {
     return this.tx((q) => pq.createBatch(q, batch));
+  }
+
+  /** One transaction per batch, as each locks its own enrollments in id order (LOCK ORDER in ./claim-queries.ts). */
+  async createBatches(batches: readonly NewBatch[]): Promise<{ lost: string[] }[]> {
+    const out: { lost: string[] }[] = [];
+    for (const b of batches) out.push(await this.createBatch(b));
+    return out;
   }
 
   async claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {

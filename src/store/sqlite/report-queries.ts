@@ -132,8 +132,17 @@ export async function subscriberStatuses(q: Kysely<DB>, ids: readonly string[]):
 export async function currentSubscribers(q: Kysely<DB>, ids: readonly string[]): Promise<Map<string, Subscriber>> {
   const found = await subscribersById(q, ids);
   if (found.size === 0) return found;
-  const statuses = await subscriberStatuses(q, [...found.keys()]);
-  for (const [id, s] of found) found.set(id, { ...s, status: statuses.get(id) ?? s.status });
+  // subscriberStatuses' suppression check, on the rows just read (not read a second time).
+  const hashes = new Map([...found.values()].map((s) => [emailHash(s.email), s.id]));
+  const suppressed = await q
+    .selectFrom("suppressions")
+    .select("email_hash")
+    .where("email_hash", "in", [...hashes.keys()])
+    .execute();
+  for (const { email_hash } of suppressed) {
+    const id = hashes.get(email_hash)!;
+    found.set(id, { ...found.get(id)!, status: "suppressed" });
+  }
   return found;
 }
 

@@ -9,7 +9,7 @@
 import { CompiledQuery, type Kysely, sql } from "kysely";
 import type { DB } from "../schema.ts";
 import { HELD_BY_BATCH, parsePassOver, sendId, toEnrollment } from "../shared.ts";
-import type { ClaimedSend, Enrollment, OutcomeRecord, PendingBatch, ReplanFields, Subscriber } from "../types.ts";
+import type { ClaimedSend, Enrollment, NewBatch, OutcomeRecord, PendingBatch, ReplanFields, Subscriber } from "../types.ts";
 import { subscribersById } from "./hydrate.ts";
 import type { ResumePoint } from "./retry-queries.ts";
 
@@ -61,7 +61,7 @@ export async function claimDue(q: Kysely<DB>, now: Date, limit: number, leaseMs:
     rows.map((d) => d.subscriber_id),
   );
   const live = rows.filter((d) => byId.has(d.subscriber_id) && d.next_step_id !== null && d.next_due_at !== null);
-  const sends = await insertClaimedSends(q, live, t);
+  const sends = await insertClaimedSendsNow(q, live, t);
   // An in-doubt batch queued again goes out whole under its first key: its sends are one unit.
   const page = await wholeRetryGroups(q, t, leaseMs, owner, live, sends, async (ids) => new Set(ids));
   if (page.added.length > 0)
@@ -136,6 +136,29 @@ export async function insertClaimedSends(q: Kysely<DB>, live: readonly ClaimRow[
       )
       .returning(["id", "attempts", "due_at", "status", "batch_id", "retry_key", "retry_since"])
       .execute();
+    for (const r of inserted) sends.set(r.id, r);
+  }
+  return sends;
+}
+
+/**
+ * insertClaimedSends on SQLite: the same statement as SQL text (./hot-statements.ts explains
+ * why: building a 200-row INSERT through the query builder costs more than running it).
+ */
+async function insertClaimedSendsNow(q: Kysely<DB>, live: readonly ClaimRow[], t: number): Promise<Map<string, ClaimedSendRow>> {
+  const sends = new Map<string, ClaimedSendRow>();
+  for (let i = 0; i < live.length; i += CHUNK) {
+    const part = live.slice(i, i + CHUNK);
+    const values: unknown[] = [];
+    for (const d of part) values.push(sendId(d.id, d.round, d.next_step_id!), d.id, d.subscriber_id, d.sequence_id, d.next_step_id, d.next_due_at, t, t);
+    const inserted = await run<ClaimedSendRow>(
+      q,
+      `INSERT INTO sends (id, enrollment_id, subscriber_id, sequence_id, step_id, status, attempts, due_at, claimed_at, sent_at, provider_message_id, reason, updated_at)
+      VALUES ${part.map(() => "(?, ?, ?, ?, ?, 'claimed', 1, ?, ?, NULL, NULL, NULL, ?)").join(", ")}
+      ON CONFLICT (id) DO UPDATE SET attempts = sends.attempts + 1, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at
+      RETURNING id, attempts, due_at, status, batch_id, retry_key, retry_since`,
+      values,
+    );
     for (const r of inserted) sends.set(r.id, r);
   }
   return sends;
@@ -440,6 +463,68 @@ export async function createBatch(
   return { lost: [] };
 }
 
+/**
+ * createBatch for several batches (a claimed page's), set-based (SQLite; the caller holds
+ * BEGIN IMMEDIATE): the same checks and rows as createBatch per batch, in four statements
+ * whatever their number: one read of the claims' fences, one INSERT of every batch written, one
+ * UPDATE … FROM (VALUES …) binding every send to its batch (with the version its bytes were
+ * rendered from) and one handing every enrollment's claim to its batch. A batch with a lost
+ * claim is not written (its lost send ids come back at its index); the others are. A send
+ * already bound to a batch or recorded fails the whole call (nothing is written).
+ */
+export async function createBatches(q: Kysely<DB>, batches: readonly NewBatch[]): Promise<{ lost: string[] }[]> {
+  const ids = [...new Set(batches.flatMap((b) => b.claims.map((c) => c.enrollmentId)))];
+  const fences = new Map<number, number>();
+  for (let i = 0; i < ids.length; i += BIG_CHUNK) {
+    const part = ids.slice(i, i + BIG_CHUNK);
+    for (const r of await run<{ id: number; fence: number }>(q, `SELECT id, fence FROM enrollments WHERE id IN (${marks(part.length)})`, part))
+      fences.set(r.id, r.fence);
+  }
+  const results = batches.map((b) => ({ lost: b.claims.filter((c) => fences.get(c.enrollmentId) !== c.fence).map((c) => c.sendId) }));
+  const written = batches.filter((_b, i) => results[i]!.lost.length === 0);
+  if (written.length === 0) return results;
+  // A retry under an earlier key: that key's done batch gives way, and its age carries over.
+  const rekeyed = written.filter((b) => b.keyWindowFrom).map((b) => b.id);
+  if (rekeyed.length > 0) await run(q, `DELETE FROM batches WHERE id IN (${marks(rekeyed.length)}) AND status = 'done'`, rekeyed);
+  for (let i = 0; i < written.length; i += BIG_CHUNK) {
+    const part = written.slice(i, i + BIG_CHUNK);
+    await run(
+      q,
+      `INSERT INTO batches (id, payload, status, attempts, created_at, lease_until, reason) VALUES ${part.map(() => "(?, ?, 'pending', 0, ?, ?, NULL)").join(", ")}`,
+      part.flatMap((b) => [b.id, b.payload, (b.keyWindowFrom ?? b.now).getTime(), b.leaseUntil.getTime()]),
+    );
+  }
+  // Every send bound to its batch, with the version its bytes were rendered from (a recovered
+  // batch's claims no longer carry it); a claim without one keeps what its row has.
+  const members = written.flatMap((b) => b.claims.map((c) => ({ batch: b.id, claim: c })));
+  let bound = 0;
+  for (let i = 0; i < members.length; i += BIG_CHUNK) {
+    const part = members.slice(i, i + BIG_CHUNK);
+    const values: unknown[] = [];
+    for (const { batch, claim } of part) values.push(claim.sendId, batch, claim.version?.sequence ?? null, claim.version?.template ?? null);
+    bound += await change(
+      q,
+      `UPDATE sends SET batch_id = v.column2, sequence_version = coalesce(v.column3, sends.sequence_version),
+        template_version = coalesce(v.column4, sends.template_version)
+      FROM (VALUES ${rowMarks(part.length, 4)}) AS v
+      WHERE sends.id = v.column1 AND sends.batch_id IS NULL AND sends.status = 'claimed'`,
+      values,
+    );
+  }
+  if (bound !== members.length) throw new Error(`batches ${written.map((b) => b.id).join(", ")}: a send is already bound to a batch or recorded`);
+  for (let i = 0; i < members.length; i += BIG_CHUNK) {
+    const part = members.slice(i, i + BIG_CHUNK);
+    const values: unknown[] = [];
+    for (const { batch, claim } of part) values.push(claim.enrollmentId, batch);
+    await run(
+      q,
+      `UPDATE enrollments SET lease_until = ${HELD_BY_BATCH}, lease_owner = v.column2 FROM (VALUES ${rowMarks(part.length, 2)}) AS v WHERE enrollments.id = v.column1`,
+      values,
+    );
+  }
+  return results;
+}
+
 export async function claimStaleBatches(q: Kysely<DB>, now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
   const t = now.getTime();
   // One statement picks the batches whose lease ran out and leases them again (a stale lease
@@ -564,6 +649,14 @@ export async function completeBatch(q: Kysely<DB>, batchId: string, records: rea
 async function run<R>(q: Kysely<DB>, text: string, parameters: readonly unknown[]): Promise<R[]> {
   return (await q.executeQuery<R>(CompiledQuery.raw(text, [...parameters]))).rows;
 }
+
+/** Run SQL text with `?` parameters (SQLite): the number of rows it changed. */
+async function change(q: Kysely<DB>, text: string, parameters: readonly unknown[]): Promise<number> {
+  return Number((await q.executeQuery(CompiledQuery.raw(text, [...parameters]))).numAffectedRows ?? 0);
+}
+
+/** Rows per statement of createBatches (4 parameters at most each: a claimed page in one). */
+const BIG_CHUNK = 1000;
 
 /** `?, ?, …` (n marks). */
 const marks = (n: number) => Array.from({ length: n }, () => "?").join(", ");

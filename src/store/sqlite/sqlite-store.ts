@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import type { DB } from "../schema.ts";
 import type {
+  NewBatch,
   RequeueResult,
   StatusReason,
   Advance,
@@ -463,15 +464,12 @@ export class SqliteStore implements Store {
     return this.immediate((q) => sq.record(q, { claim, outcome, advance }));
   }
 
-  createBatch(batch: {
-    id: string;
-    payload: string;
-    claims: readonly ClaimedSend[];
-    leaseUntil: Date;
-    now: Date;
-    keyWindowFrom?: Date;
-  }): Promise<{ lost: string[] }> {
-    return this.immediate((q) => sq.createBatch(q, batch));
+  async createBatch(batch: NewBatch): Promise<{ lost: string[] }> {
+    return (await this.createBatches([batch]))[0]!;
+  }
+
+  createBatches(batches: readonly NewBatch[]): Promise<{ lost: string[] }[]> {
+    return this.immediate((q) => sq.createBatches(q, batches));
   }
 
   claimStaleBatches(now: Date, limit: number, leaseMs: number): Promise<PendingBatch[]> {
