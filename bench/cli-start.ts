@@ -29,7 +29,7 @@ interface Sample {
 }
 
 /** One run of `command` in `cwd`: wall ms, the children's CPU ms (POSIX `times`), exit code. */
-function once(cwd: string, command: string, env: NodeJS.ProcessEnv): Promise<Sample> {
+export function once(cwd: string, command: string, env: NodeJS.ProcessEnv): Promise<Sample> {
   return new Promise((done, fail) => {
     const t0 = performance.now();
     const child = spawn("/bin/sh", ["-c", `${command} >/dev/null 2>&1; code=$?; times; exit $code`], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
@@ -48,7 +48,7 @@ function once(cwd: string, command: string, env: NodeJS.ProcessEnv): Promise<Sam
   });
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };

@@ -12,41 +12,15 @@
  * another install (an older checkout prints its figures the same way: its cold, warm and edited
  * runs are all full checks). VALIDATE_BENCH_RUNS sets the runs (5).
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median, once } from "./cli-start.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** The template edited for the "one file edited" row (a comment appended, then taken out). */
 const EDITED = "emails/book.tsx";
-
-function once(cwd: string, args: string, env: NodeJS.ProcessEnv): Promise<{ wall: number; cpu: number; code: number }> {
-  return new Promise((done, fail) => {
-    const t0 = performance.now();
-    const child = spawn("/bin/sh", ["-c", `node bin/drip.js ${args} >/dev/null 2>&1; code=$?; times; exit $code`], {
-      cwd,
-      env,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => {
-      const wall = performance.now() - t0;
-      const secs = [...(out.trim().split("\n").at(-1) ?? "").matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
-      done({ wall, cpu: ((secs[0] ?? Number.NaN) + (secs[1] ?? Number.NaN)) * 1000, code: code ?? 1 });
-    });
-  });
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 export async function benchValidate(argv: readonly string[] = []): Promise<void> {
   const at = argv.indexOf("--project");
@@ -68,12 +42,12 @@ export async function benchValidate(argv: readonly string[] = []): Promise<void>
   const rows: Record<string, { wall: number; cpu: number }[]> = { "--no-typecheck": [], cold: [], warm: [], "one file edited": [] };
   try {
     const check = async (name: string, args: string) => {
-      const s = await once(dir, args, env);
+      const s = await once(dir, `node bin/drip.js ${args}`, env);
       if (s.code !== 0) throw new Error(`node bin/drip.js ${args} in ${dir} exited with ${s.code}`);
       rows[name]!.push(s);
     };
     // Warm-up: the compiled CLI built, the database made, the records written.
-    await once(dir, "validate", env);
+    await once(dir, "node bin/drip.js validate", env);
     for (let r = 0; r < runs; r++) {
       await check("--no-typecheck", "validate --no-typecheck");
       forget();

@@ -6,13 +6,12 @@
  * content loaded from source gets the build's copy of zod. Real bin/drip.js processes in a copy
  * of the project.
  */
-import { execFile } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildsIn, copyProject, hiddenLockfileFresh, installedByNpm, runIn } from "../support/compiled-project.ts";
+import { buildsIn, copyProject, execIn, hiddenLockfileFresh, installedByNpm, runIn } from "../support/compiled-project.ts";
 
 let project: string;
 const run = (args: string[], env: Record<string, string> = {}, script = "bin/drip.js") => runIn(project, args, env, script);
@@ -83,23 +82,7 @@ describe("the compiled CLI (slow proofs)", () => {
       expect(realpathSync(link)).toBe(realpathSync(join(project, "bin/drip.js")));
       expect(hiddenLockfileFresh(project)).toMatchObject({ fresh: true });
 
-      const npx = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
-        execFile(
-          "npx",
-          ["--loglevel", "silly", "drip", "status", "--json"],
-          {
-            cwd: project,
-            env: {
-              PATH: process.env.PATH ?? "",
-              HOME: project,
-              DATABASE_URL: `file:${join(project, "data/drip.db")}`,
-              OUTBOX_DIR: join(project, "outbox"),
-            },
-            timeout: 120_000,
-          },
-          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr }),
-        );
-      });
+      const npx = await execIn(project, "npx", ["--loglevel", "silly", "drip", "status", "--json"]);
       expect(npx.err).not.toMatch(/drip: /);
       expect(npx.code).toBe(0);
       expect(JSON.parse(npx.out)).toMatchObject({ transport: "outbox" });

@@ -9,17 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers/cli.ts";
 
-/** `node <script> …args` in `project` (bin/drip.js by default), with its own database and outbox. */
-export function runIn(
-  project: string,
-  args: string[],
-  env: Record<string, string> = {},
-  script = "bin/drip.js",
-): Promise<{ code: number; out: string; err: string }> {
+/** `file …args` in `project` (a process, like `npx`), with its own database and outbox. */
+export function execIn(project: string, file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [join(project, script), ...args],
+      file,
+      args,
       {
         cwd: project,
         env: {
@@ -34,6 +29,16 @@ export function runIn(
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr }),
     );
   });
+}
+
+/** `node <script> …args` in `project` (bin/drip.js by default), with its own database and outbox. */
+export function runIn(
+  project: string,
+  args: string[],
+  env: Record<string, string> = {},
+  script = "bin/drip.js",
+): Promise<{ code: number; out: string; err: string }> {
+  return execIn(project, process.execPath, [join(project, script), ...args], env);
 }
 
 /** The builds in a project's cache. */
