@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import hipPainCourse from "../../sequences/hip-pain-course.ts";
+import type { Engine } from "../../src/engine/engine.ts";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.ts";
+import type { Store, Subscriber } from "../../src/store/types.ts";
 import { HOUR, T0, cleanupTempDirs, plus, seedEnrolled } from "../support/delivery-helpers.ts";
 import { pgDatabase } from "../support/pg.ts";
 import { type ResendDouble, startResendDouble } from "../support/resend-double.ts";
@@ -18,6 +20,25 @@ const engineFor = resendEngine;
 /** How many copies of the first step reached `email`. */
 const articlesTo = (d: ResendDouble, email: string) => d.delivered.filter((e) => e.to[0] === email && e.subject === ARTICLE).length;
 
+/** The first tick's batch of three goes unanswered: all three sends are in doubt. */
+async function threeInDoubt(store: Store, d: ResendDouble, time: TestClock) {
+  const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
+  expect(await engineFor(store, d, 150).tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
+  const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
+  expect(doubtful).toHaveLength(3);
+  return { subs, doubtful };
+}
+
+/** Staff retry the first in-doubt send (its group: all three) an hour later; the third member pauses before the retry is claimed. */
+async function retryThenPause(store: Store, engine: Engine, subs: readonly Subscriber[], doubtful: readonly { id: string }[]) {
+  const lifecycle = new Lifecycle({ store, sequences: engine });
+  const now = plus(T0, HOUR);
+  const report = await lifecycle.retrySend(doubtful[0]!.id, now, "test");
+  const paused = subs[2]!;
+  expect(await lifecycle.pause(paused)).toBe(1);
+  return { lifecycle, now, report, paused };
+}
+
 describe.each(["sqlite", "postgres"] as const)("a member paused between a staff retry and its claim (%s)", (backend) => {
   it("the provider never had the batch: the group goes under the first key, and the paused one, once resumed, goes under a new key and arrives once", async () => {
     const time = new TestClock(T0);
@@ -25,19 +46,11 @@ describe.each(["sqlite", "postgres"] as const)("a member paused between a staff 
     const d = await startResendDouble({ rateLimit: 100, now: time.now, onRequest: firstRequestsLate(2, false) });
     const store = await openStore(backend);
     try {
-      const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
-      expect(await engineFor(store, d, 150).tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
-      const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
-      expect(doubtful).toHaveLength(3);
-
+      const { subs, doubtful } = await threeInDoubt(store, d, time);
       const engine = engineFor(store, d, 30_000);
-      const lifecycle = new Lifecycle({ store, sequences: engine });
-      const now = plus(T0, HOUR);
-      const report = await lifecycle.retrySend(doubtful[0]!.id, now, "test");
+      const { lifecycle, now, report, paused } = await retryThenPause(store, engine, subs, doubtful);
       expect(report.siblings).toHaveLength(2);
       const key = report.key!;
-      const paused = subs[2]!;
-      expect(await lifecycle.pause(paused)).toBe(1);
 
       expect(await engine.tick(time.set(now))).toMatchObject({ sent: 2 });
       expect(d.requests.filter((r) => r.idempotencyKey === key)).toEqual([expect.objectContaining({ status: 200, count: 2 })]);
@@ -64,21 +77,14 @@ describe.each(["sqlite", "postgres"] as const)("a member paused between a staff 
     const d = await startResendDouble({ rateLimit: 100, now: time.now, onRequest: firstRequestsLate(2, true) });
     const store = await openStore(backend);
     try {
-      const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
-      expect(await engineFor(store, d, 150).tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
+      const { subs, doubtful } = await threeInDoubt(store, d, time);
       // The provider took the first attempt (the second is answered with its result).
       for (let i = 0; i < 100 && d.requests.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(d.delivered).toHaveLength(3);
-      const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
-      expect(doubtful).toHaveLength(3);
 
       const engine = engineFor(store, d, 30_000);
-      const lifecycle = new Lifecycle({ store, sequences: engine });
-      const now = plus(T0, HOUR);
-      const report = await lifecycle.retrySend(doubtful[0]!.id, now, "test");
+      const { lifecycle, now, report, paused } = await retryThenPause(store, engine, subs, doubtful);
       const key = report.key!;
-      const paused = subs[2]!;
-      expect(await lifecycle.pause(paused)).toBe(1);
 
       await engine.tick(time.set(now));
       expect(d.requests.filter((r) => r.idempotencyKey === key).at(-1)).toMatchObject({ status: 409, count: 2 });
@@ -113,15 +119,9 @@ describe.each(["sqlite", "postgres"] as const)("a member paused between a staff 
     });
     const store = await openStore(backend);
     try {
-      const subs = await seedEnrolled(store, engineFor(store, d, 150), 3, T0);
+      const { subs, doubtful } = await threeInDoubt(store, d, time);
       const engine = engineFor(store, d, 150);
-      expect(await engine.tick(time.set(T0))).toMatchObject({ sent: 0, failed: 3 });
-      const doubtful = await store.listSends({ statuses: ["in_doubt"], limit: 100 });
-      const lifecycle = new Lifecycle({ store, sequences: engine });
-      const now = plus(T0, HOUR);
-      await lifecycle.retrySend(doubtful[0]!.id, now, "test");
-      const paused = subs[2]!;
-      expect(await lifecycle.pause(paused)).toBe(1);
+      const { lifecycle, now, paused } = await retryThenPause(store, engine, subs, doubtful);
 
       expect(await engine.tick(time.set(now))).toMatchObject({ sent: 0, failed: 2 });
       for (let i = 0; i < 100 && d.delivered.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));

@@ -7,11 +7,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { PAUSE_KEY } from "../../src/engine/batch-delivery.ts";
-import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { PgWorker } from "../../src/store/postgres/worker.ts";
 import { createApp } from "../../src/wiring.ts";
 import { HOUR, MINUTE, at, tempDir } from "../support/engine-helpers.ts";
-import { pgDatabase, pgStatements } from "../support/pg.ts";
+import { freshPgStore, pgDatabase, pgStatements } from "../support/pg.ts";
 import { enrolled } from "./contract.ts";
 
 const T0 = at("2027-01-04T10:00:00Z");
@@ -23,13 +22,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function fresh(): Promise<PostgresStore> {
-  const s = new PostgresStore(db.url);
-  await s.migrate();
-  await db.reset();
-  cleanups.push(() => s.close());
-  return s;
-}
+const fresh = () => freshPgStore(db, cleanups);
 
 describe("the idle probe (PostgreSQL)", () => {
   it("says idle only when no lane has work: each kind of work makes it look", async () => {

@@ -5,9 +5,8 @@
  * a request that starts after a quiet spell counts from its answer.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { PgRateLimiter } from "../../src/store/postgres/rate-limit.ts";
-import { pgQueries as pgRoundTrips, pgDatabase } from "../support/pg.ts";
+import { freshPgStore, pgQueries as pgRoundTrips, pgDatabase } from "../support/pg.ts";
 
 const db = pgDatabase();
 vi.setConfig({ testTimeout: 60_000 });
@@ -16,13 +15,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function fresh(): Promise<PostgresStore> {
-  const s = new PostgresStore(db.url);
-  await s.migrate();
-  await db.reset();
-  cleanups.push(() => s.close());
-  return s;
-}
+const fresh = () => freshPgStore(db, cleanups);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -27,6 +27,30 @@ beforeEach(async () => {
 afterEach(async () => store.close());
 afterAll(() => cleanupTempDirs());
 
+/** The statements `fn` runs on the store, with their parameters (readers only). */
+async function statements(fn: () => Promise<unknown>): Promise<{ sql: string; params: unknown[] }[]> {
+  // biome-ignore lint/complexity/useLiteralKeys: reaching a private field on purpose (TypeScript allows it only with brackets)
+  const raw = store["raw"];
+  const prepare = raw.prepare.bind(raw);
+  const seen: { sql: string; params: unknown[] }[] = [];
+  raw.prepare = ((text: string) => {
+    const stmt = prepare(text);
+    const all = stmt.all.bind(stmt);
+    if (stmt.reader)
+      stmt.all = ((...params: unknown[]) => {
+        seen.push({ sql: text, params: params.flat() });
+        return all(...(params as []));
+      }) as typeof stmt.all;
+    return stmt;
+  }) as typeof raw.prepare;
+  try {
+    await fn();
+  } finally {
+    raw.prepare = prepare;
+  }
+  return seen;
+}
+
 describe("subscribers", () => {
   it("suppression stores a hash, never the address", async () => {
     await store.suppress("Ana@X.com", "hard bounce", T0);
@@ -59,26 +83,8 @@ describe("claims", () => {
 
   it("the claim query uses the enrollments_due index (EXPLAIN QUERY PLAN of the exact statement claimDue runs)", async () => {
     for (let i = 0; i < 50; i++) await enrolled(store, `e${i}@example.com`, new Date(T0.getTime() + i * HOUR));
-    // Capture the statements claimDue prepares, with their parameters.
-    // biome-ignore lint/complexity/useLiteralKeys: reaching a private field on purpose (TypeScript allows it only with brackets)
-    const raw = store["raw"];
-    const prepare = raw.prepare.bind(raw);
-    const seen: { sql: string; params: unknown[] }[] = [];
-    raw.prepare = ((text: string) => {
-      const stmt = prepare(text);
-      const all = stmt.all.bind(stmt);
-      if (stmt.reader)
-        stmt.all = ((...params: unknown[]) => {
-          seen.push({ sql: text, params: params.flat() });
-          return all(...(params as []));
-        }) as typeof stmt.all;
-      return stmt;
-    }) as typeof raw.prepare;
-    try {
-      await store.claimDue(T0, 100, LEASE);
-    } finally {
-      raw.prepare = prepare;
-    }
+    // The statements claimDue runs, with their parameters.
+    const seen = await statements(() => store.claimDue(T0, 100, LEASE));
     const claim = seen.find((s) => /from\s+"?enrollments"?/i.test(s.sql) && /next_due_at/.test(s.sql));
     expect(claim, "claimDue reads due enrollments").toBeDefined();
     const plan = await store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`EXPLAIN QUERY PLAN ${claim!.sql}`, claim!.params));
@@ -155,30 +161,6 @@ describe("migration 16: no index repeats the front of another", () => {
 });
 
 describe("migration 15: sends by enrollment", () => {
-  /** The statements `fn` runs on the store, with their parameters (readers only). */
-  async function statements(fn: () => Promise<unknown>): Promise<{ sql: string; params: unknown[] }[]> {
-    // biome-ignore lint/complexity/useLiteralKeys: reaching a private field on purpose (TypeScript allows it only with brackets)
-    const raw = store["raw"];
-    const prepare = raw.prepare.bind(raw);
-    const seen: { sql: string; params: unknown[] }[] = [];
-    raw.prepare = ((text: string) => {
-      const stmt = prepare(text);
-      const all = stmt.all.bind(stmt);
-      if (stmt.reader)
-        stmt.all = ((...params: unknown[]) => {
-          seen.push({ sql: text, params: params.flat() });
-          return all(...(params as []));
-        }) as typeof stmt.all;
-      return stmt;
-    }) as typeof raw.prepare;
-    try {
-      await fn();
-    } finally {
-      raw.prepare = prepare;
-    }
-    return seen;
-  }
-
   it("the reports that join enrollments to their sends look each one's sends up by sends_enrollment (EXPLAIN QUERY PLAN of the exact statements)", async () => {
     for (let i = 0; i < 20; i++) await enrolled(store, `r${i}@example.com`, new Date(T0.getTime() + i * HOUR));
     const seen = [

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, inject } from "vitest";
+import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 
 export function databaseUrl(adminUrl: string, name: string): string {
   const u = new URL(adminUrl);
@@ -116,4 +117,13 @@ export async function pgQueries(fn: () => Promise<unknown>): Promise<string[]> {
 /** The statements `fn` runs on PostgreSQL, BEGIN/COMMIT/ROLLBACK left out. */
 export async function pgStatements(fn: () => Promise<unknown>): Promise<string[]> {
   return (await pgQueries(fn)).filter((s) => !/^\s*(BEGIN|COMMIT|ROLLBACK)/i.test(s));
+}
+
+/** A migrated store on `db`, emptied; its close is added to `cleanups` (run by the file's afterEach). */
+export async function freshPgStore(db: { url: string; reset: () => Promise<void> }, cleanups: (() => Promise<void> | void)[]): Promise<PostgresStore> {
+  const s = new PostgresStore(db.url);
+  await s.migrate();
+  await db.reset();
+  cleanups.push(() => s.close());
+  return s;
 }
